@@ -1,0 +1,101 @@
+"""Command line: ``python -m nbutils run|search``.
+
+Examples:
+    python -m nbutils run python_docs
+    python -m nbutils run scifact --set data_dir=../shared/data/scifact --stages decide,evaluate
+    python -m nbutils search python_docs --queries q.jsonl --out run.tsv --mode hybrid --k 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ParamsError, load_params
+from .data import DataIssues, load_queries_jsonl
+from .paths import DomainPaths
+
+__all__ = ["main"]
+
+PARAMS_DIR = Path("params")
+
+
+def _params(args) -> object:
+    path = Path(args.params) if args.params else PARAMS_DIR / f"{args.domain}.yaml"
+    return load_params(args.domain, path, getattr(args, "set", None) or [])
+
+
+def _cmd_run(args) -> int:
+    from .runner import RunFailed, parse_stages, run_domain
+
+    try:
+        stages = parse_stages(args.stages)
+        params = _params(args)
+    except (ParamsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        summary = run_domain(params, stages, progress=not args.quiet)
+    except RunFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("\nReports:")
+    for stage, path in summary.reports.items():
+        print(f"  {stage:<10} {summary.seconds[stage]:6.0f} s  {path}")
+    print(f"Index: {summary.index}")
+    return 0
+
+
+def _cmd_search(args) -> int:
+    from .maintain import search_domain
+    from .retrieval import write_trec
+
+    try:
+        params = _params(args)
+        issues = DataIssues()
+        queries = load_queries_jsonl(Path(args.queries), issues)
+        for issue in issues:
+            print(f"warning: {issue}", file=sys.stderr)
+        if not queries:
+            raise ValueError(f"{args.queries}: no valid queries")
+        run, version = search_domain(
+            DomainPaths.from_params(params), queries, args.mode, args.k, args.version, "cpu", params.bm25_backend
+        )
+    except (ParamsError, ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write_trec(run, args.out, tag=f"{params.domain}-{version or 'bm25'}-{args.mode}")
+    print(json.dumps({"queries": len(run), "out": str(args.out), "model_version": version, "mode": args.mode}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nbutils", description="Fine-tune embedding models for domain retrieval.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the notebook suite for a domain")
+    run.add_argument("domain")
+    run.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    run.add_argument("--stages", help="comma-separated stages to run (default: all)")
+    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    search = sub.add_parser("search", help="answer queries with the domain's current model; write a TREC run")
+    search.add_argument("domain")
+    search.add_argument("--queries", required=True, help="JSONL with _id and text per line")
+    search.add_argument("--out", required=True, help="TREC run file to write")
+    search.add_argument("--mode", default="dense", help="dense | bm25 | hybrid")
+    search.add_argument("--k", type=int, default=100)
+    search.add_argument("--version", help="model version (default: current)")
+    search.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
+    search.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    search.set_defaults(func=_cmd_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

