@@ -73,10 +73,10 @@ class Source(str, Enum):
 class CommonParams:
     """Keys every notebook receives."""
 
-    domain: str = "python_docs"  # domain name; outputs go to <outputs_dir>/<domain>/
+    domain: str = "python_docs"  # domain name, outputs go to <outputs_dir>/<domain>/
     data_dir: str = "builtin:python-docs"  # BEIR folder, folder of .md/.txt files, or builtin:python-docs
     gold_file: str = ""  # optional JSONL of gold pairs {"query", "positives"}, builtin domains bring their own
-    clicks_file: str = ""  # optional click log (CSV/JSONL: query, doc_id, clicks or timestamp)
+    clicks_file: str = ""  # optional click log, CSV or JSONL: query, doc_id, clicks or timestamp
     outputs_dir: str = "outputs"  # where reports, metrics and work files are written
     base_model: str = "sentence-transformers/all-MiniLM-L6-v2"  # Hugging Face id or local folder
     device: str = "auto"  # auto | cpu | cuda
@@ -89,7 +89,7 @@ class CommonParams:
 @dataclass
 class DecideParams:
     chunk_words: int = 80  # words per passage when chunking documents
-    corpus_sample: int = 0  # keep only this many passages (all labelled ones kept), 0 = all
+    corpus_sample: int = 0  # keep only this many passages, labelled ones always kept, 0 means all
     test_fraction: float = 0.2  # share of gold queries held out for the final test
     dev_fraction: float = 0.1  # share of gold queries for validation during training
     min_pairs: int = 1000  # labelled pairs needed to fine-tune with confidence
@@ -100,7 +100,7 @@ class DecideParams:
 @dataclass
 class SynthesizeParams:
     generators: list[str] = field(default_factory=lambda: ["title", "cloze"])  # title | cloze
-    synth_passages: int = 300  # passages sampled for generation, 0 = all
+    synth_passages: int = 300  # passages sampled for generation, 0 means all
     synth_per_passage: int = 1  # questions per passage and generator
     train_sources: list[str] = field(default_factory=lambda: ["gold", "synthetic"])  # gold | synthetic | clicks
 
@@ -108,7 +108,7 @@ class SynthesizeParams:
 @dataclass
 class MineParams:
     negatives_per_query: int = 1  # hard negatives kept per training pair
-    mine_range_min: int = 3  # skip the first candidates (likely unlabelled positives)
+    mine_range_min: int = 3  # skip the first candidates, likely unlabelled positives
     mine_range_max: int = 30  # look no further than this rank
 
 
@@ -116,10 +116,10 @@ class MineParams:
 class TrainParams:
     loss: str = "mnrl"  # mnrl
     epochs: int = 1  # passes over the training pairs
-    batch_size: int = 32  # pairs per batch (in-batch negatives grow with it)
+    batch_size: int = 32  # pairs per batch, in-batch negatives grow with it
     learning_rate: float = 2e-5  # peak learning rate
     warmup_ratio: float = 0.1  # share of steps for linear warm-up
-    max_train_pairs: int = 0  # cap on training pairs (sampled), 0 = all
+    max_train_pairs: int = 0  # cap on training pairs, sampled, 0 means all
 
 
 @dataclass

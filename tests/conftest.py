@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def beir_dir(tmp_path: Path) -> Path:
+    """A small, valid BEIR folder about pets, astronomy and cooking."""
+    root = tmp_path / "beir"
+    corpus = [
+        {"_id": "d1", "title": "Cats", "text": "Cats purr when they are content and sleep most of the day."},
+        {"_id": "d2", "title": "Dogs", "text": "Dogs bark at strangers and need daily walks."},
+        {"_id": "d3", "title": "Telescopes", "text": "A refracting telescope uses lenses to gather starlight."},
+        {"_id": "d4", "title": "Bread", "text": "Yeast makes bread dough rise before baking in the oven."},
+        {"_id": "d5", "title": "Planets", "text": "Jupiter is the largest planet of the solar system."},
+    ]
+    write_jsonl(root / "corpus.jsonl", corpus)
+    write_jsonl(
+        root / "queries.jsonl",
+        [
+            {"_id": "q1", "text": "why do cats purr"},
+            {"_id": "q2", "text": "which planet is the biggest"},
+            {"_id": "q3", "text": "how does bread rise"},
+            {"_id": "q4", "text": "lens telescope"},
+        ],
+    )
+    (root / "qrels").mkdir()
+    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td5\t1\nq3\td4\t1\nq4\td3\t1\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled all-MiniLM-L6-v2, loaded once."""
+    from nbutils.models import load_for
+
+    return load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64)

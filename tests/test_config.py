@@ -1,0 +1,81 @@
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nbutils.config import ParamsError, load_params, parse_override, validate
+from tests.conftest import PY, ROOT
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_and_overrides_are_typed(tmp_path):
+    p = load_params("demo", write(tmp_path, "epochs: 2\n"), ["batch_size=8", "k_values=[1,10]", "promote=false", "learning_rate=3e-5"])
+    assert p.epochs == 2 and p.batch_size == 8 and p.k_values == [1, 10] and p.promote is False
+    assert p.learning_rate == pytest.approx(3e-5)
+    assert p.domain == "demo"
+    assert set(p.stage_values("train")) >= {"epochs", "batch_size", "seed", "data_dir"}
+    assert "k_values" not in p.stage_values("train")
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("no_such_key: 1\n", "no_such_key"),
+        ("epochs: two\n", "epochs"),
+        ("epochs: 1.5\n", "epochs"),
+        ("device: tpu\n", "'tpu' is not allowed; valid: auto, cpu, cuda"),
+        ("generators: [title, magic]\n", "magic"),
+        ("test_fraction: 1.5\n", "test_fraction"),
+        ("batch_size: 0\n", "batch_size"),
+        ("data_dir: /definitely/not/here\n", "data_dir"),
+        ("data_dir: builtin:nope\n", "builtin:nope"),
+        ("gold_file: missing.jsonl\n", "gold_file"),
+        ("mine_range_min: 40\nmine_range_max: 10\n", "mine_range_min"),
+    ],
+)
+def test_bad_params_name_the_key(tmp_path, text, needle):
+    with pytest.raises(ParamsError, match=None) as e:
+        load_params("demo", write(tmp_path, text))
+    assert needle in str(e.value)
+
+
+def test_override_errors():
+    with pytest.raises(ParamsError, match="no_such_key"):
+        parse_override("no_such_key=1")
+    with pytest.raises(ParamsError, match="KEY=VALUE"):
+        parse_override("epochs")
+    with pytest.raises(ParamsError, match="list"):
+        parse_override("k_values=10")
+    with pytest.raises(ParamsError, match="bool"):
+        parse_override("promote=maybe")
+
+
+def test_relative_paths_resolve_against_base(tmp_path, beir_dir):
+    p = validate({"data_dir": beir_dir.name}, base=beir_dir.parent)
+    assert p.data_dir == str(beir_dir.resolve())
+
+
+def test_cli_rejects_unknown_key_and_writes_nothing(tmp_path):
+    out = tmp_path / "outputs"
+    r = subprocess.run(
+        [PY, "-m", "nbutils", "run", "python_docs", "--set", "no_such_key=1", "--set", f"outputs_dir={out}"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert r.returncode != 0
+    assert "no_such_key" in r.stderr
+    assert not out.exists()
+
+
+def test_cli_rejects_bad_value_before_running(tmp_path):
+    out = tmp_path / "outputs"
+    r = subprocess.run(
+        [PY, "-m", "nbutils", "run", "python_docs", "--set", f"outputs_dir={out}", "--set", "device=tpu"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert r.returncode == 2 and "device" in r.stderr and "tpu" in r.stderr
+    assert not out.exists()

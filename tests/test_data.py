@@ -1,0 +1,102 @@
+import pytest
+
+from nbutils.data import DataError, chunk_document, load_beir, load_clicks, load_dataset, load_documents, load_gold_pairs
+from tests.conftest import write_jsonl
+
+
+def test_beir_good(beir_dir):
+    ds = load_beir(beir_dir)
+    assert list(ds.corpus) == ["d1", "d2", "d3", "d4", "d5"]
+    assert ds.qrels["q2"] == {"d5": 1}
+    assert len(ds.issues) == 0
+    assert ds.corpus["d1"].full_text().startswith("Cats\n")
+
+
+def test_beir_broken_lines_are_reported_with_file_and_line(beir_dir):
+    with (beir_dir / "corpus.jsonl").open("a") as f:
+        f.write('{"_id": "d1", "title": "dup", "text": "again"}\n')  # line 6
+        f.write("{not json\n")  # line 7
+        f.write('{"_id": "d9", "title": "", "text": ""}\n')  # line 8
+    with (beir_dir / "qrels" / "train.tsv").open("a") as f:
+        f.write("q9\td1\t1\n")  # line 6
+        f.write("q1\tnope\t1\n")  # line 7
+        f.write("q1\td2\n")  # line 8
+    ds = load_beir(beir_dir)
+    kinds = {(i.kind, i.line) for i in ds.issues}
+    assert ("duplicate_id", 6) in kinds and ("malformed", 7) in kinds and ("empty_text", 8) in kinds
+    assert {"unknown_query", "unknown_doc"} <= set(ds.issues.counts())
+    assert any(i.file.endswith("train.tsv") and i.line == 8 for i in ds.issues)
+    assert ds.corpus["d1"].title == "Cats"  # the first of a duplicate is kept
+    assert "q9" not in ds.qrels
+
+
+def test_beir_fixed_test_split(beir_dir):
+    (beir_dir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq4\td3\t1\n")
+    assert load_beir(beir_dir).fixed_splits == {"test": ["q4"]}
+
+
+def test_missing_or_empty_corpus_raises(tmp_path):
+    with pytest.raises(DataError, match="corpus file not found"):
+        load_beir(tmp_path)
+    write_jsonl(tmp_path / "corpus.jsonl", [{"_id": "x", "text": ""}])
+    with pytest.raises(DataError, match="no valid passages"):
+        load_beir(tmp_path)
+
+
+def test_chunking_prefixes_headings_and_ids_are_stable():
+    doc = "# Guide\nintro words here\n\n## Install\n" + "pip install thing now. " * 30 + "\n\n## Usage\nrun it"
+    a = chunk_document("guide", "Guide", doc, chunk_words=40)
+    ids = [p.id for p in a]
+    assert ids[0] == "guide#guide-0" and "guide#install-0" in ids and "guide#usage-0" in ids
+    assert all(len(p.text.split()) <= 41 for p in a)
+    assert next(p for p in a if p.id == "guide#usage-0").text.startswith("Usage\n")
+    changed = chunk_document("guide", "Guide", doc.replace("run it", "run it twice"), chunk_words=40)
+    assert [p.id for p in changed] == ids
+
+
+def test_underlined_headings_are_sections():
+    doc = "Title\n*****\n\nfirst\n\nSub part\n========\n\nsecond"
+    assert [p.id for p in chunk_document("t", "Title", doc)] == ["t#title-0", "t#sub-part-0"]
+
+
+def test_documents_folder(tmp_path):
+    (tmp_path / "a.md").write_text("# Alpha\nalpha text")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("Beta doc\n\nbeta text")
+    (tmp_path / "empty.md").write_text("  \n")
+    (tmp_path / "skip.csv").write_text("x")
+    ds = load_documents(tmp_path)
+    assert {p.split("#")[0] for p in ds.corpus} == {"a", "sub/b"}
+    assert ds.corpus["a#alpha-0"].title == "Alpha"
+    assert [i.kind for i in ds.issues] == ["empty_text"]
+
+
+def test_gold_pairs_and_dataset(beir_dir, tmp_path):
+    gold = write_jsonl(
+        tmp_path / "gold.jsonl",
+        [
+            {"id": "g1", "query": "dog walks", "positives": ["d2"]},
+            {"query": "unknown one", "positives": ["zzz"]},
+            {"id": "g1", "query": "dup id", "positives": ["d1"]},
+            {"query": "", "positives": ["d1"]},
+            {"query": "single id form", "doc_id": "d3"},
+        ],
+    )
+    queries, qrels, issues = load_gold_pairs(gold, load_beir(beir_dir).corpus)
+    assert queries == {"g1": "dog walks", "gold-5": "single id form"}
+    assert qrels["gold-5"] == {"d3": 1}
+    assert issues.counts() == {"unknown_doc": 1, "no_positive": 1, "duplicate_id": 1, "empty_text": 1}
+    ds = load_dataset(beir_dir, gold_file=gold)
+    assert "g1" in ds.queries and "q1" in ds.queries
+
+
+def test_click_logs_csv_and_jsonl(beir_dir, tmp_path):
+    corpus = load_beir(beir_dir).corpus
+    csv_path = tmp_path / "clicks.csv"
+    csv_path.write_text("query,doc_id,clicks\ncat purr,d1,3\ncat purr,d1,2\nx,nope,1\nbad,d2,many\n,d2,1\n")
+    clicks, issues = load_clicks(csv_path, corpus)
+    assert [(c.query, c.doc_id, c.clicks) for c in clicks] == [("cat purr", "d1", 5)]
+    assert {(i.kind, i.line) for i in issues} == {("unknown_doc", 4), ("malformed", 5), ("malformed", 6)}
+    jl = write_jsonl(tmp_path / "clicks.jsonl", [{"query": "bread", "doc_id": "d4", "timestamp": t} for t in (1, 2)])
+    clicks, issues = load_clicks(jl, corpus)
+    assert clicks[0].clicks == 2 and len(issues) == 0

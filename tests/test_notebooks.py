@@ -1,0 +1,49 @@
+"""Notebooks are stored clean, stay thin, and their parameters match the params dataclasses and files."""
+
+import ast
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+import yaml
+
+from nbutils import config
+from nbutils.paths import NOTEBOOKS
+from tests.conftest import ROOT
+
+NB_DIR = ROOT / "notebooks"
+
+
+@pytest.mark.parametrize("stage", list(NOTEBOOKS))
+def test_notebook_parameters_match_stage_fields(stage):
+    params = pm.inspect_notebook(str(NB_DIR / f"{NOTEBOOKS[stage]}.ipynb"))
+    assert set(params) == set(config.stage_fields(stage))
+    assert all(p["help"] for p in params.values()), "every parameter has a help comment"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "params").glob("*.yaml")), ids=lambda p: p.name)
+def test_params_files_feed_existing_notebook_parameters(path):
+    raw = yaml.safe_load(path.read_text())
+    fed = set()
+    for stage, name in NOTEBOOKS.items():
+        fed |= set(pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb")))
+    assert set(raw) <= fed, f"keys feeding no notebook: {set(raw) - fed}"
+    config.validate({k: v for k, v in raw.items() if k != "data_dir"}, str(path))
+
+
+@pytest.mark.parametrize("path", sorted(NB_DIR.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_stored_without_outputs_and_thin(path):
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for cell in code:
+        assert not cell.get("outputs") and cell.get("execution_count") is None
+        src = "".join(cell["source"])
+        tree = ast.parse("\n".join(line for line in src.splitlines() if not line.startswith("%")))
+        assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(tree)), src
+    params = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1
+    for node in ast.parse("".join(params[0]["source"])).body:
+        assert isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.List)), "literals only"
+    assert any("plots." in "".join(c["source"]) for c in code), "every report has a plot"

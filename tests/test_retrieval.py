@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion, write_trec
+
+IDS = ["cat", "dog", "scope", "bread", "planet"]
+TEXTS = [
+    "Cats purr when they are content and sleep most of the day.",
+    "Dogs bark at strangers and need daily walks.",
+    "A refracting telescope uses lenses to gather starlight.",
+    "Yeast makes bread dough rise before baking in the oven.",
+    "Jupiter is the largest planet of the solar system.",
+]
+QUERIES = {"q1": "purring cats", "q2": "baking bread with yeast", "q3": "telescope lenses", "q4": "the of and"}
+
+
+@pytest.mark.parametrize("backend", ["bm25s", "rank_bm25"])
+def test_bm25_known_answers(backend):
+    run = BM25Index(IDS, TEXTS, backend).search(QUERIES, k=3)
+    assert next(iter(run["q1"])) == "cat"
+    assert next(iter(run["q2"])) == "bread"
+    assert next(iter(run["q3"])) == "scope"
+    assert run["q4"] == {}  # only stopwords: nothing retrieved
+    assert all(s > 0 for r in run.values() for s in r.values())
+
+
+def test_backends_agree_on_rankings():
+    a = BM25Index(IDS, TEXTS, "bm25s").search(QUERIES, k=5)
+    b = BM25Index(IDS, TEXTS, "rank_bm25").search(QUERIES, k=5)
+    assert {q: list(r)[:1] for q, r in a.items()} == {q: list(r)[:1] for q, r in b.items()}
+
+
+def test_bad_backend():
+    with pytest.raises(ValueError, match="rank_bm25"):
+        BM25Index(IDS, TEXTS, "lucene")
+
+
+def test_dense_exact_topk_matches_brute_force():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(50, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    q = emb[:7] + 0.01
+    idx = DenseIndex([f"p{i}" for i in range(50)], emb)
+    run = idx.search_embeddings([f"q{i}" for i in range(7)], q, k=5, chunk=3)
+    for i in range(7):
+        expected = [f"p{j}" for j in np.argsort(-(emb @ q[i]))[:5]]
+        assert list(run[f"q{i}"]) == expected
+
+
+def test_dense_with_real_model(minilm):
+    from nbutils.models import encode
+
+    idx = DenseIndex(IDS, encode(minilm.model, TEXTS, progress=False))
+    run = idx.search(minilm.model, {"a": "my kitten makes a rumbling sound", "b": "biggest gas giant"}, k=2)
+    assert next(iter(run["a"])) == "cat"
+    assert next(iter(run["b"])) == "planet"
+
+
+def test_fusion():
+    a = {"q": {"x": 3.0, "y": 2.0, "z": 1.0}}
+    b = {"q": {"y": 9.0, "w": 5.0}}
+    rrf = reciprocal_rank_fusion([a, b], k=60)
+    assert list(rrf["q"])[0] == "y"
+    assert rrf["q"]["y"] == pytest.approx(1 / 62 + 1 / 61)
+    assert list(weighted_fusion([a, b], [1.0, 0.0])["q"])[:2] == ["x", "y"]
+    assert list(weighted_fusion([a, b], [0.0, 1.0])["q"])[0] == "y"
+
+
+def test_write_trec(tmp_path):
+    path = tmp_path / "run.tsv"
+    write_trec({"q1": {"a": 0.5, "b": 0.9}}, path, tag="t")
+    assert path.read_text().splitlines() == ["q1 Q0 b 1 0.900000 t", "q1 Q0 a 2 0.500000 t"]
