@@ -5,10 +5,10 @@ stage's keys side by side. Every key must belong to a stage dataclass; values ar
 allowed choices and ranges, and paths for existence. Errors name the key, the value given and what
 is allowed.
 
-Example:
-    >>> params = load_params("python_docs", "params/python_docs.yaml", ["epochs=2"])  # doctest: +SKIP
-    >>> params.stage_values("train")["epochs"]  # doctest: +SKIP
-    2
+Example::
+
+    params = load_params("python_docs", "params/python_docs.yaml", ["epochs=2"])
+    params.stage_values("train")["epochs"]  # 2
 """
 
 from __future__ import annotations

@@ -108,13 +108,16 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def load_model(location: str, device: str = "cpu", max_seq_length: int | None = None):
-    """Load a SentenceTransformer; half precision for inference on CUDA."""
+def load_model(location: str, device: str = "cpu", max_seq_length: int | None = None, half: bool = False):
+    """Load a SentenceTransformer; with ``half`` on CUDA, in bf16 (fp16 where bf16 is unsupported)."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(location, device=device)
     if max_seq_length:
         model.max_seq_length = max_seq_length
+    if half and device == "cuda":
+        model.to(torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
     return model
 
 
@@ -162,9 +165,13 @@ class LoadedModel:
         return f"{self.resolved.describe()} (device: {self.device})"
 
 
-def load_for(name: str, device: str = "auto", max_seq_length: int | None = None) -> LoadedModel:
-    """Resolve, load and fingerprint a model in one step (``name``: hub id or folder)."""
+def load_for(name: str, device: str = "auto", max_seq_length: int | None = None, training: bool = False) -> LoadedModel:
+    """Resolve, load and fingerprint a model in one step (``name``: hub id or folder).
+
+    Models loaded for inference run in half precision on CUDA; ``training=True`` keeps float32
+    weights (the trainer then uses bf16/fp16 mixed precision).
+    """
     resolved = resolve_model(name)
     dev = resolve_device(device)
-    model = load_model(resolved.location, dev, max_seq_length)
+    model = load_model(resolved.location, dev, max_seq_length, half=not training)
     return LoadedModel(model, resolved, dev, model_fingerprint(resolved.location))

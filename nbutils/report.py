@@ -15,11 +15,17 @@ __all__ = ["export_html", "headline", "read_metrics", "record_metrics", "table",
 HIDE_INPUT_TAG = "hide-input"
 
 
-def record_metrics(paths: DomainPaths, stage: str, metrics: dict[str, Any]) -> Path:
-    """Write a stage's key results to ``metrics/NN_stage.json`` (with the time), atomically."""
+def record_metrics(paths: DomainPaths, stage: str, metrics: dict[str, Any]):
+    """Write a stage's key results to ``metrics/NN_stage.json`` (with the time), atomically.
+
+    Returns:
+        A Markdown line saying where they went, for display in the notebook.
+    """
+    from IPython.display import Markdown
+
     path = paths.metrics(stage)
     write_json(path, {"stage": stage, "domain": paths.domain, "written": _now(), **metrics})
-    return path
+    return Markdown(f"Key results saved to `{path}`.")
 
 
 def read_metrics(paths: DomainPaths, stage: str) -> dict[str, Any] | None:
@@ -36,7 +42,10 @@ def table(scores: dict[str, dict[str, float]], digits: int = 3):
     """Metrics per system as a pandas DataFrame (systems as rows), rounded for display."""
     import pandas as pd
 
-    return pd.DataFrame(scores).T.round(digits)
+    df = pd.DataFrame(scores).T.round(digits)
+    if "queries" in df:
+        df["queries"] = df["queries"].astype(int)
+    return df
 
 
 def export_html(notebook: str | Path, out: str | Path) -> Path:
@@ -48,6 +57,7 @@ def export_html(notebook: str | Path, out: str | Path) -> Path:
 
     cfg = Config()
     cfg.TagRemovePreprocessor.remove_input_tags = {HIDE_INPUT_TAG}
+    cfg.TagRemovePreprocessor.remove_cell_tags = {"parameters"}  # the defaults; the injected values stay
     cfg.TagRemovePreprocessor.enabled = True
     exporter = HTMLExporter(config=cfg)
     exporter.register_preprocessor(TagRemovePreprocessor(config=cfg), enabled=True)

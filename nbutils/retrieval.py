@@ -5,6 +5,7 @@ Every retriever returns a *run*: ``{query_id: {passage_id: score}}``, highest sc
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ class BM25Index:
         if backend == "bm25s":
             import bm25s
 
+            logging.getLogger("bm25s").setLevel(logging.WARNING)
             self._bm25 = bm25s.BM25()
             self._bm25.index(tokens, show_progress=False)
         else:

@@ -84,6 +84,39 @@ def build_datasets(triples: list[Triple], corpus: dict, negatives: int | None = 
     return out
 
 
+def _progress_callback():
+    """A compact tqdm bar over training steps showing the latest loss (instead of a printed log table)."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class StepProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, desc="Training", unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.3f}", epoch=f"{state.epoch:.2f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return StepProgress()
+
+
+def _quiet_progress(trainer) -> None:
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    for cb in (NotebookProgressCallback, ProgressCallback, PrinterCallback):
+        trainer.remove_callback(cb)
+    trainer.add_callback(_progress_callback())
+
+
 def _precision(device: str) -> tuple[dict, str]:
     import torch
 
@@ -132,12 +165,14 @@ def train(
         report_to="none",
         seed=seed,
         data_seed=seed,
+        dataloader_pin_memory=device == "cuda",
         **precision_args,
     )
     train_data = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=train_data, loss=MultipleNegativesRankingLoss(model)
     )
+    _quiet_progress(trainer)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start

@@ -71,7 +71,7 @@ DECIDE = header(
     "**hybrid** only, or **skip** — is built from those numbers and the thresholds in the params.",
 ) + [
     ("md", "## 1. Corpus and labelled data\n\nThe domain's data is loaded, checked and split once here; later stages read these prepared files. Held-out test queries are chosen now and never reach synthesis, mining or training."),
-    ("code", "ws = workspace.prepare_workspace(P, paths)\nstats = decide.corpus_stats(ws)\npd.Series(stats).to_frame(\"value\")"),
+    ("code", "ws = workspace.prepare_workspace(P, paths)\nstats = decide.corpus_stats(ws)\npd.Series(stats, dtype=object).to_frame(\"value\")"),
     ("md", "Problems found in the input files (file, line, kind). Bad rows are skipped and counted, not silently dropped."),
     ("code", "decide.issue_table(ws)"),
     ("code", "plots.histogram([len(p.full_text().split()) for p in ws.corpus.values()], xlabel=\"words per passage\", title=\"Passage length\")"),
@@ -125,7 +125,7 @@ TRAIN = header(
     "(no duplicate texts in a batch) · 4. save a standard sentence-transformers folder.",
 ) + [
     ("md", "## 1. Base model and training data"),
-    ("code", "ws = workspace.load_workspace(paths)\ntriples = mining.load_triples(paths.triples)\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length)\npd.DataFrame({name: {\"rows\": len(d), \"columns\": \", \".join(d.column_names)} for name, d in datasets.items()}).T"),
+    ("code", "ws = workspace.load_workspace(paths)\ntriples = mining.load_triples(paths.triples)\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {\"rows\": len(d), \"columns\": \", \".join(d.column_names)} for name, d in datasets.items()}).T"),
     ("md", "## 2. Train"),
     ("code", "result = training.train(base.model, datasets, paths.model_dir, device=base.device, epochs=P.epochs, batch_size=P.batch_size, learning_rate=P.learning_rate, warmup_ratio=P.warmup_ratio, seed=P.seed)\npd.Series({\"rows\": result.rows, \"epochs\": result.epochs, \"seconds\": round(result.seconds, 1), \"rows/s\": round(result.rows_per_second, 2), \"device\": result.device, \"precision\": result.precision, \"saved to\": result.model_dir}).to_frame(\"value\")"),
     ("code", "plots.loss_curve(*result.loss_curve())"),
