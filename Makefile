@@ -23,6 +23,7 @@ demo: install
 	@echo "Reports: outputs/$(DOMAIN)/*.html — overview: outputs/index.html"
 
 test: install
+	$(VENV)/bin/ruff check nbutils tests bench tools
 	$(PY) -m pytest
 
 lint: install

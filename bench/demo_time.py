@@ -30,7 +30,10 @@ def main() -> None:
         start = time.perf_counter()
         summary = run_domain(params, parse_stages(None), progress=False)
         total = time.perf_counter() - start
-    print(f"\ndomain {args.domain}; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); device {resolve_device(params.device)}")
+    print(
+        f"\ndomain {args.domain}; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
+        f"device {resolve_device(params.device)}"
+    )
     print(f"{'notebook':<12}{'seconds':>9}")
     for stage, sec in summary.seconds.items():
         print(f"{stage:<12}{sec:>9.0f}")

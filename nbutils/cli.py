@@ -72,7 +72,9 @@ def _cmd_search(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m nbutils", description="Fine-tune embedding models for domain retrieval.")
+    parser = argparse.ArgumentParser(
+        prog="python -m nbutils", description="Fine-tune embedding models for domain retrieval."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the notebook suite for a domain")

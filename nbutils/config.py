@@ -291,12 +291,16 @@ def _check_paths(values: dict[str, Any], base: Path) -> None:
     if is_builtin(data_dir):
         name = data_dir.split(":", 1)[1]
         if name not in builtin_names():
-            raise ParamsError(f"data_dir: {data_dir!r} names no builtin domain; valid: builtin:{', builtin:'.join(builtin_names())}")
+            raise ParamsError(
+                f"data_dir: {data_dir!r} names no builtin domain; valid: builtin:{', builtin:'.join(builtin_names())}"
+            )
     elif not (base / data_dir).is_dir():
         raise ParamsError(f"data_dir: folder {data_dir!r} does not exist (resolved to {(base / data_dir).resolve()})")
     for key in ("gold_file", "clicks_file"):
         if values[key] and not (base / values[key]).is_file():
-            raise ParamsError(f"{key}: file {values[key]!r} does not exist (resolved to {(base / values[key]).resolve()})")
+            raise ParamsError(
+                f"{key}: file {values[key]!r} does not exist (resolved to {(base / values[key]).resolve()})"
+            )
 
 
 def validate(raw: dict[str, Any], source: str = "<params>", base: Path | None = None) -> Params:
@@ -365,7 +369,10 @@ def from_namespace(stage: str, namespace: dict[str, Any]) -> Params:
     """Validate a notebook's parameter variables (its ``globals()``) for ``stage``.
 
     Used in each notebook right after the ``parameters`` cell, so a notebook run by hand with edited
-    values is checked the same way as one run by the CLI.
+    values is checked the same way as one run by the CLI. The result holds only the stage's keys: a
+    notebook that reads another stage's key fails instead of silently getting its default.
     """
-    raw = {k: namespace[k] for k in stage_fields(stage) if k in namespace}
-    return validate(raw, f"notebook parameters ({stage})")
+    fields = stage_fields(stage)
+    raw = {k: namespace[k] for k in fields if k in namespace}
+    full = validate(raw, f"notebook parameters ({stage})")
+    return Params({k: v for k, v in full.values.items() if k in fields}, full.source)

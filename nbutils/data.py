@@ -408,8 +408,7 @@ def _click_rows(path: Path, issues: DataIssues):
         yield from _read_jsonl(path, issues)
         return
     with path.open(encoding="utf-8", newline="") as f:
-        for n, row in enumerate(csv.DictReader(f), 2):
-            yield n, row
+        yield from enumerate(csv.DictReader(f), 2)
 
 
 def load_clicks(path: str | Path, corpus: dict[str, Passage]) -> tuple[list[Click], DataIssues]:

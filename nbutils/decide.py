@@ -54,7 +54,9 @@ def corpus_stats(ws: Workspace) -> dict[str, float | int]:
     }
 
 
-def baseline_runs(ws: Workspace, dense: DenseIndex, bm25: BM25Index, model, split: str = "test", k: int = 100, rrf_k: int = 60) -> dict[str, Run]:
+def baseline_runs(
+    ws: Workspace, dense: DenseIndex, bm25: BM25Index, model, split: str = "test", k: int = 100, rrf_k: int = 60
+) -> dict[str, Run]:
     """Runs of the base dense model, BM25 and their reciprocal-rank fusion on one split."""
     queries, _ = ws.split(split)
     dense_run = dense.search(model, queries, k=k)
@@ -90,16 +92,27 @@ def recommend(
         f"{labelled_pairs:,} labelled training pairs are available (threshold {min_pairs:,}).",
     ]
     if base >= skip_above:
-        return Recommendation(Decision.SKIP, [*facts, f"Generic recall@10 is already at or above {skip_above:.0%}: fine-tuning has little headroom."])
+        return Recommendation(
+            Decision.SKIP,
+            [*facts, f"Generic recall@10 is already at or above {skip_above:.0%}: fine-tuning has little headroom."],
+        )
     if hybrid >= skip_above:
-        return Recommendation(Decision.HYBRID, [*facts, f"Hybrid retrieval already reaches {skip_above:.0%}: it closes the gap without training."])
+        return Recommendation(
+            Decision.HYBRID,
+            [*facts, f"Hybrid retrieval already reaches {skip_above:.0%}: it closes the gap without training."],
+        )
     reasons = list(facts)
     if base < fine_tune_below:
         reasons.append(f"Generic recall@10 is below {fine_tune_below:.0%}: the model misses this domain.")
     else:
-        reasons.append(f"Generic recall@10 is between {fine_tune_below:.0%} and {skip_above:.0%}: fine-tuning may still pay off.")
+        reasons.append(
+            f"Generic recall@10 is between {fine_tune_below:.0%} and {skip_above:.0%}: fine-tuning may still pay off."
+        )
     if labelled_pairs < min_pairs:
-        reasons.append("Labelled pairs are below the threshold: add synthetic pairs (stage 2) and weigh the result on held-out gold.")
+        reasons.append(
+            "Labelled pairs are below the threshold: add synthetic pairs (stage 2) "
+            "and weigh the result on held-out gold."
+        )
     if base >= fine_tune_below and hybrid - base >= 0.05 and labelled_pairs < min_pairs:
         reasons.append(f"Hybrid gains {hybrid - base:+.0%} over dense alone with no training: start there.")
         return Recommendation(Decision.HYBRID, reasons)

@@ -122,7 +122,10 @@ def build_index(registry: Registry, version: str, ids: list[str], embeddings: np
     tmp.mkdir(parents=True)
     np.save(tmp / "embeddings.npy", embeddings)
     (tmp / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
-    write_json(tmp / "manifest.json", {"model_version": version, "corpus_hash": corpus_hash, "passages": len(ids), "dim": int(embeddings.shape[1])})
+    write_json(
+        tmp / "manifest.json",
+        {"model_version": version, "corpus_hash": corpus_hash, "passages": len(ids), "dim": int(embeddings.shape[1])},
+    )
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
@@ -142,14 +145,22 @@ def load_index(registry: Registry, version: str, corpus_hash: str | None = None)
         raise IndexMismatchError(f"index in {folder} was built with model {manifest['model_version']}, not {version}")
     if corpus_hash and manifest["corpus_hash"] != corpus_hash:
         raise IndexMismatchError(
-            f"index of {version} was built from corpus {manifest['corpus_hash']}, but the corpus is now {corpus_hash}: re-embed"
+            f"index of {version} was built from corpus {manifest['corpus_hash']}, "
+            f"but the corpus is now {corpus_hash}: re-embed"
         )
     ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
     return DenseIndex(ids, np.load(folder / "embeddings.npy"))
 
 
 def search_domain(
-    paths, queries: dict[str, str], mode: str = "dense", k: int = 100, version: str | None = None, device: str = "cpu", bm25_backend: str = "bm25s", rrf_k: int = 60
+    paths,
+    queries: dict[str, str],
+    mode: str = "dense",
+    k: int = 100,
+    version: str | None = None,
+    device: str = "cpu",
+    bm25_backend: str = "bm25s",
+    rrf_k: int = 60,
 ):
     """Answer ``queries`` with a registered model version (default: current) and its index.
 

@@ -40,7 +40,9 @@ def ndcg_at_k(rel: dict[str, int], ranked: list[str], k: int = 10) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def per_query(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], k_values=(1, 5, 10, 100)) -> dict[str, dict[str, float]]:
+def per_query(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], k_values=(1, 5, 10, 100)
+) -> dict[str, dict[str, float]]:
     """Every metric for every judged query: ``{query_id: {"recall@10": …, "mrr@10": …, "ndcg@10": …}}``."""
     out: dict[str, dict[str, float]] = {}
     for qid, rel in qrels.items():
@@ -54,7 +56,9 @@ def per_query(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]
     return out
 
 
-def evaluate_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], k_values=(1, 5, 10, 100)) -> dict[str, float]:
+def evaluate_run(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], k_values=(1, 5, 10, 100)
+) -> dict[str, float]:
     """Mean of each metric over the judged queries (and ``queries``, their count).
 
     Example:

@@ -108,5 +108,14 @@ def examples(triples: list[Triple], corpus: dict, n: int = 8, seed: int = 0, wid
     chosen = random.Random(seed).sample(chosen, min(n, len(chosen)))
     snip = lambda pid: corpus[pid].full_text().replace("\n", " ")[:width] + "…"  # noqa: E731
     return pd.DataFrame(
-        [{"query": t.query, "positive": snip(t.positive), "negative": snip(t.negative), "rank": t.neg_rank, "source": t.neg_source} for t in chosen]
+        [
+            {
+                "query": t.query,
+                "positive": snip(t.positive),
+                "negative": snip(t.negative),
+                "rank": t.neg_rank,
+                "source": t.neg_source,
+            }
+            for t in chosen
+        ]
     )

@@ -92,6 +92,10 @@ class DomainPaths:
         return self.work / "pairs.jsonl"
 
     @property
+    def train_pairs(self) -> Path:
+        return self.work / "train_pairs.jsonl"
+
+    @property
     def triples(self) -> Path:
         return self.work / "train_triples.jsonl"
 

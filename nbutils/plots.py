@@ -14,7 +14,9 @@ def _fig(width: float = 6.5, height: float = 3.5) -> tuple[Figure, object]:
     return fig, fig.add_subplot()
 
 
-def bar_metrics(scores: dict[str, dict[str, float]], metrics: Sequence[str] = ("recall@10", "ndcg@10"), title: str = "") -> Figure:
+def bar_metrics(
+    scores: dict[str, dict[str, float]], metrics: Sequence[str] = ("recall@10", "ndcg@10"), title: str = ""
+) -> Figure:
     """Grouped bars: one group per metric, one bar per system."""
     fig, ax = _fig()
     names = list(scores)
@@ -47,7 +49,9 @@ def recall_curves(scores: dict[str, dict[str, float]], k_values: Sequence[int], 
     return fig
 
 
-def histogram(values: Sequence[float] | dict[str, Sequence[float]], xlabel: str, title: str = "", bins: int = 30) -> Figure:
+def histogram(
+    values: Sequence[float] | dict[str, Sequence[float]], xlabel: str, title: str = "", bins: int = 30
+) -> Figure:
     """Histogram of one series or overlaid series (a dict of name → values)."""
     fig, ax = _fig()
     series = values if isinstance(values, dict) else {"": values}
@@ -72,7 +76,9 @@ def loss_curve(epochs: Sequence[float], losses: Sequence[float], title: str = "T
     return fig
 
 
-def version_history(versions: Sequence[dict], metrics: Sequence[str] = ("recall@10", "ndcg@10"), current: str | None = None) -> Figure:
+def version_history(
+    versions: Sequence[dict], metrics: Sequence[str] = ("recall@10", "ndcg@10"), current: str | None = None
+) -> Figure:
     """Test metrics of each registered model version; the current one is marked."""
     fig, ax = _fig()
     names = [v["version"] for v in versions]

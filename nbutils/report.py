@@ -89,11 +89,14 @@ def headline(paths: DomainPaths) -> dict[str, str]:
 
 def _domain_row(paths: DomainPaths) -> str:
     links = " ".join(
-        f'<a href="{paths.domain}/{name}.html">{name}</a>' for stage, name in NOTEBOOKS.items() if paths.html(stage).exists()
+        f'<a href="{paths.domain}/{name}.html">{name}</a>'
+        for stage, name in NOTEBOOKS.items()
+        if paths.html(stage).exists()
     )
     times = [json.loads(p.read_text()).get("written", "") for p in paths.metrics_dir.glob("*.json")]
     metrics = "<br>".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in headline(paths).items())
-    return f"<tr><td>{html.escape(paths.domain)}</td><td>{links}</td><td>{max(times, default='')}</td><td>{metrics}</td></tr>"
+    cells = [html.escape(paths.domain), links, max(times, default=""), metrics]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
 def write_index(outputs_dir: str | Path) -> Path:

@@ -164,7 +164,7 @@ def weighted_fusion(runs: list[Run], weights: list[float], depth: int = 100) -> 
         normed = [_zscores(run.get(qid, {})) for run in runs]
         floor = [min(n.values(), default=0.0) for n in normed]
         pids = set().union(*normed)
-        acc = {p: sum(w * n.get(p, f) for w, n, f in zip(weights, normed, floor)) for p in pids}
+        acc = {p: sum(w * n.get(p, f) for w, n, f in zip(weights, normed, floor, strict=True)) for p in pids}
         fused[qid] = dict(sorted(acc.items(), key=lambda kv: -kv[1])[:depth])
     return fused
 

@@ -55,7 +55,9 @@ def _error_text(exc: Exception) -> str:
     return f"{ename}: {evalue}"
 
 
-def run_domain(params: Params, stages: list[str], notebook_dir: Path = NOTEBOOK_DIR, progress: bool = True) -> RunSummary:
+def run_domain(
+    params: Params, stages: list[str], notebook_dir: Path = NOTEBOOK_DIR, progress: bool = True
+) -> RunSummary:
     """Execute each stage's notebook into ``outputs/<domain>/`` and export it to HTML.
 
     Raises:

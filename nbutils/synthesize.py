@@ -99,7 +99,9 @@ def generate(ws: Workspace, generators: list[str], n_passages: int, per_passage:
     return pairs
 
 
-def leakage_filter(pairs: list[Pair], ws: Workspace, splits: tuple[str, ...] = ("test", "dev")) -> tuple[list[Pair], list[Pair]]:
+def leakage_filter(
+    pairs: list[Pair], ws: Workspace, splits: tuple[str, ...] = ("test", "dev")
+) -> tuple[list[Pair], list[Pair]]:
     """Drop pairs whose query equals (after normalisation) a held-out query, and exact duplicates.
 
     Returns:
@@ -155,7 +157,10 @@ def summary(pairs: list[Pair], train_sources: list[str]):
 
     rows = Counter((p.source, p.origin.split(":")[0] if p.source == "clicks" else p.origin) for p in pairs)
     return pd.DataFrame(
-        [{"source": s, "origin": o, "pairs": n, "trains the model": s in train_sources} for (s, o), n in sorted(rows.items())]
+        [
+            {"source": s, "origin": o, "pairs": n, "trains the model": s in train_sources}
+            for (s, o), n in sorted(rows.items())
+        ]
     )
 
 

@@ -43,7 +43,9 @@ class TrainResult:
         return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def build_datasets(triples: list[Triple], corpus: dict, negatives: int | None = None, max_pairs: int = 0, seed: int = 42) -> dict:
+def build_datasets(
+    triples: list[Triple], corpus: dict, negatives: int | None = None, max_pairs: int = 0, seed: int = 42
+) -> dict:
     """Group triples per pair into Hugging Face datasets of texts.
 
     Args:

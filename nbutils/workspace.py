@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .builtin import is_builtin, materialize
-from .data import Dataset, DataIssues, Passage, load_dataset
+from .data import DataIssues, Dataset, Passage, load_dataset
 from .paths import DomainPaths, atomic_write_text, read_json, write_json
 from .retrieval import BM25Index, DenseIndex
 
@@ -57,7 +57,11 @@ class Workspace:
 
 
 def split_queries(
-    query_ids: list[str], test_fraction: float, dev_fraction: float, seed: int, fixed: dict[str, list[str]] | None = None
+    query_ids: list[str],
+    test_fraction: float,
+    dev_fraction: float,
+    seed: int,
+    fixed: dict[str, list[str]] | None = None,
 ) -> dict[str, list[str]]:
     """Assign each labelled query to exactly one of train / dev / test.
 
@@ -119,7 +123,9 @@ def prepare_workspace(params, paths: DomainPaths) -> Workspace:
     splits = split_queries(sorted(ds.queries), params.test_fraction, params.dev_fraction, params.seed, ds.fixed_splits)
     lines = [json.dumps({"_id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) for p in corpus.values()]
     atomic_write_text(paths.corpus, "\n".join(lines) + "\n")
-    qlines = [json.dumps({"_id": q, "text": t, "qrels": ds.qrels[q]}, ensure_ascii=False) for q, t in ds.queries.items()]
+    qlines = [
+        json.dumps({"_id": q, "text": t, "qrels": ds.qrels[q]}, ensure_ascii=False) for q, t in ds.queries.items()
+    ]
     atomic_write_text(paths.queries, "\n".join(qlines) + ("\n" if qlines else ""))
     write_json(paths.splits, {"seed": params.seed, "corpus_hash": corpus_hash(corpus), **splits})
     return Workspace(corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues)

@@ -38,7 +38,9 @@ def beir_dir(tmp_path: Path) -> Path:
         ],
     )
     (root / "qrels").mkdir()
-    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td5\t1\nq3\td4\t1\nq4\td3\t1\n")
+    (root / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td5\t1\nq3\td4\t1\nq4\td3\t1\n"
+    )
     return root
 
 

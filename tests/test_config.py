@@ -14,7 +14,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_and_overrides_are_typed(tmp_path):
-    p = load_params("demo", write(tmp_path, "epochs: 2\n"), ["batch_size=8", "k_values=[1,10]", "promote=false", "learning_rate=3e-5"])
+    p = load_params(
+        "demo",
+        write(tmp_path, "epochs: 2\n"),
+        ["batch_size=8", "k_values=[1,10]", "promote=false", "learning_rate=3e-5"],
+    )
     assert p.epochs == 2 and p.batch_size == 8 and p.k_values == [1, 10] and p.promote is False
     assert p.learning_rate == pytest.approx(3e-5)
     assert p.domain == "demo"
@@ -64,7 +68,9 @@ def test_cli_rejects_unknown_key_and_writes_nothing(tmp_path):
     out = tmp_path / "outputs"
     r = subprocess.run(
         [PY, "-m", "nbutils", "run", "python_docs", "--set", "no_such_key=1", "--set", f"outputs_dir={out}"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode != 0
     assert "no_such_key" in r.stderr
@@ -75,7 +81,9 @@ def test_cli_rejects_bad_value_before_running(tmp_path):
     out = tmp_path / "outputs"
     r = subprocess.run(
         [PY, "-m", "nbutils", "run", "python_docs", "--set", f"outputs_dir={out}", "--set", "device=tpu"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 2 and "device" in r.stderr and "tpu" in r.stderr
     assert not out.exists()

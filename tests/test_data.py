@@ -1,6 +1,14 @@
 import pytest
 
-from nbutils.data import DataError, chunk_document, load_beir, load_clicks, load_dataset, load_documents, load_gold_pairs
+from nbutils.data import (
+    DataError,
+    chunk_document,
+    load_beir,
+    load_clicks,
+    load_dataset,
+    load_documents,
+    load_gold_pairs,
+)
 from tests.conftest import write_jsonl
 
 

@@ -2,7 +2,6 @@
 
 import ast
 import json
-from pathlib import Path
 
 import papermill as pm
 import pytest
@@ -26,7 +25,7 @@ def test_notebook_parameters_match_stage_fields(stage):
 def test_params_files_feed_existing_notebook_parameters(path):
     raw = yaml.safe_load(path.read_text())
     fed = set()
-    for stage, name in NOTEBOOKS.items():
+    for name in NOTEBOOKS.values():
         fed |= set(pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb")))
     assert set(raw) <= fed, f"keys feeding no notebook: {set(raw) - fed}"
     config.validate({k: v for k, v in raw.items() if k != "data_dir"}, str(path))
@@ -47,3 +46,12 @@ def test_notebooks_are_stored_without_outputs_and_thin(path):
     for node in ast.parse("".join(params[0]["source"])).body:
         assert isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.List)), "literals only"
     assert any("plots." in "".join(c["source"]) for c in code), "every report has a plot"
+
+
+def test_readme_documents_every_key_and_command():
+    readme = (ROOT / "README.md").read_text()
+    for cls in (config.CommonParams, *config.STAGES.values()):
+        for f in __import__("dataclasses").fields(cls):
+            assert f"`{f.name}`" in readme, f.name
+    for cmd in ("make demo", "make test", "make install", "python -m nbutils run", "python -m nbutils search"):
+        assert cmd in readme

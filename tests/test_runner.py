@@ -20,7 +20,9 @@ def test_parse_stages():
 def _raising_notebooks(folder):
     folder.mkdir()
     for stage, name in NOTEBOOKS.items():
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+        nb = nbformat.v4.new_notebook(
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        )
         nb.cells.append(nbformat.v4.new_code_cell("domain = 'x'", metadata={"tags": ["parameters"]}))
         body = "raise RuntimeError('boom in synthesize')" if stage == "synthesize" else "print('ok')"
         nb.cells.append(nbformat.v4.new_code_cell(body))
@@ -42,10 +44,28 @@ def test_failing_notebook_stops_the_run_and_is_saved(tmp_path, beir_dir):
 def test_cli_failure_exits_nonzero_and_names_the_notebook(tmp_path, beir_dir):
     out = tmp_path / "out"
     r = subprocess.run(
-        [PY, "-m", "nbutils", "run", "broken", "--params", str(ROOT / "params" / "python_docs.yaml"), "--quiet",
-         "--set", f"outputs_dir={out}", "--set", f"data_dir={beir_dir}", "--set", f"base_model={tmp_path / 'no-model'}",
-         "--stages", "decide"],
-        cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+        [
+            PY,
+            "-m",
+            "nbutils",
+            "run",
+            "broken",
+            "--params",
+            str(ROOT / "params" / "python_docs.yaml"),
+            "--quiet",
+            "--set",
+            f"outputs_dir={out}",
+            "--set",
+            f"data_dir={beir_dir}",
+            "--set",
+            f"base_model={tmp_path / 'no-model'}",
+            "--stages",
+            "decide",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
     )
     assert r.returncode == 1, r.stderr
     assert "stage 'decide' failed" in r.stderr and str(out / "broken" / "01_decide.ipynb") in r.stderr

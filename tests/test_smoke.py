@@ -14,9 +14,22 @@ pytestmark = pytest.mark.smoke
 def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke") / "outputs"
     r = subprocess.run(
-        [PY, "-m", "nbutils", "run", "python_docs", "--params", str(ROOT / "tests" / "params" / "tiny.yaml"),
-         "--set", f"outputs_dir={out}", "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            PY,
+            "-m",
+            "nbutils",
+            "run",
+            "python_docs",
+            "--params",
+            str(ROOT / "tests" / "params" / "tiny.yaml"),
+            "--set",
+            f"outputs_dir={out}",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     return out / "python_docs", r
@@ -66,13 +79,34 @@ def test_held_out_queries_never_reach_training(suite):
 def test_search_writes_a_valid_trec_run(suite, tmp_path):
     root, _ = suite
     qfile = tmp_path / "q.jsonl"
-    qfile.write_text('{"_id": "a", "text": "how do I catch an exception"}\n{"_id": "b", "text": "what does yield do"}\n')
+    qfile.write_text(
+        '{"_id": "a", "text": "how do I catch an exception"}\n{"_id": "b", "text": "what does yield do"}\n'
+    )
     for mode in ("dense", "hybrid", "bm25"):
         run = tmp_path / f"{mode}.tsv"
         r = subprocess.run(
-            [PY, "-m", "nbutils", "search", "python_docs", "--params", str(ROOT / "tests" / "params" / "tiny.yaml"),
-             "--set", f"outputs_dir={root.parent}", "--queries", str(qfile), "--out", str(run), "--mode", mode, "--k", "5"],
-            cwd=ROOT, capture_output=True, text=True,
+            [
+                PY,
+                "-m",
+                "nbutils",
+                "search",
+                "python_docs",
+                "--params",
+                str(ROOT / "tests" / "params" / "tiny.yaml"),
+                "--set",
+                f"outputs_dir={root.parent}",
+                "--queries",
+                str(qfile),
+                "--out",
+                str(run),
+                "--mode",
+                mode,
+                "--k",
+                "5",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         assert r.returncode == 0, r.stderr
         lines = [line.split() for line in run.read_text().splitlines()]

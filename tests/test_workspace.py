@@ -22,7 +22,9 @@ def test_fixed_test_split_is_respected():
 
 
 def test_prepare_and_load_roundtrip(tmp_path, beir_dir):
-    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.25, "dev_fraction": 0.0})
+    params = validate(
+        {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.25, "dev_fraction": 0.0}
+    )
     paths = DomainPaths.from_params(params)
     ws = prepare_workspace(params, paths)
     again = load_workspace(paths)
@@ -31,10 +33,15 @@ def test_prepare_and_load_roundtrip(tmp_path, beir_dir):
 
 
 def test_leakage_filter_drops_held_out_questions(tmp_path, beir_dir):
-    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.25, "dev_fraction": 0.0})
+    params = validate(
+        {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.25, "dev_fraction": 0.0}
+    )
     ws = prepare_workspace(params, DomainPaths.from_params(params))
     test_q = ws.queries[ws.splits["test"][0]]
-    pairs = [Pair(test_q.upper() + "?", "d1", "synthetic", "generator:x"), Pair("fresh question", "d1", "synthetic", "g")]
+    pairs = [
+        Pair(test_q.upper() + "?", "d1", "synthetic", "generator:x"),
+        Pair("fresh question", "d1", "synthetic", "g"),
+    ]
     kept, dropped = leakage_filter(pairs + [pairs[1]], ws)
     assert [p.query for p in kept] == ["fresh question"] and len(dropped) == 2
 
@@ -42,7 +49,10 @@ def test_leakage_filter_drops_held_out_questions(tmp_path, beir_dir):
 def test_mining_never_returns_a_known_positive(tmp_path, beir_dir):
     params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out")})
     ws = prepare_workspace(params, DomainPaths.from_params(params))
-    pairs = [Pair("cats dogs bread planet", "d1", "gold", "train split"), Pair("Cats dogs bread planet?", "d2", "synthetic", "g")]
+    pairs = [
+        Pair("cats dogs bread planet", "d1", "gold", "train split"),
+        Pair("Cats dogs bread planet?", "d2", "synthetic", "g"),
+    ]
     triples = mine_bm25(pairs[:1], bm25_index(ws), known_positives(pairs), per_query=2, range_min=0, range_max=5)
     assert triples and all(t.negative not in {"d1", "d2"} for t in triples)
     assert len(triples) == 2 and all(t.neg_source == "bm25" and t.neg_rank >= 1 for t in triples)

@@ -47,7 +47,10 @@ def header(stage: str, title: str, purpose: str) -> list:
         ("md", "## Global settings"),
         ("code", IMPORTS),
         ("params", parameters_source(stage)),
-        ("code", f'P = config.from_namespace("{stage}", globals())\npaths = DomainPaths.from_params(P)\nMarkdown(f"Domain **{{P.domain}}** — data: `{{P.data_dir}}`")'),
+        (
+            "code",
+            f'P = config.from_namespace("{stage}", globals())\npaths = DomainPaths.from_params(P)\nMarkdown(f"Domain **{{P.domain}}** — data: `{{P.data_dir}}`")',
+        ),
     ]
 
 
@@ -70,20 +73,47 @@ DECIDE = header(
     "held-out labelled queries, and count the labelled pairs. The recommendation at the end — **fine-tune**, "
     "**hybrid** only, or **skip** — is built from those numbers and the thresholds in the params.",
 ) + [
-    ("md", "## 1. Corpus and labelled data\n\nThe domain's data is loaded, checked and split once here; later stages read these prepared files. Held-out test queries are chosen now and never reach synthesis, mining or training."),
-    ("code", "ws = workspace.prepare_workspace(P, paths)\nstats = decide.corpus_stats(ws)\npd.Series(stats, dtype=object).to_frame(\"value\")"),
-    ("md", "Problems found in the input files (file, line, kind). Bad rows are skipped and counted, not silently dropped."),
+    (
+        "md",
+        "## 1. Corpus and labelled data\n\nThe domain's data is loaded, checked and split once here; later stages read these prepared files. Held-out test queries are chosen now and never reach synthesis, mining or training.",
+    ),
+    (
+        "code",
+        'ws = workspace.prepare_workspace(P, paths)\nstats = decide.corpus_stats(ws)\npd.Series(stats, dtype=object).to_frame("value")',
+    ),
+    (
+        "md",
+        "Problems found in the input files (file, line, kind). Bad rows are skipped and counted, not silently dropped.",
+    ),
     ("code", "decide.issue_table(ws)"),
-    ("code", "plots.histogram([len(p.full_text().split()) for p in ws.corpus.values()], xlabel=\"words per passage\", title=\"Passage length\")"),
+    (
+        "code",
+        'plots.histogram([len(p.full_text().split()) for p in ws.corpus.values()], xlabel="words per passage", title="Passage length")',
+    ),
     ("md", "## 2. The generic model\n\nThe base model, and which copy of it was loaded."),
     ("code", "base = models.load_for(P.base_model, P.device, P.max_seq_length)\nMarkdown(base.describe())"),
-    ("md", "## 3. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split."),
-    ("code", "dense = workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nruns = decide.baseline_runs(ws, dense, bm25, base.model, \"test\")\nscores = evaluation.compare_systems(ws.split(\"test\")[1], runs, [1, 5, 10, 100])\nreport.table(scores)"),
-    ("code", "plots.bar_metrics(scores, (\"recall@10\", \"ndcg@10\", \"recall@100\"), title=\"Generic retrieval on held-out queries\")"),
+    (
+        "md",
+        "## 3. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split.",
+    ),
+    (
+        "code",
+        'dense = workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nruns = decide.baseline_runs(ws, dense, bm25, base.model, "test")\nscores = evaluation.compare_systems(ws.split("test")[1], runs, [1, 5, 10, 100])\nreport.table(scores)',
+    ),
+    (
+        "code",
+        'plots.bar_metrics(scores, ("recall@10", "ndcg@10", "recall@100"), title="Generic retrieval on held-out queries")',
+    ),
     ("md", "## 4. Recommendation"),
-    ("code", "rec = decide.recommend(scores, stats[\"train_pairs\"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above)\nMarkdown(rec.to_markdown())"),
+    (
+        "code",
+        'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above)\nMarkdown(rec.to_markdown())',
+    ),
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
-    ("code", "report.record_metrics(paths, \"decide\", {\"stats\": stats, \"scores\": scores, \"recommendation\": rec.to_dict(), \"base_model\": base.describe()})"),
+    (
+        "code",
+        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "recommendation": rec.to_dict(), "base_model": base.describe()})',
+    ),
 ]
 
 SYNTHESIZE = header(
@@ -92,15 +122,27 @@ SYNTHESIZE = header(
     "Training pairs (query, relevant passage) from gold labels of the train split, click logs when given, and "
     "generators over the corpus. Every pair records its source; `train_sources` picks the sources that train the model.",
 ) + [
-    ("md", "## 1. Collect pairs\n\nHeld-out (test and dev) questions are filtered out here, so they can never become training pairs."),
-    ("code", "ws = workspace.load_workspace(paths)\npairs = synthesize.build_pairs(ws, P)\nsynthesize.summary(pairs.kept, P.train_sources)"),
-    ("md", f"Pairs dropped by the leakage and duplicate filter:"),
-    ("code", "Markdown(f\"{len(pairs.dropped)} of {len(pairs.kept) + len(pairs.dropped)} pairs dropped.\")"),
+    (
+        "md",
+        "## 1. Collect pairs\n\nHeld-out (test and dev) questions are filtered out here, so they can never become training pairs.",
+    ),
+    (
+        "code",
+        "ws = workspace.load_workspace(paths)\npairs = synthesize.build_pairs(ws, P)\nsynthesize.summary(pairs.kept, P.train_sources)",
+    ),
+    ("md", "Pairs dropped by the leakage and duplicate filter:"),
+    ("code", 'Markdown(f"{len(pairs.dropped)} of {len(pairs.kept) + len(pairs.dropped)} pairs dropped.")'),
     ("md", "## 2. Examples by source"),
     ("code", "synthesize.examples(pairs.kept, ws, per_origin=4, seed=P.seed)"),
-    ("code", "plots.histogram({o: [len(p.query.split()) for p in pairs.kept if p.origin == o] for o in sorted({p.origin for p in pairs.kept})}, xlabel=\"words per query\", title=\"Query length by origin\")"),
+    (
+        "code",
+        'plots.histogram({o: [len(p.query.split()) for p in pairs.kept if p.origin == o] for o in sorted({p.origin for p in pairs.kept})}, xlabel="words per query", title="Query length by origin")',
+    ),
     ("md", "## 3. Save"),
-    ("code", "synthesize.save_pairs(pairs.kept, paths.pairs)\ntrain_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nreport.record_metrics(paths, \"synthesize\", {\"pairs\": synthesize.summary(pairs.kept, P.train_sources).to_dict(\"records\"), \"training_pairs\": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, \"dropped\": len(pairs.dropped)})"),
+    (
+        "code",
+        'train_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nsynthesize.save_pairs(pairs.kept, paths.pairs)\nsynthesize.save_pairs(train_pairs, paths.train_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "dropped": len(pairs.dropped)})',
+    ),
 ]
 
 MINE = header(
@@ -110,12 +152,21 @@ MINE = header(
     "learn finer distinctions. Every known positive of the query, from any source, is excluded.",
 ) + [
     ("md", "## 1. Mine BM25 negatives"),
-    ("code", "ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = [p for p in all_pairs if p.source in P.train_sources]\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\ntriples = mining.mine_bm25(train_pairs, bm25, mining.known_positives(all_pairs), P.negatives_per_query, P.mine_range_min, P.mine_range_max)\npd.Series(mining.summary(triples)).to_frame(\"count\")"),
+    (
+        "code",
+        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\ntriples = mining.mine_bm25(train_pairs, bm25, mining.known_positives(all_pairs), P.negatives_per_query, P.mine_range_min, P.mine_range_max)\npd.Series(mining.summary(triples)).to_frame("count")',
+    ),
     ("md", "## 2. Examples"),
     ("code", "mining.examples(triples, ws.corpus, n=8, seed=P.seed)"),
-    ("code", "plots.histogram([t.neg_rank for t in triples if t.neg_rank], xlabel=\"BM25 rank of the chosen negative\", title=\"Where negatives come from\", bins=P.mine_range_max)"),
+    (
+        "code",
+        'plots.histogram([t.neg_rank for t in triples if t.neg_rank], xlabel="BM25 rank of the chosen negative", title="Where negatives come from", bins=P.mine_range_max)',
+    ),
     ("md", "## 3. Save"),
-    ("code", "mining.save_triples(triples, paths.triples)\nreport.record_metrics(paths, \"mine\", mining.summary(triples))"),
+    (
+        "code",
+        'mining.save_triples(triples, paths.triples)\nreport.record_metrics(paths, "mine", mining.summary(triples))',
+    ),
 ]
 
 TRAIN = header(
@@ -125,12 +176,21 @@ TRAIN = header(
     "(no duplicate texts in a batch) · 4. save a standard sentence-transformers folder.",
 ) + [
     ("md", "## 1. Base model and training data"),
-    ("code", "ws = workspace.load_workspace(paths)\ntriples = mining.load_triples(paths.triples)\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {\"rows\": len(d), \"columns\": \", \".join(d.column_names)} for name, d in datasets.items()}).T"),
+    (
+        "code",
+        'ws = workspace.load_workspace(paths)\ntriples = mining.load_triples(paths.triples)\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
+    ),
     ("md", "## 2. Train"),
-    ("code", "result = training.train(base.model, datasets, paths.model_dir, device=base.device, epochs=P.epochs, batch_size=P.batch_size, learning_rate=P.learning_rate, warmup_ratio=P.warmup_ratio, seed=P.seed)\npd.Series({\"rows\": result.rows, \"epochs\": result.epochs, \"seconds\": round(result.seconds, 1), \"rows/s\": round(result.rows_per_second, 2), \"device\": result.device, \"precision\": result.precision, \"saved to\": result.model_dir}).to_frame(\"value\")"),
+    (
+        "code",
+        'result = training.train(base.model, datasets, paths.model_dir, device=base.device, epochs=P.epochs, batch_size=P.batch_size, learning_rate=P.learning_rate, warmup_ratio=P.warmup_ratio, seed=P.seed)\npd.Series({"rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "saved to": result.model_dir}).to_frame("value")',
+    ),
     ("code", "plots.loss_curve(*result.loss_curve())"),
     ("md", "## 3. Record"),
-    ("code", "report.record_metrics(paths, \"train\", {\"base_model\": base.describe(), \"base_model_fingerprint\": base.fingerprint, \"rows\": result.rows, \"seconds\": result.seconds, \"rows_per_second\": result.rows_per_second, \"device\": result.device, \"precision\": result.precision, \"final_loss\": (result.loss_curve()[1] or [None])[-1], \"training_data_hash\": training.data_hash(triples), \"params\": {k: P.values[k] for k in config.stage_fields(\"train\")}})"),
+    (
+        "code",
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "final_loss": (result.loss_curve()[1] or [None])[-1], "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+    ),
 ]
 
 EVALUATE = header(
@@ -139,14 +199,26 @@ EVALUATE = header(
     "All systems are scored on the held-out test queries, which no earlier stage trained on.",
 ) + [
     ("md", "## 1. Systems"),
-    ("code", "ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split(\"test\")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nruns = evaluation.system_runs(queries, (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size)), (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size)), bm25, k=max(P.k_values), rrf_k=P.rrf_k)\nMarkdown(f\"{len(queries)} held-out test queries.\")"),
+    (
+        "code",
+        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nruns = evaluation.system_runs(queries, (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size)), (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size)), bm25, k=max(P.k_values), rrf_k=P.rrf_k)\nMarkdown(f"{len(queries)} held-out test queries.")',
+    ),
     ("md", "## 2. Results"),
     ("code", "scores = evaluation.compare_systems(qrels, runs, P.k_values)\nreport.table(scores)"),
     ("code", "plots.recall_curves(scores, P.k_values)"),
-    ("md", "## 3. Per query: fine-tuned vs base\n\nnDCG@10 change per test query (positive: the fine-tuned model ranks the relevant passage higher)."),
-    ("code", "deltas = evaluation.per_query_deltas(qrels, runs[\"base\"], runs[\"fine-tuned\"])\nplots.histogram(list(deltas.values()), xlabel=\"nDCG@10 fine-tuned − base\", title=\"Per-query change\")"),
+    (
+        "md",
+        "## 3. Per query: fine-tuned vs base\n\nnDCG@10 change per test query (positive: the fine-tuned model ranks the relevant passage higher).",
+    ),
+    (
+        "code",
+        'deltas = evaluation.per_query_deltas(qrels, runs["base"], runs["fine-tuned"])\nplots.histogram(list(deltas.values()), xlabel="nDCG@10 fine-tuned − base", title="Per-query change")',
+    ),
     ("md", "## Record"),
-    ("code", "report.record_metrics(paths, \"evaluate\", {\"systems\": scores, \"wins\": sum(d > 0 for d in deltas.values()), \"losses\": sum(d < 0 for d in deltas.values()), \"ties\": sum(d == 0 for d in deltas.values())})"),
+    (
+        "code",
+        'report.record_metrics(paths, "evaluate", {"systems": scores, "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())})',
+    ),
 ]
 
 MAINTAIN = header(
@@ -156,17 +228,33 @@ MAINTAIN = header(
     "metrics. The corpus embedding index is built with that version and tagged with it, so a search can never mix versions.",
 ) + [
     ("md", "## 1. Register the model"),
-    ("code", "registry = maintain.Registry(paths.registry)\nmanifest = maintain.register_run(registry, paths, P, promote=P.promote)\npd.Series({k: v for k, v in manifest.items() if k != \"params\"}).to_frame(\"value\")"),
+    (
+        "code",
+        'registry = maintain.Registry(paths.registry)\nmanifest = maintain.register_run(registry, paths, P, promote=P.promote)\npd.Series({k: v for k, v in manifest.items() if k != "params"}).to_frame("value")',
+    ),
     ("md", "## 2. Build the index for this version"),
-    ("code", "ws = workspace.load_workspace(paths)\nmodel = models.load_for(str(registry.model_dir(manifest[\"version\"])), P.device, P.max_seq_length)\nindex_dir = maintain.build_index(registry, manifest[\"version\"], list(ws.corpus), workspace.corpus_embeddings(model, ws, paths.embeddings_dir, P.encode_batch_size), workspace.corpus_hash(ws.corpus))\nMarkdown(f\"Index written to `{index_dir}`\")"),
+    (
+        "code",
+        'ws = workspace.load_workspace(paths)\nmodel = models.load_for(str(registry.model_dir(manifest["version"])), P.device, P.max_seq_length)\nindex_dir = maintain.build_index(registry, manifest["version"], list(ws.corpus), workspace.corpus_embeddings(model, ws, paths.embeddings_dir, P.encode_batch_size), workspace.corpus_hash(ws.corpus))\nMarkdown(f"Index written to `{index_dir}`")',
+    ),
     ("md", "## 3. Version history"),
     ("code", "maintain.history_table(registry)"),
     ("code", "plots.version_history(registry.versions(), current=registry.current)"),
     ("md", "## Record"),
-    ("code", "report.record_metrics(paths, \"maintain\", {\"current\": registry.current, \"versions\": len(registry.versions()), \"registered\": manifest[\"version\"]})"),
+    (
+        "code",
+        'report.record_metrics(paths, "maintain", {"current": registry.current, "versions": len(registry.versions()), "registered": manifest["version"]})',
+    ),
 ]
 
-ALL = {"decide": DECIDE, "synthesize": SYNTHESIZE, "mine": MINE, "train": TRAIN, "evaluate": EVALUATE, "maintain": MAINTAIN}
+ALL = {
+    "decide": DECIDE,
+    "synthesize": SYNTHESIZE,
+    "mine": MINE,
+    "train": TRAIN,
+    "evaluate": EVALUATE,
+    "maintain": MAINTAIN,
+}
 
 
 def build(cells: list) -> nbformat.NotebookNode:
