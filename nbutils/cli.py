@@ -71,6 +71,19 @@ def _cmd_search(args) -> int:
     return 0
 
 
+def _cmd_serve_llm(args) -> int:
+    from .llm import LocalChatModel
+    from .llm_server import make_server
+
+    server = make_server(LocalChatModel(args.model, args.device), args.host, args.port, args.name)
+    print(f"serving {args.name} on http://{args.host}:{server.server_address[1]}/v1", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m nbutils", description="Fine-tune embedding models for domain retrieval."
@@ -95,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
     search.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
     search.set_defaults(func=_cmd_search)
+
+    serve = sub.add_parser("serve-llm", help="serve a local chat model with an OpenAI-compatible API")
+    serve.add_argument("--model", default="", help="model folder or hub id (default: the bundled SmolLM2)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8011, help="0 picks a free port")
+    serve.add_argument("--device", default="auto")
+    serve.add_argument("--name", default="smollm2", help="model name the API reports and expects")
+    serve.set_defaults(func=_cmd_serve_llm)
     return parser
 
 

@@ -25,6 +25,11 @@ import yaml
 
 from .builtin import builtin_names, is_builtin
 
+DEFAULT_PROMPT = (
+    "Write one question that this passage answers. Reply with the question only.\n\n"
+    "{examples}Passage: {passage}\nQuestion:"
+)
+
 __all__ = [
     "STAGES",
     "Bm25Backend",
@@ -59,8 +64,21 @@ class Loss(str, Enum):
 
 
 class Generator(str, Enum):
+    LLM = "llm"
     TITLE = "title"
     CLOZE = "cloze"
+
+
+class LlmBackend(str, Enum):
+    LOCAL = "local"
+    OPENAI = "openai"
+
+
+class Roundtrip(str, Enum):
+    DENSE = "dense"
+    BM25 = "bm25"
+    HYBRID = "hybrid"
+    NONE = "none"
 
 
 class Source(str, Enum):
@@ -99,15 +117,32 @@ class DecideParams:
 
 @dataclass
 class SynthesizeParams:
-    generators: list[str] = field(default_factory=lambda: ["title", "cloze"])  # title | cloze
+    generators: list[str] = field(default_factory=lambda: ["llm"])  # llm | title | cloze
     synth_passages: int = 300  # passages sampled for generation, 0 means all
     synth_per_passage: int = 1  # questions per passage and generator
     train_sources: list[str] = field(default_factory=lambda: ["gold", "synthetic"])  # gold | synthetic | clicks
+    llm_backend: str = "local"  # local: in-process transformers model | openai: OpenAI-compatible endpoint
+    llm_model: str = ""  # local: folder or hub id, empty for the bundled SmolLM2 | openai: model name
+    llm_base_url: str = ""  # openai backend: endpoint such as http://localhost:8011/v1
+    llm_api_key_env: str = "OPENAI_API_KEY"  # openai backend: environment variable holding the key
+    llm_concurrency: int = 4  # openai backend: requests in flight
+    llm_batch_size: int = 16  # local backend: prompts per generate call
+    llm_max_tokens: int = 48  # tokens generated per question
+    llm_temperature: float = 0.0  # 0 for greedy, above 0 to sample several questions per passage
+    prompt_template: str = DEFAULT_PROMPT  # must contain {passage}, may contain {examples}
+    few_shot: int = 0  # gold train pairs shown in the prompt as examples
+    min_clicks: int = 1  # click-log pairs need at least this many clicks
+    q_min_words: int = 4  # shortest generated question kept
+    q_max_words: int = 40  # longest generated question kept
+    copy_max_words: int = 8  # drop questions repeating this many consecutive passage words, 0 disables
+    near_duplicate: float = 0.9  # word n-gram cosine at which two questions count as duplicates
+    roundtrip: str = "dense"  # retriever that must find the source passage: dense | bm25 | hybrid | none
+    roundtrip_k: int = 20  # the source passage must rank within this many results
 
 
 @dataclass
 class MineParams:
-    negatives_per_query: int = 1  # hard negatives kept per training pair
+    negatives_per_query: int = 1  # hard negatives kept per training pair, 0 for in-batch negatives only
     mine_range_min: int = 3  # skip the first candidates, likely unlabelled positives
     mine_range_max: int = 30  # look no further than this rank
 
@@ -148,9 +183,19 @@ _CHOICES: dict[str, type[Enum]] = {
     "loss": Loss,
     "generators": Generator,
     "train_sources": Source,
+    "llm_backend": LlmBackend,
+    "roundtrip": Roundtrip,
 }
 _FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
-_NON_NEGATIVE = {"corpus_sample", "synth_passages", "max_train_pairs", "mine_range_min"}
+_NON_NEGATIVE = {
+    "corpus_sample",
+    "synth_passages",
+    "max_train_pairs",
+    "mine_range_min",
+    "negatives_per_query",
+    "few_shot",
+    "copy_max_words",
+}
 
 
 def stage_fields(stage: str) -> dict[str, dataclasses.Field]:
@@ -259,6 +304,27 @@ def _check_value(key: str, value: Any) -> None:
             raise ParamsError(f"{key}: {value!r} must be at least {low}")
     if key == "learning_rate" and not 0 < value < 1:
         raise ParamsError(f"learning_rate: {value!r} must be between 0 and 1")
+    if key == "near_duplicate" and not 0 < value <= 1:
+        raise ParamsError(f"near_duplicate: {value!r} must be above 0 and at most 1")
+    if key == "llm_temperature" and not 0 <= value <= 2:
+        raise ParamsError(f"llm_temperature: {value!r} must be between 0 and 2")
+    if key == "prompt_template":
+        _check_template(value)
+
+
+def _check_template(template: str) -> None:
+    import string
+
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as e:
+        raise ParamsError(f"prompt_template: {e}") from None
+    if "passage" not in names:
+        raise ParamsError("prompt_template: must contain {passage}")
+    if names - {"passage", "examples"}:
+        raise ParamsError(
+            f"prompt_template: unknown fields {sorted(names - {'passage', 'examples'})}; valid: passage, examples"
+        )
 
 
 @dataclass
@@ -326,6 +392,10 @@ def validate(raw: dict[str, Any], source: str = "<params>", base: Path | None = 
         raise ParamsError(f"{source}: recall_fine_tune_below must not exceed recall_skip_above")
     if values["test_fraction"] + values["dev_fraction"] >= 0.9:
         raise ParamsError(f"{source}: test_fraction + dev_fraction must stay below 0.9")
+    if values["q_min_words"] > values["q_max_words"]:
+        raise ParamsError(f"{source}: q_min_words must not exceed q_max_words")
+    if "llm" in values["generators"] and values["llm_backend"] == "openai" and not values["llm_base_url"]:
+        raise ParamsError(f"{source}: llm_base_url is required when llm_backend is openai")
     if values["mine_range_min"] >= values["mine_range_max"]:
         raise ParamsError(f"{source}: mine_range_min must be below mine_range_max")
     base = base or Path.cwd()

@@ -18,6 +18,7 @@ __all__ = [
     "DataError",
     "DataIssue",
     "DataIssues",
+    "add_gold",
     "Dataset",
     "Passage",
     "chunk_document",
@@ -450,12 +451,17 @@ def load_dataset(data_dir: str | Path, chunk_words: int = 120, gold_file: str | 
         raise DataError(f"data_dir is not a folder: {root}")
     ds = load_beir(root) if (root / "corpus.jsonl").exists() else load_documents(root, chunk_words)
     if gold_file:
-        queries, qrels, issues = load_gold_pairs(gold_file, ds.corpus)
-        ds.issues.extend(issues)
-        for qid in queries:
-            if qid in ds.queries:
-                ds.issues.add(gold_file, 0, "duplicate_id", f"gold query id {qid!r} clashes with the data folder")
-                continue
-            ds.queries[qid] = queries[qid]
-            ds.qrels[qid] = qrels[qid]
+        add_gold(ds, gold_file)
     return ds
+
+
+def add_gold(ds: Dataset, gold_file: str | Path) -> None:
+    """Add the gold pairs of ``gold_file`` to ``ds`` (in place), reporting id clashes."""
+    queries, qrels, issues = load_gold_pairs(gold_file, ds.corpus)
+    ds.issues.extend(issues)
+    for qid in queries:
+        if qid in ds.queries:
+            ds.issues.add(gold_file, 0, "duplicate_id", f"gold query id {qid!r} is already labelled elsewhere")
+            continue
+        ds.queries[qid] = queries[qid]
+        ds.qrels[qid] = qrels[qid]

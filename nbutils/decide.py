@@ -11,6 +11,7 @@ from enum import Enum
 
 import numpy as np
 
+from .mining import duplicate_groups
 from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
 from .workspace import Workspace
 
@@ -50,6 +51,7 @@ def corpus_stats(ws: Workspace) -> dict[str, float | int]:
         "test_queries": len(ws.splits["test"]),
         "labelled_pairs": sum(pairs.values()),
         "train_pairs": pairs["train"],
+        "passages_with_duplicate_text": len(duplicate_groups(ws.corpus)),
         "data_issues": len(ws.issues),
     }
 

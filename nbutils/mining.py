@@ -14,11 +14,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .pairs import Pair, normalize_query
 from .paths import atomic_write_text
 from .retrieval import BM25Index
-from .synthesize import Pair, normalize_query
 
-__all__ = ["Triple", "examples", "known_positives", "load_triples", "mine_bm25", "save_triples", "summary"]
+__all__ = [
+    "Triple",
+    "duplicate_groups",
+    "examples",
+    "known_positives",
+    "load_triples",
+    "mine_bm25",
+    "save_triples",
+    "summary",
+]
 
 
 @dataclass(frozen=True)
@@ -35,13 +44,30 @@ class Triple:
     neg_score: float | None = None
 
 
-def known_positives(pairs: list[Pair], extra: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
-    """Every passage known to be relevant to each (normalised) query, from all sources."""
+def duplicate_groups(corpus: dict) -> dict[str, set[str]]:
+    """Passage ids that share the same text (ignoring the title), for each passage that has copies.
+
+    Corpora often hold the same passage under several documents; a copy of a positive must never
+    be mined as a negative.
+    """
+    by_text: dict[str, set[str]] = defaultdict(set)
+    for pid, p in corpus.items():
+        by_text[" ".join(p.text.split()).lower()].add(pid)
+    return {pid: ids for ids in by_text.values() if len(ids) > 1 for pid in ids}
+
+
+def known_positives(pairs: list[Pair], corpus: dict | None = None) -> dict[str, set[str]]:
+    """Every passage known to be relevant to each (normalised) query, from all sources.
+
+    With ``corpus``, passages with the same text as a known positive count as positives too.
+    """
     out: dict[str, set[str]] = defaultdict(set)
     for p in pairs:
         out[normalize_query(p.query)].add(p.positive)
-    for q, ids in (extra or {}).items():
-        out[normalize_query(q)].update(ids)
+    if corpus is not None:
+        groups = duplicate_groups(corpus)
+        for ids in out.values():
+            ids.update(*(groups.get(pid, ()) for pid in list(ids)))
     return out
 
 
@@ -67,9 +93,10 @@ def mine_bm25(
         ranked = list(cache[key].items())[range_min:range_max]
         negs = [(r, pid, s) for r, (pid, s) in enumerate(ranked, range_min + 1) if pid not in positives[key]]
         base = asdict(p)
-        if not negs:
+        chosen = negs[:per_query]
+        if not chosen:
             triples.append(Triple(**base))
-        for rank, pid, score in negs[:per_query]:
+        for rank, pid, score in chosen:
             triples.append(Triple(**base, negative=pid, neg_source="bm25", neg_rank=rank, neg_score=round(score, 4)))
     return triples
 

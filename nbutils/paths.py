@@ -92,6 +92,14 @@ class DomainPaths:
         return self.work / "pairs.jsonl"
 
     @property
+    def labels(self) -> Path:
+        return self.work / "gold_labels.jsonl"
+
+    @property
+    def llm_cache(self) -> Path:
+        return self.work / "llm_cache.jsonl"
+
+    @property
     def train_pairs(self) -> Path:
         return self.work / "train_pairs.jsonl"
 

@@ -1,51 +1,47 @@
 """Stage 2, synthesize: training pairs (query, relevant passage), each with its provenance.
 
 Sources: gold labels of the *train* split (never dev or test), click logs, and generators over the
-corpus. The heuristic generators here (``title``: the passage's section heading; ``cloze``: one
-sentence of the passage) are cheap baselines.
+corpus — an LLM asked for the question a passage answers (local model or OpenAI-compatible endpoint),
+and the heuristic baselines ``title`` (the section heading) and ``cloze`` (one sentence of the passage),
+kept for comparison. Generated questions pass quality filters (:mod:`nbutils.filters`); every pair,
+whatever its source, passes the leakage guard against held-out questions.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
+from . import filters
+from .config import DEFAULT_PROMPT
 from .data import Passage, load_clicks
-from .paths import atomic_write_text
+from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache
+from .pairs import Pair, load_pairs, normalize_query, save_pairs
 from .workspace import Workspace
 
 __all__ = [
+    "DEFAULT_PROMPT",
     "Pair",
     "PairSet",
     "build_pairs",
+    "chat_model",
     "click_pairs",
+    "dropped_examples",
     "examples",
+    "few_shot_examples",
     "generate",
     "gold_pairs",
     "leakage_filter",
+    "llm_pairs",
     "load_pairs",
+    "normalize_query",
+    "parse_question",
+    "roundtrip_retriever",
     "save_pairs",
     "summary",
 ]
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One training pair with where it came from."""
-
-    query: str
-    positive: str  # passage id
-    source: str  # gold | synthetic | clicks
-    origin: str  # e.g. "train split", "generator:title", "clicks:3"
-
-
-def normalize_query(text: str) -> str:
-    """Lower-case, collapse whitespace and drop punctuation, for duplicate checks."""
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
 def gold_pairs(ws: Workspace) -> list[Pair]:
@@ -55,10 +51,18 @@ def gold_pairs(ws: Workspace) -> list[Pair]:
 
 
 def click_pairs(path: str, ws: Workspace, min_clicks: int = 1) -> list[Pair]:
-    """Pairs from a click log, at least ``min_clicks`` clicks each."""
+    """Pairs from a click log: queries normalised, duplicates merged, at least ``min_clicks`` clicks."""
     clicks, _ = load_clicks(path, ws.corpus)
-    return [Pair(c.query, c.doc_id, "clicks", f"clicks:{c.clicks}") for c in clicks if c.clicks >= min_clicks]
+    merged: Counter[tuple[str, str]] = Counter()
+    shown: dict[str, str] = {}
+    for c in clicks:
+        key = normalize_query(c.query)
+        shown.setdefault(key, " ".join(c.query.split()))
+        merged[(key, c.doc_id)] += c.clicks
+    return [Pair(shown[q], d, "clicks", f"clicks:{n}") for (q, d), n in merged.items() if n >= min_clicks]
 
+
+# --------------------------------------------------------------------------- heuristic generators
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -74,81 +78,198 @@ def _cloze_query(p: Passage, rng: random.Random) -> str | None:
     return rng.choice(sentences) if sentences else None
 
 
-GENERATORS = {"title": _title_query, "cloze": _cloze_query}
+HEURISTICS = {"title": _title_query, "cloze": _cloze_query}
+GENERATORS = ("llm", *HEURISTICS)
 
 
-def generate(ws: Workspace, generators: list[str], n_passages: int, per_passage: int, seed: int) -> list[Pair]:
-    """Run heuristic generators over a seeded sample of ``n_passages`` passages (0 = all).
+def sample_passages(ws: Workspace, n: int, seed: int) -> list[str]:
+    """A seeded sample of ``n`` passage ids (0 = all), in a stable order."""
+    ids = sorted(ws.corpus)
+    return ids if n <= 0 or n >= len(ids) else sorted(random.Random(seed).sample(ids, n))
+
+
+def generate(ws: Workspace, generators: list[str], passage_ids: list[str], per_passage: int, seed: int) -> list[Pair]:
+    """Run the heuristic generators over ``passage_ids``.
 
     Raises:
         ValueError: for an unknown generator, listing the valid ones.
     """
     for g in generators:
-        if g not in GENERATORS:
-            raise ValueError(f"unknown generator {g!r}; valid: {', '.join(GENERATORS)}")
+        if g not in HEURISTICS:
+            raise ValueError(f"unknown heuristic generator {g!r}; valid: {', '.join(HEURISTICS)}")
     rng = random.Random(seed)
-    ids = sorted(ws.corpus)
-    sample = ids if n_passages <= 0 or n_passages >= len(ids) else rng.sample(ids, n_passages)
     pairs = []
     for g in generators:
-        for pid in sample:
+        for pid in passage_ids:
             for _ in range(per_passage):
-                q = GENERATORS[g](ws.corpus[pid], rng)
+                q = HEURISTICS[g](ws.corpus[pid], rng)
                 if q:
                     pairs.append(Pair(q, pid, "synthetic", f"generator:{g}"))
     return pairs
 
 
+# --------------------------------------------------------------------------- LLM generator
+
+
+def _clip(text: str, max_words: int) -> str:
+    words = text.split()
+    return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
+
+
+def few_shot_examples(ws: Workspace, n: int, seed: int, max_words: int = 80) -> list[tuple[str, str]]:
+    """``n`` (passage, question) examples from the gold *train* split, for the prompt."""
+    queries, qrels = ws.split("train")
+    qids = sorted(queries)
+    chosen = random.Random(seed).sample(qids, min(n, len(qids)))
+    return [(_clip(ws.corpus[next(iter(qrels[q]))].full_text(), max_words), queries[q]) for q in chosen]
+
+
+def build_messages(passage: str, template: str, shots: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Chat messages asking for a question about ``passage`` (``template`` has ``{passage}``, ``{examples}``)."""
+    examples = "".join(f"Passage: {p}\nQuestion: {q}\n\n" for p, q in shots)
+    return [{"role": "user", "content": template.format(passage=passage, examples=examples)}]
+
+
+_PREFIX = re.compile(r"^\s*(?:[-*•]|\d+[.)]|q\d*[:.]|question\s*\d*\s*:)\s*", re.I)
+_META = re.compile(
+    r"\b(this|the|given|above) (passage|text|question|study|article|paper|code|snippet)\b|answer to this|the following",
+    re.I,
+)
+
+
+def parse_question(text: str | None) -> str | None:
+    """The first question in a model's answer, cleaned; ``None`` when there is none.
+
+    Example:
+        >>> parse_question("Question: 1. What does yield return?\\nMore text")
+        'What does yield return?'
+    """
+    for line in (text or "").splitlines():
+        line = _PREFIX.sub("", _PREFIX.sub("", line.strip())).strip().strip('"')
+        if "?" in line:
+            q = line[: line.index("?") + 1].strip()
+            if not _META.search(q) and len(q) >= 8:
+                return q
+    return None
+
+
+def chat_model(params, cache_path) -> ChatModel:
+    """The chat model the params ask for (``llm_backend``: local or openai), with a response cache."""
+    cache = ResponseCache(cache_path)
+    common = {"cache": cache, "temperature": params.llm_temperature, "max_tokens": params.llm_max_tokens}
+    if params.llm_backend == "openai":
+        return OpenAIChatModel(
+            params.llm_base_url, params.llm_model, params.llm_api_key_env, params.llm_concurrency, **common
+        )
+    return LocalChatModel(params.llm_model, params.device, params.llm_batch_size, seed=params.seed, **common)
+
+
+@dataclass
+class Generation:
+    pairs: list[Pair]
+    failures: list[tuple[str, str]]  # (passage id, error or unusable answer)
+
+
+def llm_pairs(
+    ws: Workspace,
+    chat: ChatModel,
+    passage_ids: list[str],
+    per_passage: int = 1,
+    template: str = DEFAULT_PROMPT,
+    shots: list[tuple[str, str]] | None = None,
+    max_words: int = 150,
+) -> Generation:
+    """Ask ``chat`` for ``per_passage`` questions about each passage; failures are kept per passage."""
+    prompts = [
+        build_messages(_clip(ws.corpus[pid].full_text(), max_words), template, shots or []) for pid in passage_ids
+    ]
+    pairs, failures = [], []
+    for sample in range(per_passage):
+        for pid, ans in zip(passage_ids, chat.complete(prompts, sample=sample), strict=True):
+            q = parse_question(ans.text)
+            if ans.error:
+                failures.append((pid, ans.error))
+            elif q is None:
+                failures.append((pid, f"no usable question in {(ans.text or '')[:80]!r}"))
+            else:
+                pairs.append(Pair(q, pid, "synthetic", "generator:llm"))
+    return Generation(pairs, failures)
+
+
+# --------------------------------------------------------------------------- leakage and assembly
+
+
 def leakage_filter(
-    pairs: list[Pair], ws: Workspace, splits: tuple[str, ...] = ("test", "dev")
+    pairs: list[Pair], ws: Workspace, splits: tuple[str, ...] = ("test", "dev"), near: float = 0.9
 ) -> tuple[list[Pair], list[Pair]]:
-    """Drop pairs whose query equals (after normalisation) a held-out query, and exact duplicates.
+    """Drop pairs whose query equals or nearly equals a held-out query (word n-gram cosine ≥ ``near``).
 
     Returns:
         ``(kept, dropped)``.
     """
-    held = {normalize_query(ws.queries[q]) for s in splits for q in ws.splits[s]}
-    kept, dropped, seen = [], [], set()
-    for p in pairs:
-        key = (normalize_query(p.query), p.positive)
-        if key[0] in held or key in seen:
-            dropped.append(p)
-        else:
-            seen.add(key)
-            kept.append(p)
-    return kept, dropped
-
-
-def save_pairs(pairs: list[Pair], path: str | Path) -> None:
-    """Write pairs as JSONL, atomically."""
-    atomic_write_text(path, "".join(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in pairs))
-
-
-def load_pairs(path: str | Path, sources: list[str] | None = None) -> list[Pair]:
-    """Read pairs written by :func:`save_pairs`, optionally only the given sources."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training pairs not found: {path} (run the synthesize stage first)")
-    pairs = [Pair(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [p for p in pairs if sources is None or p.source in sources]
+    held = [ws.queries[q] for s in splits for q in ws.splits[s]]
+    held_norm = {normalize_query(q) for q in held}
+    exact = {i for i, p in enumerate(pairs) if normalize_query(p.query) in held_norm}
+    close = {i for i, _, _ in filters.near_duplicate_pairs([p.query for p in pairs], held, near)} if near < 1 else set()
+    bad = exact | close
+    return [p for i, p in enumerate(pairs) if i not in bad], [p for i, p in enumerate(pairs) if i in bad]
 
 
 @dataclass
 class PairSet:
-    """Pairs from every source after the leakage filter, and what it dropped."""
+    """Pairs from every source after filtering, and what each filter dropped."""
 
     kept: list[Pair]
-    dropped: list[Pair]
+    report: filters.FilterReport
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dropped(self) -> list[Pair]:
+        return [p for ps in self.report.dropped.values() for p in ps]
 
 
-def build_pairs(ws: Workspace, params) -> PairSet:
-    """Collect gold (train split), click and generated pairs, then drop held-out and duplicate queries."""
-    pairs = gold_pairs(ws)
-    if params.clicks_file:
-        pairs += click_pairs(params.clicks_file, ws)
-    pairs += generate(ws, params.generators, params.synth_passages, params.synth_per_passage, params.seed)
-    kept, dropped = leakage_filter(pairs, ws)
-    return PairSet(kept, dropped)
+def _roundtrip_run(pairs: list[Pair], ws: Workspace, retriever, k: int):
+    queries = {str(i): p.query for i, p in enumerate(pairs)}
+    return retriever(queries, k)
+
+
+def filter_generated(pairs: list[Pair], ws: Workspace, params, retriever=None) -> filters.FilterReport:
+    """Length, copy, duplicate and round-trip filters over generated pairs, in that order."""
+    from .mining import duplicate_groups
+
+    report = filters.FilterReport(list(pairs))
+    report.step("length", *filters.drop_length(report.kept, params.q_min_words, params.q_max_words))
+    report.step("copied span", *filters.drop_copies(report.kept, ws.corpus, params.copy_max_words))
+    report.step("duplicates", *filters.drop_near_duplicates(report.kept, params.near_duplicate))
+    if retriever is not None and report.kept:
+        run = _roundtrip_run(report.kept, ws, retriever, params.roundtrip_k)
+        report.step("round trip", *filters.roundtrip(report.kept, run, params.roundtrip_k, duplicate_groups(ws.corpus)))
+    return report
+
+
+def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=None) -> PairSet:
+    """Collect gold (train split), click and generated pairs; filter the generated ones; guard leakage.
+
+    Args:
+        chat: the chat model for the ``llm`` generator (see :func:`chat_model`).
+        retriever: ``fn(queries, k) -> run`` for the round-trip filter, or ``None`` to skip it.
+    """
+    passage_ids = sample_passages(ws, params.synth_passages, params.seed)
+    generated = generate(
+        ws, [g for g in params.generators if g != "llm"], passage_ids, params.synth_per_passage, params.seed
+    )
+    failures: list[tuple[str, str]] = []
+    if "llm" in params.generators:
+        shots = few_shot_examples(ws, params.few_shot, params.seed)
+        gen = llm_pairs(ws, chat, passage_ids, params.synth_per_passage, params.prompt_template, shots)
+        generated, failures = gen.pairs + generated, gen.failures
+    report = filter_generated(generated, ws, params, retriever)
+    others = gold_pairs(ws) + (click_pairs(params.clicks_file, ws, params.min_clicks) if params.clicks_file else [])
+    kept, leaked = leakage_filter(others + report.kept, ws, near=params.near_duplicate)
+    report.step("held-out questions", kept, leaked)
+    usage = chat.tally.as_dict() if chat is not None else {}
+    return PairSet(kept, report, failures, usage)
 
 
 def summary(pairs: list[Pair], train_sources: list[str]):
@@ -169,12 +290,51 @@ def examples(pairs: list[Pair], ws: Workspace, per_origin: int = 3, seed: int = 
     import pandas as pd
 
     rng = random.Random(seed)
-    by_origin: dict[str, list[Pair]] = {}
-    for p in pairs:
-        by_origin.setdefault(p.origin if p.source != "clicks" else "clicks", []).append(p)
+    groups = filters.by_origin(
+        [p if p.source != "clicks" else Pair(p.query, p.positive, p.source, "clicks") for p in pairs]
+    )
     rows = []
-    for origin, group in sorted(by_origin.items()):
+    for origin, group in sorted(groups.items()):
         for p in rng.sample(group, min(per_origin, len(group))):
             text = ws.corpus[p.positive].full_text().replace("\n", " ")
             rows.append({"origin": origin, "query": p.query, "passage": p.positive, "text": text[:width] + "…"})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["origin", "query", "passage", "text"])
+
+
+def roundtrip_retriever(params, ws: Workspace, embeddings_dir):
+    """``fn(queries, k) -> run`` for the round-trip filter: base dense, BM25 or their fusion; ``None`` for none."""
+    from .models import load_for
+    from .retrieval import reciprocal_rank_fusion
+    from .workspace import bm25_index, dense_index
+
+    kind = params.roundtrip
+    if kind == "none":
+        return None
+    bm25 = bm25_index(ws, params.bm25_backend) if kind in {"bm25", "hybrid"} else None
+    dense = None
+    if kind in {"dense", "hybrid"}:
+        base = load_for(params.base_model, params.device, params.max_seq_length)
+        dense = (base.model, dense_index(base, ws, embeddings_dir, params.encode_batch_size))
+
+    def retrieve(queries: dict[str, str], k: int):
+        runs = []
+        if dense is not None:
+            runs.append(dense[1].search(dense[0], queries, k=max(k, 100), batch_size=params.encode_batch_size))
+        if bm25 is not None:
+            runs.append(bm25.search(queries, k=max(k, 100)))
+        return runs[0] if len(runs) == 1 else reciprocal_rank_fusion(runs, depth=max(k, 100))
+
+    return retrieve
+
+
+def dropped_examples(report: filters.FilterReport, ws: Workspace, per_filter: int = 3, seed: int = 0):
+    """A few dropped questions per filter, with their passage's start (a DataFrame)."""
+    import pandas as pd
+
+    rng = random.Random(seed)
+    rows = []
+    for name, dropped in report.dropped.items():
+        for p in rng.sample(dropped, min(per_filter, len(dropped))):
+            text = ws.corpus[p.positive].full_text().replace("\n", " ")[:120] + "…"
+            rows.append({"filter": name, "origin": p.origin, "query": p.query, "passage": text})
+    return pd.DataFrame(rows, columns=["filter", "origin", "query", "passage"])

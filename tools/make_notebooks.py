@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, decide, evaluation, maintain, mining, models, plots, report, synthesize, training, workspace
+from nbutils import config, decide, evaluation, filters, maintain, mining, models, plots, report, synthesize, training, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -120,28 +120,40 @@ SYNTHESIZE = header(
     "synthesize",
     "2 · Synthesize: training pairs with provenance",
     "Training pairs (query, relevant passage) from gold labels of the train split, click logs when given, and "
-    "generators over the corpus. Every pair records its source; `train_sources` picks the sources that train the model.",
+    "generators over the corpus: an LLM asked which question a passage answers, and cheap heuristics kept for "
+    "comparison. Generated questions must pass quality filters; every pair records its source, and "
+    "`train_sources` picks the sources that train the model.",
 ) + [
     (
         "md",
-        "## 1. Collect pairs\n\nHeld-out (test and dev) questions are filtered out here, so they can never become training pairs.",
+        "## 1. Generate and collect\n\nThe LLM answers are cached in the work folder: a re-run or a resumed run does not pay twice. Failures are kept per passage.",
     ),
     (
         "code",
-        "ws = workspace.load_workspace(paths)\npairs = synthesize.build_pairs(ws, P)\nsynthesize.summary(pairs.kept, P.train_sources)",
+        "ws = workspace.load_workspace(paths)\nchat = synthesize.chat_model(P, paths.llm_cache)\nretriever = synthesize.roundtrip_retriever(P, ws, paths.embeddings_dir)\npairs = synthesize.build_pairs(ws, P, chat, retriever)\nsynthesize.summary(pairs.kept, P.train_sources)",
     ),
-    ("md", "Pairs dropped by the leakage and duplicate filter:"),
-    ("code", 'Markdown(f"{len(pairs.dropped)} of {len(pairs.kept) + len(pairs.dropped)} pairs dropped.")'),
-    ("md", "## 2. Examples by source"),
+    ("md", "LLM usage and failures (requests, cache hits, tokens; the API key is never shown):"),
+    (
+        "code",
+        'display(pd.Series({**pairs.usage, "model": chat.name, "failed passages": len(pairs.failures)}, dtype=object).to_frame("value"))\npd.DataFrame(pairs.failures[:5], columns=["passage", "failure"])',
+    ),
+    (
+        "md",
+        "## 2. Quality filters\n\nIn order: length limits, questions that copy a long span of their passage, exact and near duplicates, round trip (a retriever must find the source passage for the question), and finally the leakage guard, which drops any pair whose question is a held-out (test or dev) question or nearly one.",
+    ),
+    ("code", "pairs.report.table()"),
+    ("md", "What each filter dropped, a few examples:"),
+    ("code", "synthesize.dropped_examples(pairs.report, ws, per_filter=3, seed=P.seed)"),
+    ("md", "## 3. Examples by source"),
     ("code", "synthesize.examples(pairs.kept, ws, per_origin=4, seed=P.seed)"),
     (
         "code",
-        'plots.histogram({o: [len(p.query.split()) for p in pairs.kept if p.origin == o] for o in sorted({p.origin for p in pairs.kept})}, xlabel="words per query", title="Query length by origin")',
+        'plots.histogram({o: [len(p.query.split()) for p in ps] for o, ps in filters.by_origin(pairs.kept).items()}, xlabel="words per query", title="Query length by origin")',
     ),
-    ("md", "## 3. Save"),
+    ("md", "## 4. Save"),
     (
         "code",
-        'train_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nsynthesize.save_pairs(pairs.kept, paths.pairs)\nsynthesize.save_pairs(train_pairs, paths.train_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "dropped": len(pairs.dropped)})',
+        'train_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nsynthesize.save_pairs(pairs.kept, paths.pairs)\nsynthesize.save_pairs(train_pairs, paths.train_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "filters": pairs.report.table().to_dict("records"), "llm_usage": pairs.usage, "llm_failures": len(pairs.failures)})',
     ),
 ]
 
@@ -154,7 +166,7 @@ MINE = header(
     ("md", "## 1. Mine BM25 negatives"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\ntriples = mining.mine_bm25(train_pairs, bm25, mining.known_positives(all_pairs), P.negatives_per_query, P.mine_range_min, P.mine_range_max)\npd.Series(mining.summary(triples)).to_frame("count")',
+        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\ntriples = mining.mine_bm25(train_pairs, bm25, mining.known_positives(all_pairs, ws.corpus), P.negatives_per_query, P.mine_range_min, P.mine_range_max)\npd.Series(mining.summary(triples)).to_frame("count")',
     ),
     ("md", "## 2. Examples"),
     ("code", "mining.examples(triples, ws.corpus, n=8, seed=P.seed)"),

@@ -1,4 +1,8 @@
-"""Print the params reference table (Markdown) for the README from nbutils/config.py."""
+"""The params reference table (Markdown) from nbutils/config.py.
+
+python tools/params_reference.py            # print it
+python tools/params_reference.py --write    # replace it in README.md between the params markers
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,29 @@ from make_notebooks import _comments  # noqa: E402
 
 from nbutils import config  # noqa: E402
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 
-def main() -> None:
+
+def table() -> str:
     help_ = _comments()
-    print("| key | stage | default | meaning |")
-    print("|---|---|---|---|")
+    rows = ["| key | stage | default | meaning |", "|---|---|---|---|"]
     groups = {"all": config.CommonParams, **config.STAGES}
     for stage, cls in groups.items():
         for f in dataclasses.fields(cls):
-            default = getattr(cls(), f.name)
-            print(f"| `{f.name}` | {stage} | `{default!r}` | {help_.get(f.name, '').replace('|', chr(92) + '|')} |")
+            default = repr(getattr(cls(), f.name)).replace("|", "\\|")
+            meaning = help_.get(f.name, "").replace("|", "\\|")
+            rows.append(f"| `{f.name}` | {stage} | `{default}` | {meaning} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    if "--write" not in sys.argv:
+        print(table())
+        return
+    text = README.read_text()
+    start, end = "<!-- params:start -->", "<!-- params:end -->"
+    head, rest = text.split(start, 1)
+    README.write_text(f"{head}{start}\n{table()}\n{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,101 @@
+"""The two LLM backends against real models: in-process SmolLM2, and the same model behind a real
+OpenAI-compatible HTTP server started as a subprocess."""
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from nbutils.llm import LocalChatModel, OpenAIChatModel, ResponseCache
+from nbutils.synthesize import build_messages, parse_question
+from tests.conftest import PY, ROOT
+
+PASSAGE = (
+    "The assert statement is a convenient way to insert debugging assertions into a program. "
+    "Assertions are skipped when Python runs with the -O option."
+)
+PROMPTS = [
+    build_messages(PASSAGE, "Write one question that this passage answers.\n\nPassage: {passage}\nQuestion:", [])
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [PY, "-m", "nbutils", "serve-llm", "--port", str(port), "--device", "cpu"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if json.load(r)["status"] == "ok":
+                    break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail("LLM server did not start")
+    yield f"http://127.0.0.1:{port}/v1", proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_local_model_generates_a_question_and_caches_it(tmp_path):
+    cache_file = tmp_path / "cache.jsonl"
+    chat = LocalChatModel(device="cpu", batch_size=2, cache=ResponseCache(cache_file), max_tokens=32)
+    out = chat.complete(PROMPTS + PROMPTS, progress=False)
+    assert all(c.error is None and c.text for c in out)
+    assert parse_question(out[0].text) is not None
+    assert chat.tally.requests == 2 and chat.tally.completion_tokens > 0
+    again = LocalChatModel(device="cpu", cache=ResponseCache(cache_file), max_tokens=32)
+    assert [c.text for c in again.complete(PROMPTS, progress=False)] == [out[0].text]
+    assert again.tally.cache_hits == 1 and again.tally.requests == 0 and again._model is None
+
+
+def test_openai_backend_against_a_real_local_server(server, tmp_path, monkeypatch):
+    base_url, _ = server
+    monkeypatch.setenv("TEST_LLM_KEY", "secret-value")
+    with urllib.request.urlopen(base_url + "/models") as r:
+        assert json.load(r)["data"][0]["id"] == "smollm2"
+    cache = ResponseCache(tmp_path / "c.jsonl")
+    chat = OpenAIChatModel(base_url, "smollm2", "TEST_LLM_KEY", concurrency=2, cache=cache, max_tokens=32)
+    out = chat.complete(PROMPTS * 3, progress=False)
+    assert all(c.error is None and c.text for c in out)
+    assert chat.tally.requests == 3 and chat.tally.prompt_tokens > 0 and chat.tally.failures == 0
+    assert "secret-value" not in (tmp_path / "c.jsonl").read_text() and "secret" not in chat.name
+    chat.complete(PROMPTS, progress=False)
+    assert chat.tally.cache_hits == 1 and chat.tally.requests == 3
+
+
+def test_openai_backend_records_failures_after_retries(tmp_path):
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    chat = OpenAIChatModel(
+        dead, "smollm2", max_retries=2, backoff=0.01, timeout=2, cache=ResponseCache(tmp_path / "c.jsonl")
+    )
+    out = chat.complete(PROMPTS, progress=False)
+    assert out[0].text is None and "Connection" in out[0].error
+    assert chat.tally.as_dict()["failures"] == 1 and chat.tally.retries == 2 and chat.tally.requests == 3
+    assert not (tmp_path / "c.jsonl").exists(), "failures are not cached"
+
+
+def test_torn_cache_line_is_skipped(tmp_path):
+    path = tmp_path / "c.jsonl"
+    cache = ResponseCache(path)
+    cache.put("k1", "What is x?")
+    with path.open("a") as f:
+        f.write('{"key": "k2", "te')
+    assert ResponseCache(path).get("k1") == "What is x?" and len(ResponseCache(path)) == 1

@@ -1,0 +1,69 @@
+import pytest
+
+from nbutils import filters
+from nbutils.config import ParamsError, validate
+from nbutils.pairs import Pair
+from nbutils.synthesize import click_pairs, parse_question
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("What does yield return?", "What does yield return?"),
+        ("Question: 2. How do I sort a dict by value? It is easy.", "How do I sort a dict by value?"),
+        ("What is the answer to this question?\nWhy does x fail?", "Why does x fail?"),
+        ("What is the output of the following code?", None),
+        ("The assert statement checks things.", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_question(text, expected):
+    assert parse_question(text) == expected
+
+
+def test_length_copy_and_duplicate_filters():
+    from nbutils.data import Passage
+
+    corpus = {"p": Passage("p", "T", "the quick brown fox jumps over the lazy dog near the river bank today")}
+    pairs = [
+        Pair("why?", "p", "synthetic", "g"),
+        Pair("does the quick brown fox jumps over the lazy dog near here", "p", "synthetic", "g"),
+        Pair("what animal jumps over a sleeping dog", "p", "synthetic", "g"),
+        Pair("What animal jumps over a sleeping dog?", "p", "synthetic", "g"),
+        Pair("what animal jumps over the sleeping dog", "p", "synthetic", "g"),
+    ]
+    kept, dropped = filters.drop_length(pairs, 3, 40)
+    assert [p.query for p in dropped] == ["why?"]
+    kept, dropped = filters.drop_copies(kept, corpus, 6)
+    assert len(dropped) == 1 and "quick brown" in dropped[0].query
+    kept, dropped = filters.drop_near_duplicates(kept, 0.7)
+    assert [p.query for p in kept] == ["what animal jumps over a sleeping dog"] and len(dropped) == 2
+
+
+def test_roundtrip_keeps_pairs_whose_passage_is_found():
+    pairs = [Pair("a", "x", "synthetic", "g"), Pair("b", "y", "synthetic", "g"), Pair("c", "z", "synthetic", "g")]
+    run = {"0": {"x": 1.0}, "1": {"q": 2.0, "r": 1.5, "y": 1.0}, "2": {"z2": 1.0}}
+    kept, dropped = filters.roundtrip(pairs, run, k=2, same_text={"z": {"z", "z2"}})
+    assert [p.query for p in kept] == ["a", "c"] and [p.query for p in dropped] == ["b"]
+
+
+def test_click_pairs_normalise_merge_and_threshold(tmp_path, beir_dir):
+    from nbutils.paths import DomainPaths
+    from nbutils.workspace import prepare_workspace
+
+    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "o")})
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    log = tmp_path / "clicks.csv"
+    log.write_text("query,doc_id,clicks\nCat  purr,d1,1\ncat purr?,d1,1\nrare,d2,1\nx,unknown,4\n")
+    pairs = click_pairs(str(log), ws, min_clicks=2)
+    assert [(p.query, p.positive, p.origin) for p in pairs] == [("Cat purr", "d1", "clicks:2")]
+
+
+def test_template_validation():
+    with pytest.raises(ParamsError, match="must contain"):
+        validate({"prompt_template": "no field here"})
+    with pytest.raises(ParamsError, match="unknown fields"):
+        validate({"prompt_template": "{passage} {title}"})
+    with pytest.raises(ParamsError, match="llm_base_url"):
+        validate({"llm_backend": "openai"})
