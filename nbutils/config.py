@@ -25,10 +25,7 @@ import yaml
 
 from .builtin import builtin_names, is_builtin
 
-DEFAULT_PROMPT = (
-    "Write one question that this passage answers. Reply with the question only.\n\n"
-    "{examples}Passage: {passage}\nQuestion:"
-)
+DEFAULT_PROMPT = "Write one question that this passage answers.\n\n{examples}Passage: {passage}\n\nQuestion:"
 
 __all__ = [
     "STAGES",

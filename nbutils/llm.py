@@ -20,7 +20,8 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -152,15 +153,14 @@ class ChatModel:
             else:
                 todo.append(i)
         self.tally.add(cache_hits=len(prompts) - len(todo))
-        if todo:
-            answers = self._complete([prompts[i] for i in todo], sample, progress)
-            for i, ans in zip(todo, answers, strict=True):
-                out[i] = ans
-                if ans.error is None and ans.text is not None:
-                    self.cache.put(keys[i], ans.text)
-        return [c for c in out if c is not None]
+        for j, ans in self._complete([prompts[i] for i in todo], sample, progress):
+            out[todo[j]] = ans
+            if ans.error is None and ans.text is not None:
+                self.cache.put(keys[todo[j]], ans.text)  # at once: an interrupted run keeps what it paid for
+        return [c if c is not None else Completion(None, "no answer") for c in out]
 
-    def _complete(self, prompts: list[Messages], sample: int, progress: bool) -> list[Completion]:
+    def _complete(self, prompts: list[Messages], sample: int, progress: bool) -> Iterator[tuple[int, Completion]]:
+        """Yield (index in ``prompts``, answer) as answers arrive."""
         raise NotImplementedError
 
 
@@ -248,9 +248,10 @@ class LocalChatModel(ChatModel):
             results.append(Completion(tok.decode(new, skip_special_tokens=True).strip(), None, int(mask.sum()), n_new))
         return results
 
-    def _complete(self, prompts: list[Messages], sample: int, progress: bool) -> list[Completion]:
+    def _complete(self, prompts: list[Messages], sample: int, progress: bool) -> Iterator[tuple[int, Completion]]:
+        if not prompts:
+            return
         self._load()
-        out: list[Completion] = []
         bar = tqdm(total=len(prompts), desc=f"Generating ({self.device})", unit="prompt", disable=not progress)
         for start in range(0, len(prompts), self.batch_size):
             batch = prompts[start : start + self.batch_size]
@@ -265,10 +266,9 @@ class LocalChatModel(ChatModel):
                 prompt_tokens=sum(a.prompt_tokens for a in answers),
                 completion_tokens=sum(a.completion_tokens for a in answers),
             )
-            out.extend(answers)
             bar.update(len(batch))
+            yield from enumerate(answers, start)
         bar.close()
-        return out
 
 
 class OpenAIChatModel(ChatModel):
@@ -338,7 +338,10 @@ class OpenAIChatModel(ChatModel):
         self.tally.add(failures=1)
         return Completion(None, error)
 
-    def _complete(self, prompts: list[Messages], sample: int, progress: bool) -> list[Completion]:
+    def _complete(self, prompts: list[Messages], sample: int, progress: bool) -> Iterator[tuple[int, Completion]]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = [pool.submit(self._one, p, sample) for p in prompts]
-            return [f.result() for f in tqdm(futures, desc="Generating (API)", unit="prompt", disable=not progress)]
+            futures = {pool.submit(self._one, p, sample): i for i, p in enumerate(prompts)}
+            for f in tqdm(
+                as_completed(futures), total=len(futures), desc="Generating (API)", unit="prompt", disable=not progress
+            ):
+                yield futures[f], f.result()

@@ -60,7 +60,7 @@ def _handler(model: LocalChatModel, model_name: str):
             with lock:
                 model.temperature = float(req.get("temperature") or 0.0)
                 model.max_tokens = int(req.get("max_tokens") or 48)
-                ans = model._complete([messages], int(req.get("seed") or 0), progress=False)[0]
+                ans = next(model._complete([messages], int(req.get("seed") or 0), progress=False))[1]
             if ans.error:
                 self._send(500, {"error": {"message": ans.error}})
                 return

@@ -12,11 +12,12 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from .pairs import Pair, normalize_query
 from .paths import atomic_write_text
-from .retrieval import BM25Index
+from .retrieval import BM25Index, DenseIndex
 
 __all__ = [
     "Triple",
@@ -25,6 +26,7 @@ __all__ = [
     "known_positives",
     "load_triples",
     "mine_bm25",
+    "mine_hybrid",
     "save_triples",
     "summary",
 ]
@@ -98,6 +100,59 @@ def mine_bm25(
             triples.append(Triple(**base))
         for rank, pid, score in chosen:
             triples.append(Triple(**base, negative=pid, neg_source="bm25", neg_rank=rank, neg_score=round(score, 4)))
+    return triples
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    std = x.std()
+    return (x - x.mean()) / (std if std > 0 else 1.0)
+
+
+def mine_hybrid(
+    pairs: list[Pair],
+    bm25: BM25Index,
+    dense: DenseIndex,
+    model,
+    positives: dict[str, set[str]],
+    per_query: int = 1,
+    range_min: int = 3,
+    range_max: int = 40,
+    margin: float = 0.5,
+    bm25_weight: float = 0.5,
+    batch_size: int = 64,
+) -> list[Triple]:
+    """Negatives ranked by a hybrid teacher: z-scored BM25 plus z-scored base-model cosine.
+
+    A candidate from ranks ``range_min+1 … range_max`` of the teacher is kept only if its teacher
+    score is at least ``margin`` below the positive's (in z units): close calls are likely unlabelled
+    positives and are skipped. Scores are computed per query over the whole corpus, one query at a time.
+    """
+    from .models import encode
+
+    queries = sorted({p.query for p in pairs})
+    q_emb = dict(zip(queries, encode(model, queries, batch_size, kind="query", progress=True), strict=True))
+    index_of = {pid: i for i, pid in enumerate(dense.ids)}
+    teacher: dict[str, np.ndarray] = {}
+    triples: list[Triple] = []
+    for p in tqdm(pairs, desc="Mining hybrid negatives"):
+        if p.query not in teacher:
+            cos = dense.embeddings @ q_emb[p.query]
+            teacher[p.query] = bm25_weight * _z(bm25.scores(p.query)) + (1 - bm25_weight) * _z(cos)
+        scores = teacher[p.query]
+        order = np.argsort(-scores)[range_min:range_max]
+        ceiling = scores[index_of[p.positive]] - margin
+        known = positives[normalize_query(p.query)]
+        negs = [
+            (r, dense.ids[i], float(scores[i]))
+            for r, i in enumerate(order, range_min + 1)
+            if dense.ids[i] not in known and scores[i] <= ceiling
+        ]
+        base = asdict(p)
+        chosen = negs[:per_query]
+        if not chosen:
+            triples.append(Triple(**base))
+        for rank, pid, score in chosen:
+            triples.append(Triple(**base, negative=pid, neg_source="hybrid", neg_rank=rank, neg_score=round(score, 4)))
     return triples
 
 

@@ -118,6 +118,8 @@ def load_model(location: str, device: str = "cpu", max_seq_length: int | None = 
         model.max_seq_length = max_seq_length
     if half and device == "cuda":
         model.to(torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    else:
+        model.float()  # checkpoints saved in half precision still train and run on CPU in float32
     return model
 
 

@@ -58,6 +58,7 @@ def export_html(notebook: str | Path, out: str | Path) -> Path:
     cfg = Config()
     cfg.TagRemovePreprocessor.remove_input_tags = {HIDE_INPUT_TAG}
     cfg.TagRemovePreprocessor.remove_cell_tags = {"parameters"}  # the defaults; the injected values stay
+    cfg.TagRemovePreprocessor.remove_all_outputs_tags = {"hide-output"}
     cfg.TagRemovePreprocessor.enabled = True
     exporter = HTMLExporter(config=cfg)
     exporter.register_preprocessor(TagRemovePreprocessor(config=cfg), enabled=True)

@@ -99,3 +99,31 @@ def test_torn_cache_line_is_skipped(tmp_path):
     with path.open("a") as f:
         f.write('{"key": "k2", "te')
     assert ResponseCache(path).get("k1") == "What is x?" and len(ResponseCache(path)) == 1
+
+
+class _Interrupted(LocalChatModel):
+    """The real caching path with a generator that answers the first batch, then is interrupted."""
+
+    calls = 0
+
+    def _load(self):
+        self._model = object()
+
+    def _generate(self, batch, sample):
+        from nbutils.llm import Completion
+
+        type(self).calls += 1
+        if type(self).calls > 1:
+            raise KeyboardInterrupt
+        return [Completion(f"What is item {i}?") for i in range(len(batch))]
+
+
+def test_interrupted_run_keeps_what_it_paid_for(tmp_path):
+    path = tmp_path / "c.jsonl"
+    prompts = [[{"role": "user", "content": f"p{i}"}] for i in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        _Interrupted(device="cpu", batch_size=2, cache=ResponseCache(path)).complete(prompts, progress=False)
+    resumed = LocalChatModel(device="cpu", batch_size=2, cache=ResponseCache(path))
+    assert len(resumed.cache) == 2
+    hits = [resumed.cache.get(ResponseCache.key(resumed.name, p, resumed._settings(0))) for p in prompts]
+    assert hits[:2] == ["What is item 0?", "What is item 1?"] and hits[2:] == [None, None]

@@ -84,3 +84,23 @@ def test_unknown_split_name(tmp_path, beir_dir):
     ws = prepare_workspace(params, DomainPaths.from_params(params))
     with pytest.raises(ValueError, match="train, dev, test"):
         ws.split("holdout")
+
+
+def test_hybrid_teacher_negatives_respect_window_margin_and_positives(tmp_path, beir_dir, minilm):
+    from nbutils.mining import mine_hybrid
+    from nbutils.workspace import dense_index
+
+    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out")})
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    pairs = [Pair("why do cats purr", "d1", "gold", "train split"), Pair("Why do cats purr?", "d2", "clicks", "c")]
+    dense = dense_index(minilm, ws, tmp_path / "emb")
+    known = known_positives(pairs, ws.corpus)
+    triples = mine_hybrid(
+        pairs[:1], bm25_index(ws), dense, minilm.model, known, per_query=4, range_min=0, range_max=5, margin=0.0
+    )
+    negs = [t.negative for t in triples]
+    assert negs and not {"d1", "d2"} & set(negs) and all(t.neg_source == "hybrid" for t in triples)
+    strict = mine_hybrid(
+        pairs[:1], bm25_index(ws), dense, minilm.model, known, per_query=4, range_min=0, range_max=5, margin=50.0
+    )
+    assert [t.negative for t in strict] == [None], "no candidate is that far below the positive"

@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, decide, evaluation, filters, maintain, mining, models, plots, report, synthesize, training, workspace
+from nbutils import config, decide, evaluation, filters, labeling, maintain, mining, models, plots, report, synthesize, training, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -150,7 +150,15 @@ SYNTHESIZE = header(
         "code",
         'plots.histogram({o: [len(p.query.split()) for p in ps] for o, ps in filters.by_origin(pairs.kept).items()}, xlabel="words per query", title="Query length by origin")',
     ),
-    ("md", "## 4. Save"),
+    (
+        "md",
+        "## 4. Label by hand\n\nOpen this notebook in Jupyter to use the panel: accept (after editing) or reject generated questions, or search the corpus for a question of your own and tick the relevant passages. Each accepted label is appended at once to the domain's gold file; the next run's decide stage picks it up.",
+    ),
+    (
+        "hidden-output",
+        'panel = labeling.LabelingPanel(ws.corpus, labeling.GoldFile(labeling.gold_target(P, paths)), [p for p in pairs.kept if p.source == "synthetic"][:100], workspace.bm25_index(ws, P.bm25_backend))\npanel.widget',
+    ),
+    ("md", "## 5. Save"),
     (
         "code",
         'train_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nsynthesize.save_pairs(pairs.kept, paths.pairs)\nsynthesize.save_pairs(train_pairs, paths.train_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "filters": pairs.report.table().to_dict("records"), "llm_usage": pairs.usage, "llm_failures": len(pairs.failures)})',
@@ -280,6 +288,8 @@ def build(cells: list) -> nbformat.NotebookNode:
             nb.cells.append(nbformat.v4.new_markdown_cell(src))
         elif kind == "params":
             nb.cells.append(nbformat.v4.new_code_cell(src, metadata={"tags": ["parameters"]}))
+        elif kind == "hidden-output":  # interactive widgets: no static rendering in the HTML report
+            nb.cells.append(nbformat.v4.new_code_cell(src, metadata={"tags": ["hide-input", "hide-output"]}))
         else:
             nb.cells.append(nbformat.v4.new_code_cell(src, metadata={"tags": ["hide-input"]}))
     for i, cell in enumerate(nb.cells):
