@@ -34,14 +34,15 @@ from nbutils.workspace import Workspace, split_queries
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def workspace(data: str, seed: int) -> Workspace:
+def workspace(data: str, seed: int, dev: int = 200) -> Workspace:
+    """SciFact's training claims with a dev split of about ``dev`` claims carved by seeded hash."""
     ds = load_beir(data)
-    splits = split_queries(sorted(ds.queries), 0.0, 200 / len(ds.queries), seed)
+    splits = split_queries(sorted(ds.queries), 0.0, min(0.9, dev / len(ds.queries)), seed)
     return Workspace(ds.corpus, ds.queries, ds.qrels, splits)
 
 
 def cmd_generate(args) -> None:
-    ws = workspace(args.data, args.seed)
+    ws = workspace(args.data, args.seed, args.dev)
     out = Path(args.out)
     ids = sample_passages(ws, args.passages, args.seed)
     chat = LocalChatModel(device=args.device, batch_size=args.batch_size, cache=ResponseCache(out / "llm_cache.jsonl"))
@@ -87,7 +88,7 @@ def roundtrip_filter(pairs: list[Pair], ws: Workspace, base, bm25: BM25Index, k:
 
 
 def cmd_train_eval(args) -> None:
-    ws = workspace(args.data, args.seed)
+    ws = workspace(args.data, args.seed, args.dev)
     out = Path(args.out)
     # no generated question may equal or nearly equal a dev claim (the evaluation queries)
     generated, leaked = leakage_filter(load_pairs(out / "generated.jsonl"), ws, splits=("dev",))
@@ -144,6 +145,7 @@ def main() -> None:
         p.add_argument("--out", default="bench/out/scifact")
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--device", default="auto")
+        p.add_argument("--dev", type=int, default=200, help="dev claims carved from the training claims")
     g = sub.choices["generate"]
     g.add_argument("--passages", type=int, default=1000)
     g.add_argument("--batch-size", type=int, default=16)

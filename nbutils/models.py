@@ -126,7 +126,8 @@ def load_model(location: str, device: str = "cpu", max_seq_length: int | None = 
 def encode(model, texts: list[str], batch_size: int = 64, kind: str = "document", progress: bool = True) -> np.ndarray:
     """Encode texts to L2-normalised float32 rows (queries with the model's query prompt, if any)."""
     if not texts:
-        return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+        dim = getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)()
+        return np.zeros((0, dim), dtype=np.float32)
     fn = model.encode_query if kind == "query" else model.encode_document
     emb = fn(
         texts,
