@@ -111,11 +111,10 @@ def _progress_callback():
 
 
 def _quiet_progress(trainer) -> None:
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from transformers.utils.notebook import NotebookProgressCallback
-
-    for cb in (NotebookProgressCallback, ProgressCallback, PrinterCallback):
-        trainer.remove_callback(cb)
+    default = {"NotebookProgressCallback", "ProgressCallback", "PrinterCallback"}
+    for cb in list(trainer.callback_handler.callbacks):
+        if type(cb).__name__ in default:
+            trainer.remove_callback(cb)
     trainer.add_callback(_progress_callback())
 
 
