@@ -94,13 +94,16 @@ def mine_bm25(
             cache[key] = bm25.search({"q": p.query}, k=range_max)["q"]
         ranked = list(cache[key].items())[range_min:range_max]
         negs = [(r, pid, s) for r, (pid, s) in enumerate(ranked, range_min + 1) if pid not in positives[key]]
-        base = asdict(p)
-        chosen = negs[:per_query]
-        if not chosen:
-            triples.append(Triple(**base))
-        for rank, pid, score in chosen:
-            triples.append(Triple(**base, negative=pid, neg_source="bm25", neg_rank=rank, neg_score=round(score, 4)))
+        triples += _triples(p, negs[:per_query], "bm25")
     return triples
+
+
+def _triples(p: Pair, chosen: list[tuple[int, str, float]], source: str) -> list[Triple]:
+    """The rows of one pair: one per chosen (rank, passage, score) negative, or one without a negative."""
+    base = asdict(p)
+    if not chosen:
+        return [Triple(**base)]
+    return [Triple(**base, negative=pid, neg_source=source, neg_rank=r, neg_score=round(s, 4)) for r, pid, s in chosen]
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -125,34 +128,30 @@ def mine_hybrid(
 
     A candidate from ranks ``range_min+1 … range_max`` of the teacher is kept only if its teacher
     score is at least ``margin`` below the positive's (in z units): close calls are likely unlabelled
-    positives and are skipped. Scores are computed per query over the whole corpus, one query at a time.
+    positives and are skipped. Teacher scores are computed for one query at a time, so memory stays
+    at one corpus-length vector.
     """
     from .models import encode
 
-    queries = sorted({p.query for p in pairs})
-    q_emb = dict(zip(queries, encode(model, queries, batch_size, kind="query", progress=True), strict=True))
+    by_query: dict[str, list[Pair]] = defaultdict(list)
+    for p in pairs:
+        by_query[p.query].append(p)
+    queries = list(by_query)
+    q_emb = encode(model, queries, batch_size, kind="query", progress=True)
     index_of = {pid: i for i, pid in enumerate(dense.ids)}
-    teacher: dict[str, np.ndarray] = {}
     triples: list[Triple] = []
-    for p in tqdm(pairs, desc="Mining hybrid negatives"):
-        if p.query not in teacher:
-            cos = dense.embeddings @ q_emb[p.query]
-            teacher[p.query] = bm25_weight * _z(bm25.scores(p.query)) + (1 - bm25_weight) * _z(cos)
-        scores = teacher[p.query]
+    for query, emb in tqdm(zip(queries, q_emb, strict=True), total=len(queries), desc="Mining hybrid negatives"):
+        scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * _z(dense.embeddings @ emb)
         order = np.argsort(-scores)[range_min:range_max]
-        ceiling = scores[index_of[p.positive]] - margin
-        known = positives[normalize_query(p.query)]
-        negs = [
-            (r, dense.ids[i], float(scores[i]))
-            for r, i in enumerate(order, range_min + 1)
-            if dense.ids[i] not in known and scores[i] <= ceiling
-        ]
-        base = asdict(p)
-        chosen = negs[:per_query]
-        if not chosen:
-            triples.append(Triple(**base))
-        for rank, pid, score in chosen:
-            triples.append(Triple(**base, negative=pid, neg_source="hybrid", neg_rank=rank, neg_score=round(score, 4)))
+        known = positives[normalize_query(query)]
+        for p in by_query[query]:
+            ceiling = scores[index_of[p.positive]] - margin
+            negs = [
+                (r, dense.ids[i], float(scores[i]))
+                for r, i in enumerate(order, range_min + 1)
+                if dense.ids[i] not in known and scores[i] <= ceiling
+            ]
+            triples += _triples(p, negs[:per_query], "hybrid")
     return triples
 
 
