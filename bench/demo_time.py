@@ -27,7 +27,9 @@ def main() -> None:
     ap.add_argument("--outputs", help="keep the reports here (default: a temporary folder, removed after)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        params = load_params(args.domain, f"params/{args.domain}.yaml", [f"outputs_dir={args.outputs or tmp}", *args.set])
+        params = load_params(
+            args.domain, f"params/{args.domain}.yaml", [f"outputs_dir={args.outputs or tmp}", *args.set]
+        )
         start = time.perf_counter()
         summary = run_domain(params, parse_stages(None), progress=False)
         total = time.perf_counter() - start

@@ -23,8 +23,8 @@ from nbutils.config import validate
 from nbutils.data import load_beir
 from nbutils.llm import LocalChatModel, ResponseCache
 from nbutils.metrics import evaluate_run
-from nbutils.mining import duplicate_groups, known_positives, mine_bm25
-from nbutils.models import load_for
+from nbutils.mining import duplicate_groups, known_positives, mine_bm25, mine_hybrid
+from nbutils.models import encode, load_for
 from nbutils.pairs import Pair, load_pairs, save_pairs
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion
 from nbutils.synthesize import filter_generated, generate, leakage_filter, llm_pairs, sample_passages
@@ -65,8 +65,6 @@ def dense_run(model, ws: Workspace, index: DenseIndex, queries: dict[str, str], 
 
 
 def evaluate(loaded, ws: Workspace, seq: int) -> dict[str, float]:
-    from nbutils.models import encode
-
     ids, texts = ws.ids_and_texts()
     index = DenseIndex(ids, encode(loaded.model, texts, 256, progress=False))
     queries, qrels = ws.split("dev")
@@ -75,8 +73,6 @@ def evaluate(loaded, ws: Workspace, seq: int) -> dict[str, float]:
 
 def roundtrip_filter(pairs: list[Pair], ws: Workspace, base, bm25: BM25Index, k: int) -> list[Pair]:
     """Keep pairs whose passage the hybrid (base dense + BM25) retriever finds in the top ``k``."""
-    from nbutils.models import encode
-
     ids, texts = ws.ids_and_texts()
     index = DenseIndex(ids, encode(base.model, texts, 256, progress=False))
     queries = {str(i): p.query for i, p in enumerate(pairs)}
@@ -100,34 +96,45 @@ def cmd_train_eval(args) -> None:
     results = {"base": evaluate(base, ws, args.seq)}
     llm_rt = roundtrip_filter(static, ws, base, bm25, args.roundtrip_k)
     by = filters.by_origin(generated)
-    configs = {
-        "title alone": by["generator:title"],
-        "cloze alone": by["generator:cloze"],
-        "llm alone, unfiltered": by["generator:llm"],
-        "llm, filtered (length, copy, dup)": static,
-        f"llm, + hybrid round trip top-{args.roundtrip_k}": llm_rt,
-        "filtered mix (llm round trip + title)": llm_rt + by["generator:title"],
+    rt = f"llm, + hybrid round trip top-{args.roundtrip_k}"
+    runs = {  # label: (pairs, hard negative, epochs)
+        "title alone": (by["generator:title"], None, 1),
+        "cloze alone": (by["generator:cloze"], None, 1),
+        "llm alone, unfiltered": (by["generator:llm"], None, 1),
+        "llm, filtered (length, copy, dup)": (static, None, 1),
+        rt: (llm_rt, None, 1),
+        rt + " + BM25 negative": (llm_rt, "bm25", 1),
+        rt + " + hybrid negative": (llm_rt, "hybrid", 1),
+        rt + " + hybrid negative, 3 epochs": (llm_rt, "hybrid", 3),
+        "filtered mix (llm round trip + title)": (llm_rt + by["generator:title"], None, 1),
+        "filtered mix + hybrid negative": (llm_rt + by["generator:title"], "hybrid", 1),
     }
-    if args.smoke:
-        configs = {name: pairs[:30] for name, pairs in configs.items()}
-    for name, pairs in configs.items():
-        for negatives in (0, 1) if name.startswith("llm, +") else (0,):
-            label = name + (" + BM25 negative" if negatives else "")
-            triples = mine_bm25(pairs, bm25, known_positives(pairs, ws.corpus), negatives, 3, 30)
-            model = load_for(args.model or MODEL, args.device, args.seq, training=True)
-            data = build_datasets(triples, ws.corpus, negatives)
-            res = train(
-                model.model,
-                data,
-                out / "model-tmp",
-                device=model.device,
-                epochs=1,
-                batch_size=args.batch,
-                seed=args.seed,
-            )
-            tuned = load_for(str(out / "model-tmp"), args.device, args.seq)
-            results[label] = evaluate(tuned, ws, args.seq) | {"pairs": len(pairs), "train_s": round(res.seconds, 1)}
-            print(label, {k: round(v, 4) if isinstance(v, float) else v for k, v in results[label].items()}, flush=True)
+    only = {s.strip() for s in args.only.split(";") if s.strip()}
+    dense = None
+    for label, (pairs, negative, epochs) in runs.items():
+        if only and label not in only:
+            continue
+        pairs = pairs[:30] if args.smoke else pairs
+        known = known_positives(pairs, ws.corpus)
+        if negative == "hybrid":
+            dense = dense or DenseIndex(ids, encode(base.model, texts, 256, progress=False))
+            triples = mine_hybrid(pairs, bm25, dense, base.model, known, 1, 3, 40, 0.5)
+        else:
+            triples = mine_bm25(pairs, bm25, known, 1 if negative else 0, 3, 30)
+        model = load_for(args.model or MODEL, args.device, args.seq, training=True)
+        data = build_datasets(triples, ws.corpus, 1 if negative else 0)
+        res = train(
+            model.model,
+            data,
+            out / "model-tmp",
+            device=model.device,
+            epochs=epochs,
+            batch_size=args.batch,
+            seed=args.seed,
+        )
+        tuned = load_for(str(out / "model-tmp"), args.device, args.seq)
+        results[label] = evaluate(tuned, ws, args.seq) | {"pairs": len(pairs), "train_s": round(res.seconds, 1)}
+        print(label, {k: round(v, 4) if isinstance(v, float) else v for k, v in results[label].items()}, flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     b = results["base"]["ndcg@10"]
     print(f"\n{'configuration (no gold pair used for training)':<52}{'pairs':>7}{'nDCG@10':>9}{'Δ':>7}{'R@10':>7}")
@@ -156,6 +163,7 @@ def main() -> None:
     t.add_argument("--batch", type=int, default=64)
     t.add_argument("--roundtrip-k", type=int, default=10)
     t.add_argument("--smoke", action="store_true", help="check the script quickly: 30 pairs per configuration")
+    t.add_argument("--only", default="", help="semicolon-separated configuration labels to run")
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     cmd_generate(args) if args.cmd == "generate" else cmd_train_eval(args)
