@@ -27,7 +27,7 @@ from nbutils.mining import duplicate_groups, known_positives, mine_bm25, mine_hy
 from nbutils.models import encode, load_for
 from nbutils.pairs import Pair, load_pairs, save_pairs
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion
-from nbutils.synthesize import filter_generated, generate, leakage_filter, llm_pairs, sample_passages
+from nbutils.synthesize import Generation, filter_generated, generate, leakage_filter, llm_pairs, sample_passages
 from nbutils.training import build_datasets, train
 from nbutils.workspace import Workspace, split_queries
 
@@ -47,8 +47,15 @@ def cmd_generate(args) -> None:
     ids = sample_passages(ws, args.passages, args.seed)
     chat = LocalChatModel(device=args.device, batch_size=args.batch_size, cache=ResponseCache(out / "llm_cache.jsonl"))
     start = time.perf_counter()
-    gen = llm_pairs(ws, chat, ids, max_words=args.max_words)
+    pairs, failures, done = [], [], []
+    for i in range(0, len(ids), 240):  # in chunks, so a time budget can stop it between two
+        gen = llm_pairs(ws, chat, ids[i : i + 240], max_words=args.max_words)
+        pairs, failures, done = pairs + gen.pairs, failures + gen.failures, done + ids[i : i + 240]
+        if args.budget_seconds and time.perf_counter() - start > args.budget_seconds:
+            break
     seconds = time.perf_counter() - start
+    ids = done
+    gen = Generation(pairs, failures)
     heuristics = generate(ws, ["title", "cloze"], ids, 1, args.seed)
     save_pairs(gen.pairs + heuristics, out / "generated.jsonl")
     params = validate({"roundtrip": "none", "copy_max_words": 10, "q_min_words": 4, "q_max_words": 40})
@@ -157,6 +164,7 @@ def main() -> None:
     g.add_argument("--passages", type=int, default=1000)
     g.add_argument("--batch-size", type=int, default=16)
     g.add_argument("--max-words", type=int, default=150)
+    g.add_argument("--budget-seconds", type=int, default=0, help="stop generating after this long (0: no limit)")
     t = sub.choices["train-eval"]
     t.add_argument("--model", default="")
     t.add_argument("--seq", type=int, default=256)

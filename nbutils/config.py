@@ -58,6 +58,10 @@ class Bm25Backend(str, Enum):
 
 class Loss(str, Enum):
     MNRL = "mnrl"
+    CACHED_MNRL = "cached_mnrl"
+    TRIPLET = "triplet"
+    COSENT = "cosent"
+    INFONCE = "infonce"
 
 
 class Generator(str, Enum):
@@ -146,7 +150,10 @@ class MineParams:
 
 @dataclass
 class TrainParams:
-    loss: str = "mnrl"  # mnrl
+    loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce
+    matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
+    eval_during_training: bool = True  # score the dev split each epoch and keep the best epoch
+    resume: bool = True  # keep epoch checkpoints and resume an interrupted run with the same data and params
     epochs: int = 1  # passes over the training pairs
     batch_size: int = 32  # pairs per batch, in-batch negatives grow with it
     learning_rate: float = 2e-5  # peak learning rate

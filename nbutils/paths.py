@@ -112,8 +112,8 @@ class DomainPaths:
         return self.work / "model"
 
     @property
-    def train_log(self) -> Path:
-        return self.work / "train_log.json"
+    def checkpoints(self) -> Path:
+        return self.work / "checkpoints"
 
     @property
     def registry(self) -> Path:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-__all__ = ["bar_metrics", "histogram", "loss_curve", "recall_curves", "version_history"]
+__all__ = ["bar_metrics", "curve", "histogram", "loss_curve", "recall_curves", "version_history"]
 
 
 def _fig(width: float = 6.5, height: float = 3.5) -> tuple[Figure, object]:
@@ -65,15 +65,22 @@ def histogram(
     return fig
 
 
-def loss_curve(epochs: Sequence[float], losses: Sequence[float], title: str = "Training loss") -> Figure:
-    """Training loss against epoch."""
+def curve(xs: Sequence[float], ys: Sequence[float], xlabel: str, ylabel: str, title: str = "") -> Figure:
+    """One line of ``ys`` against ``xs`` (an empty chart says so)."""
     fig, ax = _fig()
-    ax.plot(list(epochs), list(losses), marker=".")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    ax.plot(list(xs), list(ys), marker=".")
+    if not len(xs):
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.set_title(title)
     return fig
+
+
+def loss_curve(epochs: Sequence[float], losses: Sequence[float], title: str = "Training loss") -> Figure:
+    """Training loss against epoch."""
+    return curve(epochs, losses, "epoch", "loss", title)
 
 
 def version_history(

@@ -1,24 +1,37 @@
 """Stage 4, train: fine-tune a Sentence Transformers model on the mined training data.
 
-Wraps :class:`sentence_transformers.SentenceTransformerTrainer` with MultipleNegativesRankingLoss
-and the no-duplicates batch sampler. Pairs that got a full set of hard negatives train as
-(anchor, positive, negative_1 … negative_n) rows; the others as (anchor, positive) rows, in a second
-dataset of the same run.
+Wraps :class:`sentence_transformers.SentenceTransformerTrainer`. Losses: MultipleNegativesRankingLoss
+(default), its cached variant for large effective batches on small memory, TripletLoss with the mined
+negatives, CoSENTLoss for scored pairs and a symmetric InfoNCE; optionally wrapped in MatryoshkaLoss.
+In-batch-negative losses use the no-duplicates batch sampler. With a dev evaluator the model is scored
+each epoch and the best epoch is kept; checkpoints let an interrupted run resume where it stopped.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .mining import Triple
 
-__all__ = ["TrainResult", "build_datasets", "data_hash", "train"]
+__all__ = [
+    "LOSSES",
+    "TrainResult",
+    "build_datasets",
+    "data_hash",
+    "dev_evaluator",
+    "fit",
+    "make_loss",
+    "model_card",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +45,7 @@ class TrainResult:
     device: str
     precision: str
     log_history: list[dict] = field(default_factory=list)
+    resumed: bool = False
 
     @property
     def rows_per_second(self) -> float:
@@ -42,48 +56,171 @@ class TrainResult:
         pts = [(h["epoch"], h["loss"]) for h in self.log_history if "loss" in h and "epoch" in h]
         return [p[0] for p in pts], [p[1] for p in pts]
 
+    def dev_curve(self, metric: str = "eval_dev_cosine_ndcg@10") -> tuple[list[float], list[float]]:  # DEV_METRIC
+        """(epoch, dev metric) at each evaluation."""
+        pts = [(h["epoch"], h[metric]) for h in self.log_history if metric in h]
+        return [p[0] for p in pts], [p[1] for p in pts]
 
-def build_datasets(
-    triples: list[Triple], corpus: dict, negatives: int | None = None, max_pairs: int = 0, seed: int = 42
-) -> dict:
-    """Group triples per pair into Hugging Face datasets of texts.
+    def best_dev(self) -> dict[str, float]:
+        """Dev metrics of the best evaluation by nDCG@10 (empty without an evaluator)."""
+        evals = [h for h in self.log_history if "eval_dev_cosine_ndcg@10" in h]
+        if not evals:
+            return {}
+        top = max(evals, key=lambda h: h["eval_dev_cosine_ndcg@10"])
+        return {k.replace("eval_dev_cosine_", ""): v for k, v in top.items() if k.startswith("eval_dev_cosine_")}
 
-    Args:
-        negatives: hard negatives per row (default: the most any pair has).
 
-    Returns:
-        ``{"hard": Dataset(anchor, positive, negative_1..n), "pairs": Dataset(anchor, positive)}``,
-        leaving out an empty one.
-    """
-    from datasets import Dataset
-
+def _group(triples: list[Triple], max_pairs: int, seed: int) -> OrderedDict[tuple[str, str], list[str]]:
     grouped: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
     for t in triples:
         negs = grouped.setdefault((t.query, t.positive), [])
         if t.negative:
             negs.append(t.negative)
-    keys = list(grouped)
+    if max_pairs and len(grouped) > max_pairs:
+        keep = set(random.Random(seed).sample(list(grouped), max_pairs))
+        grouped = OrderedDict((k, v) for k, v in grouped.items() if k in keep)
+    return grouped
+
+
+def build_datasets(
+    triples: list[Triple],
+    corpus: dict,
+    negatives: int | None = None,
+    max_pairs: int = 0,
+    seed: int = 42,
+    loss: str = "mnrl",
+) -> dict:
+    """Group triples per pair into Hugging Face datasets of texts, in the columns ``loss`` needs.
+
+    - ``mnrl``, ``cached_mnrl``, ``infonce``: ``hard`` (anchor, positive, negative_1..n) for pairs with a
+      full set of negatives and ``pairs`` (anchor, positive) for the others.
+    - ``triplet``: (anchor, positive, negative), one row per mined negative; pairs without one are left out.
+    - ``cosent``: (sentence1, sentence2, score): 1.0 for the positive, 0.0 for each negative.
+
+    Args:
+        negatives: hard negatives per row for the in-batch losses (default: the most any pair has).
+        max_pairs: sample this many pairs (0 = all).
+
+    Raises:
+        ValueError: when no row is left for the loss, or for an unknown loss.
+    """
+    from datasets import Dataset
+
+    grouped = _group(triples, max_pairs, seed)
+    text = lambda pid: corpus[pid].full_text()  # noqa: E731
+    if loss == "triplet":
+        rows = [(q, text(pos), text(n)) for (q, pos), negs in grouped.items() for n in negs]
+        out = (
+            {
+                "triplets": Dataset.from_dict(
+                    {k: [r[i] for r in rows] for i, k in enumerate(("anchor", "positive", "negative"))}
+                )
+            }
+            if rows
+            else {}
+        )
+    elif loss == "cosent":
+        rows = [(q, text(pos), 1.0) for q, pos in grouped] + [
+            (q, text(n), 0.0) for (q, _), negs in grouped.items() for n in negs
+        ]
+        out = {
+            "scored": Dataset.from_dict(
+                {k: [r[i] for r in rows] for i, k in enumerate(("sentence1", "sentence2", "score"))}
+            )
+        }
+    elif loss in IN_BATCH_LOSSES:
+        out = _in_batch(grouped, text, negatives)
+    else:
+        raise ValueError(f"loss: {loss!r} is not allowed; valid: {', '.join(LOSSES)}")
+    if not out:
+        raise ValueError(
+            f"no training rows for loss {loss!r}: check train_sources, the synthesize output and mined negatives"
+        )
+    return out
+
+
+def _in_batch(grouped, text, negatives: int | None) -> dict:
+    from datasets import Dataset
+
     if negatives is None:
         negatives = max((len(v) for v in grouped.values()), default=0)
-    if max_pairs and len(keys) > max_pairs:
-        keys = random.Random(seed).sample(keys, max_pairs)
     hard: dict[str, list[str]] = {"anchor": [], "positive": [], **{f"negative_{i + 1}": [] for i in range(negatives)}}
     plain: dict[str, list[str]] = {"anchor": [], "positive": []}
-    for q, pos in keys:
-        negs = grouped[(q, pos)][:negatives]
+    for (q, pos), negs in grouped.items():
+        negs = negs[:negatives]
         target = hard if negatives and len(negs) == negatives else plain
         target["anchor"].append(q)
-        target["positive"].append(corpus[pos].full_text())
+        target["positive"].append(text(pos))
         for i, n in enumerate(negs if target is hard else []):
-            target[f"negative_{i + 1}"].append(corpus[n].full_text())
+            target[f"negative_{i + 1}"].append(text(n))
     out = {}
     if hard["anchor"]:
         out["hard"] = Dataset.from_dict(hard)
     if plain["anchor"]:
         out["pairs"] = Dataset.from_dict(plain)
-    if not out:
-        raise ValueError("no training pairs: check train_sources and the synthesize stage's output")
     return out
+
+
+LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce")
+DEV_METRIC = "eval_dev_cosine_ndcg@10"  # what dev_evaluator reports; the best epoch is chosen by it
+IN_BATCH_LOSSES = ("mnrl", "cached_mnrl", "infonce")
+
+
+def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int = 32):
+    """The loss module for ``name``, optionally wrapped in MatryoshkaLoss (dimensions d, d/2, d/4, d/8).
+
+    ``infonce`` is MultipleNegativesRankingLoss with a temperature of 0.05 computed in both directions
+    (query→passage and passage→query) where the installed sentence-transformers supports it.
+    """
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer import losses
+    except ImportError:  # 5.x layout
+        from sentence_transformers import losses
+
+    if name == "mnrl":
+        loss = losses.MultipleNegativesRankingLoss(model)
+    elif name == "cached_mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)
+    elif name == "triplet":
+        loss = losses.TripletLoss(model)
+    elif name == "cosent":
+        loss = losses.CoSENTLoss(model)
+    elif name == "infonce":
+        try:
+            loss = losses.MultipleNegativesRankingLoss(model, scale=20.0, directions=("query_to_doc", "doc_to_query"))
+        except TypeError:
+            loss = losses.MultipleNegativesSymmetricRankingLoss(model, scale=20.0)
+    else:
+        raise ValueError(f"loss: {name!r} is not allowed; valid: {', '.join(LOSSES)}")
+    if matryoshka:
+        dim = getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)()
+        loss = losses.MatryoshkaLoss(
+            model, loss, matryoshka_dims=[d for d in (dim, dim // 2, dim // 4, dim // 8) if d >= 16]
+        )
+    return loss
+
+
+def dev_evaluator(queries: dict[str, str], qrels: dict[str, dict[str, int]], corpus: dict, batch_size: int = 64):
+    """An InformationRetrievalEvaluator over the dev queries (metric ``dev_cosine_ndcg@10``), or ``None``."""
+    try:
+        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    except ImportError:  # 5.x layout
+        from sentence_transformers.evaluation import InformationRetrievalEvaluator
+
+    relevant = {q: {p for p, g in rel.items() if g > 0} for q, rel in qrels.items()}
+    if not any(relevant.values()):
+        return None
+    return InformationRetrievalEvaluator(
+        queries,
+        {pid: p.full_text() for pid, p in corpus.items()},
+        relevant,
+        name="dev",
+        accuracy_at_k=[1],
+        precision_recall_at_k=[10],
+        map_at_k=[100],
+        batch_size=batch_size,
+        write_csv=False,
+    )
 
 
 def _progress_callback():
@@ -128,6 +265,32 @@ def _precision(device: str) -> tuple[dict, str]:
     return {"fp16": True}, "fp16"
 
 
+def _resume_point(checkpoint_dir: Path, fingerprint: str) -> bool:
+    """Whether ``checkpoint_dir`` holds checkpoints of this very run; clears it otherwise."""
+    marker = checkpoint_dir / "run.json"
+    same = marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    if not same:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"fingerprint": fingerprint}))
+    return same and any(checkpoint_dir.glob("checkpoint-*"))
+
+
+def _save_atomically(model, out_dir: Path, card: str) -> None:
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    if card:
+        readme = tmp / "README.md"
+        readme.write_text((readme.read_text() if readme.exists() else "") + "\n" + card)
+    old = out_dir.with_name(f".{out_dir.name}.old")
+    if out_dir.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def train(
     model,
     datasets: dict,
@@ -139,59 +302,90 @@ def train(
     learning_rate: float = 2e-5,
     warmup_ratio: float = 0.1,
     seed: int = 42,
+    loss: str = "mnrl",
+    matryoshka: bool = False,
+    evaluator=None,
     checkpoint_dir: str | Path | None = None,
+    fingerprint: str = "",
+    card: str | Callable[[TrainResult], str] = "",
+    callbacks: list | None = None,
 ) -> TrainResult:
-    """Fine-tune ``model`` with MultipleNegativesRankingLoss and save it to ``out_dir``.
+    """Fine-tune ``model`` and save it to ``out_dir`` as a standard sentence-transformers folder.
 
-    The model is written to a temporary folder and renamed into place, so ``out_dir`` always holds
-    a complete model.
+    Args:
+        datasets: from :func:`build_datasets` with the same ``loss``.
+        evaluator: scored after every epoch; the best epoch's weights are kept (see :func:`dev_evaluator`).
+        checkpoint_dir: where epoch checkpoints go. When it holds checkpoints of a run with the same
+            ``fingerprint`` (data, params and base model), training resumes from the last one.
+        card: Markdown appended to the model card (README.md), or a function of the result giving it.
+        callbacks: extra ``transformers.TrainerCallback`` objects.
+
+    The model is written to a temporary folder and renamed into place: ``out_dir`` always holds a
+    complete model. Checkpoints are removed after a successful save.
     """
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     try:  # sentence-transformers >= 6
         from sentence_transformers.base.sampler import BatchSamplers
-        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     except ImportError:  # 5.x layout
-        from sentence_transformers.losses import MultipleNegativesRankingLoss
         from sentence_transformers.training_args import BatchSamplers
 
     out_dir = Path(out_dir)
+    checkpoint_dir = Path(checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints"))
+    resume = _resume_point(checkpoint_dir, fingerprint or "unnamed") if fingerprint else False
+    if not fingerprint:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     rows = sum(len(d) for d in datasets.values())
     steps = max(1, rows // batch_size) * epochs
     precision_args, precision = _precision(device)
+    best = {"load_best_model_at_end": True, "metric_for_best_model": DEV_METRIC} if evaluator else {}
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints")),
+        output_dir=str(checkpoint_dir),
         num_train_epochs=epochs,
         per_device_train_batch_size=batch_size,
         learning_rate=learning_rate,
         warmup_steps=warmup_ratio,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if loss in IN_BATCH_LOSSES else BatchSamplers.BATCH_SAMPLER,
         logging_steps=max(1, steps // 40),
-        save_strategy="no",
+        eval_strategy="epoch" if evaluator else "no",
+        save_strategy="epoch" if (evaluator or fingerprint) else "no",
+        save_total_limit=2,
         report_to="none",
         seed=seed,
         data_seed=seed,
         dataloader_pin_memory=device == "cuda",
+        **best,
         **precision_args,
     )
     train_data = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=train_data, loss=MultipleNegativesRankingLoss(model)
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        loss=make_loss(loss, model, matryoshka),
+        evaluator=evaluator,
+        callbacks=callbacks,
     )
     _quiet_progress(trainer)
     start = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=True if resume else None)
     seconds = time.perf_counter() - start
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    old = out_dir.with_name(f".{out_dir.name}.old")
-    if out_dir.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return TrainResult(str(out_dir), seconds, rows, epochs, device, precision, list(trainer.state.log_history))
+    result = TrainResult(
+        str(out_dir), seconds, rows, epochs, device, precision, list(trainer.state.log_history), resume
+    )
+    _save_atomically(model, out_dir, card(result) if callable(card) else card)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return result
+
+
+def model_card(base: str, sources: dict[str, int], params: dict, metrics: dict[str, float]) -> str:
+    """The fine-tuning record appended to the model card: base model, training data, params, dev metrics."""
+    lines = ["## Fine-tuning record", "", f"- Base model: {base}", "- Training pairs by source:"]
+    lines += [f"  - {k}: {v:,}" for k, v in sources.items()]
+    lines += ["- Parameters:"] + [f"  - `{k}`: `{v!r}`" for k, v in params.items()]
+    if metrics:
+        lines += ["- Dev metrics (best epoch):"] + [f"  - {k}: {v:.4f}" for k, v in metrics.items()]
+    return "\n".join(lines) + "\n"
 
 
 def data_hash(triples: list[Triple]) -> str:
@@ -203,3 +397,45 @@ def data_hash(triples: list[Triple]) -> str:
         h.update(row.encode())
         h.update(b"\x01")
     return h.hexdigest()[:16]
+
+
+def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> TrainResult:
+    """Train as the params say: dev evaluation, checkpoints, the model card; the model goes to ``paths.model_dir``.
+
+    Args:
+        params: validated train-stage params.
+        ws: the domain's workspace (dev split and corpus for evaluation).
+        base: a :class:`~nbutils.models.LoadedModel` loaded with ``training=True``.
+        triples: the training rows (their hash and sources go into the fingerprint and the card).
+    """
+    import hashlib
+
+    keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
+    settings = {k: params.values[k] for k in keys} | {"max_seq_length": params.max_seq_length}
+    fingerprint = hashlib.sha256(
+        json.dumps([data_hash(triples), base.fingerprint, settings], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    evaluator = None
+    if params.eval_during_training:
+        queries, qrels = ws.split("dev")
+        evaluator = dev_evaluator(queries, qrels, ws.corpus, params.encode_batch_size) if queries else None
+    sources: dict[str, int] = {}
+    for t in {(t.query, t.positive, t.source) for t in triples}:
+        sources[t[2]] = sources.get(t[2], 0) + 1
+    return train(
+        base.model,
+        datasets,
+        paths.model_dir,
+        device=base.device,
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        learning_rate=params.learning_rate,
+        warmup_ratio=params.warmup_ratio,
+        seed=params.seed,
+        loss=params.loss,
+        matryoshka=params.matryoshka,
+        evaluator=evaluator,
+        checkpoint_dir=paths.checkpoints,
+        fingerprint=fingerprint if params.resume else "",
+        card=lambda r: model_card(base.resolved.describe(), sources, settings, r.best_dev()),
+    )

@@ -191,25 +191,32 @@ MINE = header(
 
 TRAIN = header(
     "train",
-    "4 · Train: fine-tune with MultipleNegativesRankingLoss",
-    "1. Load the base model · 2. load the mined training data · 3. train with in-batch and hard negatives "
-    "(no duplicate texts in a batch) · 4. save a standard sentence-transformers folder.",
+    "4 · Train: fine-tune the embedding model",
+    "1. Load the base model · 2. load the mined training data in the columns the loss needs · 3. train "
+    "(MultipleNegativesRankingLoss by default: in-batch and hard negatives, no duplicate texts in a batch), "
+    "scoring the dev split each epoch and keeping the best epoch · 4. save a standard sentence-transformers "
+    "folder with a model card. An interrupted run resumes from its last epoch checkpoint when re-run.",
 ) + [
     ("md", "## 1. Base model and training data"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\ntriples = mining.load_triples(paths.triples)\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
+        'ws = workspace.load_workspace(paths)\ntriples = mining.load_triples(paths.triples)\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed, loss=P.loss)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
     ),
     ("md", "## 2. Train"),
     (
         "code",
-        'result = training.train(base.model, datasets, paths.model_dir, device=base.device, epochs=P.epochs, batch_size=P.batch_size, learning_rate=P.learning_rate, warmup_ratio=P.warmup_ratio, seed=P.seed)\npd.Series({"rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "saved to": result.model_dir}).to_frame("value")',
+        'result = training.fit(P, ws, datasets, base, paths, triples)\npd.Series({"loss": P.loss, "rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "resumed from a checkpoint": result.resumed, "saved to": result.model_dir}).to_frame("value")',
     ),
     ("code", "plots.loss_curve(*result.loss_curve())"),
+    ("md", "Dev nDCG@10 after each epoch (the best epoch is the one saved):"),
+    (
+        "code",
+        'display(pd.Series(result.best_dev(), dtype=float).round(4).to_frame("best dev"))\nplots.curve(*result.dev_curve(), xlabel="epoch", ylabel="dev nDCG@10", title="Dev evaluation")',
+    ),
     ("md", "## 3. Record"),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "final_loss": (result.loss_curve()[1] or [None])[-1], "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 

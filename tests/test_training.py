@@ -1,0 +1,65 @@
+"""Training stage: dataset columns per loss, every loss option, dev evaluation, model card, and resume."""
+
+import pytest
+from transformers import TrainerCallback
+
+from nbutils.data import Passage
+from nbutils.mining import Triple
+from nbutils.models import load_for
+from nbutils.training import LOSSES, build_datasets, dev_evaluator, make_loss, model_card, train
+
+CORPUS = {f"p{i}": Passage(f"p{i}", f"Topic {i}", f"Passage number {i} talks about subject {i} in detail.") for i in range(12)}
+TRIPLES = [Triple(f"what about subject {i}", f"p{i}", "gold", "train split", f"p{(i + 1) % 12}", "bm25", 5, 1.0) for i in range(8)]
+TRIPLES.append(Triple("no negative here", "p9", "synthetic", "generator:llm"))
+
+
+def test_dataset_columns_per_loss():
+    d = build_datasets(TRIPLES, CORPUS, loss="mnrl")
+    assert d["hard"].column_names == ["anchor", "positive", "negative_1"] and len(d["hard"]) == 8
+    assert d["pairs"].column_names == ["anchor", "positive"] and len(d["pairs"]) == 1
+    t = build_datasets(TRIPLES, CORPUS, loss="triplet")
+    assert list(t) == ["triplets"] and len(t["triplets"]) == 8
+    c = build_datasets(TRIPLES, CORPUS, loss="cosent")["scored"]
+    assert c.column_names == ["sentence1", "sentence2", "score"] and sorted(set(c["score"])) == [0.0, 1.0]
+    assert len(build_datasets(TRIPLES, CORPUS, max_pairs=3, loss="mnrl")["hard"]) <= 3
+    with pytest.raises(ValueError, match="valid: mnrl"):
+        build_datasets(TRIPLES, CORPUS, loss="hinge")
+    with pytest.raises(ValueError, match="no training rows"):
+        build_datasets(TRIPLES[-1:], CORPUS, loss="triplet")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_loss_trains(loss, minilm, tmp_path):
+    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    data = build_datasets(TRIPLES, CORPUS, loss=loss)
+    assert make_loss(loss, model.model, matryoshka=True) is not None
+    res = train(model.model, data, tmp_path / "m", device="cpu", epochs=1, batch_size=4, loss=loss, learning_rate=1e-4)
+    assert (tmp_path / "m" / "model.safetensors").exists() and res.loss_curve()[1]
+
+
+class _StopAfterFirstSave(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt
+
+
+def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
+    queries = {"d1": "what about subject 10", "d2": "what about subject 11"}
+    evaluator = dev_evaluator(queries, {"d1": {"p10": 1}, "d2": {"p11": 1}}, CORPUS)
+    data = build_datasets(TRIPLES, CORPUS)
+    kwargs = dict(device="cpu", epochs=2, batch_size=4, evaluator=evaluator, checkpoint_dir=tmp_path / "ckpt", fingerprint="run-1")
+    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    with pytest.raises(KeyboardInterrupt):
+        train(model.model, data, tmp_path / "m", callbacks=[_StopAfterFirstSave()], **kwargs)
+    assert list((tmp_path / "ckpt").glob("checkpoint-*")) and not (tmp_path / "m").exists()
+
+    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    card = lambda r: model_card("base", {"gold": 8}, {"epochs": 2}, r.best_dev())  # noqa: E731
+    res = train(model.model, data, tmp_path / "m", card=card, **kwargs)
+    assert res.resumed
+    assert len(res.dev_curve()[0]) == 2 and "ndcg@10" in res.best_dev()
+    readme = (tmp_path / "m" / "README.md").read_text()
+    assert "## Fine-tuning record" in readme and "gold: 8" in readme and "ndcg@10" in readme
+    assert not (tmp_path / "ckpt").exists(), "checkpoints are removed after a successful save"
+
+    other = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    assert not train(other.model, data, tmp_path / "m2", **{**kwargs, "fingerprint": "run-2"}).resumed
