@@ -75,6 +75,12 @@ class LlmBackend(str, Enum):
     OPENAI = "openai"
 
 
+class Teacher(str, Enum):
+    HYBRID = "hybrid"
+    BM25 = "bm25"
+    DENSE = "dense"
+
+
 class Roundtrip(str, Enum):
     DENSE = "dense"
     BM25 = "bm25"
@@ -144,8 +150,10 @@ class SynthesizeParams:
 @dataclass
 class MineParams:
     negatives_per_query: int = 1  # hard negatives kept per training pair, 0 for in-batch negatives only
+    mine_teacher: str = "hybrid"  # ranks candidates: hybrid of BM25 and base dense | bm25 | dense
     mine_range_min: int = 3  # skip the first candidates, likely unlabelled positives
-    mine_range_max: int = 30  # look no further than this rank
+    mine_range_max: int = 40  # look no further than this rank
+    mine_margin: float = 0.5  # a negative must score this far below the positive, in z units of the teacher
 
 
 @dataclass
@@ -189,6 +197,7 @@ _CHOICES: dict[str, type[Enum]] = {
     "train_sources": Source,
     "llm_backend": LlmBackend,
     "roundtrip": Roundtrip,
+    "mine_teacher": Teacher,
 }
 _FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
 _NON_NEGATIVE = {

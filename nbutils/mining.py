@@ -27,6 +27,8 @@ __all__ = [
     "load_triples",
     "mine_bm25",
     "mine_hybrid",
+    "mine",
+    "false_negative_estimate",
     "save_triples",
     "summary",
 ]
@@ -58,14 +60,20 @@ def duplicate_groups(corpus: dict) -> dict[str, set[str]]:
     return {pid: ids for ids in by_text.values() if len(ids) > 1 for pid in ids}
 
 
-def known_positives(pairs: list[Pair], corpus: dict | None = None) -> dict[str, set[str]]:
+def known_positives(
+    pairs: list[Pair], corpus: dict | None = None, extra: dict[str, set[str]] | None = None
+) -> dict[str, set[str]]:
     """Every passage known to be relevant to each (normalised) query, from all sources.
 
-    With ``corpus``, passages with the same text as a known positive count as positives too.
+    Args:
+        corpus: when given, passages with the same text as a known positive count as positives too.
+        extra: more known positives per normalised query (e.g. negatives flagged as relevant by hand).
     """
     out: dict[str, set[str]] = defaultdict(set)
     for p in pairs:
         out[normalize_query(p.query)].add(p.positive)
+    for q, ids in (extra or {}).items():
+        out[q].update(ids)
     if corpus is not None:
         groups = duplicate_groups(corpus)
         for ids in out.values():
@@ -114,7 +122,7 @@ def _z(x: np.ndarray) -> np.ndarray:
 def mine_hybrid(
     pairs: list[Pair],
     bm25: BM25Index,
-    dense: DenseIndex,
+    dense: DenseIndex | None,
     model,
     positives: dict[str, set[str]],
     per_query: int = 1,
@@ -125,6 +133,9 @@ def mine_hybrid(
     batch_size: int = 64,
 ) -> list[Triple]:
     """Negatives ranked by a hybrid teacher: z-scored BM25 plus z-scored base-model cosine.
+
+    ``bm25_weight`` 1 makes BM25 the only teacher (``dense`` and ``model`` may then be ``None``); 0 makes
+    it the base dense model alone.
 
     A candidate from ranks ``range_min+1 … range_max`` of the teacher is kept only if its teacher
     score is at least ``margin`` below the positive's (in z units): close calls are likely unlabelled
@@ -137,22 +148,86 @@ def mine_hybrid(
     for p in pairs:
         by_query[p.query].append(p)
     queries = list(by_query)
-    q_emb = encode(model, queries, batch_size, kind="query", progress=True)
-    index_of = {pid: i for i, pid in enumerate(dense.ids)}
+    lexical_only = bm25_weight >= 1.0
+    q_emb = (
+        np.zeros((len(queries), 1)) if lexical_only else encode(model, queries, batch_size, kind="query", progress=True)
+    )
+    ids = bm25.ids
+    index_of = {pid: i for i, pid in enumerate(ids)}
+    label = "bm25" if lexical_only else "dense" if bm25_weight <= 0 else "hybrid"
     triples: list[Triple] = []
-    for query, emb in tqdm(zip(queries, q_emb, strict=True), total=len(queries), desc="Mining hybrid negatives"):
-        scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * _z(dense.embeddings @ emb)
+    for query, emb in tqdm(zip(queries, q_emb, strict=True), total=len(queries), desc=f"Mining {label} negatives"):
+        scores = _z(bm25.scores(query)) if lexical_only else _z(dense.embeddings @ emb)
+        if 0 < bm25_weight < 1:
+            scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
         order = np.argsort(-scores)[range_min:range_max]
-        known = positives[normalize_query(query)]
+        known = positives.get(normalize_query(query), set())
         for p in by_query[query]:
             ceiling = scores[index_of[p.positive]] - margin
             negs = [
-                (r, dense.ids[i], float(scores[i]))
+                (r, ids[i], float(scores[i]))
                 for r, i in enumerate(order, range_min + 1)
-                if dense.ids[i] not in known and scores[i] <= ceiling
+                if ids[i] not in known and ids[i] != p.positive and scores[i] <= ceiling
             ]
-            triples += _triples(p, negs[:per_query], "hybrid")
+            triples += _triples(p, negs[:per_query], label)
     return triples
+
+
+TEACHER_WEIGHTS = {"bm25": 1.0, "hybrid": 0.5, "dense": 0.0}
+
+
+def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddings_dir) -> list[Triple]:
+    """Mine negatives for ``pairs`` with the teacher the params name (``mine_teacher``: bm25, dense, hybrid)."""
+    bm25, dense, model = _teacher(params, ws, embeddings_dir)
+    return mine_hybrid(
+        pairs,
+        bm25,
+        dense,
+        model,
+        positives,
+        params.negatives_per_query,
+        params.mine_range_min,
+        params.mine_range_max,
+        params.mine_margin,
+        TEACHER_WEIGHTS[params.mine_teacher],
+        params.encode_batch_size,
+    )
+
+
+def _teacher(params, ws, embeddings_dir):
+    from .models import load_for
+    from .workspace import bm25_index, dense_index
+
+    bm25 = bm25_index(ws, params.bm25_backend)
+    if params.mine_teacher == "bm25":
+        return bm25, None, None
+    base = load_for(params.base_model, params.device, params.max_seq_length)
+    return bm25, dense_index(base, ws, embeddings_dir, params.encode_batch_size), base.model
+
+
+def false_negative_estimate(params, ws, embeddings_dir, limit: int = 500) -> tuple[dict, list[dict]]:
+    """How often the miner picks a passage that is in fact relevant.
+
+    For gold train queries with two or more relevant passages, negatives are mined knowing only one of
+    them; the share of mined negatives that are among the others estimates the false-negative rate.
+
+    Returns:
+        ``(summary, examples)``.
+    """
+    queries, qrels = ws.split("train")
+    multi = [q for q in sorted(queries) if len(qrels[q]) > 1][:limit]
+    pairs = [Pair(queries[q], sorted(qrels[q])[0], "gold", "train split") for q in multi]
+    if not pairs:
+        return {"queries": 0, "negatives": 0, "false_negatives": 0, "rate": None}, []
+    known = known_positives(pairs, ws.corpus)
+    triples = mine(params, ws, pairs, known, embeddings_dir)
+    by_text = {queries[q]: q for q in multi}
+    mined = [t for t in triples if t.negative]
+    wrong = [t for t in mined if t.negative in qrels[by_text[t.query]]]
+    summary = {"queries": len(pairs), "negatives": len(mined), "false_negatives": len(wrong)}
+    summary["rate"] = round(len(wrong) / len(mined), 4) if mined else None
+    examples = [{"query": t.query, "mined negative (gold-relevant)": t.negative, "rank": t.neg_rank} for t in wrong[:8]]
+    return summary, examples
 
 
 def save_triples(triples: list[Triple], path: str | Path) -> None:

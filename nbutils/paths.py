@@ -112,6 +112,10 @@ class DomainPaths:
         return self.work / "model"
 
     @property
+    def negative_flags(self) -> Path:
+        return self.work / "negative_flags.jsonl"
+
+    @property
     def checkpoints(self) -> Path:
         return self.work / "checkpoints"
 

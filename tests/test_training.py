@@ -8,8 +8,13 @@ from nbutils.mining import Triple
 from nbutils.models import load_for
 from nbutils.training import LOSSES, build_datasets, dev_evaluator, make_loss, model_card, train
 
-CORPUS = {f"p{i}": Passage(f"p{i}", f"Topic {i}", f"Passage number {i} talks about subject {i} in detail.") for i in range(12)}
-TRIPLES = [Triple(f"what about subject {i}", f"p{i}", "gold", "train split", f"p{(i + 1) % 12}", "bm25", 5, 1.0) for i in range(8)]
+CORPUS = {
+    f"p{i}": Passage(f"p{i}", f"Topic {i}", f"Passage number {i} talks about subject {i} in detail.") for i in range(12)
+}
+TRIPLES = [
+    Triple(f"what about subject {i}", f"p{i}", "gold", "train split", f"p{(i + 1) % 12}", "bm25", 5, 1.0)
+    for i in range(8)
+]
 TRIPLES.append(Triple("no negative here", "p9", "synthetic", "generator:llm"))
 
 
@@ -46,7 +51,9 @@ def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
     queries = {"d1": "what about subject 10", "d2": "what about subject 11"}
     evaluator = dev_evaluator(queries, {"d1": {"p10": 1}, "d2": {"p11": 1}}, CORPUS)
     data = build_datasets(TRIPLES, CORPUS)
-    kwargs = dict(device="cpu", epochs=2, batch_size=4, evaluator=evaluator, checkpoint_dir=tmp_path / "ckpt", fingerprint="run-1")
+    kwargs = dict(
+        device="cpu", epochs=2, batch_size=4, evaluator=evaluator, checkpoint_dir=tmp_path / "ckpt", fingerprint="run-1"
+    )
     model = load_for(minilm.resolved.location, "cpu", 32, training=True)
     with pytest.raises(KeyboardInterrupt):
         train(model.model, data, tmp_path / "m", callbacks=[_StopAfterFirstSave()], **kwargs)

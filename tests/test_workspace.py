@@ -104,3 +104,18 @@ def test_hybrid_teacher_negatives_respect_window_margin_and_positives(tmp_path, 
         pairs[:1], bm25_index(ws), dense, minilm.model, known, per_query=4, range_min=0, range_max=5, margin=50.0
     )
     assert [t.negative for t in strict] == [None], "no candidate is that far below the positive"
+
+
+def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir):
+    from nbutils.mining import false_negative_estimate
+
+    with (beir_dir / "qrels" / "train.tsv").open("a") as f:
+        f.write("q1\td2\t1\n")  # q1 ("why do cats purr") has two relevant passages: d1 and d2
+    params = validate(
+        {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.0, "dev_fraction": 0.0}
+    )
+    params.values.update(mine_teacher="bm25", mine_range_min=0, mine_margin=-100.0, negatives_per_query=4)
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    summary, examples = false_negative_estimate(params, ws, tmp_path / "emb")
+    assert summary["queries"] == 1 and summary["false_negatives"] == 1
+    assert examples[0]["mined negative (gold-relevant)"] == "d2"

@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, decide, evaluation, filters, labeling, maintain, mining, models, plots, report, synthesize, training, workspace
+from nbutils import config, curation, decide, evaluation, filters, labeling, maintain, mining, models, plots, report, synthesize, training, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -168,24 +168,40 @@ SYNTHESIZE = header(
 MINE = header(
     "mine",
     "3 · Mine: hard negatives",
-    "For each training pair, passages that look relevant to BM25 but are not labelled relevant make the model "
-    "learn finer distinctions. Every known positive of the query, from any source, is excluded.",
+    "For each training pair, passages that look relevant to a teacher but are not labelled relevant make the "
+    "model learn finer distinctions. The teacher (`mine_teacher`) is BM25, the base dense model, or their hybrid; "
+    "candidates come from a rank window, every known positive of the query (from any source, and copies of it) is "
+    "excluded, and a candidate must score `mine_margin` below the positive: close calls are likely unlabelled "
+    "positives.",
 ) + [
-    ("md", "## 1. Mine BM25 negatives"),
+    ("md", "## 1. Mine"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\ntriples = mining.mine_bm25(train_pairs, bm25, mining.known_positives(all_pairs, ws.corpus), P.negatives_per_query, P.mine_range_min, P.mine_range_max)\npd.Series(mining.summary(triples)).to_frame("count")',
+        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nflags = curation.FlagFile(paths.negative_flags)\nknown = mining.known_positives(all_pairs, ws.corpus, flags.as_positives())\ntriples = mining.mine(P, ws, train_pairs, known, paths.embeddings_dir)\npd.Series(mining.summary(triples)).to_frame("count")',
     ),
-    ("md", "## 2. Examples"),
+    (
+        "md",
+        "## 2. Estimated false-negative rate\n\nFor gold train queries with several relevant passages, negatives are mined knowing only one of them: the share of mined negatives that are among the others estimates how often this teacher and window pick an unlabelled positive.",
+    ),
+    (
+        "code",
+        'fn, fn_examples = mining.false_negative_estimate(P, ws, paths.embeddings_dir)\ndisplay(pd.Series(fn, dtype=object).to_frame("value"))\npd.DataFrame(fn_examples)',
+    ),
+    ("md", "## 3. Examples"),
     ("code", "mining.examples(triples, ws.corpus, n=8, seed=P.seed)"),
     (
         "code",
-        'plots.histogram([t.neg_rank for t in triples if t.neg_rank], xlabel="BM25 rank of the chosen negative", title="Where negatives come from", bins=P.mine_range_max)',
+        'plots.histogram([t.neg_rank for t in triples if t.neg_rank], xlabel="teacher rank of the chosen negative", title="Where negatives come from", bins=P.mine_range_max)',
     ),
-    ("md", "## 3. Save"),
+    (
+        "md",
+        "## 4. Curate by hand\n\nOpen this notebook in Jupyter to page through queries with their positive and negatives and flag a negative that is in fact relevant. Flags are saved at once to the work folder, removed from training by the train stage, and treated as known positives the next time negatives are mined.",
+    ),
+    ("hidden-output", "panel = curation.CurationPanel(triples, ws.corpus, flags)\npanel.widget"),
+    ("md", "## 5. Save"),
     (
         "code",
-        'mining.save_triples(triples, paths.triples)\nreport.record_metrics(paths, "mine", mining.summary(triples))',
+        'mining.save_triples(triples, paths.triples)\nreport.record_metrics(paths, "mine", {**mining.summary(triples), "teacher": P.mine_teacher, "false_negative_estimate": fn})',
     ),
 ]
 
@@ -200,7 +216,7 @@ TRAIN = header(
     ("md", "## 1. Base model and training data"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\ntriples = mining.load_triples(paths.triples)\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed, loss=P.loss)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
+        'ws = workspace.load_workspace(paths)\ntriples, unflagged = curation.apply_flags(mining.load_triples(paths.triples), curation.FlagFile(paths.negative_flags).pairs())\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed, loss=P.loss)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
     ),
     ("md", "## 2. Train"),
     (
