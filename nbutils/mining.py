@@ -160,7 +160,8 @@ def mine_hybrid(
         scores = _z(bm25.scores(query)) if lexical_only else _z(dense.embeddings @ emb)
         if 0 < bm25_weight < 1:
             scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
-        order = np.argsort(-scores)[range_min:range_max]
+        top = np.argpartition(-scores, min(range_max, len(scores) - 1))[:range_max]
+        order = top[np.argsort(-scores[top], kind="stable")][range_min:]
         known = positives.get(normalize_query(query), set())
         for p in by_query[query]:
             ceiling = scores[index_of[p.positive]] - margin
