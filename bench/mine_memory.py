@@ -45,7 +45,7 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     print(f"indexes built in {build_s:.0f} s, peak RSS so far {rss_gb():.2f} GB", flush=True)
     pairs = []
-    for i in range(args.queries):
+    for _ in range(args.queries):
         pos = rng.randrange(args.passages)
         words = texts[pos].split()
         pairs.append(Pair(" ".join(rng.sample(words, 6)), ids[pos], "synthetic", "bench"))
