@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# One device run: SciFact benchmarks on a GPU (no-gold synthetic training and gold-pair recipes).
+# One device run of the benchmarks that need a GPU. PARTS picks them (default: all):
+#   overhead  bench/train_overhead.py (nbutils vs plain Sentence Transformers)
+#   synth     bench/synth_scifact.py train-eval (no-gold synthetic training; SYNTH_ONLY selects configurations)
+#   train     bench/train_scifact.py (gold-pair recipes)
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
+PARTS=${PARTS:-overhead synth train}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 gunzip -kf .device/scifact/corpus.jsonl.gz
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, transformers, sentence_transformers, datasets, pyarrow; print('torch', torch.__version__, 'transformers', transformers.__version__, 'st', sentence_transformers.__version__, 'datasets', datasets.__version__, 'pyarrow', pyarrow.__version__, 'cuda', torch.cuda.is_available())"
-python3 bench/synth_scifact.py train-eval --data .device/scifact --out bench/out/scifact --model .device/minilm 2>&1 | grep -v -E "it/s|s/it|Warning|warn" | tee $OUT/synth.log
-cp bench/out/scifact/results.json $OUT/synth_results.json 2>/dev/null
-python3 bench/train_scifact.py --data .device/scifact --out bench/out/scifact-train --model .device/minilm --synthetic bench/out/scifact 2>&1 | grep -v -E "it/s|s/it|Warning|warn" | tee $OUT/train.log
-cp bench/out/scifact-train/results.json $OUT/train_results.json 2>/dev/null
+python3 -c "import torch, transformers, sentence_transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'st', sentence_transformers.__version__, 'cuda', torch.cuda.is_available())"
+quiet() { grep --line-buffered -v -E "it/s|s/it|Warning|warn|Computing widget"; }
+for part in $PARTS; do
+  case $part in
+    overhead) python3 bench/train_overhead.py --data .device/scifact --model .device/minilm 2>&1 | quiet | tee $OUT/overhead.log ;;
+    synth) python3 bench/synth_scifact.py train-eval --data .device/scifact --out bench/out/scifact --model .device/minilm \
+             --only "${SYNTH_ONLY:-}" 2>&1 | quiet | tee $OUT/synth.log
+           cp bench/out/scifact/results.json $OUT/synth_results.json 2>/dev/null ;;
+    train) python3 bench/train_scifact.py --data .device/scifact --out bench/out/scifact-train --model .device/minilm \
+             --synthetic bench/out/scifact 2>&1 | quiet | tee $OUT/train.log
+           cp bench/out/scifact-train/results.json $OUT/train_results.json 2>/dev/null ;;
+  esac
+done
