@@ -31,3 +31,47 @@ def test_evaluate_run_averages_and_missing_queries_score_zero():
     assert m["recall@1"] == 0.5 and m["mrr@10"] == 0.5 and m["queries"] == 2
     with pytest.raises(ValueError):
         evaluate_run({}, run)
+
+
+def test_metrics_match_sentence_transformers_evaluator(minilm):
+    """Our dense run + metrics agree with sentence-transformers' InformationRetrievalEvaluator."""
+    from nbutils.data import Passage
+    from nbutils.models import encode
+    from nbutils.retrieval import DenseIndex
+    from nbutils.training import dev_evaluator
+
+    texts = [
+        "Cats purr when they are content.",
+        "Dogs bark at strangers.",
+        "Telescopes gather starlight with lenses.",
+        "Yeast makes bread dough rise.",
+        "Jupiter is the largest planet.",
+        "Tea is brewed from dried leaves.",
+        "Bicycles have two wheels and pedals.",
+        "Volcanoes erupt molten rock.",
+        "Penguins cannot fly.",
+        "Glaciers are slow rivers of ice.",
+        "Owls hunt at night.",
+        "Coffee contains caffeine.",
+    ]
+    corpus = {f"d{i}": Passage(f"d{i}", "", t) for i, t in enumerate(texts)}
+    queries = {
+        "q1": "why is my cat rumbling",
+        "q2": "biggest planet",
+        "q3": "how does dough rise",
+        "q4": "birds that do not fly",
+        "q5": "hot drinks",
+    }
+    queries["q6"] = "things that are cold"  # judged loosely on purpose, so rankings are imperfect
+    qrels = {"q1": {"d0": 1}, "q2": {"d4": 1}, "q3": {"d3": 1}, "q4": {"d8": 1, "d10": 1}, "q5": {"d5": 1, "d11": 1}}
+    qrels["q6"] = {"d9": 1, "d8": 1, "d2": 1}
+    ours = evaluate_run(
+        qrels,
+        DenseIndex(list(corpus), encode(minilm.model, texts, progress=False)).search(minilm.model, queries, k=10),
+        k_values=(1, 10),
+    )
+    theirs = dev_evaluator(queries, qrels, corpus)(minilm.model)
+    assert ours["ndcg@10"] == pytest.approx(theirs["dev_cosine_ndcg@10"], abs=1e-6)
+    assert ours["mrr@10"] == pytest.approx(theirs["dev_cosine_mrr@10"], abs=1e-6)
+    assert ours["recall@10"] == pytest.approx(theirs["dev_cosine_recall@10"], abs=1e-6)
+    assert ours["ndcg@10"] < 1.0  # the check is not vacuous: some rankings are imperfect
