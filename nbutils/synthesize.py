@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from . import filters
 from .config import DEFAULT_PROMPT
-from .data import Passage, load_clicks
+from .data import DataIssues, Passage, load_clicks
 from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache
 from .pairs import Pair, load_pairs, normalize_query, save_pairs
 from .workspace import Workspace
@@ -50,9 +50,14 @@ def gold_pairs(ws: Workspace) -> list[Pair]:
     return [Pair(queries[q], pid, "gold", "train split") for q in queries for pid in qrels[q]]
 
 
-def click_pairs(path: str, ws: Workspace, min_clicks: int = 1) -> list[Pair]:
-    """Pairs from a click log: queries normalised, duplicates merged, at least ``min_clicks`` clicks."""
-    clicks, _ = load_clicks(path, ws.corpus)
+def click_pairs(path: str, ws: Workspace, min_clicks: int = 1, issues: DataIssues | None = None) -> list[Pair]:
+    """Pairs from a click log: queries normalised, duplicates merged, at least ``min_clicks`` clicks.
+
+    Problems in the log (unknown doc ids, malformed rows) are added to ``issues`` when given.
+    """
+    clicks, found = load_clicks(path, ws.corpus)
+    if issues is not None:
+        issues.extend(found)
     merged: Counter[tuple[str, str]] = Counter()
     shown: dict[str, str] = {}
     for c in clicks:
@@ -223,6 +228,7 @@ class PairSet:
     report: filters.FilterReport
     failures: list[tuple[str, str]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
+    click_issues: DataIssues = field(default_factory=DataIssues)
 
     @property
     def dropped(self) -> list[Pair]:
@@ -265,11 +271,12 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
         gen = llm_pairs(ws, chat, passage_ids, params.synth_per_passage, params.prompt_template, shots)
         generated, failures = gen.pairs + generated, gen.failures
     report = filter_generated(generated, ws, params, retriever)
-    others = gold_pairs(ws) + (click_pairs(params.clicks_file, ws, params.min_clicks) if params.clicks_file else [])
-    kept, leaked = leakage_filter(others + report.kept, ws, near=params.near_duplicate)
+    issues = DataIssues()
+    clicks = click_pairs(params.clicks_file, ws, params.min_clicks, issues) if params.clicks_file else []
+    kept, leaked = leakage_filter(gold_pairs(ws) + clicks + report.kept, ws, near=params.near_duplicate)
     report.step("held-out questions", kept, leaked)
     usage = chat.tally.as_dict() if chat is not None else {}
-    return PairSet(kept, report, failures, usage)
+    return PairSet(kept, report, failures, usage, issues)
 
 
 def summary(pairs: list[Pair], train_sources: list[str]):

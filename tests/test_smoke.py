@@ -61,6 +61,10 @@ def test_recorded_results_are_consistent(suite):
     assert evaluate["base"]["recall@10"] == pytest.approx(decide["scores"]["base"]["recall@10"])
     assert 0.2 < evaluate["fine-tuned"]["recall@10"] <= 1.0
     assert evaluate["fine-tuned"] != evaluate["base"], "training changed the model"
+    synth = metrics(root, "02_synthesize")
+    assert synth["training_pairs"]["clicks"] == 3  # 5 known rows, merged and thresholded at 2 clicks
+    assert synth["click_issues"] == 1  # the unknown passage id
+    assert synth["training_pairs"]["synthetic"] > 0 and synth["llm_usage"]["requests"] > 0
     train = metrics(root, "04_train")
     assert train["rows"] == 48 and train["final_loss"] > 0
     assert metrics(root, "06_maintain")["current"] == "v1"

@@ -56,8 +56,12 @@ def test_click_pairs_normalise_merge_and_threshold(tmp_path, beir_dir):
     ws = prepare_workspace(params, DomainPaths.from_params(params))
     log = tmp_path / "clicks.csv"
     log.write_text("query,doc_id,clicks\nCat  purr,d1,1\ncat purr?,d1,1\nrare,d2,1\nx,unknown,4\n")
-    pairs = click_pairs(str(log), ws, min_clicks=2)
+    from nbutils.data import DataIssues
+
+    issues = DataIssues()
+    pairs = click_pairs(str(log), ws, min_clicks=2, issues=issues)
     assert [(p.query, p.positive, p.origin) for p in pairs] == [("Cat purr", "d1", "clicks:2")]
+    assert [(i.kind, i.line) for i in issues] == [("unknown_doc", 5)]
 
 
 def test_template_validation():

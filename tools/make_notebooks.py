@@ -132,6 +132,8 @@ SYNTHESIZE = header(
         "code",
         "ws = workspace.load_workspace(paths)\nchat = synthesize.chat_model(P, paths.llm_cache)\nretriever = synthesize.roundtrip_retriever(P, ws, paths.embeddings_dir)\npairs = synthesize.build_pairs(ws, P, chat, retriever)\nsynthesize.summary(pairs.kept, P.train_sources)",
     ),
+    ("md", "Problems in the click log, if one is given (file, line, kind):"),
+    ("code", 'pd.DataFrame([vars(i) for i in pairs.click_issues], columns=["file", "line", "kind", "message"])'),
     ("md", "LLM usage and failures (requests, cache hits, tokens; the API key is never shown):"),
     (
         "code",
@@ -161,7 +163,7 @@ SYNTHESIZE = header(
     ("md", "## 5. Save"),
     (
         "code",
-        'train_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nsynthesize.save_pairs(pairs.kept, paths.pairs)\nsynthesize.save_pairs(train_pairs, paths.train_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "filters": pairs.report.table().to_dict("records"), "llm_usage": pairs.usage, "llm_failures": len(pairs.failures)})',
+        'train_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nsynthesize.save_pairs(pairs.kept, paths.pairs)\nsynthesize.save_pairs(train_pairs, paths.train_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "filters": pairs.report.table().to_dict("records"), "llm_usage": pairs.usage, "llm_failures": len(pairs.failures), "click_issues": len(pairs.click_issues)})',
     ),
 ]
 
