@@ -5,7 +5,15 @@ from __future__ import annotations
 from .metrics import evaluate_run, per_query
 from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
 
-__all__ = ["compare_systems", "per_query_deltas", "system_runs"]
+__all__ = [
+    "bootstrap_ci",
+    "compare_systems",
+    "confidence_table",
+    "paired_test",
+    "per_query_deltas",
+    "significance_table",
+    "system_runs",
+]
 
 
 def system_runs(
@@ -43,3 +51,61 @@ def per_query_deltas(qrels: dict, before: Run, after: Run, metric: str = "ndcg@1
     """Per-query change of ``metric`` from run ``before`` to run ``after``."""
     a, b = per_query(qrels, before), per_query(qrels, after)
     return {q: b[q][metric] - a[q][metric] for q in a}
+
+
+def bootstrap_ci(values, n_resamples: int = 1000, seed: int = 42, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of per-query ``values``."""
+    import numpy as np
+
+    vals = np.asarray(list(values), dtype=float)
+    if len(vals) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = vals[rng.integers(0, len(vals), size=(n_resamples, len(vals)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def confidence_table(qrels: dict, runs: dict[str, Run], metrics=("ndcg@10", "recall@10"), seed: int = 42):
+    """Mean and 95 % bootstrap interval of each metric for each system (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for name, run in runs.items():
+        per = per_query(qrels, run, (10, 100))
+        for m in metrics:
+            vals = [r[m] for r in per.values()]
+            low, high = bootstrap_ci(vals, seed=seed)
+            rows.append({"system": name, "metric": m, "mean": sum(vals) / len(vals), "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def paired_test(qrels: dict, run_a: Run, run_b: Run, metric: str = "ndcg@10", seed: int = 42) -> dict[str, float]:
+    """Paired permutation test (two-sided) of ``metric`` between two runs on the same queries (scipy)."""
+    from scipy.stats import permutation_test
+
+    a, b = per_query(qrels, run_a, (10, 100)), per_query(qrels, run_b, (10, 100))
+    xs = [a[q][metric] for q in a]
+    ys = [b[q][metric] for q in a]
+    res = permutation_test(
+        (xs, ys),
+        lambda x, y: sum(x) / len(x) - sum(y) / len(y),
+        permutation_type="samples",
+        n_resamples=9999,
+        alternative="two-sided",
+        random_state=seed,
+    )
+    return {"difference": float(res.statistic), "p_value": float(res.pvalue), "queries": len(xs)}
+
+
+def significance_table(qrels: dict, runs: dict[str, Run], metric: str = "ndcg@10", seed: int = 42):
+    """Fine-tuned vs base, and hybrid vs the best single system, with p-values (a DataFrame)."""
+    import pandas as pd
+
+    singles = {k: v for k, v in runs.items() if not k.startswith("hybrid")}
+    scores = {k: evaluate_run(qrels, v, (10,))[metric] for k, v in singles.items()}
+    best = max(scores, key=scores.get)
+    hybrid = next((k for k in runs if k.startswith("hybrid")), None)
+    pairs = [("fine-tuned", "base")] + ([(hybrid, best)] if hybrid else [])
+    rows = [{"comparison": f"{a} vs {b}", **paired_test(qrels, runs[a], runs[b], metric, seed)} for a, b in pairs]
+    return pd.DataFrame(rows)

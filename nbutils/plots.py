@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-__all__ = ["bar_metrics", "curve", "histogram", "loss_curve", "recall_curves", "version_history"]
+__all__ = ["bar_metrics", "confidence_chart", "curve", "histogram", "loss_curve", "recall_curves", "version_history"]
 
 
 def _fig(width: float = 6.5, height: float = 3.5) -> tuple[Figure, object]:
@@ -98,4 +98,19 @@ def version_history(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Model versions")
+    return fig
+
+
+def confidence_chart(table, metric: str = "ndcg@10", title: str = "") -> Figure:
+    """Mean and 95 % interval of ``metric`` per system, from :func:`nbutils.evaluation.confidence_table`."""
+    fig, ax = _fig()
+    rows = table[table["metric"] == metric].reset_index(drop=True)
+    ys = list(range(len(rows)))
+    err = [rows["mean"] - rows["low"], rows["high"] - rows["mean"]]
+    ax.errorbar(rows["mean"], ys, xerr=err, fmt="o", capsize=4)
+    ax.set_yticks(ys, list(rows["system"]))
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric} (95 % bootstrap interval)")
+    ax.grid(alpha=0.3, axis="x")
+    ax.set_title(title or f"{metric} with uncertainty")
     return fig

@@ -75,3 +75,17 @@ def test_metrics_match_sentence_transformers_evaluator(minilm):
     assert ours["mrr@10"] == pytest.approx(theirs["dev_cosine_mrr@10"], abs=1e-6)
     assert ours["recall@10"] == pytest.approx(theirs["dev_cosine_recall@10"], abs=1e-6)
     assert ours["ndcg@10"] < 1.0  # the check is not vacuous: some rankings are imperfect
+
+
+def test_bootstrap_interval_and_paired_test():
+    from nbutils.evaluation import bootstrap_ci, paired_test
+
+    low, high = bootstrap_ci([0.0, 1.0] * 50, seed=1)
+    assert low < 0.5 < high and high - low < 0.3
+    assert bootstrap_ci([0.7] * 20) == pytest.approx((0.7, 0.7))
+    qrels = {f"q{i}": {"a": 1} for i in range(30)}
+    good = {q: {"a": 1.0, "b": 0.5} for q in qrels}
+    bad = {q: {"b": 1.0, "a": 0.5} for q in qrels}
+    res = paired_test(qrels, good, bad)
+    assert res["difference"] == pytest.approx(1 - 1 / math.log2(3)) and res["p_value"] < 0.001
+    assert paired_test(qrels, good, good)["p_value"] == pytest.approx(1.0)

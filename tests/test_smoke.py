@@ -61,6 +61,9 @@ def test_recorded_results_are_consistent(suite):
     assert evaluate["base"]["recall@10"] == pytest.approx(decide["scores"]["base"]["recall@10"])
     assert 0.2 < evaluate["fine-tuned"]["recall@10"] <= 1.0
     assert evaluate["fine-tuned"] != evaluate["base"], "training changed the model"
+    ci = {(r["system"], r["metric"]): r for r in metrics(root, "05_evaluate")["confidence"]}
+    tuned = ci[("fine-tuned", "ndcg@10")]
+    assert tuned["low"] <= evaluate["fine-tuned"]["ndcg@10"] <= tuned["high"]
     synth = metrics(root, "02_synthesize")
     assert synth["training_pairs"]["clicks"] == 3  # 5 known rows, merged and thresholded at 2 clicks
     assert synth["click_issues"] == 1  # the unknown passage id

@@ -253,7 +253,16 @@ EVALUATE = header(
     ("code", "plots.recall_curves(scores, P.k_values)"),
     (
         "md",
-        "## 3. Per query: fine-tuned vs base\n\nnDCG@10 change per test query (positive: the fine-tuned model ranks the relevant passage higher).",
+        "## 3. Uncertainty\n\nMeans with 95 % bootstrap intervals over the test queries, and paired permutation tests: fine-tuned vs base, and hybrid vs the best single system. With few test queries, intervals are wide: read differences against them.",
+    ),
+    (
+        "code",
+        "ci = evaluation.confidence_table(qrels, runs, seed=P.seed)\ndisplay(ci.round(3))\nevaluation.significance_table(qrels, runs, seed=P.seed).round(4)",
+    ),
+    ("code", 'plots.confidence_chart(ci, "ndcg@10")'),
+    (
+        "md",
+        "## 4. Per query: fine-tuned vs base\n\nnDCG@10 change per test query (positive: the fine-tuned model ranks the relevant passage higher).",
     ),
     (
         "code",
@@ -262,7 +271,7 @@ EVALUATE = header(
     ("md", "## Record"),
     (
         "code",
-        'report.record_metrics(paths, "evaluate", {"systems": scores, "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())})',
+        'report.record_metrics(paths, "evaluate", {"systems": scores, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())})',
     ),
 ]
 
