@@ -6,6 +6,7 @@ from .metrics import evaluate_run, per_query
 from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
 
 __all__ = [
+    "biggest_changes",
     "bootstrap_ci",
     "compare_systems",
     "confidence_table",
@@ -108,4 +109,31 @@ def significance_table(qrels: dict, runs: dict[str, Run], metric: str = "ndcg@10
     hybrid = next((k for k in runs if k.startswith("hybrid")), None)
     pairs = [("fine-tuned", "base")] + ([(hybrid, best)] if hybrid else [])
     rows = [{"comparison": f"{a} vs {b}", **paired_test(qrels, runs[a], runs[b], metric, seed)} for a, b in pairs]
+    return pd.DataFrame(rows)
+
+
+def biggest_changes(
+    deltas: dict[str, float], queries: dict[str, str], qrels: dict, runs: dict[str, Run], corpus: dict, n: int = 5
+):
+    """The ``n`` biggest wins and losses of fine-tuned vs base, with the relevant passage and each top hit."""
+    import pandas as pd
+
+    def top1(run: Run, q: str) -> str:
+        ranked = sorted(run.get(q, {}).items(), key=lambda kv: -kv[1])
+        return ranked[0][0] if ranked else ""
+
+    order = sorted(deltas, key=deltas.get)
+    chosen = [q for q in order[::-1][:n] if deltas[q] > 0] + [q for q in order[:n] if deltas[q] < 0]
+    rows = []
+    for q in chosen:
+        rel = next(iter(qrels[q]))
+        rows.append(
+            {
+                "query": queries[q],
+                "nDCG@10 change": round(deltas[q], 3),
+                "relevant passage": corpus[rel].full_text().replace("\n", " ")[:100] + "…",
+                "base top hit": top1(runs["base"], q),
+                "fine-tuned top hit": top1(runs["fine-tuned"], q),
+            }
+        )
     return pd.DataFrame(rows)

@@ -268,6 +268,11 @@ EVALUATE = header(
         "code",
         'deltas = evaluation.per_query_deltas(qrels, runs["base"], runs["fine-tuned"])\nplots.histogram(list(deltas.values()), xlabel="nDCG@10 fine-tuned − base", title="Per-query change")',
     ),
+    ("md", "Wins, losses and ties, and the biggest changes with the relevant passage and each model's top hit:"),
+    (
+        "code",
+        'display(pd.Series({"wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())}).to_frame("queries"))\nevaluation.biggest_changes(deltas, queries, qrels, runs, ws.corpus, n=4)',
+    ),
     ("md", "## Record"),
     (
         "code",
