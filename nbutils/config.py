@@ -120,6 +120,7 @@ class DecideParams:
     min_pairs: int = 1000  # labelled pairs needed to fine-tune with confidence
     recall_fine_tune_below: float = 0.7  # base recall@10 under this: fine-tuning pays off
     recall_skip_above: float = 0.9  # base recall@10 at or above this: skip
+    stop_after_decide: bool = False  # stop the suite after decide unless it recommends fine-tuning
 
 
 @dataclass

@@ -75,7 +75,12 @@ def issue_table(ws: Workspace, limit: int = 20):
 
 
 def recommend(
-    scores: dict[str, dict[str, float]], labelled_pairs: int, min_pairs: int, fine_tune_below: float, skip_above: float
+    scores: dict[str, dict[str, float]],
+    labelled_pairs: int,
+    min_pairs: int,
+    fine_tune_below: float,
+    skip_above: float,
+    vocabulary=None,
 ) -> Recommendation:
     """Apply the rule: skip when generic recall@10 is already high; hybrid when fusion closes the gap;
     fine-tune when generic recall is low (with synthetic pairs when labels are scarce).
@@ -86,6 +91,7 @@ def recommend(
         min_pairs: pairs needed to fine-tune on labels alone.
         fine_tune_below: base recall@10 under which fine-tuning is recommended.
         skip_above: recall@10 at or above which the generic setup is good enough.
+        vocabulary: a :class:`~nbutils.vocabulary.VocabularyReport` (adds the vocabulary evidence), or ``None``.
     """
     base, bm25, hybrid = (scores[s]["recall@10"] for s in ("base", "bm25", "hybrid"))
     facts = [
@@ -93,6 +99,13 @@ def recommend(
         f"BM25 {bm25:.0%}; hybrid {hybrid:.0%}.",
         f"{labelled_pairs:,} labelled training pairs are available (threshold {min_pairs:,}).",
     ]
+    if vocabulary is not None:
+        v = vocabulary
+        facts.append(
+            f"{v.rare_token_share:.0%} of word occurrences are rare in general English; the base tokenizer splits the "
+            f"top domain terms into {v.pieces_domain:.1f} pieces per word (general words: {v.pieces_general:.1f}): "
+            + ("the vocabulary is special." if v.special else "the vocabulary is close to general English.")
+        )
     if base >= skip_above:
         return Recommendation(
             Decision.SKIP,

@@ -6,7 +6,16 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-__all__ = ["bar_metrics", "confidence_chart", "curve", "histogram", "loss_curve", "recall_curves", "version_history"]
+__all__ = [
+    "bar_metrics",
+    "confidence_chart",
+    "term_bars",
+    "curve",
+    "histogram",
+    "loss_curve",
+    "recall_curves",
+    "version_history",
+]
 
 
 def _fig(width: float = 6.5, height: float = 3.5) -> tuple[Figure, object]:
@@ -113,4 +122,17 @@ def confidence_chart(table, metric: str = "ndcg@10", title: str = "") -> Figure:
     ax.set_xlabel(f"{metric} (95 % bootstrap interval)")
     ax.grid(alpha=0.3, axis="x")
     ax.set_title(title or f"{metric} with uncertainty")
+    return fig
+
+
+def term_bars(terms: list[dict], title: str = "Most domain-specific terms") -> Figure:
+    """Corpus vs general-English Zipf frequency of the top domain terms (from the vocabulary analysis)."""
+    fig, ax = _fig(6.5, max(2.5, 0.22 * len(terms) + 1))
+    names = [t["term"] for t in terms][::-1]
+    ax.barh(names, [t["corpus zipf"] for t in terms][::-1], label="in this corpus")
+    ax.barh(names, [t["general zipf"] for t in terms][::-1], label="in general English", alpha=0.8)
+    ax.set_xlabel("Zipf frequency (log10 per billion words)")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
     return fig

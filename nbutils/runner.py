@@ -55,6 +55,16 @@ def _error_text(exc: Exception) -> str:
     return f"{ename}: {evalue}"
 
 
+def _stop_after_decide(params: Params, paths: DomainPaths) -> bool:
+    from .report import read_metrics
+
+    decision = ((read_metrics(paths, "decide") or {}).get("recommendation") or {}).get("decision")
+    if params.stop_after_decide and decision != "fine-tune":
+        print(f"      decide recommends {decision!r}; stopping (stop_after_decide is set)", file=sys.stderr, flush=True)
+        return True
+    return False
+
+
 def run_domain(
     params: Params, stages: list[str], notebook_dir: Path = NOTEBOOK_DIR, progress: bool = True
 ) -> RunSummary:
@@ -90,5 +100,7 @@ def run_domain(
         summary.seconds[stage] = time.perf_counter() - start
         summary.reports[stage] = export_html(out, paths.html(stage))
         print(f"      done in {summary.seconds[stage]:.0f} s → {summary.reports[stage]}", file=sys.stderr, flush=True)
+        if stage == "decide" and _stop_after_decide(params, paths):
+            break
     summary.index = write_index(paths.outputs_dir)
     return summary

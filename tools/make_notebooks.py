@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, curation, decide, evaluation, filters, labeling, maintain, mining, models, plots, report, synthesize, training, workspace
+from nbutils import config, curation, decide, evaluation, filters, labeling, maintain, mining, models, plots, report, synthesize, training, vocabulary, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -90,11 +90,20 @@ DECIDE = header(
         "code",
         'plots.histogram([len(p.full_text().split()) for p in ws.corpus.values()], xlabel="words per passage", title="Passage length")',
     ),
-    ("md", "## 2. The generic model\n\nThe base model, and which copy of it was loaded."),
+    (
+        "md",
+        "## 2. Vocabulary\n\nIs the vocabulary special? Word rarity against general English (wordfreq) and how the base model's tokenizer splits the most domain-specific terms compared with common words.",
+    ),
+    (
+        "code",
+        'vocab = vocabulary.analyse_vocabulary([p.full_text() for p in ws.corpus.values()], models.load_for(P.base_model, "cpu").model.tokenizer)\ndisplay(pd.Series(vocab.summary(), dtype=object).to_frame("value"))\npd.DataFrame(vocab.terms[:10])',
+    ),
+    ("code", "plots.term_bars(vocab.terms[:20])"),
+    ("md", "## 3. The generic model\n\nThe base model, and which copy of it was loaded."),
     ("code", "base = models.load_for(P.base_model, P.device, P.max_seq_length)\nMarkdown(base.describe())"),
     (
         "md",
-        "## 3. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split.",
+        "## 4. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split.",
     ),
     (
         "code",
@@ -104,15 +113,15 @@ DECIDE = header(
         "code",
         'plots.bar_metrics(scores, ("recall@10", "ndcg@10", "recall@100"), title="Generic retrieval on held-out queries")',
     ),
-    ("md", "## 4. Recommendation"),
+    ("md", "## 5. Recommendation"),
     (
         "code",
-        'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above)\nMarkdown(rec.to_markdown())',
+        'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above, vocab)\nMarkdown(rec.to_markdown())',
     ),
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
     (
         "code",
-        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "recommendation": rec.to_dict(), "base_model": base.describe()})',
+        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "recommendation": rec.to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
     ),
 ]
 
