@@ -1,9 +1,11 @@
-"""Command line: ``python -m nbutils run|search``.
+"""Command line: ``python -m nbutils run|search|registry|serve-llm``.
 
 Examples:
     python -m nbutils run python_docs
     python -m nbutils run scifact --set data_dir=../shared/data/scifact --stages decide,evaluate
     python -m nbutils search python_docs --queries q.jsonl --out run.tsv --mode hybrid --k 100
+    python -m nbutils registry python_docs list
+    python -m nbutils registry python_docs rollback
 """
 
 from __future__ import annotations
@@ -71,6 +73,33 @@ def _cmd_search(args) -> int:
     return 0
 
 
+def _cmd_registry(args) -> int:
+    from .maintain import Registry, history_table
+
+    try:
+        registry = Registry(DomainPaths.from_params(_params(args)).registry)
+        if args.action == "list":
+            table = history_table(registry)
+            print(table.to_string(index=False) if len(table) else "no registered versions")
+        elif args.action == "show":
+            print(json.dumps(registry.manifest(_need_version(args)), indent=2))
+        elif args.action == "promote":
+            registry.promote(_need_version(args))
+            print(f"current: {registry.current}")
+        else:
+            print(f"rolled back; current: {registry.rollback()}")
+    except (ParamsError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _need_version(args) -> str:
+    if not args.version:
+        raise ValueError(f"registry {args.action} needs a VERSION (e.g. v1)")
+    return args.version
+
+
 def _cmd_serve_llm(args) -> int:
     from .llm import LocalChatModel
     from .llm_server import make_server
@@ -108,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
     search.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
     search.set_defaults(func=_cmd_search)
+
+    reg = sub.add_parser("registry", help="list, show, promote or roll back the domain's model versions")
+    reg.add_argument("domain")
+    reg.add_argument("action", choices=["list", "show", "promote", "rollback"])
+    reg.add_argument("version", nargs="?")
+    reg.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
+    reg.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    reg.set_defaults(func=_cmd_registry)
 
     serve = sub.add_parser("serve-llm", help="serve a local chat model with an OpenAI-compatible API")
     serve.add_argument("--model", default="", help="model folder or hub id (default: the bundled SmolLM2)")

@@ -102,16 +102,46 @@ class Registry:
         }
         state["versions"].append(manifest)
         if promote:
-            state["current"] = version
+            _set_current(state, version)
         write_json(self.file, state)
         return manifest
 
     def promote(self, version: str) -> None:
-        """Make ``version`` current."""
+        """Make ``version`` current.
+
+        Raises:
+            KeyError: for an unknown version, listing the known ones.
+        """
         self.manifest(version)
         state = self._read()
-        state["current"] = version
+        _set_current(state, version)
         write_json(self.file, state)
+
+    def rollback(self) -> str:
+        """Make the previously current version current again; returns it.
+
+        Raises:
+            ValueError: when there is no earlier current version to go back to.
+        """
+        state = self._read()
+        trail = [h["version"] for h in state.get("history", [])]
+        while trail and trail[-1] == state["current"]:
+            trail.pop()
+        if not trail:
+            raise ValueError(f"nothing to roll back to: {state['current']} is the first current version")
+        state["history"] = state["history"][: len(trail)]
+        state["current"] = trail[-1]
+        write_json(self.file, state)
+        return trail[-1]
+
+
+def _set_current(state: dict, version: str) -> None:
+    from datetime import datetime, timezone
+
+    state["current"] = version
+    state.setdefault("history", []).append(
+        {"version": version, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    )
 
 
 def build_index(registry: Registry, version: str, ids: list[str], embeddings: np.ndarray, corpus_hash: str) -> Path:
@@ -208,7 +238,8 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
         raise FileNotFoundError(f"no trained model at {paths.model_dir}: run the train stage first")
     evaluation = (read_metrics(paths, "evaluate") or {}).get("systems", {}).get("fine-tuned", {})
     info = {
-        "base_model": train.get("base_model", params.base_model),
+        "base_model": params.base_model,
+        "base_model_copy": train.get("base_model", ""),
         "base_model_fingerprint": train.get("base_model_fingerprint"),
         "model_fingerprint": model_fingerprint(str(paths.model_dir)),
         "max_seq_length": params.max_seq_length,

@@ -42,3 +42,16 @@ def test_index_is_tagged_and_refuses_mismatch(tmp_path):
     shutil.copytree(reg.index_dir("v1"), reg.index_dir("v2"))
     with pytest.raises(IndexMismatchError, match="built with model v1, not v2"):
         load_index(reg, "v2")
+
+
+def test_rollback_returns_to_the_previous_current(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    with pytest.raises(ValueError, match="nothing to roll back"):
+        reg.register(fake_model(tmp_path, "a"), {}) and reg.rollback()
+    reg.register(fake_model(tmp_path, "b"), {})
+    reg.register(fake_model(tmp_path, "c"), {}, promote=False)
+    reg.promote("v3")
+    assert reg.rollback() == "v2" and reg.current == "v2"
+    assert reg.rollback() == "v1" and reg.current == "v1"
+    with pytest.raises(ValueError):
+        reg.rollback()

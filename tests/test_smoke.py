@@ -121,3 +121,81 @@ def test_search_writes_a_valid_trec_run(suite, tmp_path):
         assert [int(line[3]) for line in lines if line[0] == "a"] == list(range(1, 6))
         scores = [float(line[4]) for line in lines if line[0] == "a"]
         assert scores == sorted(scores, reverse=True)
+
+
+def _search(root, qfile, out):
+    r = subprocess.run(
+        [
+            PY,
+            "-m",
+            "nbutils",
+            "search",
+            "python_docs",
+            "--params",
+            str(ROOT / "tests" / "params" / "tiny.yaml"),
+            "--set",
+            f"outputs_dir={root.parent}",
+            "--queries",
+            str(qfile),
+            "--out",
+            str(out),
+            "--k",
+            "10",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    return out.read_text()
+
+
+def _registry(root, *args):
+    r = subprocess.run(
+        [
+            PY,
+            "-m",
+            "nbutils",
+            "registry",
+            "python_docs",
+            *args,
+            "--params",
+            str(ROOT / "tests" / "params" / "tiny.yaml"),
+            "--set",
+            f"outputs_dir={root.parent}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_rollback_restores_exactly_the_previous_results(suite, tmp_path):
+    from nbutils.maintain import Registry, build_index
+    from nbutils.models import load_for
+    from nbutils.paths import DomainPaths
+    from nbutils.workspace import corpus_embeddings, corpus_hash, load_workspace
+
+    root, _ = suite
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text(
+        '{"_id": "a", "text": "how do I catch an exception"}\n{"_id": "b", "text": "what does yield do"}\n'
+    )
+    first = _search(root, qfile, tmp_path / "v1.tsv")
+    # register the untrained base model as v2, with its own index
+    paths = DomainPaths(root.parent, "python_docs")
+    registry, ws = Registry(paths.registry), load_workspace(paths)
+    base = load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64)
+    registry.register(
+        base.resolved.location, {"base_model": "sentence-transformers/all-MiniLM-L6-v2", "max_seq_length": 64}
+    )
+    build_index(registry, "v2", list(ws.corpus), corpus_embeddings(base, ws, tmp_path / "emb"), corpus_hash(ws.corpus))
+    second = _search(root, qfile, tmp_path / "v2.tsv")
+    assert second != first and "python_docs-v2-dense" in second
+    assert "rolled back; current: v1" in _registry(root, "rollback")
+    assert _search(root, qfile, tmp_path / "back.tsv") == first
+    assert "current: v2" in _registry(root, "promote", "v2")
+    assert _search(root, qfile, tmp_path / "again.tsv") == second
+    assert "v2" in _registry(root, "list")
