@@ -10,8 +10,6 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .pairs import Pair, normalize_query
 from .retrieval import Run
 
@@ -142,15 +140,6 @@ def roundtrip(
         ok = {p.positive} | same_text.get(p.positive, set())
         (kept if ok.intersection(top) else dropped).append(p)
     return kept, dropped
-
-
-def rank_of_source(pairs: list[Pair], run: Run) -> np.ndarray:
-    """Rank (1-based; 0 when absent) of each pair's own passage in ``run``."""
-    ranks = np.zeros(len(pairs), dtype=int)
-    for i, p in enumerate(pairs):
-        ids = list(run.get(str(i), {}))
-        ranks[i] = ids.index(p.positive) + 1 if p.positive in ids else 0
-    return ranks
 
 
 def by_origin(pairs: list[Pair]) -> dict[str, list[Pair]]:

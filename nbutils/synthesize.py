@@ -84,7 +84,6 @@ def _cloze_query(p: Passage, rng: random.Random) -> str | None:
 
 
 HEURISTICS = {"title": _title_query, "cloze": _cloze_query}
-GENERATORS = ("llm", *HEURISTICS)
 
 
 def sample_passages(ws: Workspace, n: int, seed: int) -> list[str]:
