@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
 from .mining import Triple
 from .pairs import normalize_query
+from .paths import append_line
 
 __all__ = ["CurationPanel", "FlagFile", "apply_flags"]
 
@@ -26,14 +26,7 @@ class FlagFile:
         self.path = Path(path)
 
     def add(self, query: str, passage: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"query": query, "passage": passage}, ensure_ascii=False) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path, json.dumps({"query": query, "passage": passage}, ensure_ascii=False))
 
     def pairs(self) -> set[tuple[str, str]]:
         """Flagged (normalised query, passage id) pairs; a torn last line is ignored."""

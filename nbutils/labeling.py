@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 from pathlib import Path
 
 from .pairs import Pair, normalize_query
+from .paths import append_line
 
 __all__ = ["GoldFile", "LabelingPanel", "gold_target"]
 
@@ -43,13 +43,7 @@ class GoldFile:
             raise ValueError("mark at least one relevant passage")
         qid = "label-" + hashlib.sha1(normalize_query(query).encode()).hexdigest()[:10]
         row = {"id": qid, "query": query, "positives": list(positives), "source": source}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (json.dumps(row, ensure_ascii=False) + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path, json.dumps(row, ensure_ascii=False))
         return row
 
     def rows(self) -> list[dict]:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .paths import append_line
+
 __all__ = [
     "ChatModel",
     "Completion",
@@ -106,16 +108,8 @@ class ResponseCache:
     def put(self, key: str, text: str) -> None:
         with self._lock:
             self._data[key] = text
-            if self.path is None:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            line = json.dumps({"key": key, "text": text}, ensure_ascii=False) + "\n"
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line.encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if self.path is not None:
+                append_line(self.path, json.dumps({"key": key, "text": text}, ensure_ascii=False))
 
     def __len__(self) -> int:
         return len(self._data)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NOTEBOOKS", "DomainPaths", "atomic_write_text", "read_json", "write_json"]
+__all__ = ["NOTEBOOKS", "DomainPaths", "append_line", "atomic_write_text", "read_json", "write_json"]
 
 NOTEBOOKS: dict[str, str] = {
     "decide": "01_decide",
@@ -139,6 +139,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line to ``path`` with a single write on an append-mode descriptor, then flush it to disk.
+
+    Concurrent appenders never interleave within a line, and a crash loses at most the line being written
+    (readers skip a torn last line).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

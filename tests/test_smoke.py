@@ -90,74 +90,29 @@ def test_search_writes_a_valid_trec_run(suite, tmp_path):
         '{"_id": "a", "text": "how do I catch an exception"}\n{"_id": "b", "text": "what does yield do"}\n'
     )
     for mode in ("dense", "hybrid", "bm25"):
-        run = tmp_path / f"{mode}.tsv"
-        r = subprocess.run(
-            [
-                PY,
-                "-m",
-                "nbutils",
-                "search",
-                "python_docs",
-                "--params",
-                str(ROOT / "tests" / "params" / "tiny.yaml"),
-                "--set",
-                f"outputs_dir={root.parent}",
-                "--queries",
-                str(qfile),
-                "--out",
-                str(run),
-                "--mode",
-                mode,
-                "--k",
-                "5",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 0, r.stderr
-        lines = [line.split() for line in run.read_text().splitlines()]
+        text = _search(root, qfile, tmp_path / f"{mode}.tsv", mode=mode, k=5)
+        lines = [line.split() for line in text.splitlines()]
         assert {line[0] for line in lines} == {"a", "b"} and all(len(line) == 6 and line[1] == "Q0" for line in lines)
         assert [int(line[3]) for line in lines if line[0] == "a"] == list(range(1, 6))
         scores = [float(line[4]) for line in lines if line[0] == "a"]
         assert scores == sorted(scores, reverse=True)
 
 
-def _search(root, qfile, out):
-    r = subprocess.run(
-        [
-            PY,
-            "-m",
-            "nbutils",
-            "search",
-            "python_docs",
-            "--params",
-            str(ROOT / "tests" / "params" / "tiny.yaml"),
-            "--set",
-            f"outputs_dir={root.parent}",
-            "--queries",
-            str(qfile),
-            "--out",
-            str(out),
-            "--k",
-            "10",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
+def _search(root, qfile, out, mode: str = "dense", k: int = 10) -> str:
+    _cli(root, "search", "python_docs", "--queries", str(qfile), "--out", str(out), "--mode", mode, "--k", str(k))
     return out.read_text()
 
 
-def _registry(root, *args):
+def _registry(root, *args) -> str:
+    return _cli(root, "registry", "python_docs", *args)
+
+
+def _cli(root, *args) -> str:
     r = subprocess.run(
         [
             PY,
             "-m",
             "nbutils",
-            "registry",
-            "python_docs",
             *args,
             "--params",
             str(ROOT / "tests" / "params" / "tiny.yaml"),
