@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .metrics import evaluate_run, per_query
-from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
+from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
 
 __all__ = [
+    "best_fusion_weight",
     "biggest_changes",
     "bootstrap_ci",
     "compare_systems",
@@ -14,6 +15,7 @@ __all__ = [
     "per_query_deltas",
     "significance_table",
     "system_runs",
+    "tune_fusion_weight",
 ]
 
 
@@ -25,22 +27,71 @@ def system_runs(
     k: int = 100,
     rrf_k: int = 60,
     batch_size: int = 64,
+    fusion_weight: float | None = None,
 ) -> dict[str, Run]:
     """Runs of every system on ``queries``.
 
     Args:
         base: (model, index) of the base model.
         tuned: (model, index) of the fine-tuned model.
+        fusion_weight: BM25 weight of a weighted z-score fusion (tuned on dev, see
+            :func:`tune_fusion_weight`); ``None`` leaves that system out.
     """
     base_run = base[1].search(base[0], queries, k=k, batch_size=batch_size)
     tuned_run = tuned[1].search(tuned[0], queries, k=k, batch_size=batch_size)
     bm25_run = bm25.search(queries, k=k)
-    return {
+    runs = {
         "base": base_run,
         "fine-tuned": tuned_run,
         "bm25": bm25_run,
         "hybrid (fine-tuned + bm25, RRF)": reciprocal_rank_fusion([tuned_run, bm25_run], k=rrf_k, depth=k),
     }
+    if fusion_weight is not None:
+        name = f"hybrid (weighted, bm25 weight {fusion_weight:g} from dev)"
+        runs[name] = weighted_fusion([tuned_run, bm25_run], [1 - fusion_weight, fusion_weight], depth=k)
+    return runs
+
+
+WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7)
+
+
+def tune_fusion_weight(
+    queries: dict[str, str],
+    qrels: dict,
+    tuned: tuple[object, DenseIndex],
+    bm25: BM25Index,
+    weights=WEIGHTS,
+    k: int = 100,
+):
+    """Pick the BM25 weight of weighted z-score fusion that maximises nDCG@10 on the dev split.
+
+    Returns:
+        ``(best weight or None when there are no dev queries, table of nDCG@10 per weight)``.
+    """
+    import pandas as pd
+
+    if not queries:
+        return None, pd.DataFrame(columns=["bm25 weight", "dev nDCG@10"])
+    return best_fusion_weight(qrels, tuned[1].search(tuned[0], queries, k=k), bm25.search(queries, k=k), weights)
+
+
+def best_fusion_weight(qrels: dict, dense_run: Run, bm25_run: Run, weights=WEIGHTS):
+    """The BM25 weight (among ``weights``) whose weighted z-score fusion scores the best nDCG@10 on ``qrels``.
+
+    Returns:
+        ``(weight, table of nDCG@10 per weight)``; ties go to the smaller weight.
+    """
+    import pandas as pd
+
+    rows = [
+        {
+            "bm25 weight": w,
+            "dev nDCG@10": evaluate_run(qrels, weighted_fusion([dense_run, bm25_run], [1 - w, w]), (10,))["ndcg@10"],
+        }
+        for w in weights
+    ]
+    best = max(rows, key=lambda r: r["dev nDCG@10"])["bm25 weight"]
+    return best, pd.DataFrame(rows)
 
 
 def compare_systems(qrels: dict, runs: dict[str, Run], k_values: list[int]) -> dict[str, dict[str, float]]:
@@ -106,7 +157,8 @@ def significance_table(qrels: dict, runs: dict[str, Run], metric: str = "ndcg@10
     singles = {k: v for k, v in runs.items() if not k.startswith("hybrid")}
     scores = {k: evaluate_run(qrels, v, (10,))[metric] for k, v in singles.items()}
     best = max(scores, key=scores.get)
-    hybrid = next((k for k in runs if k.startswith("hybrid")), None)
+    hybrids = {k: evaluate_run(qrels, v, (10,))[metric] for k, v in runs.items() if k.startswith("hybrid")}
+    hybrid = max(hybrids, key=hybrids.get) if hybrids else None
     pairs = [("fine-tuned", "base")] + ([(hybrid, best)] if hybrid else [])
     rows = [{"comparison": f"{a} vs {b}", **paired_test(qrels, runs[a], runs[b], metric, seed)} for a, b in pairs]
     return pd.DataFrame(rows)

@@ -89,3 +89,14 @@ def test_bootstrap_interval_and_paired_test():
     res = paired_test(qrels, good, bad)
     assert res["difference"] == pytest.approx(1 - 1 / math.log2(3)) and res["p_value"] < 0.001
     assert paired_test(qrels, good, good)["p_value"] == pytest.approx(1.0)
+
+
+def test_fusion_weight_follows_the_better_retriever():
+    from nbutils.evaluation import best_fusion_weight
+
+    qrels = {f"q{i}": {f"rel{i}": 1} for i in range(6)}
+    good = {q: {f"rel{i}": 3.0, "x": 2.0, "y": 1.0} for i, q in enumerate(qrels)}
+    poor = {q: {"x": 3.0, "y": 2.0, f"rel{i}": 1.0} for i, q in enumerate(qrels)}
+    assert best_fusion_weight(qrels, dense_run=good, bm25_run=poor)[0] == 0.0
+    weight, table = best_fusion_weight(qrels, dense_run=poor, bm25_run=good)
+    assert weight > 0.5 and len(table) == 9

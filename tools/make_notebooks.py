@@ -255,7 +255,19 @@ EVALUATE = header(
     ("md", "## 1. Systems"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nruns = evaluation.system_runs(queries, (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size)), (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size)), bm25, k=max(P.k_values), rrf_k=P.rrf_k)\nMarkdown(f"{len(queries)} held-out test queries.")',
+        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(f"{len(queries)} held-out test queries.")',
+    ),
+    (
+        "md",
+        "The BM25 weight of the weighted hybrid is chosen on the **dev** split only, then applied to the test queries:",
+    ),
+    (
+        "code",
+        'weight, weight_table = evaluation.tune_fusion_weight(*ws.split("dev"), tuned_system, bm25)\nweight_table.round(4)',
+    ),
+    (
+        "code",
+        "runs = evaluation.system_runs(queries, base_system, tuned_system, bm25, k=max(P.k_values), rrf_k=P.rrf_k, fusion_weight=weight)",
     ),
     ("md", "## 2. Results"),
     ("code", "scores = evaluation.compare_systems(qrels, runs, P.k_values)\nreport.table(scores)"),
@@ -285,7 +297,7 @@ EVALUATE = header(
     ("md", "## Record"),
     (
         "code",
-        'report.record_metrics(paths, "evaluate", {"systems": scores, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())})',
+        'report.record_metrics(paths, "evaluate", {"systems": scores, "fusion_weight": weight, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())})',
     ),
 ]
 
