@@ -44,6 +44,9 @@ class Registry:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
     @property
     def file(self) -> Path:
         return self.root / "registry.json"

@@ -55,3 +55,43 @@ def test_rollback_returns_to_the_previous_current(tmp_path):
     assert reg.rollback() == "v1" and reg.current == "v1"
     with pytest.raises(ValueError):
         reg.rollback()
+
+
+SLOW_REGISTER = """
+import shutil, sys, time
+from nbutils.maintain import Registry
+copy2, copytree = shutil.copy2, shutil.copytree
+def slow_copy(src, dst, **kw):
+    time.sleep(0.02)
+    return copy2(src, dst, **kw)
+shutil.copytree = lambda src, dst, **kw: copytree(src, dst, copy_function=slow_copy, **kw)
+Registry(sys.argv[1]).register(sys.argv[2], {"note": "never finished"})
+"""
+
+
+def test_killed_save_leaves_the_registry_intact(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import PY, ROOT
+
+    reg = Registry(tmp_path / "registry")
+    reg.register(fake_model(tmp_path, "a"), {"note": "v1"})
+    big = fake_model(tmp_path, "big")
+    for i in range(300):
+        (big / f"shard-{i}.bin").write_bytes(b"x" * 1000)
+    proc = subprocess.Popen([PY, "-c", SLOW_REGISTER, str(reg.root), str(big)], cwd=ROOT)
+    tmp_copy = reg.root / "v2" / ".model.tmp"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_copy.exists() and len(list(tmp_copy.iterdir())) > 20):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert tmp_copy.exists(), "the save was killed midway"
+    state = json.loads(reg.file.read_text())
+    assert state["current"] == "v1" and [m["version"] for m in state["versions"]] == ["v1"]
+    assert not reg.model_dir("v2").exists()
+    assert reg.register(fake_model(tmp_path, "c"), {})["version"] == "v2"  # the next save cleans up and succeeds
+    assert not tmp_copy.exists() and (reg.model_dir("v2") / "config.json").exists()
