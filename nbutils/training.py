@@ -14,7 +14,7 @@ import logging
 import random
 import shutil
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,9 +419,7 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
     if params.eval_during_training:
         queries, qrels = ws.split("dev")
         evaluator = dev_evaluator(queries, qrels, ws.corpus, params.encode_batch_size) if queries else None
-    sources: dict[str, int] = {}
-    for t in {(t.query, t.positive, t.source) for t in triples}:
-        sources[t[2]] = sources.get(t[2], 0) + 1
+    sources = dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))
     return train(
         base.model,
         datasets,

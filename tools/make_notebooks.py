@@ -90,17 +90,17 @@ DECIDE = header(
         "code",
         'plots.histogram([len(p.full_text().split()) for p in ws.corpus.values()], xlabel="words per passage", title="Passage length")',
     ),
+    ("md", "## 2. The generic model\n\nThe base model, and which copy of it was loaded."),
+    ("code", "base = models.load_for(P.base_model, P.device, P.max_seq_length)\nMarkdown(base.describe())"),
     (
         "md",
-        "## 2. Vocabulary\n\nIs the vocabulary special? Word rarity against general English (wordfreq) and how the base model's tokenizer splits the most domain-specific terms compared with common words.",
+        "## 3. Vocabulary\n\nIs the vocabulary special? Word rarity against general English (wordfreq) and how the base model's tokenizer splits the most domain-specific terms compared with common words.",
     ),
     (
         "code",
-        'vocab = vocabulary.analyse_vocabulary([p.full_text() for p in ws.corpus.values()], models.load_for(P.base_model, "cpu").model.tokenizer)\ndisplay(pd.Series(vocab.summary(), dtype=object).to_frame("value"))\npd.DataFrame(vocab.terms[:10])',
+        'vocab = vocabulary.analyse_vocabulary([p.full_text() for p in ws.corpus.values()], base.model.tokenizer)\ndisplay(pd.Series(vocab.summary(), dtype=object).to_frame("value"))\npd.DataFrame(vocab.terms[:10])',
     ),
     ("code", "plots.term_bars(vocab.terms[:20])"),
-    ("md", "## 3. The generic model\n\nThe base model, and which copy of it was loaded."),
-    ("code", "base = models.load_for(P.base_model, P.device, P.max_seq_length)\nMarkdown(base.describe())"),
     (
         "md",
         "## 4. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split.",
