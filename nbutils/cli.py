@@ -1,11 +1,13 @@
-"""Command line: ``python -m nbutils run|search|registry|serve-llm``.
+"""Command line: ``python -m nbutils run|train|search|registry|serve-llm``.
 
 Examples:
     python -m nbutils run python_docs
+    torchrun --nproc_per_node 4 -m nbutils train scifact    # stage 4 on four GPUs
     python -m nbutils run scifact --set data_dir=../shared/data/scifact --stages decide,evaluate
     python -m nbutils search python_docs --queries q.jsonl --out run.tsv --mode hybrid --k 100
     python -m nbutils registry python_docs list
     python -m nbutils registry python_docs rollback
+    python -m nbutils reembed python_docs
 """
 
 from __future__ import annotations
@@ -47,6 +49,38 @@ def _cmd_run(args) -> int:
     for stage, path in summary.reports.items():
         print(f"  {stage:<10} {summary.seconds[stage]:6.0f} s  {path}")
     print(f"Index: {summary.index}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    """Stage 4 outside the notebooks, for launchers: ``torchrun --nproc_per_node N -m nbutils train DOMAIN``."""
+    import os
+
+    from .models import load_for
+    from .training import fit, load_training_data
+    from .workspace import load_workspace
+
+    try:
+        params = _params(args)
+        paths = DomainPaths.from_params(params)
+        ws = load_workspace(paths)
+        triples, datasets = load_training_data(params, ws, paths)
+    except (ParamsError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    device = params.device
+    if "LOCAL_RANK" in os.environ and device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():  # one GPU per process
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    base = load_for(params.base_model, device, params.max_seq_length, training=True)
+    result = fit(params, ws, datasets, base, paths, triples)
+    if int(os.environ.get("RANK", "0")) == 0:
+        summary = {"model_dir": result.model_dir, "rows": result.rows, "epochs": result.epochs}
+        summary |= {"seconds": round(result.seconds, 1), "rows_per_second": round(result.rows_per_second, 1)}
+        summary |= {"processes": result.processes, "device": result.device, "precision": result.precision}
+        print(json.dumps(summary | {"reused": result.reused, "dev": result.best_dev()}))
     return 0
 
 
@@ -100,6 +134,28 @@ def _need_version(args) -> str:
     return args.version
 
 
+def _cmd_reembed(args) -> int:
+    """Bring a version's index up to date with the prepared corpus, encoding only new or changed passages."""
+    from .maintain import Registry, load_version, reembed
+    from .workspace import load_workspace
+
+    try:
+        params = _params(args)
+        paths = DomainPaths.from_params(params)
+        registry = Registry(paths.registry)
+        version = args.version or registry.current
+        if version is None:
+            raise ValueError(f"no model is registered for domain {params.domain!r}: run the maintain stage first")
+        loaded = load_version(registry, version, params.device)
+        corpus = load_workspace(paths).corpus
+        summary = reembed(registry, version, loaded, corpus, params.encode_batch_size, args.full, paths.embeddings_dir)
+    except (ParamsError, ValueError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary.to_dict()))
+    return 0
+
+
 def _cmd_serve_llm(args) -> int:
     from .llm import LocalChatModel
     from .llm_server import make_server
@@ -127,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(func=_cmd_run)
 
+    train = sub.add_parser(
+        "train", help="run stage 4 alone (after decide, synthesize, mine); works under torchrun or accelerate launch"
+    )
+    train.add_argument("domain")
+    train.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    train.set_defaults(func=_cmd_train)
+
     search = sub.add_parser("search", help="answer queries with the domain's current model; write a TREC run")
     search.add_argument("domain")
     search.add_argument("--queries", required=True, help="JSONL with _id and text per line")
@@ -145,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
     reg.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
     reg.set_defaults(func=_cmd_registry)
+
+    reem = sub.add_parser("reembed", help="update a version's index to the current corpus; encodes only what changed")
+    reem.add_argument("domain")
+    reem.add_argument("--version", help="model version (default: current)")
+    reem.add_argument("--full", action="store_true", help="encode every passage")
+    reem.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
+    reem.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    reem.set_defaults(func=_cmd_reembed)
 
     serve = sub.add_parser("serve-llm", help="serve a local chat model with an OpenAI-compatible API")
     serve.add_argument("--model", default="", help="model folder or hub id (default: the bundled SmolLM2)")

@@ -88,6 +88,11 @@ class Roundtrip(str, Enum):
     NONE = "none"
 
 
+class SplitBy(str, Enum):
+    QUERY = "query"
+    DOCUMENT = "document"
+
+
 class Source(str, Enum):
     GOLD = "gold"
     SYNTHETIC = "synthetic"
@@ -117,6 +122,7 @@ class DecideParams:
     corpus_sample: int = 0  # keep only this many passages, labelled ones always kept, 0 means all
     test_fraction: float = 0.2  # share of gold queries held out for the final test
     dev_fraction: float = 0.1  # share of gold queries for validation during training
+    split_by: str = "query"  # query: by query id | document: by their documents, test documents never reach training
     min_pairs: int = 1000  # labelled pairs needed to fine-tune with confidence
     recall_fine_tune_below: float = 0.7  # base recall@10 under this: fine-tuning pays off
     recall_skip_above: float = 0.9  # base recall@10 at or above this: skip
@@ -155,6 +161,7 @@ class MineParams:
     mine_range_min: int = 3  # skip the first candidates, likely unlabelled positives
     mine_range_max: int = 40  # look no further than this rank
     mine_margin: float = 0.5  # a negative must score this far below the positive, in z units of the teacher
+    mine_rescorer: str = ""  # cross-encoder folder or hub id that rescores the teacher candidates, empty for none
 
 
 @dataclass
@@ -179,6 +186,14 @@ class EvaluateParams:
 @dataclass
 class MaintainParams:
     promote: bool = True  # make the new version current for the domain
+    drift_vocab_rate: float = 0.02  # corpus shift: share of corpus words never seen in the training corpus
+    drift_far_share: float = 0.05  # corpus shift: share of passages unlike every training passage
+    drift_similarity: float = 0.5  # a new passage is unlike the training corpus below this cosine to its nearest
+    drift_mean_shift: float = 0.01  # corpus shift: cosine distance between mean training and current embeddings
+    drift_query_vocab_rate: float = 0.1  # query shift: share of click-log query words never seen in training
+    regression_drop: float = 0.05  # recall@10 drop below the first evaluation of a version that counts as regression
+    simulate_drift: bool = True  # demo: add new-topic passages to a copy of the corpus and show drift and re-embedding
+    simulate_share: float = 0.1  # passages the simulation adds, as a share of the corpus
 
 
 STAGES: dict[str, type] = {
@@ -199,8 +214,11 @@ _CHOICES: dict[str, type[Enum]] = {
     "llm_backend": LlmBackend,
     "roundtrip": Roundtrip,
     "mine_teacher": Teacher,
+    "split_by": SplitBy,
 }
 _FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
+_FRACTIONS |= {"drift_vocab_rate", "drift_far_share", "drift_similarity", "drift_mean_shift", "simulate_share"}
+_FRACTIONS |= {"drift_query_vocab_rate", "regression_drop"}
 _NON_NEGATIVE = {
     "corpus_sample",
     "synth_passages",
@@ -376,6 +394,11 @@ def _check_paths(values: dict[str, Any], base: Path) -> None:
             )
     elif not (base / data_dir).is_dir():
         raise ParamsError(f"data_dir: folder {data_dir!r} does not exist (resolved to {(base / data_dir).resolve()})")
+    rescorer = values["mine_rescorer"]
+    if rescorer.startswith((".", "/", "~")) and not (base / Path(rescorer).expanduser()).is_dir():
+        raise ParamsError(
+            f"mine_rescorer: folder {rescorer!r} does not exist (resolved to {(base / rescorer).resolve()})"
+        )
     for key in ("gold_file", "clicks_file"):
         if values[key] and not (base / values[key]).is_file():
             raise ParamsError(
@@ -420,6 +443,9 @@ def validate(raw: dict[str, Any], source: str = "<params>", base: Path | None = 
     for key in ("data_dir", "gold_file", "clicks_file", "outputs_dir"):
         if values[key] and not is_builtin(values[key]):
             values[key] = str((base / values[key]).resolve())
+    rescorer = base / Path(values["mine_rescorer"]).expanduser()
+    if values["mine_rescorer"] and rescorer.is_dir():  # a local folder, not a hub id
+        values["mine_rescorer"] = str(rescorer.resolve())
     return Params(values, source)
 
 

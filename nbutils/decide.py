@@ -1,21 +1,50 @@
 """Stage 1, decide: how good are generic embeddings, BM25 and hybrid already, and is there enough data?
 
 The recommendation is one of ``fine-tune``, ``hybrid`` or ``skip``, with the reasons written as
-sentences built from the measured numbers.
+sentences built from the measured numbers and the path it took through the questions of :data:`RULE`
+(drawn by :func:`nbutils.plots.decision_flowchart`). :func:`estimate_cost` says what fine-tuning would
+take: pairs still missing, synthetic pairs expected, and training time from throughput measured here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 import numpy as np
 
+from .config import SynthesizeParams, TrainParams
 from .mining import duplicate_groups
+from .report import read_metrics
 from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
-from .workspace import Workspace
+from .workspace import Workspace, document_of
 
-__all__ = ["Decision", "Recommendation", "baseline_runs", "corpus_stats", "issue_table", "recommend"]
+__all__ = [
+    "ASSUMED_KEEP_RATE",
+    "HYBRID_GAIN",
+    "LAST_NO",
+    "RULE",
+    "Check",
+    "Decision",
+    "Recommendation",
+    "Step",
+    "Throughput",
+    "baseline_runs",
+    "corpus_stats",
+    "cost_estimate",
+    "estimate_cost",
+    "issue_table",
+    "keep_rate",
+    "measure_throughput",
+    "planning_values",
+    "recommend",
+    "sample_training_rows",
+    "walk",
+]
 
 
 class Decision(str, Enum):
@@ -24,13 +53,82 @@ class Decision(str, Enum):
     SKIP = "skip"
 
 
-@dataclass
-class Recommendation:
-    decision: Decision
-    reasons: list[str] = field(default_factory=list)
+HYBRID_GAIN = 0.05  # recall@10 points hybrid must add over dense to be recommended instead of fine-tuning
+
+
+@dataclass(frozen=True)
+class Step:
+    """A question of the rule: its flowchart node, its label there, and what a *yes* leads to.
+
+    ``on_yes`` is ``None`` for evidence that does not branch (either answer leads on); ``note`` says
+    what the outcome of a *yes* means.
+    """
+
+    node: str
+    label: str
+    on_yes: Decision | None = None
+    note: str = ""
+
+
+RULE: tuple[Step, ...] = (
+    Step("vocabulary", "Special vocabulary?"),
+    Step("generic_high", "Generic recall@10 at or above\nrecall_skip_above?", Decision.SKIP, "generic is good enough"),
+    Step("hybrid_high", "Hybrid recall@10 at or above\nrecall_skip_above?", Decision.HYBRID, "no training needed"),
+    Step(
+        "generic_low",
+        "Generic recall@10 under\nrecall_fine_tune_below?",
+        Decision.FINE_TUNE,
+        "the model misses the domain",
+    ),
+    Step("enough_pairs", "At least min_pairs\nlabelled pairs?", Decision.FINE_TUNE, "on labelled pairs"),
+    Step(
+        "hybrid_gain",
+        f"Hybrid beats dense recall@10\nby at least {HYBRID_GAIN * 100:.0f} points?",
+        Decision.HYBRID,
+        "start there",
+    ),
+)
+LAST_NO = (Decision.FINE_TUNE, "with synthetic pairs")  # the outcome when the last question is answered no
+
+
+@dataclass(frozen=True)
+class Check:
+    """One question of :data:`RULE` as the rule answered it, with the numbers behind the answer."""
+
+    node: str
+    question: str
+    answer: bool
+    value: float | None  # the measured number compared
+    threshold: float | None  # what it is compared with (None: a composite rule, see ``evidence``)
+    evidence: str
 
     def to_dict(self) -> dict:
-        return {"decision": self.decision.value, "reasons": self.reasons}
+        return asdict(self)
+
+
+@dataclass
+class Recommendation:
+    """The decision, the reasons as sentences, and the path of :class:`Check` objects that led to it."""
+
+    decision: Decision
+    reasons: list[str] = field(default_factory=list)
+    path: list[Check] = field(default_factory=list)
+
+    @property
+    def outcome_node(self) -> str | None:
+        """Flowchart id of the outcome reached: ``<last question>:yes`` or ``<last question>:no``."""
+        if not self.path:
+            return None
+        last = self.path[-1]
+        return f"{last.node}:{'yes' if last.answer else 'no'}"
+
+    def to_dict(self) -> dict:
+        return {
+            "decision": self.decision.value,
+            "reasons": self.reasons,
+            "path": [c.to_dict() for c in self.path],
+            "outcome": self.outcome_node,
+        }
 
     def to_markdown(self) -> str:
         return f"### Recommendation: **{self.decision.value}**\n\n" + "\n".join(f"- {r}" for r in self.reasons)
@@ -42,13 +140,15 @@ def corpus_stats(ws: Workspace) -> dict[str, float | int]:
     pairs = {s: sum(len(ws.qrels[q]) for q in ws.splits[s]) for s in ws.splits}
     return {
         "passages": len(ws.corpus),
-        "documents": len({pid.split("#", 1)[0] for pid in ws.corpus}),
+        "documents": len({document_of(pid) for pid in ws.corpus}),
         "words_per_passage_mean": round(float(words.mean()), 1),
         "words_per_passage_median": float(np.median(words)),
         "labelled_queries": len(ws.queries),
         "train_queries": len(ws.splits["train"]),
         "dev_queries": len(ws.splits["dev"]),
         "test_queries": len(ws.splits["test"]),
+        "split_by": ws.split_by,
+        "queries_in_no_split": len(ws.excluded),
         "labelled_pairs": sum(pairs.values()),
         "train_pairs": pairs["train"],
         "passages_with_duplicate_text": len(duplicate_groups(ws.corpus)),
@@ -85,6 +185,9 @@ def recommend(
     """Apply the rule: skip when generic recall@10 is already high; hybrid when fusion closes the gap;
     fine-tune when generic recall is low (with synthetic pairs when labels are scarce).
 
+    The questions of :data:`RULE` are asked in order until one whose *yes* decides is answered yes;
+    the checks asked are the recommendation's ``path``.
+
     Args:
         scores: metrics per system with at least ``base``, ``bm25`` and ``hybrid`` (``recall@10``).
         labelled_pairs: labelled training pairs available.
@@ -94,6 +197,8 @@ def recommend(
         vocabulary: a :class:`~nbutils.vocabulary.VocabularyReport` (adds the vocabulary evidence), or ``None``.
     """
     base, bm25, hybrid = (scores[s]["recall@10"] for s in ("base", "bm25", "hybrid"))
+    checks = _checks(base, hybrid, labelled_pairs, min_pairs, fine_tune_below, skip_above, vocabulary)
+    path, decision = walk(checks)
     facts = [
         f"Generic embeddings find {base:.0%} of relevant passages in the top 10 (recall@10); "
         f"BM25 {bm25:.0%}; hybrid {hybrid:.0%}.",
@@ -106,29 +211,244 @@ def recommend(
             f"top domain terms into {v.pieces_domain:.1f} pieces per word (general words: {v.pieces_general:.1f}): "
             + ("the vocabulary is special." if v.special else "the vocabulary is close to general English.")
         )
-    if base >= skip_above:
-        return Recommendation(
-            Decision.SKIP,
-            [*facts, f"Generic recall@10 is already at or above {skip_above:.0%}: fine-tuning has little headroom."],
+    sentences = _sentences(base, hybrid, fine_tune_below, skip_above)
+    reasons = facts + [sentences[(c.node, c.answer)] for c in path if (c.node, c.answer) in sentences]
+    if path[-1].node == "generic_low" and not checks["enough_pairs"].answer:
+        reasons.append(sentences[("enough_pairs", False)])
+    return Recommendation(decision, reasons, path)
+
+
+def walk(checks: dict[str, Check]) -> tuple[list[Check], Decision]:
+    """Follow :data:`RULE` through answered ``checks`` (a missing one is skipped): the path and the decision."""
+    path = []
+    for step in RULE:
+        if step.node not in checks:
+            continue
+        path.append(checks[step.node])
+        if step.on_yes is not None and path[-1].answer:
+            return path, step.on_yes
+    return path, LAST_NO[0]
+
+
+def _checks(base, hybrid, pairs, min_pairs, low, high, vocabulary) -> dict[str, Check]:
+    """Every question of :data:`RULE` answered from the measured numbers (``low``/``high``: the recall thresholds)."""
+    gain = hybrid - base
+    rows = [
+        ("generic_high", f"Generic recall@10 ≥ {high:.0%}?", base >= high, base, high, f"generic {base:.0%}"),
+        ("hybrid_high", f"Hybrid recall@10 ≥ {high:.0%}?", hybrid >= high, hybrid, high, f"hybrid {hybrid:.0%}"),
+        ("generic_low", f"Generic recall@10 < {low:.0%}?", base < low, base, low, f"generic {base:.0%}"),
+        (
+            "enough_pairs",
+            f"At least {min_pairs:,} labelled pairs?",
+            pairs >= min_pairs,
+            pairs,
+            min_pairs,
+            f"{pairs:,} pairs",
+        ),
+        (
+            "hybrid_gain",
+            f"Hybrid beats dense by ≥ {HYBRID_GAIN * 100:.0f} points?",
+            gain >= HYBRID_GAIN,
+            gain,
+            HYBRID_GAIN,
+            f"hybrid {hybrid:.0%} vs dense {base:.0%}",
+        ),
+    ]
+    if vocabulary is not None:
+        v = vocabulary
+        pieces = f"{v.pieces_domain:.1f} vs {v.pieces_general:.1f} pieces per word"
+        rows.append(("vocabulary", "Special vocabulary?", bool(v.special), v.rare_token_share, None,
+                     f"{v.rare_token_share:.0%} rare words, {pieces}"))  # fmt: skip
+    return {r[0]: Check(*r) for r in rows}
+
+
+def _sentences(base: float, hybrid: float, low: float, high: float) -> dict[tuple[str, bool], str]:
+    """The reason each answer on the path adds, by (node, answer)."""
+    headroom = f"Generic recall@10 is already at or above {high:.0%}: fine-tuning has little headroom."
+    middle = f"Generic recall@10 is between {low:.0%} and {high:.0%}: fine-tuning may still pay off."
+    synthetic = (
+        "Labelled pairs are below the threshold: add synthetic pairs (stage 2) and weigh the result on held-out gold."
+    )
+    return {
+        ("generic_high", True): headroom,
+        ("hybrid_high", True): f"Hybrid retrieval already reaches {high:.0%}: it closes the gap without training.",
+        ("generic_low", True): f"Generic recall@10 is below {low:.0%}: the model misses this domain.",
+        ("generic_low", False): middle,
+        ("enough_pairs", False): synthetic,
+        ("hybrid_gain", True): f"Hybrid gains {hybrid - base:+.0%} over dense alone with no training: start there.",
+    }
+
+
+# --------------------------------------------------------------------------- cost of fine-tuning
+
+# Share of generated questions kept by the filters, measured on SciFact with the bundled SmolLM2
+# (README "SciFact results": 535 of 800 and 2,141 of 3,360).
+ASSUMED_KEEP_RATE = 0.65
+_PLAN_KEYS = ("synth_passages", "synth_per_passage", "generators", "epochs")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Training rows per second measured on this device, and what was timed."""
+
+    rows_per_second: float
+    rows: int
+    seconds: float
+    batch_size: int
+    max_seq_length: int
+    device: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.rows} rows in {self.seconds:.1f} s of real training steps (MultipleNegativesRankingLoss, query + "
+            f"positive + one negative, batch {self.batch_size}, {self.max_seq_length} tokens, {self.device}); "
+            "the trainer's start-up, dev evaluation and checkpoints come on top"
         )
-    if hybrid >= skip_above:
-        return Recommendation(
-            Decision.HYBRID,
-            [*facts, f"Hybrid retrieval already reaches {skip_above:.0%}: it closes the gap without training."],
-        )
-    reasons = list(facts)
-    if base < fine_tune_below:
-        reasons.append(f"Generic recall@10 is below {fine_tune_below:.0%}: the model misses this domain.")
-    else:
-        reasons.append(
-            f"Generic recall@10 is between {fine_tune_below:.0%} and {skip_above:.0%}: fine-tuning may still pay off."
-        )
-    if labelled_pairs < min_pairs:
-        reasons.append(
-            "Labelled pairs are below the threshold: add synthetic pairs (stage 2) "
-            "and weigh the result on held-out gold."
-        )
-    if base >= fine_tune_below and hybrid - base >= 0.05 and labelled_pairs < min_pairs:
-        reasons.append(f"Hybrid gains {hybrid - base:+.0%} over dense alone with no training: start there.")
-        return Recommendation(Decision.HYBRID, reasons)
-    return Recommendation(Decision.FINE_TUNE, reasons)
+
+
+def sample_training_rows(ws: Workspace, n: int = 16, seed: int = 0) -> list[tuple[str, str, str]]:
+    """Up to ``n`` (query, positive, negative) texts to time training on.
+
+    Gold train pairs when there are any, else passages with their title as the query; the negative
+    is a random passage.
+    """
+    queries, qrels = ws.split("train")
+    pairs = [(queries[q], pid) for q in sorted(queries) for pid in qrels[q] if pid in ws.corpus]
+    pairs = pairs or [(ws.corpus[pid].title or pid, pid) for pid in ws.corpus]
+    rng, ids = random.Random(seed), list(ws.corpus)
+    chosen = rng.sample(pairs, min(n, len(pairs)))
+    return [(q, ws.corpus[pid].full_text(), ws.corpus[rng.choice(ids)].full_text()) for q, pid in chosen]
+
+
+def measure_throughput(
+    model, rows: list[tuple[str, ...]], max_seq_length: int, batch_size: int = 8, steps: int = 2
+) -> Throughput:
+    """Time ``steps`` real training steps on a copy of ``model`` after one untimed warm-up step.
+
+    The copy trains in float32 (bf16 autocast on CUDA, as the trainer does); ``model`` is left untouched.
+
+    Returns:
+        A :class:`Throughput`.
+
+    Raises:
+        ValueError: when ``rows`` is empty.
+    """
+    import torch
+
+    from .training import make_loss
+
+    if not rows:
+        raise ValueError("measure_throughput: no rows to time training on")
+    student = copy.deepcopy(model).float()
+    student.max_seq_length = max_seq_length
+    student.train()
+    loss = make_loss("mnrl", student)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=2e-5)
+    batch = (list(rows) * batch_size)[:batch_size]
+    _train_step(student, loss, optimizer, batch)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _train_step(student, loss, optimizer, batch)
+    seconds = time.perf_counter() - start
+    return Throughput(
+        steps * len(batch) / seconds, steps * len(batch), seconds, len(batch), max_seq_length, student.device.type
+    )
+
+
+def _train_step(model, loss, optimizer, batch: list[tuple[str, ...]]) -> None:
+    import torch
+
+    device = model.device
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers ≥ 6 renamed tokenize
+    columns = [prepare(list(col)) for col in zip(*batch, strict=True)]
+    features = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in f.items()} for f in columns]
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        value = loss(features, None)
+    value.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def keep_rate(paths) -> tuple[float, str]:
+    """Share of generated questions that survive the filters: observed in the domain's last synthesize
+    run when there is one (``metrics/02_synthesize.json``), else :data:`ASSUMED_KEEP_RATE`; and which."""
+    m = read_metrics(paths, "synthesize") or {}
+    generated = sum(r["in"] for r in m.get("filters", []) if r["filter"] == "length") + m.get("llm_failures", 0)
+    kept = sum(r["pairs"] for r in m.get("pairs", []) if r["source"] == "synthetic")
+    if generated:
+        return kept / generated, f"observed: {kept:,} of {generated:,} generated questions kept ({m['written']})"
+    return ASSUMED_KEEP_RATE, "assumed: measured on SciFact with the bundled SmolLM2, no synthesize run yet"
+
+
+def planning_values(params) -> tuple[dict, str]:
+    """``synth_passages``, ``synth_per_passage``, ``generators`` and ``epochs`` for the cost estimate.
+
+    Taken from ``params`` when it holds them; the decide notebook receives only its own stage's keys,
+    so there they are the synthesize and train stages' defaults. Returns the values and which.
+    """
+    defaults = {**asdict(SynthesizeParams()), **asdict(TrainParams())}
+    given = {k: params.values[k] for k in _PLAN_KEYS if k in params.values}
+    source = "params" if len(given) == len(_PLAN_KEYS) else "synthesize and train stage defaults"
+    return {k: given.get(k, defaults[k]) for k in _PLAN_KEYS}, source
+
+
+def cost_estimate(
+    labelled_pairs: int,
+    min_pairs: int,
+    throughput: Throughput,
+    passages: int,
+    per_passage: int,
+    generators: int,
+    epochs: int,
+    rate: tuple[float, str] = (ASSUMED_KEEP_RATE, "assumed"),
+) -> dict:
+    """Pairs still missing, what synthesis could add, and the training time at ``throughput``.
+
+    Synthetic pairs expected = ``passages`` × ``per_passage`` × ``generators`` × keep rate; training
+    time = (labelled + synthetic pairs) × ``epochs`` / measured rows per second.
+
+    Args:
+        rate: (keep rate, where it comes from), see :func:`keep_rate`.
+    """
+    needed = max(0, min_pairs - labelled_pairs)
+    kept_per_passage = per_passage * generators * rate[0]
+    synthetic = int(passages * kept_per_passage)
+    per_epoch = (labelled_pairs + synthetic) / throughput.rows_per_second
+    return {
+        "labelled_pairs": labelled_pairs,
+        "min_pairs": min_pairs,
+        "pairs_needed": needed,
+        "synthesis": f"{passages:,} passages × {per_passage} per passage × {generators} generator(s) × {rate[0]:.2f}",
+        "keep_rate": round(rate[0], 3),
+        "keep_rate_source": rate[1],
+        "synthetic_pairs_expected": synthetic,
+        "synthesis_closes_the_gap": synthetic >= needed,
+        "passages_to_close_the_gap": math.ceil(needed / kept_per_passage) if kept_per_passage else None,
+        "training_pairs": labelled_pairs + synthetic,
+        "epochs": epochs,
+        "rows_per_second": round(throughput.rows_per_second, 2),
+        "throughput_measured": throughput.describe(),
+        "training_seconds_per_epoch": round(per_epoch, 1),
+        "training_seconds": round(per_epoch * epochs, 1),
+    }
+
+
+def estimate_cost(ws: Workspace, loaded, params, paths, rows: int = 16) -> dict:
+    """The cost of fine-tuning this domain, with training throughput measured on this device.
+
+    Args:
+        loaded: the base model (:class:`~nbutils.models.LoadedModel`); a copy of it is trained for a few steps.
+        params: validated params (``min_pairs``, ``max_seq_length``, ``seed``; see :func:`planning_values`).
+        paths: the domain's paths, for an observed keep rate.
+    """
+    plan, source = planning_values(params)
+    throughput = measure_throughput(loaded.model, sample_training_rows(ws, rows, params.seed), params.max_seq_length)
+    passages = min(plan["synth_passages"] or len(ws.corpus), len(ws.corpus))
+    labelled = sum(len(ws.qrels[q]) for q in ws.splits["train"])
+    cost = cost_estimate(
+        labelled, params.min_pairs, throughput, passages, plan["synth_per_passage"], len(plan["generators"]),
+        plan["epochs"], keep_rate(paths),
+    )  # fmt: skip
+    return {**cost, "planning_values": source}

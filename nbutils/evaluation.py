@@ -1,22 +1,47 @@
-"""Stage 5, evaluate: base vs fine-tuned vs BM25 vs hybrid on the held-out test queries."""
+"""Stage 5, evaluate: base vs fine-tuned vs BM25 vs hybrid on the held-out test queries.
+
+Beyond the test split: queries from a source that did not train the model (out of distribution) and
+a shipped general-English set that catches forgetting, scored for base and fine-tuned side by side.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import Passage, load_clicks
 from .metrics import evaluate_run, per_query
+from .pairs import load_pairs, normalize_query
 from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
 
 __all__ = [
+    "GENERAL_SET",
+    "EvalSet",
     "best_fusion_weight",
     "biggest_changes",
     "bootstrap_ci",
+    "click_queries",
     "compare_systems",
     "confidence_table",
+    "dense_scores",
+    "general_set",
+    "out_of_distribution_sources",
     "paired_test",
     "per_query_deltas",
+    "query_explorer",
+    "robustness_sets",
+    "robustness_table",
     "significance_table",
+    "summary_table",
     "system_runs",
+    "tuned_hybrid",
     "tune_fusion_weight",
 ]
+
+RRF_HYBRID = "hybrid (fine-tuned + bm25, RRF)"
+WEIGHTED_HYBRID = "hybrid (weighted, bm25 weight {weight:g} from dev)"
 
 
 def system_runs(
@@ -44,11 +69,12 @@ def system_runs(
         "base": base_run,
         "fine-tuned": tuned_run,
         "bm25": bm25_run,
-        "hybrid (fine-tuned + bm25, RRF)": reciprocal_rank_fusion([tuned_run, bm25_run], k=rrf_k, depth=k),
+        RRF_HYBRID: reciprocal_rank_fusion([tuned_run, bm25_run], k=rrf_k, depth=k),
     }
     if fusion_weight is not None:
-        name = f"hybrid (weighted, bm25 weight {fusion_weight:g} from dev)"
-        runs[name] = weighted_fusion([tuned_run, bm25_run], [1 - fusion_weight, fusion_weight], depth=k)
+        runs[WEIGHTED_HYBRID.format(weight=fusion_weight)] = weighted_fusion(
+            [tuned_run, bm25_run], [1 - fusion_weight, fusion_weight], depth=k
+        )
     return runs
 
 
@@ -95,7 +121,7 @@ def best_fusion_weight(qrels: dict, dense_run: Run, bm25_run: Run, weights=WEIGH
 
 
 def compare_systems(qrels: dict, runs: dict[str, Run], k_values: list[int]) -> dict[str, dict[str, float]]:
-    """Metrics per system: recall at every cut-off in ``k_values``, MRR@10 and nDCG@10."""
+    """Metrics per system: recall at every cut-off in ``k_values``, MRR@10, nDCG@10 and MAP@100."""
     return {name: evaluate_run(qrels, run, tuple(k_values)) for name, run in runs.items()}
 
 
@@ -189,3 +215,250 @@ def biggest_changes(
             }
         )
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def tuned_hybrid(runs: dict[str, Run]) -> str:
+    """Name of the hybrid that counts as "fine-tuned + hybrid": the weighted one tuned on dev, else RRF.
+
+    Raises:
+        KeyError: when ``runs`` holds no hybrid system.
+    """
+    weighted = [name for name in runs if name.startswith("hybrid (weighted")]
+    if weighted:
+        return weighted[0]
+    if RRF_HYBRID in runs:
+        return RRF_HYBRID
+    raise KeyError(f"no hybrid system among the runs; systems: {', '.join(runs)}")
+
+
+def summary_table(qrels: dict, runs: dict[str, Run], seed: int = 42):
+    """Generic → fine-tuned → fine-tuned + hybrid: recall@10 and nDCG@10 with 95 % intervals and change vs generic.
+
+    The hybrid is :func:`tuned_hybrid`. Means and intervals are those of :func:`confidence_table`; the
+    change is the difference of means against the generic (base) model.
+
+    Returns:
+        A DataFrame with one row per step (``step``, ``system``, then for each metric its mean, ``low``,
+        ``high`` and ``change``).
+    """
+    import pandas as pd
+
+    steps = {"generic": "base", "fine-tuned": "fine-tuned", "fine-tuned + hybrid": tuned_hybrid(runs)}
+    ci = confidence_table(qrels, {system: runs[system] for system in steps.values()}, seed=seed)
+    cell = ci.set_index(["system", "metric"])
+    rows = []
+    for step, system in steps.items():
+        row: dict[str, object] = {"step": step, "system": system}
+        for metric, label in (("recall@10", "recall@10"), ("ndcg@10", "nDCG@10")):
+            mean, low, high = cell.loc[(system, metric), ["mean", "low", "high"]]
+            generic = cell.loc[("base", metric), "mean"]
+            row.update({label: mean, f"{label} low": low, f"{label} high": high, f"{label} change": mean - generic})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- beyond the test split
+
+IN_DOMAIN = "in-domain"
+OUT_OF_DISTRIBUTION = "out-of-distribution"
+GENERAL = "general-domain regression"
+GENERAL_SET = Path(__file__).parent / "builtin" / "general_pairs.jsonl"
+
+
+@dataclass
+class EvalSet:
+    """Labelled queries to score base and fine-tuned models on, with what kind of set they are."""
+
+    name: str
+    kind: str  # in-domain | out-of-distribution
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def out_of_distribution_sources(train_sources: Iterable[str], clicks_given: bool) -> tuple[list[str], list[str]]:
+    """Which sources of labelled queries the model was not trained on.
+
+    Gold test queries are out of distribution when no gold pair trained the model (e.g. synthetic only);
+    click-log queries are when a click log is given and no click pair trained the model.
+
+    Args:
+        train_sources: sources of the pairs that trained the model (``gold``, ``synthetic``, ``clicks``).
+        clicks_given: whether a click log (``clicks_file``) is set.
+
+    Returns:
+        ``(sources out of distribution among "gold" and "clicks", one sentence per source that is not)``.
+
+    Raises:
+        ValueError: for an unknown source, listing the valid ones.
+
+    Example:
+        >>> out_of_distribution_sources(["synthetic"], clicks_given=True)[0]
+        ['gold', 'clicks']
+    """
+    used = set(train_sources)
+    valid = {"gold", "synthetic", "clicks"}
+    if used - valid:
+        raise ValueError(f"unknown training source(s) {sorted(used - valid)}; valid: {', '.join(sorted(valid))}")
+    ood, notes = [], []
+    if "gold" in used:
+        notes.append("The gold test queries are in-distribution: gold train pairs trained the model.")
+    else:
+        ood.append("gold")
+    if not clicks_given:
+        notes.append("No click log is given (`clicks_file`), so there are no click-log queries to evaluate.")
+    elif "clicks" in used:
+        notes.append("Click-log queries are not evaluated: click pairs trained the model.")
+    else:
+        ood.append("clicks")
+    return ood, notes
+
+
+def click_queries(
+    clicks_file: str | Path, corpus: dict[str, Passage], exclude: Iterable[str] = ()
+) -> tuple[dict[str, str], dict[str, dict[str, int]], int]:
+    """Queries of a click log with their clicked passages as relevant (grade 1).
+
+    Queries are merged by normalised text; those whose normalised text is in ``exclude`` (e.g. the
+    training queries) are dropped, so no evaluated query trained the model. Rows naming unknown
+    passages are skipped, as in the synthesize stage.
+
+    Returns:
+        ``(queries, qrels, number of queries dropped by exclude)``; ids are ``click-1``, ``click-2`` … in
+        order of normalised text.
+    """
+    clicks, _ = load_clicks(clicks_file, corpus)
+    excluded = {normalize_query(q) for q in exclude}
+    shown: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    for c in clicks:
+        key = normalize_query(c.query)
+        shown.setdefault(key, c.query)
+        relevant.setdefault(key, set()).add(c.doc_id)
+    kept = sorted(k for k in relevant if k not in excluded)
+    queries = {f"click-{i}": shown[k] for i, k in enumerate(kept, 1)}
+    qrels = {f"click-{i}": dict.fromkeys(sorted(relevant[k]), 1) for i, k in enumerate(kept, 1)}
+    return queries, qrels, len(relevant) - len(kept)
+
+
+def robustness_sets(ws, train_pairs_file: str | Path, clicks_file: str | Path = "") -> tuple[list[EvalSet], list[str]]:
+    """The held-out test split and, where it exists, an out-of-distribution click-log set.
+
+    Which sources trained the model is read from the training pairs (``train_pairs.jsonl``, the pairs
+    of ``train_sources`` written by the synthesize stage).
+
+    Returns:
+        ``(sets, notes)``: the test split first (kind in-domain, or out-of-distribution when no gold pair
+        trained the model), then the click-log queries when they count as out of distribution;
+        ``notes`` are sentences saying which sources are left out and why.
+    """
+    pairs = load_pairs(train_pairs_file)
+    ood, notes = out_of_distribution_sources({p.source for p in pairs}, bool(clicks_file))
+    queries, qrels = ws.split("test")
+    sets = [EvalSet("test split (gold)", OUT_OF_DISTRIBUTION if "gold" in ood else IN_DOMAIN, queries, qrels)]
+    if "clicks" in ood:
+        cq, cr, dropped = click_queries(clicks_file, ws.corpus, exclude=[p.query for p in pairs])
+        if dropped:
+            notes.append(f"{dropped} click-log queries equal a training query and are left out.")
+        if cq:
+            sets.append(EvalSet("click-log queries", OUT_OF_DISTRIBUTION, cq, cr))
+        else:
+            notes.append("The click log has no query on a known passage left to evaluate.")
+    return sets, notes
+
+
+def general_set(path: str | Path = GENERAL_SET) -> tuple[dict[str, Passage], dict[str, str], dict]:
+    """The shipped general-English question → passage pairs, as ``(corpus, queries, qrels)``.
+
+    Each JSONL line is ``{"id", "query", "passage"}``; the passage id is the pair's id, and each query's
+    only relevant passage is its own.
+
+    Raises:
+        ValueError: naming the file and line of a malformed line, an empty field or a repeated id.
+    """
+    path = Path(path)
+    corpus: dict[str, Passage] = {}
+    queries: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        pid, query, passage = (str(row.get(key) or "").strip() for key in ("id", "query", "passage"))
+        if not (pid and query and passage):
+            raise ValueError(f"{path}:{n}: 'id', 'query' and 'passage' must all be non-empty")
+        if pid in corpus:
+            raise ValueError(f"{path}:{n}: id {pid!r} already used")
+        corpus[pid], queries[pid] = Passage(pid, "", passage), query
+    return corpus, queries, {pid: {pid: 1} for pid in queries}
+
+
+def dense_scores(
+    model, corpus: dict[str, Passage], queries: dict[str, str], qrels: dict, batch_size: int = 64
+) -> dict[str, float]:
+    """recall@10, recall@100, MRR@10, nDCG@10 and MAP@100 of ``model`` retrieving among ``corpus`` alone."""
+    from .models import encode
+
+    ids = list(corpus)
+    embeddings = encode(model, [corpus[i].full_text() for i in ids], batch_size, kind="document", progress=False)
+    run = DenseIndex(ids, embeddings).search(model, queries, k=100, batch_size=batch_size)
+    return evaluate_run(qrels, run, (10, 100))
+
+
+def _shift_row(name: str, kind: str, base: dict[str, float], tuned: dict[str, float]) -> dict[str, object]:
+    row: dict[str, object] = {"set": name, "kind": kind, "queries": base["queries"]}
+    for metric, label in (("ndcg@10", "nDCG@10"), ("recall@10", "recall@10")):
+        row.update(
+            {
+                f"base {label}": base[metric],
+                f"fine-tuned {label}": tuned[metric],
+                f"{label} change": tuned[metric] - base[metric],
+            }
+        )
+    return row
+
+
+def robustness_table(
+    sets: list[EvalSet],
+    base: tuple[object, DenseIndex],
+    tuned: tuple[object, DenseIndex],
+    batch_size: int = 64,
+    general: str | Path = GENERAL_SET,
+):
+    """Base vs fine-tuned on each set, and on the general-English regression set, side by side.
+
+    Args:
+        sets: from :func:`robustness_sets`, scored against the domain's corpus.
+        base: (model, index) of the base model.
+        tuned: (model, index) of the fine-tuned model.
+        general: JSONL of general-English pairs (see :func:`general_set`); each model retrieves among
+            its passages only.
+
+    Returns:
+        A DataFrame, one row per set (the general set last): ``set``, ``kind``, ``queries``, base and
+        fine-tuned nDCG@10 and recall@10 and their changes. A drop on the general set means forgetting.
+    """
+    import pandas as pd
+
+    rows = []
+    for s in sets:
+        scores = [
+            evaluate_run(s.qrels, idx.search(m, s.queries, k=100, batch_size=batch_size), (10, 100))
+            for m, idx in (base, tuned)
+        ]
+        rows.append(_shift_row(s.name, s.kind, *scores))
+    corpus, queries, qrels = general_set(general)
+    general = [dense_scores(m, corpus, queries, qrels, batch_size) for m in (base[0], tuned[0])]
+    rows.append(_shift_row("general English (shipped pairs)", GENERAL, *general))
+    return pd.DataFrame(rows)
+
+
+def query_explorer(base, tuned, bm25: BM25Index, corpus: dict, fusion_weight: float | None = None, top: int = 5):
+    """An interactive :class:`~nbutils.explorer.QueryExplorer` (ipywidgets) over the evaluated systems."""
+    from .explorer import QueryExplorer
+
+    return QueryExplorer(base, tuned, bm25, corpus, fusion_weight=fusion_weight, top=top)

@@ -4,34 +4,54 @@ Layout under ``work/registry/``::
 
     registry.json            {"current": "v2", "versions": [manifest, ...]}
     v1/model/                a standard sentence-transformers folder
-    v1/index/                embeddings.npy, ids.json, manifest.json (model version, corpus hash)
+    v1/index/                embeddings.npy, ids.json, hashes.json (one content hash per passage),
+                             manifest.json (model version, corpus hash, measured passages/s)
+    v1/training_corpus.json  word counts and passage hashes of the corpus the version was trained on
+    v1/reference/            the version's first index of that corpus, kept for drift measurements
+    evaluations.jsonl        evaluation history, one record per line (see :mod:`nbutils.monitoring`)
 
 Every write goes to a temporary path first and is renamed into place, so a crash never leaves a
-half-written version or moves ``current`` to one.
+half-written version or index, or moves ``current`` to one. :func:`reembed` re-encodes only the
+passages that were added or changed since the version's index was built.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import shutil
-from dataclasses import dataclass
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from .paths import read_json, write_json
-from .retrieval import DenseIndex
+from .paths import atomic_write_text, read_json, write_json
+from .retrieval import DenseIndex, tokenize
 
 __all__ = [
     "IndexMismatchError",
+    "ReembedSummary",
     "Registry",
     "build_index",
     "history_table",
+    "index_hashes",
     "load_index",
+    "load_version",
+    "passage_hash",
+    "record_training_corpus",
+    "reembed",
     "register_run",
     "search_domain",
+    "word_counts",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class IndexMismatchError(RuntimeError):
@@ -75,6 +95,9 @@ class Registry:
                 return m
         known = ", ".join(m["version"] for m in self.versions()) or "none"
         raise KeyError(f"unknown model version {version!r}; known: {known}")
+
+    def version_dir(self, version: str) -> Path:
+        return self.root / version
 
     def model_dir(self, version: str) -> Path:
         return self.root / version / "model"
@@ -127,15 +150,25 @@ class Registry:
             ValueError: when there is no earlier current version to go back to.
         """
         state = self._read()
-        trail = [h["version"] for h in state.get("history", [])]
-        while trail and trail[-1] == state["current"]:
-            trail.pop()
+        trail = _rollback_trail(state)
         if not trail:
             raise ValueError(f"nothing to roll back to: {state['current']} is the first current version")
         state["history"] = state["history"][: len(trail)]
         state["current"] = trail[-1]
         write_json(self.file, state)
         return trail[-1]
+
+    def previous(self) -> str | None:
+        """The version :meth:`rollback` would make current, or ``None`` when there is none."""
+        trail = _rollback_trail(self._read())
+        return trail[-1] if trail else None
+
+
+def _rollback_trail(state: dict) -> list[str]:
+    trail = [h["version"] for h in state.get("history", [])]
+    while trail and trail[-1] == state["current"]:
+        trail.pop()
+    return trail
 
 
 def _set_current(state: dict, version: str) -> None:
@@ -147,22 +180,83 @@ def _set_current(state: dict, version: str) -> None:
     )
 
 
-def build_index(registry: Registry, version: str, ids: list[str], embeddings: np.ndarray, corpus_hash: str) -> Path:
-    """Store a corpus embedding index for ``version``, tagged with the version and corpus hash."""
+def passage_hash(text: str) -> str:
+    """Content hash of one passage's encoded text: a changed passage gets a new hash."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _old_index(final: Path) -> Path:
+    return final.with_name(f".{final.name}.old")
+
+
+def _recover(final: Path) -> None:
+    """Finish an interrupted replace: put the previous index back when the new one never arrived."""
+    if not final.exists() and _old_index(final).exists():
+        _old_index(final).rename(final)
+
+
+def _replace_folder(tmp: Path, final: Path) -> None:
+    """Swap the complete folder ``tmp`` in for ``final``; at every moment a complete index exists on disk."""
+    _recover(final)
+    old = _old_index(final)
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_index(
+    registry: Registry,
+    version: str,
+    ids: list[str],
+    embeddings: np.ndarray,
+    corpus_hash: str,
+    passage_hashes: list[str] | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Store a corpus embedding index for ``version``, tagged with the version and corpus hash.
+
+    The index is written to a temporary folder and swapped in; a crash leaves the previous index.
+
+    Args:
+        passage_hashes: one :func:`passage_hash` per id, needed for a later incremental :func:`reembed`.
+        extra: more manifest entries (e.g. measured throughput).
+
+    Raises:
+        ValueError: when ids, embeddings and hashes differ in length.
+    """
+    if len(ids) != len(embeddings) or (passage_hashes is not None and len(passage_hashes) != len(ids)):
+        raise ValueError(f"index of {version}: {len(ids)} ids, {len(embeddings)} embeddings, hashes do not match")
     final = registry.index_dir(version)
     tmp = final.with_name(".index.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    np.save(tmp / "embeddings.npy", embeddings)
-    (tmp / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
-    write_json(
-        tmp / "manifest.json",
-        {"model_version": version, "corpus_hash": corpus_hash, "passages": len(ids), "dim": int(embeddings.shape[1])},
-    )
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    _save_array(tmp / "embeddings.npy", embeddings)
+    atomic_write_text(tmp / "ids.json", json.dumps(ids))
+    if passage_hashes is not None:
+        atomic_write_text(tmp / "hashes.json", json.dumps(passage_hashes))
+    manifest = {"model_version": version, "corpus_hash": corpus_hash, "passages": len(ids)}
+    manifest |= {"dim": int(embeddings.shape[1]), "built": _now(), **(extra or {})}
+    write_json(tmp / "manifest.json", manifest)
+    _replace_folder(tmp, final)
     return final
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as f:
+        np.save(f, array)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _index_folder(registry: Registry, version: str) -> Path:
+    final = registry.index_dir(version)
+    return final if final.exists() or not _old_index(final).exists() else _old_index(final)
 
 
 def load_index(registry: Registry, version: str, corpus_hash: str | None = None) -> DenseIndex:
@@ -172,17 +266,266 @@ def load_index(registry: Registry, version: str, corpus_hash: str | None = None)
         IndexMismatchError: naming both versions (or both corpus hashes).
         FileNotFoundError: when no index was built for ``version``.
     """
-    folder = registry.index_dir(version)
+    folder = _index_folder(registry, version)
     manifest = read_json(folder / "manifest.json", f"index of model {version}")
     if manifest["model_version"] != version:
         raise IndexMismatchError(f"index in {folder} was built with model {manifest['model_version']}, not {version}")
     if corpus_hash and manifest["corpus_hash"] != corpus_hash:
         raise IndexMismatchError(
             f"index of {version} was built from corpus {manifest['corpus_hash']}, "
-            f"but the corpus is now {corpus_hash}: re-embed"
+            f"but the corpus is now {corpus_hash}: re-embed (python -m nbutils reembed DOMAIN)"
         )
     ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
     return DenseIndex(ids, np.load(folder / "embeddings.npy"))
+
+
+def index_hashes(registry: Registry, version: str) -> list[str] | None:
+    """Per-passage content hashes of the index of ``version`` (``None`` for an index built without them)."""
+    path = _index_folder(registry, version) / "hashes.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+@dataclass
+class ReembedSummary:
+    """What one :func:`reembed` did: passage counts, time and measured throughput."""
+
+    version: str
+    mode: str  # "full" or "incremental"
+    reason: str  # why that mode
+    passages: int
+    added: int
+    changed: int
+    removed: int
+    reused: int
+    encoded: int
+    seconds: float
+    passages_per_second: float | None  # measured on this run's encoding, None when nothing was encoded
+    estimated_seconds: float | None  # encoding time estimated before most of the work was done
+    estimate_source: str  # "last build", "first batch" or "" when nothing was encoded
+    index_dir: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """A Markdown paragraph with the numbers."""
+        rate = f"{self.passages_per_second:.1f} passages/s" if self.passages_per_second else "no encoding needed"
+        estimate = (
+            f" Estimated beforehand ({self.estimate_source}): {self.estimated_seconds:.1f} s."
+            if self.estimated_seconds is not None
+            else ""
+        )
+        return (
+            f"**{self.mode.capitalize()} re-embedding** of the {self.passages} passages for model **{self.version}** "
+            f"({self.reason}): {self.added} added, {self.changed} changed, {self.removed} removed; "
+            f"{self.encoded} encoded and {self.reused} reused in {self.seconds:.1f} s ({rate}).{estimate} "
+            f"Index: `{self.index_dir}`."
+        )
+
+
+@dataclass
+class _Previous:
+    """Embeddings that may be reused, by passage content hash."""
+
+    ids: list[str]
+    hashes: list[str]
+    embeddings: np.ndarray
+    passages_per_second: float | None
+
+
+def _previous_index(registry: Registry, version: str, max_seq_length: int) -> tuple[_Previous | None, str]:
+    """The version's existing index when its embeddings can be reused, else ``None`` and why not."""
+    folder = _index_folder(registry, version)
+    if not (folder / "manifest.json").exists():
+        return None, f"no index of {version} yet"
+    manifest = read_json(folder / "manifest.json", f"index of model {version}")
+    hashes = index_hashes(registry, version)
+    if manifest.get("model_version") != version:
+        return None, f"the index was built with model {manifest.get('model_version')}, not {version}"
+    if hashes is None:
+        return None, "the index has no passage hashes"
+    if manifest.get("max_seq_length") != max_seq_length:
+        return None, f"the index was built with max_seq_length {manifest.get('max_seq_length')}, not {max_seq_length}"
+    ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
+    emb = np.load(folder / "embeddings.npy")
+    return _Previous(ids, hashes, emb, manifest.get("passages_per_second")), f"reusing the index of {version}"
+
+
+def _cached(loaded, corpus: dict, hashes: list[str], cache_dir) -> _Previous | None:
+    """Whole-corpus embeddings of this very model from the stage cache (same key as ``corpus_embeddings``)."""
+    from .workspace import corpus_hash
+
+    if cache_dir is None:
+        return None
+    path = Path(cache_dir) / f"{loaded.fingerprint}-{loaded.model.max_seq_length}-{corpus_hash(corpus)}.npy"
+    emb = np.load(path) if path.exists() else None
+    return _Previous(list(corpus), hashes, emb, None) if emb is not None and len(emb) == len(corpus) else None
+
+
+def _reusable(registry, version, loaded, corpus, hashes, full, cache_dir) -> tuple[_Previous | None, str]:
+    if full:
+        return None, "full re-embedding asked for"
+    prev, reason = _previous_index(registry, version, loaded.model.max_seq_length)
+    cached = None if prev else _cached(loaded, corpus, hashes, cache_dir)
+    return (cached, "from the embedding cache of this very model") if cached else (prev, reason)
+
+
+def _encode_chunks(model, texts: list[str], batch_size: int, known_rate: float | None, progress: bool):
+    """Encode in chunks of one batch with a progress bar; estimate the total time from the last build's
+    throughput, or else from the first batch. Returns ``(embeddings, seconds, estimate, estimate source)``."""
+    from .models import encode
+
+    estimate = len(texts) / known_rate if known_rate and texts else None
+    source = "last build" if estimate is not None else ""
+    if estimate is not None:
+        logger.info("re-embedding %d passages: about %.0f s (last build's throughput)", len(texts), estimate)
+    parts, start = [], time.perf_counter()
+    with tqdm(total=len(texts), desc="re-embedding", unit="passage", disable=not progress or not texts) as bar:
+        for i in range(0, len(texts), batch_size):
+            parts.append(encode(model, texts[i : i + batch_size], batch_size, kind="document", progress=False))
+            bar.update(len(parts[-1]))
+            if estimate is None:
+                estimate, source = len(texts) * (time.perf_counter() - start) / len(parts[-1]), "first batch"
+                bar.set_postfix_str(f"estimated {estimate:.0f} s in all")
+                logger.info("re-embedding %d passages: about %.0f s (first batch)", len(texts), estimate)
+    emb = np.concatenate(parts) if parts else encode(model, [], batch_size)
+    return emb, time.perf_counter() - start, estimate, source
+
+
+def reembed(
+    registry: Registry,
+    version: str,
+    loaded,
+    corpus: dict,
+    batch_size: int = 64,
+    full: bool = False,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> ReembedSummary:
+    """Bring the index of ``version`` up to date with ``corpus``, encoding only what is new.
+
+    Passages whose content hash is already in the version's index keep their embeddings; added and
+    changed ones are encoded; removed ones are dropped. Embeddings are only ever reused from an index
+    of the same model version (and sequence length), or from the stage cache of this very model
+    (``cache_dir``, keyed by the model's fingerprint); otherwise everything is encoded. The new index
+    replaces the old one atomically. The first index of the corpus the version was trained on is also
+    kept as the version's drift reference.
+
+    Args:
+        loaded: the version's :class:`~nbutils.models.LoadedModel` (see :func:`load_version`).
+        corpus: passage id → :class:`~nbutils.data.Passage`, the current corpus.
+        full: encode every passage even when an index could be reused.
+
+    Example::
+
+        summary = reembed(registry, "v1", load_version(registry, "v1"), ws.corpus)
+        summary.encoded, summary.reused  # (2, 998) after one passage changed and one was added
+    """
+    from .workspace import corpus_hash
+
+    if not corpus:
+        raise ValueError(f"re-embedding {version}: the corpus is empty")
+    start = time.perf_counter()
+    ids = list(corpus)
+    texts = [corpus[i].full_text() for i in ids]
+    hashes = [passage_hash(t) for t in texts]
+    _recover(registry.index_dir(version))
+    prev, reason = _reusable(registry, version, loaded, corpus, hashes, full, cache_dir)
+    plan = _plan(ids, hashes, prev)
+    known_rate = prev.passages_per_second if prev else None
+    new_emb, enc_seconds, estimate, source = _encode_chunks(
+        loaded.model, [texts[i] for i in plan["encode"]], batch_size, known_rate, progress
+    )
+    rate = len(plan["encode"]) / enc_seconds if plan["encode"] and enc_seconds > 0 else None
+    extra = {"max_seq_length": loaded.model.max_seq_length, "passages_per_second": rate or known_rate}
+    chash = corpus_hash(corpus)
+    folder = build_index(registry, version, ids, _assemble(len(ids), plan, prev, new_emb), chash, hashes, extra)
+    _keep_reference(registry, version, chash, folder)
+    return ReembedSummary(
+        version,
+        "incremental" if prev else "full",
+        reason,
+        len(ids),
+        **{k: plan[k] for k in ("added", "changed", "removed")},
+        reused=len(ids) - len(plan["encode"]),
+        encoded=len(plan["encode"]),
+        seconds=time.perf_counter() - start,
+        passages_per_second=rate,
+        estimated_seconds=estimate,
+        estimate_source=source,
+        index_dir=str(folder),
+    )
+
+
+def _plan(ids: list[str], hashes: list[str], prev: _Previous | None) -> dict:
+    """Rows to encode and rows to copy (matched by content hash), and the added/changed/removed counts."""
+    if prev is None:
+        return {"encode": list(range(len(ids))), "copy": {}, "added": len(ids), "changed": 0, "removed": 0}
+    by_hash = {h: row for row, h in enumerate(prev.hashes)}
+    old = dict(zip(prev.ids, prev.hashes, strict=True))
+    copy = {i: by_hash[h] for i, h in enumerate(hashes) if h in by_hash}
+    return {
+        "encode": [i for i in range(len(ids)) if i not in copy],
+        "copy": copy,
+        "added": sum(pid not in old for pid in ids),
+        "changed": sum(pid in old and old[pid] != h for pid, h in zip(ids, hashes, strict=True)),
+        "removed": len(old.keys() - set(ids)),
+    }
+
+
+def _assemble(n: int, plan: dict, prev: _Previous | None, new_emb: np.ndarray) -> np.ndarray:
+    dim = new_emb.shape[1] if len(new_emb) else prev.embeddings.shape[1]
+    emb = np.empty((n, dim), dtype=np.float32)
+    for row, old_row in plan["copy"].items():
+        emb[row] = prev.embeddings[old_row]
+    if plan["encode"]:
+        emb[plan["encode"]] = new_emb
+    return emb
+
+
+def _keep_reference(registry: Registry, version: str, chash: str, index_folder: Path) -> None:
+    """Copy the index to ``reference/`` once, when it is the corpus the version was trained on."""
+    target = registry.version_dir(version) / "reference"
+    record = registry.version_dir(version) / "training_corpus.json"
+    if target.exists() or not record.exists():
+        return
+    if read_json(record, f"training corpus record of {version}").get("corpus_hash") != chash:
+        return
+    tmp = target.with_name(".reference.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(index_folder, tmp)
+    tmp.rename(target)
+
+
+def word_counts(texts) -> Counter:
+    """Lower-case word counts (stopwords and pure numbers left out), the unit of vocabulary drift."""
+    return Counter(w for t in texts for w in tokenize(t) if not w.isdigit())
+
+
+def record_training_corpus(registry: Registry, version: str, corpus: dict, queries: list[str]) -> Path:
+    """Write what ``version`` was trained on, for later drift measurements: the corpus hash, one content
+    hash per passage, and the word counts of the corpus and of the training queries."""
+    from .workspace import corpus_hash
+
+    texts = [p.full_text() for p in corpus.values()]
+    path = registry.version_dir(version) / "training_corpus.json"
+    record = {
+        "corpus_hash": corpus_hash(corpus),
+        "passages": len(texts),
+        "passage_hashes": [passage_hash(t) for t in texts],
+        "queries": len(queries),
+        "words": dict(word_counts(texts).most_common()),
+        "query_words": dict(word_counts(queries).most_common()),
+    }
+    write_json(path, record)
+    return path
+
+
+def load_version(registry: Registry, version: str, device: str = "cpu"):
+    """Load a registered model version (a :class:`~nbutils.models.LoadedModel`) with its sequence length."""
+    from .models import load_for
+
+    return load_for(str(registry.model_dir(version)), device, registry.manifest(version).get("max_seq_length"))
 
 
 def search_domain(
@@ -235,6 +578,7 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
     """
     from .models import model_fingerprint
     from .report import read_metrics
+    from .workspace import load_workspace
 
     train = read_metrics(paths, "train") or {}
     if not paths.model_dir.exists():
@@ -251,7 +595,15 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
         "params": train.get("params", {}),
         "metrics": {k: v for k, v in evaluation.items() if k != "queries"},
     }
-    return registry.register(paths.model_dir, info, promote=promote)
+    manifest = registry.register(paths.model_dir, info, promote=promote)
+    record_training_corpus(registry, manifest["version"], load_workspace(paths).corpus, _training_queries(paths))
+    return manifest
+
+
+def _training_queries(paths) -> list[str]:
+    from .pairs import load_pairs
+
+    return [p.query for p in load_pairs(paths.train_pairs)] if paths.train_pairs.exists() else []
 
 
 def history_table(registry: Registry):

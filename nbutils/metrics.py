@@ -1,4 +1,4 @@
-"""Retrieval metrics from qrels and runs: recall@K, MRR@10, nDCG@10.
+"""Retrieval metrics from qrels and runs: recall@K, MRR@10, nDCG@10, MAP@100.
 
 ``qrels``: ``{query_id: {passage_id: grade}}`` (grade > 0 is relevant); ``run``: ``{query_id:
 {passage_id: score}}``. Queries without relevant passages are ignored; a query missing from the run
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["evaluate_run", "mrr_at_k", "ndcg_at_k", "per_query", "recall_at_k"]
+__all__ = ["average_precision_at_k", "evaluate_run", "mrr_at_k", "ndcg_at_k", "per_query", "recall_at_k"]
 
 
 def _ranked(scores: dict[str, float]) -> list[str]:
@@ -40,10 +40,32 @@ def ndcg_at_k(rel: dict[str, int], ranked: list[str], k: int = 10) -> float:
     return dcg / idcg if idcg else 0.0
 
 
+def average_precision_at_k(rel: dict[str, int], ranked: list[str], k: int = 100) -> float:
+    """Average precision over the top ``k``: the mean of precision@rank at each relevant hit.
+
+    The sum is divided by ``min(k, number of relevant passages)``, as in sentence-transformers'
+    ``InformationRetrievalEvaluator`` (``map@100``); with fewer than ``k`` relevant passages this is
+    trec_eval's AP cut at ``k``. Its mean over queries is MAP@k.
+
+    Example:
+        >>> average_precision_at_k({"a": 1, "b": 1}, ["a", "x", "b"])  # (1/1 + 2/3) / 2
+        0.8333333333333333
+    """
+    relevant = {p for p, g in rel.items() if g > 0}
+    if not relevant:
+        return 0.0
+    found, total = 0, 0.0
+    for i, pid in enumerate(ranked[:k], 1):
+        if pid in relevant:
+            found += 1
+            total += found / i
+    return total / min(k, len(relevant))
+
+
 def per_query(
     qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], k_values=(1, 5, 10, 100)
 ) -> dict[str, dict[str, float]]:
-    """Every metric for every judged query: ``{query_id: {"recall@10": …, "mrr@10": …, "ndcg@10": …}}``."""
+    """Every metric for every judged query: ``{query_id: {"recall@10": …, "ndcg@10": …, "map@100": …, …}}``."""
     out: dict[str, dict[str, float]] = {}
     for qid, rel in qrels.items():
         if not any(g > 0 for g in rel.values()):
@@ -52,6 +74,7 @@ def per_query(
         row = {f"recall@{k}": recall_at_k(rel, ranked, k) for k in k_values}
         row["mrr@10"] = mrr_at_k(rel, ranked, 10)
         row["ndcg@10"] = ndcg_at_k(rel, ranked, 10)
+        row["map@100"] = average_precision_at_k(rel, ranked, 100)
         out[qid] = row
     return out
 
@@ -63,7 +86,7 @@ def evaluate_run(
 
     Example:
         >>> evaluate_run({"q": {"a": 1}}, {"q": {"b": 2.0, "a": 1.0}}, k_values=(1, 2))
-        {'recall@1': 0.0, 'recall@2': 1.0, 'mrr@10': 0.5, 'ndcg@10': 0.6309297535714575, 'queries': 1}
+        {'recall@1': 0.0, 'recall@2': 1.0, 'mrr@10': 0.5, 'ndcg@10': 0.6309297535714575, 'map@100': 0.5, 'queries': 1}
     """
     rows = per_query(qrels, run, k_values)
     if not rows:

@@ -20,6 +20,7 @@ from .paths import atomic_write_text
 from .retrieval import BM25Index, DenseIndex
 
 __all__ = [
+    "CrossEncoderRescorer",
     "Triple",
     "duplicate_groups",
     "examples",
@@ -43,7 +44,7 @@ class Triple:
     source: str
     origin: str
     negative: str | None = None
-    neg_source: str | None = None  # bm25 | dense | manual
+    neg_source: str | None = None  # bm25 | dense | hybrid, "+cross-encoder" when rescored | manual
     neg_rank: int | None = None
     neg_score: float | None = None
 
@@ -131,6 +132,7 @@ def mine_hybrid(
     margin: float = 0.5,
     bm25_weight: float = 0.5,
     batch_size: int = 64,
+    rescorer: CrossEncoderRescorer | None = None,
 ) -> list[Triple]:
     """Negatives ranked by a hybrid teacher: z-scored BM25 plus z-scored base-model cosine.
 
@@ -141,6 +143,10 @@ def mine_hybrid(
     score is at least ``margin`` below the positive's (in z units): close calls are likely unlabelled
     positives and are skipped. Teacher scores are computed for one query at a time, so memory stays
     at one corpus-length vector.
+
+    With a ``rescorer`` (a cross-encoder), the teacher only proposes the window's candidates: they are
+    scored together with the positive by the cross-encoder, its scores are z-scored over that list,
+    the margin applies to them, and the hardest remaining candidates are taken first.
     """
     from .models import encode
 
@@ -155,6 +161,7 @@ def mine_hybrid(
     ids = bm25.ids
     index_of = {pid: i for i, pid in enumerate(ids)}
     label = "bm25" if lexical_only else "dense" if bm25_weight <= 0 else "hybrid"
+    label += "+cross-encoder" if rescorer else ""
     triples: list[Triple] = []
     for query, emb in tqdm(zip(queries, q_emb, strict=True), total=len(queries), desc=f"Mining {label} negatives"):
         scores = _z(bm25.scores(query)) if lexical_only else _z(dense.embeddings @ emb)
@@ -163,15 +170,57 @@ def mine_hybrid(
         top = np.argpartition(-scores, min(range_max, len(scores) - 1))[:range_max]
         order = top[np.argsort(-scores[top], kind="stable")][range_min:]
         known = positives.get(normalize_query(query), set())
+        ranked = [(r, ids[i]) for r, i in enumerate(order, range_min + 1)]
         for p in by_query[query]:
-            ceiling = scores[index_of[p.positive]] - margin
-            negs = [
-                (r, ids[i], float(scores[i]))
-                for r, i in enumerate(order, range_min + 1)
-                if ids[i] not in known and ids[i] != p.positive and scores[i] <= ceiling
-            ]
+            candidates = [(r, pid) for r, pid in ranked if pid not in known and pid != p.positive]
+            if rescorer is None:
+                ceiling = scores[index_of[p.positive]] - margin
+                negs = [(r, pid, float(scores[index_of[pid]])) for r, pid in candidates]
+                negs = [n for n in negs if n[2] <= ceiling]
+            else:
+                negs = rescorer.rerank(query, p.positive, candidates, margin)
             triples += _triples(p, negs[:per_query], label)
     return triples
+
+
+class CrossEncoderRescorer:
+    """Rescores a teacher's candidates with a cross-encoder (a stronger, slower judge of relevance).
+
+    Args:
+        model: a ``sentence_transformers.CrossEncoder``.
+        texts: passage id → text.
+        batch_size: (query, passage) pairs per forward pass.
+    """
+
+    def __init__(self, model, texts: dict[str, str], batch_size: int = 32) -> None:
+        self.model, self.texts, self.batch_size = model, texts, batch_size
+
+    @classmethod
+    def load(cls, name: str, corpus: dict, device: str = "cpu", batch_size: int = 32) -> CrossEncoderRescorer:
+        """Load a cross-encoder from a local folder or a Hugging Face id (``mine_rescorer``)."""
+        from sentence_transformers import CrossEncoder
+
+        try:
+            model = CrossEncoder(name, device=device)
+        except OSError as exc:
+            raise ValueError(f"mine_rescorer: cannot load cross-encoder {name!r}: {exc}") from exc
+        return cls(model, {pid: p.full_text() for pid, p in corpus.items()}, batch_size)
+
+    def scores(self, query: str, pids: list[str]) -> np.ndarray:
+        """Cross-encoder scores of (query, passage) for each passage id."""
+        pairs = [(query, self.texts[pid]) for pid in pids]
+        return np.asarray(self.model.predict(pairs, batch_size=self.batch_size), dtype=float).reshape(-1)
+
+    def rerank(
+        self, query: str, positive: str, candidates: list[tuple[int, str]], margin: float
+    ) -> list[tuple[int, str, float]]:
+        """Candidates (teacher rank, id) scoring ``margin`` z below the positive, hardest first."""
+        if not candidates:
+            return []
+        raw = self.scores(query, [positive] + [pid for _, pid in candidates])
+        z = _z(raw)
+        kept = [(r, pid, float(raw[j + 1])) for j, (r, pid) in enumerate(candidates) if z[j + 1] <= z[0] - margin]
+        return sorted(kept, key=lambda n: -n[2])
 
 
 TEACHER_WEIGHTS = {"bm25": 1.0, "hybrid": 0.5, "dense": 0.0}
@@ -180,6 +229,13 @@ TEACHER_WEIGHTS = {"bm25": 1.0, "hybrid": 0.5, "dense": 0.0}
 def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddings_dir) -> list[Triple]:
     """Mine negatives for ``pairs`` with the teacher the params name (``mine_teacher``: bm25, dense, hybrid)."""
     bm25, dense, model = _teacher(params, ws, embeddings_dir)
+    rescorer = None
+    if params.mine_rescorer:
+        from .models import resolve_device
+
+        rescorer = CrossEncoderRescorer.load(
+            params.mine_rescorer, ws.corpus, resolve_device(params.device), params.encode_batch_size
+        )
     return mine_hybrid(
         pairs,
         bm25,
@@ -192,6 +248,7 @@ def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddin
         params.mine_margin,
         TEACHER_WEIGHTS[params.mine_teacher],
         params.encode_batch_size,
+        rescorer,
     )
 
 

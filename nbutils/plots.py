@@ -136,3 +136,137 @@ def term_bars(terms: list[dict], title: str = "Most domain-specific terms") -> F
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title)
     return fig
+
+
+def robustness_chart(table, metric: str = "nDCG@10", title: str = "") -> Figure:
+    """Base vs fine-tuned ``metric`` on each evaluation set, from :func:`nbutils.evaluation.robustness_table`."""
+    fig, ax = _fig(6.5, 3.5)
+    labels = [f"{s}\n({k})" for s, k in zip(table["set"], table["kind"], strict=True)]
+    xs = list(range(len(table)))
+    for offset, system in ((-0.2, "base"), (0.2, "fine-tuned")):
+        bars = ax.bar([x + offset for x in xs], table[f"{system} {metric}"], 0.4, label=system)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(xs, labels, fontsize=7)
+    ax.set_ylim(0, 1.18)
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8, loc="upper left", ncols=2)
+    ax.set_title(title or f"{metric}: in-domain, out-of-distribution and general English")
+    return fig
+
+
+__all__ += ["robustness_chart"]
+
+
+def evaluation_history(records: Sequence[dict], metrics: Sequence[str] = ("recall@10", "ndcg@10")) -> Figure:
+    """Each metric over successive evaluations (from :func:`nbutils.monitoring.read_evaluations`), one colour
+    per model version, one marker per query source, with the 95 % interval as error bars."""
+    fig = Figure(figsize=(6.5, 2.6 * len(metrics)), layout="constrained")
+    axes = fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
+    versions = sorted({r["version"] for r in records}, key=lambda v: (len(v), v))
+    sources = sorted({r["source"] for r in records})
+    colours = {v: f"C{i % 10}" for i, v in enumerate(versions)}
+    markers = {s: "os^Dv"[i % 5] for i, s in enumerate(sources)}
+    groups: dict[tuple[str, str], list[int]] = {}
+    for x, r in enumerate(records):
+        groups.setdefault((r["version"], r["source"]), []).append(x)
+    for ax, m in zip(axes, metrics, strict=True):
+        for (version, source), xs in groups.items():
+            means = [records[x]["metrics"][m] for x in xs]
+            err = [[mu - records[x]["ci"][m][0] for x, mu in zip(xs, means, strict=True)]]
+            err.append([records[x]["ci"][m][1] - mu for x, mu in zip(xs, means, strict=True)])
+            style = dict(fmt=f"{markers[source]}-", color=colours[version], capsize=3, label=f"{version}, {source}")
+            ax.errorbar(xs, means, yerr=err, **style)
+        ax.set_ylabel(f"{m} (95 % interval)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        if groups:
+            ax.legend(fontsize=7, loc="lower left")
+    if not records:
+        axes[0].text(0.5, 0.5, "no evaluations yet", ha="center", va="center", transform=axes[0].transAxes)
+    axes[-1].set_xticks(range(len(records)), [r["at"][:16].replace("T", "\n") for r in records], fontsize=7)
+    axes[-1].set_xlabel("evaluation (UTC)")
+    axes[0].set_title("Evaluation history")
+    return fig
+
+
+__all__ += ["evaluation_history"]
+
+
+_FLOW_TAKEN = "#c0392b"  # boxes and arrows on the path the rule took
+_FLOW_COLOURS = {"fine-tune": "#e8f5e9", "hybrid": "#e3f2fd", "skip": "#f5f5f5"}
+
+
+def decision_flowchart(rec, title: str = "") -> Figure:
+    """The decide rule as a flowchart: questions down the left, outcomes on the right.
+
+    The boxes and arrows on the path the rule took for ``rec`` (a :class:`~nbutils.decide.Recommendation`)
+    are highlighted and carry the measured numbers. Every box and arrow has a ``gid``
+    (``box:<node>``, ``box:<node>:yes``, ``arrow:<from>-><to>``) so tests can find them.
+    """
+    from .decide import LAST_NO, RULE
+
+    rows = len(RULE) + 1
+    fig = Figure(figsize=(8, 0.95 * rows + 0.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, rows)
+    ax.axis("off")
+    taken = {c.node: c for c in rec.path}
+    on_path = _flow_path_ids(rec)
+    for i, step in enumerate(RULE):
+        y = rows - i - 0.5
+        check = taken.get(step.node)
+        text = step.label if check is None else f"{check.question}\n{'yes' if check.answer else 'no'}: {check.evidence}"
+        _flow_box(ax, 3.0, y, 5.0, text, f"box:{step.node}", on_path, "white")
+        below = RULE[i + 1].node if i + 1 < len(RULE) else f"{step.node}:no"
+        _flow_arrow(ax, (3.0, y - 0.36), (3.0, y - 0.64), f"arrow:{step.node}->{below}", on_path,
+               "no" if step.on_yes else "either way")  # fmt: skip
+        if step.on_yes is not None:
+            _flow_outcome(ax, 8.2, y, step.on_yes.value, step.note, f"{step.node}:yes", on_path)
+            _flow_arrow(ax, (5.5, y), (6.9, y), f"arrow:{step.node}->{step.node}:yes", on_path, "yes")
+    _flow_outcome(ax, 3.0, 0.5, LAST_NO[0].value, LAST_NO[1], f"{RULE[-1].node}:no", on_path)
+    ax.set_title(title or f"Decision rule: {rec.decision.value}")
+    return fig
+
+
+__all__ += ["decision_flowchart"]
+
+
+def _flow_path_ids(rec) -> set[str]:
+    """gids of the boxes and arrows on the recommendation's path."""
+    from itertools import pairwise
+
+    nodes = [c.node for c in rec.path] + ([rec.outcome_node] if rec.outcome_node else [])
+    arrows = {f"arrow:{a}->{b}" for a, b in pairwise(nodes)}
+    return {f"box:{n}" for n in nodes} | arrows
+
+
+def _flow_box(ax, x: float, y: float, width: float, text: str, gid: str, on_path: set[str], face: str) -> None:
+    from matplotlib.patches import FancyBboxPatch
+
+    hit = gid in on_path
+    ax.add_patch(
+        FancyBboxPatch((x - width / 2, y - 0.34), width, 0.68, boxstyle="round,pad=0.02", gid=gid, facecolor=face,
+                       edgecolor=_FLOW_TAKEN if hit else "#9e9e9e", linewidth=2.5 if hit else 1.0)
+    )  # fmt: skip
+    ax.text(x, y, text, ha="center", va="center", fontsize=8, color="black" if hit else "#616161",
+            fontweight="bold" if hit else "normal")  # fmt: skip
+
+
+def _flow_outcome(ax, x: float, y: float, decision: str, note: str, node: str, on_path: set[str]) -> None:
+    _flow_box(ax, x, y, 2.6, f"{decision}\n{note}", f"box:{node}", on_path, _FLOW_COLOURS.get(decision, "white"))
+
+
+def _flow_arrow(
+    ax, start: tuple[float, float], end: tuple[float, float], gid: str, on_path: set[str], label: str
+) -> None:
+    from matplotlib.patches import FancyArrowPatch
+
+    hit = gid in on_path
+    colour = _FLOW_TAKEN if hit else "#9e9e9e"
+    ax.add_patch(
+        FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, gid=gid, color=colour,
+                        linewidth=2.5 if hit else 1.0)
+    )  # fmt: skip
+    mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    ax.text(mid[0] + 0.1, mid[1] + 0.05, label, fontsize=7, color=colour, ha="left", va="bottom")

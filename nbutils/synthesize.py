@@ -19,7 +19,7 @@ from .config import DEFAULT_PROMPT
 from .data import DataIssues, Passage, load_clicks
 from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache
 from .pairs import Pair, load_pairs, normalize_query, save_pairs
-from .workspace import Workspace
+from .workspace import Workspace, document_of, held_out_documents
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -208,6 +208,9 @@ def leakage_filter(
 ) -> tuple[list[Pair], list[Pair]]:
     """Drop pairs whose query equals or nearly equals a held-out query (word n-gram cosine ≥ ``near``).
 
+    When the workspace was split by document (``split_by: document``), also drop pairs whose positive
+    belongs to a document of a held-out query, so held-out documents never train the model.
+
     Returns:
         ``(kept, dropped)``.
     """
@@ -215,8 +218,16 @@ def leakage_filter(
     held_norm = {normalize_query(q) for q in held}
     exact = {i for i, p in enumerate(pairs) if normalize_query(p.query) in held_norm}
     close = {i for i, _, _ in filters.near_duplicate_pairs([p.query for p in pairs], held, near)} if near < 1 else set()
-    bad = exact | close
+    bad = exact | close | _held_out_positives(pairs, ws, splits)
     return [p for i, p in enumerate(pairs) if i not in bad], [p for i, p in enumerate(pairs) if i in bad]
+
+
+def _held_out_positives(pairs: list[Pair], ws: Workspace, splits: tuple[str, ...]) -> set[int]:
+    """Indexes of pairs whose positive is in a held-out document; none unless split by document."""
+    if ws.split_by != "document":
+        return set()
+    held = held_out_documents(ws, splits)
+    return {i for i, p in enumerate(pairs) if document_of(p.positive) in held}
 
 
 @dataclass

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .mining import Triple
@@ -28,8 +28,10 @@ __all__ = [
     "data_hash",
     "dev_evaluator",
     "fit",
+    "load_training_data",
     "make_loss",
     "model_card",
+    "run_fingerprint",
     "train",
 ]
 
@@ -46,6 +48,20 @@ class TrainResult:
     precision: str
     log_history: list[dict] = field(default_factory=list)
     resumed: bool = False
+    fingerprint: str = ""
+    processes: int = 1  # training processes (GPUs under torchrun or accelerate launch)
+    reused: bool = False  # loaded from a finished run with the same fingerprint, not trained again
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self) | {"reused": False}, indent=1)
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> TrainResult | None:
+        """The result saved with a model by :func:`train`, or ``None``."""
+        path = Path(model_dir) / RESULT_FILE
+        if not path.is_file():
+            return None
+        return cls(**json.loads(path.read_text()) | {"model_dir": str(model_dir)})
 
     @property
     def rows_per_second(self) -> float:
@@ -162,6 +178,7 @@ def _in_batch(grouped, text, negatives: int | None) -> dict:
 
 
 LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce")
+RESULT_FILE = "train_result.json"  # saved inside the model folder: timings, log history, fingerprint
 DEV_METRIC = "eval_dev_cosine_ndcg@10"  # what dev_evaluator reports; the best epoch is chosen by it
 IN_BATCH_LOSSES = ("mnrl", "cached_mnrl", "infonce")
 
@@ -232,7 +249,9 @@ def _progress_callback():
         bar = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(total=state.max_steps, desc="Training", unit="step")
+            self.bar = tqdm(
+                total=state.max_steps, desc="Training", unit="step", disable=not state.is_world_process_zero
+            )
 
         def on_step_end(self, args, state, control, **kwargs):
             self.bar.update(state.global_step - self.bar.n)
@@ -265,21 +284,23 @@ def _precision(device: str) -> tuple[dict, str]:
     return {"fp16": True}, "fp16"
 
 
-def _resume_point(checkpoint_dir: Path, fingerprint: str) -> bool:
-    """Whether ``checkpoint_dir`` holds checkpoints of this very run; clears it otherwise."""
+def _resume_point(checkpoint_dir: Path, fingerprint: str, main: bool = True) -> bool:
+    """Whether ``checkpoint_dir`` holds checkpoints of this very run; the main process clears it otherwise."""
     marker = checkpoint_dir / "run.json"
     same = marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint
-    if not same:
+    if not same and main:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps({"fingerprint": fingerprint}))
     return same and any(checkpoint_dir.glob("checkpoint-*"))
 
 
-def _save_atomically(model, out_dir: Path, card: str) -> None:
+def _save_atomically(model, out_dir: Path, card: str, result: TrainResult | None = None) -> None:
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(str(tmp))
+    if result is not None:
+        (tmp / RESULT_FILE).write_text(result.to_json())
     if card:
         readme = tmp / "README.md"
         readme.write_text((readme.read_text() if readme.exists() else "") + "\n" + card)
@@ -332,9 +353,6 @@ def train(
 
     out_dir = Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints"))
-    resume = _resume_point(checkpoint_dir, fingerprint or "unnamed") if fingerprint else False
-    if not fingerprint:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     rows = sum(len(d) for d in datasets.values())
     steps = max(1, rows // batch_size) * epochs
     precision_args, precision = _precision(device)
@@ -354,9 +372,15 @@ def train(
         seed=seed,
         data_seed=seed,
         dataloader_pin_memory=device == "cuda",
+        use_cpu=device == "cpu",  # also makes several CPU processes under torchrun talk over gloo
         **best,
         **precision_args,
     )
+    with args.main_process_first(desc="checkpoint folder"):  # under torchrun: rank 0 prepares, the others follow
+        main = args.process_index == 0
+        resume = _resume_point(checkpoint_dir, fingerprint, main) if fingerprint else False
+        if not fingerprint and main:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
     train_data = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     trainer = SentenceTransformerTrainer(
         model=model,
@@ -371,10 +395,20 @@ def train(
     trainer.train(resume_from_checkpoint=True if resume else None)
     seconds = time.perf_counter() - start
     result = TrainResult(
-        str(out_dir), seconds, rows, epochs, device, precision, list(trainer.state.log_history), resume
+        str(out_dir),
+        seconds,
+        rows,
+        epochs,
+        device,
+        precision,
+        list(trainer.state.log_history),
+        resume,
+        fingerprint,
+        args.world_size,
     )
-    _save_atomically(model, out_dir, card(result) if callable(card) else card)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    if trainer.is_world_process_zero():
+        _save_atomically(model, out_dir, card(result) if callable(card) else card, result)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result
 
 
@@ -399,8 +433,39 @@ def data_hash(triples: list[Triple]) -> str:
     return h.hexdigest()[:16]
 
 
+def _settings(params) -> dict:
+    keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
+    return {k: params.values[k] for k in keys} | {"max_seq_length": params.max_seq_length}
+
+
+def run_fingerprint(params, triples: list[Triple], base_fingerprint: str) -> str:
+    """Identifies a training run: its data, base model and training settings."""
+    import hashlib
+
+    key = json.dumps([data_hash(triples), base_fingerprint, _settings(params)], sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def load_training_data(params, ws, paths) -> tuple[list[Triple], dict]:
+    """The mined rows without negatives flagged by hand, and the datasets the loss needs.
+
+    Returns:
+        ``(triples, datasets)``; see :func:`build_datasets`.
+    """
+    from .curation import FlagFile, apply_flags
+    from .mining import load_triples
+
+    triples, _ = apply_flags(load_triples(paths.triples), FlagFile(paths.negative_flags).pairs())
+    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=params.loss)
+    return triples, datasets
+
+
 def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> TrainResult:
     """Train as the params say: dev evaluation, checkpoints, the model card; the model goes to ``paths.model_dir``.
+
+    With ``resume``, a finished run with the same fingerprint (data, base model, settings) already in
+    ``paths.model_dir`` is not trained again: its saved result is returned with ``reused=True``. That
+    is how a model trained on several GPUs with ``torchrun -m nbutils train`` reaches the notebooks.
 
     Args:
         params: validated train-stage params.
@@ -408,13 +473,14 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
         base: a :class:`~nbutils.models.LoadedModel` loaded with ``training=True``.
         triples: the training rows (their hash and sources go into the fingerprint and the card).
     """
-    import hashlib
-
-    keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
-    settings = {k: params.values[k] for k in keys} | {"max_seq_length": params.max_seq_length}
-    fingerprint = hashlib.sha256(
-        json.dumps([data_hash(triples), base.fingerprint, settings], sort_keys=True).encode()
-    ).hexdigest()[:16]
+    settings = _settings(params)
+    fingerprint = run_fingerprint(params, triples, base.fingerprint)
+    done = TrainResult.load(paths.model_dir)
+    if params.resume and done is not None and done.fingerprint == fingerprint:
+        logger.info(
+            "%s already holds a finished run with fingerprint %s: not training again", done.model_dir, fingerprint
+        )
+        return replace(done, reused=True)
     evaluator = None
     if params.eval_during_training:
         queries, qrels = ws.split("dev")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .builtin import is_builtin, materialize
+from .config import SplitBy
 from .data import DataIssues, Dataset, Passage, add_gold, load_dataset
 from .paths import DomainPaths, atomic_write_text, read_json, write_json
 from .retrieval import BM25Index, DenseIndex
@@ -25,8 +26,11 @@ __all__ = [
     "corpus_embeddings",
     "corpus_hash",
     "dense_index",
+    "document_of",
+    "held_out_documents",
     "load_workspace",
     "prepare_workspace",
+    "split_by_document",
     "split_queries",
 ]
 
@@ -42,6 +46,8 @@ class Workspace:
     qrels: dict[str, dict[str, int]]
     splits: dict[str, list[str]]
     issues: DataIssues = field(default_factory=DataIssues)
+    split_by: str = "query"  # how the splits were drawn: by query id, or by the queries' documents
+    excluded: list[str] = field(default_factory=list)  # labelled queries in no split (document mode)
 
     def split(self, name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
         """Queries and qrels of one split (``train``, ``dev`` or ``test``)."""
@@ -74,7 +80,8 @@ def split_queries(
     seeded hash of its id, so a query keeps its split when labels are added later: a test query never
     moves into training between runs. Split sizes match the fractions approximately.
 
-    This is the single place where held-out queries are chosen.
+    This and :func:`split_by_document` (``split_by: document``) are the only places where held-out
+    queries are chosen.
 
     Example:
         >>> s = split_queries([f"q{i}" for i in range(1000)], 0.2, 0.1, seed=0)
@@ -99,6 +106,96 @@ def split_queries(
     if set(out["test"]) & (set(out["train"]) | set(out["dev"])):
         raise ValueError("a fixed split overlaps the test split: a test query would reach training")
     return out
+
+
+def document_of(passage_id: str) -> str:
+    """The document a passage belongs to.
+
+    Chunked documents have passage ids ``<doc>#<section>-<n>``: the document is the part before ``#``.
+    A passage id without ``#`` (a BEIR corpus) is its own document.
+
+    Example:
+        >>> document_of("reference/datamodel#special-names-2"), document_of("4983")
+        ('reference/datamodel', '4983')
+    """
+    return passage_id.split("#", 1)[0]
+
+
+def _bucket(u: float, test_share: float, dev_share: float) -> str:
+    return "test" if u < test_share else "dev" if u < test_share + dev_share else "train"
+
+
+def split_by_document(
+    qrels: dict[str, dict[str, int]],
+    test_fraction: float,
+    dev_fraction: float,
+    seed: int,
+    fixed: dict[str, list[str]] | None = None,
+) -> dict[str, list[str]]:
+    """Assign labelled queries to train / dev / test so that held-out documents are unseen in training.
+
+    Each document (see :func:`document_of`) gets a split by a seeded hash of its id, so it keeps its
+    split when labels are added. A query goes to the split of its relevant documents. A query whose
+    documents fall in different splits is left out of every split and listed under ``excluded``:
+    putting it in test would make its train documents test documents too, and drop every train
+    query on them. A split given with the data (``fixed``) is kept; its documents belong to that
+    split, and other queries on them are excluded. A last pass excludes any dev or train query still
+    sharing a document with a more held-out query, so no test query shares a document with a dev or
+    train query, and no dev query with a train query.
+
+    Args:
+        qrels: relevant passage ids by query id (every query to split).
+
+    Returns:
+        Sorted query ids under ``test``, ``dev``, ``train`` and ``excluded``.
+    """
+    fixed = fixed or {}
+    docs = {q: {document_of(p) for p in rel} for q, rel in qrels.items()}
+    out: dict[str, list[str]] = {"test": list(fixed.get("test", [])), "dev": list(fixed.get("dev", [])), "train": []}
+    owner = {d: name for name in ("dev", "test") for q in out[name] for d in docs.get(q, set())}
+    shares = (0.0 if "test" in fixed else test_fraction, 0.0 if "dev" in fixed else dev_fraction)
+    excluded = []
+    taken = {q for ids in fixed.values() for q in ids}
+    for q in sorted(set(qrels) - taken):
+        buckets = {owner.get(d) or _bucket(_unit(seed, d), *shares) for d in docs[q] or {q}}
+        name = buckets.pop() if len(buckets) == 1 else None
+        (excluded if name is None or name in fixed else out[name]).append(q)
+    if not out["test"] and shares[0] > 0 and len(out["train"]) > 1:  # tiny sets: hold out at least one
+        first = min(out["train"], key=lambda q: _unit(seed, q))
+        out["train"].remove(first)
+        out["test"].append(first)
+    result = _exclude_shared_documents(out, docs)
+    return {**result, "excluded": sorted(result["excluded"] + excluded)}
+
+
+def _exclude_shared_documents(out: dict[str, list[str]], docs: dict[str, set[str]]) -> dict[str, list[str]]:
+    held: set[str] = set()
+    result: dict[str, list[str]] = {}
+    excluded: list[str] = []
+    for name in ("test", "dev", "train"):
+        result[name] = sorted(q for q in out[name] if not docs.get(q, set()) & held)
+        excluded += [q for q in out[name] if docs.get(q, set()) & held]
+        held |= {d for q in result[name] for d in docs.get(q, set())}
+    return {**result, "excluded": sorted(excluded)}
+
+
+def held_out_documents(ws: Workspace, splits: tuple[str, ...] = ("test", "dev")) -> set[str]:
+    """Documents holding a relevant passage of a query in ``splits`` (see :func:`document_of`)."""
+    return {document_of(p) for s in splits for q in ws.splits[s] for p in ws.qrels.get(q, {})}
+
+
+def _split(ds: Dataset, params) -> dict[str, list[str]]:
+    """Splits as ``params.split_by`` asks (``query``, the default, or ``document``).
+
+    Raises:
+        ValueError: for another value of ``split_by``, listing the valid ones.
+    """
+    args = (params.test_fraction, params.dev_fraction, params.seed, ds.fixed_splits)
+    if params.split_by == SplitBy.QUERY.value:
+        return split_queries(sorted(ds.queries), *args)
+    if params.split_by == SplitBy.DOCUMENT.value:
+        return split_by_document({q: ds.qrels[q] for q in ds.queries}, *args)
+    raise ValueError(f"split_by: {params.split_by!r} is not allowed; valid: {', '.join(m.value for m in SplitBy)}")
 
 
 def _sample_corpus(ds: Dataset, n: int, seed: int) -> dict[str, Passage]:
@@ -132,15 +229,18 @@ def prepare_workspace(params, paths: DomainPaths) -> Workspace:
     if paths.labels.exists() and paths.labels != Path(gold or ""):
         add_gold(ds, paths.labels)
     corpus = _sample_corpus(ds, params.corpus_sample, params.seed)
-    splits = split_queries(sorted(ds.queries), params.test_fraction, params.dev_fraction, params.seed, ds.fixed_splits)
+    splits = _split(ds, params)
     lines = [json.dumps({"_id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) for p in corpus.values()]
     atomic_write_text(paths.corpus, "\n".join(lines) + "\n")
     qlines = [
         json.dumps({"_id": q, "text": t, "qrels": ds.qrels[q]}, ensure_ascii=False) for q, t in ds.queries.items()
     ]
     atomic_write_text(paths.queries, "\n".join(qlines) + ("\n" if qlines else ""))
-    write_json(paths.splits, {"seed": params.seed, "corpus_hash": corpus_hash(corpus), **splits})
-    return Workspace(corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues)
+    write_json(
+        paths.splits, {"seed": params.seed, "corpus_hash": corpus_hash(corpus), "split_by": params.split_by, **splits}
+    )
+    excluded = splits.pop("excluded", [])
+    return Workspace(corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues, params.split_by, excluded)
 
 
 def load_workspace(paths: DomainPaths) -> Workspace:
@@ -160,7 +260,8 @@ def load_workspace(paths: DomainPaths) -> Workspace:
         for line in f:
             obj = json.loads(line)
             queries[obj["_id"]], qrels[obj["_id"]] = obj["text"], obj["qrels"]
-    return Workspace(corpus, queries, qrels, {k: splits[k] for k in SPLITS})
+    by, excluded = splits.get("split_by", "query"), splits.get("excluded", [])
+    return Workspace(corpus, queries, qrels, {k: splits[k] for k in SPLITS}, split_by=by, excluded=excluded)
 
 
 def corpus_embeddings(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> np.ndarray:

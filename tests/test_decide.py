@@ -1,13 +1,26 @@
 """The decide stage: vocabulary analysis and the recommendation rule on inputs whose answer is known."""
 
 import json
+from itertools import pairwise
 
 import nbformat
 import pytest
 
 from nbutils.config import validate
-from nbutils.decide import Decision, recommend
+from nbutils.decide import (
+    ASSUMED_KEEP_RATE,
+    LAST_NO,
+    RULE,
+    Decision,
+    cost_estimate,
+    estimate_cost,
+    keep_rate,
+    measure_throughput,
+    planning_values,
+    recommend,
+)
 from nbutils.paths import NOTEBOOKS
+from nbutils.plots import decision_flowchart
 from nbutils.runner import run_domain
 from nbutils.vocabulary import analyse_vocabulary
 
@@ -73,3 +86,133 @@ def test_stop_after_decide(tmp_path, beir_dir, decision, stops):
     )
     summary = run_domain(params, list(NOTEBOOKS), notebook_dir=tmp_path / "nbs", progress=False)
     assert list(summary.reports) == (["decide"] if stops else list(NOTEBOOKS))
+
+
+# --------------------------------------------------------------------------- the path the rule took
+
+
+@pytest.mark.parametrize(
+    "s, pairs, nodes, outcome",
+    [
+        (scores(0.95, 0.7, 0.96), 5000, ["generic_high"], "generic_high:yes"),
+        (scores(0.80, 0.85, 0.93), 200, ["generic_high", "hybrid_high"], "hybrid_high:yes"),
+        (scores(0.55, 0.50, 0.62), 200, ["generic_high", "hybrid_high", "generic_low"], "generic_low:yes"),
+        (scores(0.75, 0.60, 0.78), 3000, ["generic_high", "hybrid_high", "generic_low", "enough_pairs"], None),
+        (scores(0.75, 0.70, 0.84), 300, [n.node for n in RULE[1:]], "hybrid_gain:yes"),
+        (scores(0.75, 0.70, 0.77), 300, [n.node for n in RULE[1:]], "hybrid_gain:no"),
+    ],
+)
+def test_path_leads_to_the_decision_and_the_flowchart_highlights_it(s, pairs, nodes, outcome):
+    rec = recommend(s, pairs, 1000, 0.7, 0.9)
+    assert [c.node for c in rec.path] == nodes
+    assert rec.outcome_node == (outcome or "enough_pairs:yes")
+    last = rec.path[-1]
+    step = next(st for st in RULE if st.node == last.node)
+    assert rec.decision == (step.on_yes if last.answer else LAST_NO[0])
+    assert all(not c.answer for c in rec.path[:-1]), "every earlier question was answered no"
+    fig = decision_flowchart(rec)
+    ax = fig.axes[0]
+    thick = {p.get_gid() for p in ax.patches if p.get_gid() and p.get_linewidth() > 2}
+    boxes = {g.removeprefix("box:") for g in thick if g.startswith("box:")}
+    assert boxes == {*nodes, rec.outcome_node}
+    hops = [*nodes, rec.outcome_node]
+    assert {g for g in thick if g.startswith("arrow:")} == {f"arrow:{a}->{b}" for a, b in pairwise(hops)}
+    drawn = {p.get_gid() for p in ax.patches if (p.get_gid() or "").startswith("box:")}
+    assert len(drawn) == len(RULE) + sum(st.on_yes is not None for st in RULE) + 1, "every question and outcome"
+
+
+def test_path_carries_the_numbers_and_is_recorded(minilm):
+    vocab = analyse_vocabulary([JARGON], minilm.model.tokenizer, min_count=2)
+    rec = recommend(scores(0.62, 0.58, 0.66), 120, 1000, 0.7, 0.9, vocab)
+    record = json.loads(json.dumps(rec.to_dict()))
+    assert [c["node"] for c in record["path"]] == ["vocabulary", "generic_high", "hybrid_high", "generic_low"]
+    low = record["path"][-1]
+    assert low["answer"] is True and low["value"] == pytest.approx(0.62) and low["threshold"] == pytest.approx(0.7)
+    assert "62%" in low["evidence"] and record["outcome"] == "generic_low:yes"
+    assert record["path"][0]["answer"] is True, "the jargon corpus has a special vocabulary"
+
+
+def _old_rule(base, hybrid, pairs, min_pairs=1000, low=0.7, high=0.9):
+    """The rule as written before it exposed its path, to show the decisions did not change."""
+    if base >= high:
+        return Decision.SKIP
+    if hybrid >= high:
+        return Decision.HYBRID
+    if base >= low and hybrid - base >= 0.05 and pairs < min_pairs:
+        return Decision.HYBRID
+    return Decision.FINE_TUNE
+
+
+def test_decisions_are_unchanged_over_a_grid():
+    grid = [i / 20 for i in range(21)]
+    for base in grid:
+        for hybrid in grid:
+            for pairs in (0, 999, 1000, 5000):
+                rec = recommend(scores(base, 0.5, hybrid), pairs, 1000, 0.7, 0.9)
+                assert rec.decision == _old_rule(base, hybrid, pairs), (base, hybrid, pairs)
+
+
+# --------------------------------------------------------------------------- cost estimate
+
+
+@pytest.fixture(scope="module")
+def throughput(minilm):
+    rows = [("why do cats purr", "Cats purr when they are content. " * 6, "Dogs bark at strangers. " * 6)] * 4
+    return measure_throughput(minilm.model, rows, max_seq_length=32, batch_size=4, steps=1)
+
+
+def test_throughput_is_measured_on_real_training_steps(minilm, throughput):
+    assert throughput.rows == 4 and throughput.seconds > 0 and throughput.rows_per_second > 0
+    assert throughput.device == "cpu" and "training steps" in throughput.describe()
+    assert minilm.model.max_seq_length == 64, "the measurement trains a copy, not the loaded model"
+
+
+def test_cost_scales_with_pairs_and_epochs(throughput):
+    one = cost_estimate(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=1)
+    more_pairs = cost_estimate(800, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=1)
+    more_epochs = cost_estimate(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=3)
+    assert one["training_seconds"] > 0 and one["pairs_needed"] == 600 and more_pairs["pairs_needed"] == 200
+    assert more_pairs["training_seconds"] == pytest.approx(2 * one["training_seconds"], rel=0.01)
+    assert more_epochs["training_seconds"] == pytest.approx(3 * one["training_seconds"], rel=0.01)
+    synth = cost_estimate(400, 1000, throughput, passages=300, per_passage=2, generators=2, epochs=1, rate=(0.5, "x"))
+    assert synth["synthetic_pairs_expected"] == 600 and synth["passages_to_close_the_gap"] == 300
+    assert synth["synthesis_closes_the_gap"] and not one["synthesis_closes_the_gap"]
+    assert synth["training_pairs"] == 1000 and synth["training_seconds"] > one["training_seconds"]
+
+
+def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path, beir_dir, minilm):
+    from nbutils.paths import DomainPaths, write_json
+    from nbutils.workspace import prepare_workspace
+
+    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path), "max_seq_length": 32, "epochs": 2})
+    paths = DomainPaths.from_params(params)
+    ws = prepare_workspace(params, paths)
+    cost = estimate_cost(ws, minilm, params, paths, rows=2)
+    assert cost["planning_values"] == "params" and cost["epochs"] == 2
+    assert cost["keep_rate"] == ASSUMED_KEEP_RATE and cost["keep_rate_source"].startswith("assumed")
+    assert cost["synthetic_pairs_expected"] == int(len(ws.corpus) * ASSUMED_KEEP_RATE), "all 5 passages, 1 question"
+    assert cost["rows_per_second"] > 0 and cost["training_seconds"] > 0
+    write_json(
+        paths.metrics("synthesize"),
+        {
+            "written": "2024-01-01T00:00:00+00:00",
+            "filters": [{"filter": "length", "in": 18}, {"filter": "held-out questions", "in": 30}],
+            "llm_failures": 2,
+            "pairs": [
+                {"source": "synthetic", "pairs": 5},
+                {"source": "synthetic", "pairs": 3},
+                {"source": "gold", "pairs": 9},
+            ],
+        },
+    )
+    rate, source = keep_rate(paths)
+    assert rate == pytest.approx(8 / 20) and source.startswith("observed: 8 of 20")
+
+
+def test_planning_values_fall_back_to_stage_defaults_in_the_decide_notebook():
+    from nbutils.config import SynthesizeParams, TrainParams, from_namespace
+
+    decide_only = from_namespace("decide", {"domain": "x"})
+    values, source = planning_values(decide_only)
+    assert source == "synthesize and train stage defaults"
+    assert values["epochs"] == TrainParams().epochs and values["synth_passages"] == SynthesizeParams().synth_passages

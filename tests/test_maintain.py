@@ -95,3 +95,147 @@ def test_killed_save_leaves_the_registry_intact(tmp_path):
     assert not reg.model_dir("v2").exists()
     assert reg.register(fake_model(tmp_path, "c"), {})["version"] == "v2"  # the next save cleans up and succeeds
     assert not tmp_copy.exists() and (reg.model_dir("v2") / "config.json").exists()
+
+
+# ---------------------------------------------------------------- incremental re-embedding
+
+PASSAGES = {
+    "cats": ("Cats", "Cats purr when they are content and sleep most of the day."),
+    "dogs": ("Dogs", "Dogs bark at strangers and need daily walks."),
+    "scope": ("Telescopes", "A refracting telescope uses lenses to gather starlight."),
+    "bread": ("Bread", "Yeast makes bread dough rise before baking in the oven."),
+    "planets": ("Planets", "Jupiter is the largest planet of the solar system."),
+    "tea": ("Tea", "Green tea is steeped in water below boiling for two minutes."),
+}
+
+
+def make_corpus(items: dict) -> dict:
+    from nbutils.data import Passage
+
+    return {pid: Passage(pid, title, text) for pid, (title, text) in items.items()}
+
+
+class CountingModel:
+    """Wraps a real SentenceTransformer and records every document text it encodes."""
+
+    def __init__(self, model, fail_after: int | None = None):
+        self.model, self.texts, self.fail_after = model, [], fail_after
+
+    def encode_document(self, texts, **kwargs):
+        if self.fail_after is not None and len(self.texts) >= self.fail_after:
+            raise RuntimeError("encoder crashed")
+        self.texts += list(texts)
+        return self.model.encode_document(texts, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def counting(minilm, fail_after: int | None = None):
+    from nbutils.models import LoadedModel
+
+    return LoadedModel(CountingModel(minilm.model, fail_after), minilm.resolved, "cpu", minilm.fingerprint)
+
+
+def test_reembed_encodes_only_added_and_changed_passages(tmp_path, minilm):
+    from nbutils.maintain import reembed
+    from nbutils.workspace import corpus_hash
+
+    reg = Registry(tmp_path / "registry")
+    first = make_corpus(PASSAGES)
+    loaded = counting(minilm)
+    full = reembed(reg, "v1", loaded, first, batch_size=4, progress=False)
+    assert (full.mode, full.encoded, full.added) == ("full", 6, 6) and len(loaded.model.texts) == 6
+    before = load_index(reg, "v1", corpus_hash(first))
+
+    items = {k: v for k, v in PASSAGES.items() if k != "dogs"}  # removed
+    items["tea"] = ("Tea", "Black tea is brewed with boiling water for four minutes.")  # changed
+    items["bees"] = ("Bees", "Honey bees collect nectar and pollen from flowers.")  # added
+    second = make_corpus(items)
+    loaded = counting(minilm)
+    summary = reembed(reg, "v1", loaded, second, batch_size=4, progress=False)
+    assert loaded.model.texts == [second["tea"].full_text(), second["bees"].full_text()]
+    assert (summary.added, summary.changed, summary.removed, summary.reused, summary.encoded) == (1, 1, 1, 4, 2)
+    assert summary.mode == "incremental" and summary.estimate_source == "last build"
+    assert summary.estimated_seconds > 0 and summary.passages_per_second > 0
+
+    after = load_index(reg, "v1", corpus_hash(second))
+    assert after.ids == list(second)
+    old_rows = dict(zip(before.ids, before.embeddings, strict=True))
+    for pid in ("cats", "scope", "bread", "planets"):
+        assert np.array_equal(after.embeddings[after.ids.index(pid)], old_rows[pid])
+    fresh = minilm.model.encode_document([second["tea"].full_text()], normalize_embeddings=True)[0]
+    assert np.allclose(after.embeddings[after.ids.index("tea")], fresh, atol=1e-5)
+    run = after.search(minilm.model, {"q1": "which insects make honey", "q2": "how long to brew black tea"}, k=2)
+    assert next(iter(run["q1"])) == "bees" and next(iter(run["q2"])) == "tea"
+    assert "dogs" not in after.ids
+
+
+def test_reembed_never_reuses_another_versions_embeddings(tmp_path, minilm):
+    import shutil
+
+    from nbutils.maintain import reembed
+
+    reg = Registry(tmp_path / "registry")
+    corpus = make_corpus(PASSAGES)
+    reembed(reg, "v1", minilm, corpus, progress=False)
+    reg.index_dir("v2").parent.mkdir(parents=True)
+    shutil.copytree(reg.index_dir("v1"), reg.index_dir("v2"))
+    loaded = counting(minilm)
+    summary = reembed(reg, "v2", loaded, corpus, progress=False)
+    assert summary.mode == "full" and "built with model v1" in summary.reason
+    assert len(loaded.model.texts) == 6
+    assert load_index(reg, "v2").ids == list(corpus)
+
+
+def test_reembed_reuses_the_stage_cache_of_the_same_model(tmp_path, minilm):
+    from nbutils.maintain import reembed
+    from nbutils.workspace import Workspace, corpus_embeddings
+
+    corpus = make_corpus(PASSAGES)
+    cached = corpus_embeddings(minilm, Workspace(corpus, {}, {}, {}), tmp_path / "cache")
+    loaded = counting(minilm)
+    summary = reembed(Registry(tmp_path / "registry"), "v1", loaded, corpus, cache_dir=tmp_path / "cache")
+    assert loaded.model.texts == [] and summary.reused == 6 and "cache" in summary.reason
+    assert np.array_equal(load_index(Registry(tmp_path / "registry"), "v1").embeddings, cached)
+
+
+@pytest.mark.parametrize("crash", ["encoding", "writing", "swapping"])
+def test_crash_during_reembed_leaves_the_old_index_loadable(tmp_path, minilm, monkeypatch, crash):
+    from pathlib import Path
+
+    import nbutils.maintain as maintain
+    from nbutils.workspace import corpus_hash
+
+    reg = Registry(tmp_path / "registry")
+    first = make_corpus(PASSAGES)
+    maintain.reembed(reg, "v1", minilm, first, batch_size=2, progress=False)
+    before = load_index(reg, "v1", corpus_hash(first))
+    added = {f"new{i}": (f"New {i}", f"Passage number {i} about rivers.") for i in range(4)}
+    second = make_corpus({**PASSAGES, **added})
+    loaded = counting(minilm, fail_after=2 if crash == "encoding" else None)
+    if crash == "writing":
+        monkeypatch.setattr(maintain, "_save_array", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    if crash == "swapping":
+        rename = Path.rename
+
+        def crash_on_new(self, target):
+            if self.name == ".index.tmp":
+                raise OSError("killed between the two renames")
+            return rename(self, target)
+
+        monkeypatch.setattr(Path, "rename", crash_on_new)
+    with pytest.raises((RuntimeError, OSError)):
+        maintain.reembed(reg, "v1", loaded, second, batch_size=2, progress=False)
+    monkeypatch.undo()
+    survived = load_index(reg, "v1", corpus_hash(first))
+    assert survived.ids == before.ids and np.array_equal(survived.embeddings, before.embeddings)
+    summary = maintain.reembed(reg, "v1", minilm, second, batch_size=2, progress=False)
+    assert summary.encoded == 4 and load_index(reg, "v1", corpus_hash(second)).ids == list(second)
+    assert sorted(p.name for p in reg.index_dir("v1").parent.iterdir()) == ["index"]
+
+
+def test_build_index_refuses_mismatched_lengths(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    with pytest.raises(ValueError, match="2 ids, 3 embeddings"):
+        build_index(reg, "v1", ["a", "b"], np.eye(3, dtype=np.float32), "h")

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from nbutils.metrics import evaluate_run, mrr_at_k, ndcg_at_k, recall_at_k
+from nbutils.metrics import average_precision_at_k, evaluate_run, mrr_at_k, ndcg_at_k, recall_at_k
 
 
 def test_hand_computed_values():
@@ -22,6 +22,18 @@ def test_graded_ndcg_and_perfect_run():
     rel = {"a": 2, "b": 1}
     assert ndcg_at_k(rel, ["a", "b"]) == pytest.approx(1.0)
     assert ndcg_at_k(rel, ["b", "a"]) == pytest.approx((1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3)))
+
+
+def test_average_precision_hand_computed():
+    rel = {"a": 1, "b": 1, "z": 0}  # grade 0 is not relevant
+    ranked = ["x", "a", "y", "b", "z"]
+    assert average_precision_at_k(rel, ranked, 100) == pytest.approx((1 / 2 + 2 / 4) / 2)
+    assert average_precision_at_k(rel, ranked, 2) == pytest.approx((1 / 2) / 2)  # b is cut off
+    assert average_precision_at_k(rel, ["a"], 1) == 1.0  # divided by min(k, relevant) = 1
+    assert average_precision_at_k({"a": 1, "b": 1, "c": 1}, ["a", "c", "x"], 100) == pytest.approx(2 / 3)
+    assert average_precision_at_k({"a": 0}, ["a"]) == 0.0
+    m = evaluate_run({"q1": {"a": 1}, "q2": {"b": 1}}, {"q1": {"x": 2.0, "a": 1.0}, "q2": {"b": 1.0}}, (10,))
+    assert m["map@100"] == pytest.approx((1 / 2 + 1) / 2)
 
 
 def test_evaluate_run_averages_and_missing_queries_score_zero():
@@ -65,16 +77,17 @@ def test_metrics_match_sentence_transformers_evaluator(minilm):
     queries["q6"] = "things that are cold"  # judged loosely on purpose, so rankings are imperfect
     qrels = {"q1": {"d0": 1}, "q2": {"d4": 1}, "q3": {"d3": 1}, "q4": {"d8": 1, "d10": 1}, "q5": {"d5": 1, "d11": 1}}
     qrels["q6"] = {"d9": 1, "d8": 1, "d2": 1}
-    ours = evaluate_run(
+    ours = evaluate_run(  # every passage ranked, as the evaluator ranks the whole corpus for map@100
         qrels,
-        DenseIndex(list(corpus), encode(minilm.model, texts, progress=False)).search(minilm.model, queries, k=10),
+        DenseIndex(list(corpus), encode(minilm.model, texts, progress=False)).search(minilm.model, queries, k=100),
         k_values=(1, 10),
     )
     theirs = dev_evaluator(queries, qrels, corpus)(minilm.model)
     assert ours["ndcg@10"] == pytest.approx(theirs["dev_cosine_ndcg@10"], abs=1e-6)
     assert ours["mrr@10"] == pytest.approx(theirs["dev_cosine_mrr@10"], abs=1e-6)
     assert ours["recall@10"] == pytest.approx(theirs["dev_cosine_recall@10"], abs=1e-6)
-    assert ours["ndcg@10"] < 1.0  # the check is not vacuous: some rankings are imperfect
+    assert ours["map@100"] == pytest.approx(theirs["dev_cosine_map@100"], abs=1e-6)
+    assert ours["ndcg@10"] < 1.0 and ours["map@100"] < 1.0  # not vacuous: some rankings are imperfect
 
 
 def test_bootstrap_interval_and_paired_test():

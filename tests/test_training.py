@@ -70,3 +70,53 @@ def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
 
     other = load_for(minilm.resolved.location, "cpu", 32, training=True)
     assert not train(other.model, data, tmp_path / "m2", **{**kwargs, "fingerprint": "run-2"}).resumed
+
+
+def test_torchrun_two_processes_then_the_notebook_reuses_the_run(beir_dir, tmp_path):
+    """``torchrun -m nbutils train`` trains with two CPU processes (gloo); fit() then reports that run."""
+    import json
+    import os
+    import subprocess
+
+    import yaml
+
+    from nbutils.config import load_params
+    from nbutils.mining import known_positives, mine_bm25, save_triples
+    from nbutils.paths import DomainPaths
+    from nbutils.synthesize import gold_pairs
+    from nbutils.training import fit, load_training_data
+    from nbutils.workspace import bm25_index, prepare_workspace
+    from tests.conftest import PY, ROOT
+
+    params_file = tmp_path / "pets.yaml"
+    values = {"domain": "pets", "data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "device": "cpu"}
+    values |= {"test_fraction": 0.0, "dev_fraction": 0.0, "max_seq_length": 32, "batch_size": 2, "epochs": 1}
+    params_file.write_text(yaml.safe_dump(values))
+    params = load_params("pets", params_file)
+    paths = DomainPaths.from_params(params)
+    ws = prepare_workspace(params, paths)
+    pairs = gold_pairs(ws)
+    save_triples(mine_bm25(pairs, bm25_index(ws), known_positives(pairs), 1, 0, 4), paths.triples)
+
+    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "WORLD_SIZE"}}
+    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    r = subprocess.run(
+        [*cmd, "-m", "nbutils", "train", "pets", "--params", str(params_file)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    printed = json.loads(r.stdout.strip().splitlines()[-1])
+    assert printed["processes"] == 2 and not printed["reused"], "one line, from rank 0, for a two-process run"
+    assert (paths.model_dir / "model.safetensors").exists()
+
+    triples, datasets = load_training_data(params, ws, paths)
+    base = load_for(params.base_model, "cpu", params.max_seq_length, training=True)
+    result = fit(params, ws, datasets, base, paths, triples)
+    assert result.reused and result.processes == 2 and result.rows == printed["rows"]
+
+    params.values["learning_rate"] = 1e-4  # another run: trained again, in this process
+    assert not fit(params, ws, datasets, base, paths, triples).reused

@@ -4,7 +4,14 @@ from nbutils.config import validate
 from nbutils.mining import known_positives, mine_bm25
 from nbutils.paths import DomainPaths
 from nbutils.synthesize import Pair, leakage_filter
-from nbutils.workspace import bm25_index, load_workspace, prepare_workspace, split_queries
+from nbutils.workspace import (
+    bm25_index,
+    document_of,
+    load_workspace,
+    prepare_workspace,
+    split_by_document,
+    split_queries,
+)
 
 
 def test_splits_are_disjoint_complete_and_seeded():
@@ -119,3 +126,127 @@ def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir
     summary, examples = false_negative_estimate(params, ws, tmp_path / "emb")
     assert summary["queries"] == 1 and summary["false_negatives"] == 1
     assert examples[0]["mined negative (gold-relevant)"] == "d2"
+
+
+# --------------------------------------------------------------------------- split by document
+
+
+def test_query_split_is_unchanged_for_the_same_seed():
+    # pinned from the query split as it was before split_by existed: a query never changes split
+    s = split_queries([f"q{i}" for i in range(20)], 0.2, 0.1, seed=42)
+    assert s["dev"] == ["q1"]
+    assert s["train"] == ["q0", "q12", "q13", "q16", "q2", "q4", "q7", "q9"]
+    assert s["test"] == ["q10", "q11", "q14", "q15", "q17", "q18", "q19", "q3", "q5", "q6", "q8"]
+
+
+def _chunked_qrels(n_queries: int = 400, n_docs: int = 120) -> dict[str, dict[str, int]]:
+    """Queries over chunked documents: most with one relevant passage, some spanning two documents."""
+    qrels = {}
+    for i in range(n_queries):
+        rel = {f"doc{i % n_docs}#sec-{i % 3}": 1}
+        if i % 5 == 0:
+            rel[f"doc{(i * 7 + 3) % n_docs}#other-0"] = 1
+        qrels[f"q{i}"] = rel
+    return qrels
+
+
+def _docs(qrels, ids) -> set[str]:
+    return {document_of(p) for q in ids for p in qrels[q]}
+
+
+def test_document_split_keeps_held_out_documents_apart():
+    qrels = _chunked_qrels()
+    s = split_by_document(qrels, 0.2, 0.1, seed=5)
+    assert not _docs(qrels, s["test"]) & _docs(qrels, s["train"] + s["dev"])
+    assert not _docs(qrels, s["dev"]) & _docs(qrels, s["train"])
+    assert sorted(s["test"] + s["dev"] + s["train"] + s["excluded"]) == sorted(qrels)
+    assert s["excluded"] and all(i % 5 == 0 for i in (int(q[1:]) for q in s["excluded"])), "only spanning queries"
+    assert 0.1 < len(s["test"]) / len(qrels) < 0.3 and s["dev"]
+    assert s == split_by_document(dict(reversed(qrels.items())), 0.2, 0.1, seed=5)
+    assert s != split_by_document(qrels, 0.2, 0.1, seed=6)
+
+
+def test_document_split_never_moves_a_test_query_into_training_when_labels_are_added():
+    qrels = _chunked_qrels()
+    before = split_by_document(dict(list(qrels.items())[:200]), 0.2, 0.1, seed=1)
+    after = split_by_document(qrels, 0.2, 0.1, seed=1)
+    assert set(before["test"]) <= set(after["test"]) | set(after["excluded"])
+    assert not set(before["test"]) & set(after["train"] + after["dev"])
+
+
+def test_document_split_keeps_a_fixed_test_split_and_excludes_queries_on_its_documents():
+    qrels = {"t1": {"a#x-0": 1}, "q1": {"a#y-3": 1}, "q2": {"b#x-0": 1}, "q3": {"c#x-0": 1}, "q4": {"d": 1}}
+    s = split_by_document(qrels, 0.2, 0.1, seed=0, fixed={"test": ["t1"]})
+    assert s["test"] == ["t1"] and s["excluded"] == ["q1"], "q1 shares document a with the fixed test query"
+    assert sorted(s["train"] + s["dev"]) == ["q2", "q3", "q4"]
+
+
+def test_split_by_is_validated_and_lists_the_valid_values():
+    from nbutils.config import ParamsError
+
+    with pytest.raises(ParamsError, match="split_by: 'passage' is not allowed; valid: query, document"):
+        validate({"split_by": "passage"})
+
+
+def _docs_folder(tmp_path):
+    """Eight Markdown documents of two sections each, and gold questions over them (two span documents)."""
+    import json
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    gold = []
+    for d in range(8):
+        (folder / f"doc{d}.md").write_text(
+            f"# Part one\n\nAlpha text {d} about ovens.\n\n# Part two\n\nBeta text {d}.\n"
+        )
+        gold.append({"id": f"q{d}a", "query": f"alpha {d}", "positives": [f"doc{d}#part-one-0"]})
+        gold.append({"id": f"q{d}b", "query": f"beta {d}", "positives": [f"doc{d}#part-two-0"]})
+    gold.append({"id": "span1", "query": "alpha zero and one", "positives": ["doc0#part-one-0", "doc1#part-one-0"]})
+    gold.append({"id": "span2", "query": "beta six and seven", "positives": ["doc6#part-two-0", "doc7#part-two-0"]})
+    (tmp_path / "gold.jsonl").write_text("".join(json.dumps(g) + "\n" for g in gold))
+    return folder, tmp_path / "gold.jsonl"
+
+
+def test_prepare_workspace_by_document_records_the_mode(tmp_path):
+    import json
+
+    folder, gold = _docs_folder(tmp_path)
+    raw = {"data_dir": str(folder), "gold_file": str(gold), "outputs_dir": str(tmp_path / "out"), "seed": 3}
+    params = validate({**raw, "split_by": "document", "test_fraction": 0.3})
+    paths = DomainPaths.from_params(params)
+    ws = prepare_workspace(params, paths)
+    assert ws.split_by == "document" and ws.splits["test"] and ws.splits["train"]
+    assert not _docs(ws.qrels, ws.splits["test"]) & _docs(ws.qrels, ws.splits["train"] + ws.splits["dev"])
+    assert sorted(sum(ws.splits.values(), []) + ws.excluded) == sorted(ws.queries)
+    saved = json.loads(paths.splits.read_text())
+    assert saved["split_by"] == "document" and saved["excluded"] == ws.excluded
+    again = load_workspace(paths)
+    assert again.split_by == "document" and again.splits == ws.splits and again.excluded == ws.excluded
+    by_query = prepare_workspace(validate(raw), DomainPaths.from_params(validate(raw)))
+    assert by_query.split_by == "query" and by_query.splits == split_queries(sorted(ws.queries), 0.2, 0.1, seed=3)
+
+
+def _small_workspace(split_by: str):
+    from nbutils.data import Passage
+    from nbutils.workspace import Workspace
+
+    ids = ["a#s-0", "a#s-1", "b#s-0", "c#s-0", "d"]
+    corpus = {i: Passage(i, i, f"text of {i}") for i in ids}
+    queries = {"q1": "what is in section a", "q2": "where is b", "q3": "tell me about c"}
+    qrels = {"q1": {"a#s-0": 1}, "q2": {"b#s-0": 1}, "q3": {"c#s-0": 1}}
+    return Workspace(corpus, queries, qrels, {"test": ["q1"], "dev": ["q3"], "train": ["q2"]}, split_by=split_by)
+
+
+def test_leakage_filter_drops_positives_from_held_out_documents_in_document_mode():
+    pairs = [
+        Pair("an unseen question on the other section", "a#s-1", "synthetic", "generator:llm"),
+        Pair("a question on the train document", "b#s-0", "synthetic", "generator:llm"),
+        Pair("a question on the dev document", "c#s-0", "clicks", "clicks:2"),
+        Pair("a question on an unlabelled document", "d", "synthetic", "generator:title"),
+    ]
+    kept, dropped = leakage_filter(pairs, _small_workspace("document"), near=0.9)
+    assert [p.positive for p in kept] == ["b#s-0", "d"] and [p.positive for p in dropped] == ["a#s-1", "c#s-0"]
+    kept, dropped = leakage_filter(pairs, _small_workspace("document"), splits=("test",), near=0.9)
+    assert [p.positive for p in dropped] == ["a#s-1"]
+    kept, dropped = leakage_filter(pairs, _small_workspace("query"), near=0.9)
+    assert kept == pairs and not dropped, "query mode filters questions only"

@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, curation, decide, evaluation, filters, labeling, maintain, mining, models, plots, report, synthesize, training, vocabulary, workspace
+from nbutils import config, curation, decide, evaluation, filters, labeling, maintain, mining, models, monitoring, plots, report, synthesize, training, vocabulary, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -75,7 +75,7 @@ DECIDE = header(
 ) + [
     (
         "md",
-        "## 1. Corpus and labelled data\n\nThe domain's data is loaded, checked and split once here; later stages read these prepared files. Held-out test queries are chosen now and never reach synthesis, mining or training.",
+        "## 1. Corpus and labelled data\n\nThe domain's data is loaded, checked and split once here; later stages read these prepared files. Held-out test queries are chosen now and never reach synthesis, mining or training. With `split_by: document` the queries are split by their relevant documents, so a test document never trains the model either: a query whose documents fall in different splits is left out of all of them (`queries_in_no_split`), and later stages drop training pairs whose positive is in a held-out document.",
     ),
     (
         "code",
@@ -118,10 +118,20 @@ DECIDE = header(
         "code",
         'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above, vocab)\nMarkdown(rec.to_markdown())',
     ),
+    (
+        "md",
+        "The rule as a flowchart. Its questions are asked top to bottom until one leads to an outcome; the path taken for this domain is highlighted with the measured numbers, so a reader can see which threshold decided and how far the numbers were from the others.",
+    ),
+    ("code", "plots.decision_flowchart(rec)"),
+    (
+        "md",
+        "## 6. Cost of fine-tuning\n\nWhat fine-tuning would take here: the labelled pairs still missing to reach `min_pairs`, how many synthetic pairs the synthesize stage could add (passages × questions per passage × generators × the share kept by its filters, observed in this domain's last synthesize run or assumed, as the table says), and the training time, extrapolated from a few real training steps of the base model timed on this machine.",
+    ),
+    ("code", 'cost = decide.estimate_cost(ws, base, P, paths)\npd.Series(cost, dtype=object).to_frame("value")'),
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
     (
         "code",
-        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "recommendation": rec.to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
+        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "recommendation": rec.to_dict(), "cost": cost, "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
     ),
 ]
 
@@ -183,7 +193,8 @@ MINE = header(
     "model learn finer distinctions. The teacher (`mine_teacher`) is BM25, the base dense model, or their hybrid; "
     "candidates come from a rank window, every known positive of the query (from any source, and copies of it) is "
     "excluded, and a candidate must score `mine_margin` below the positive: close calls are likely unlabelled "
-    "positives.",
+    "positives. With `mine_rescorer` set to a cross-encoder, the teacher only proposes candidates and the "
+    "cross-encoder's scores decide which are kept, hardest first.",
 ) + [
     ("md", "## 1. Mine"),
     (
@@ -222,17 +233,19 @@ TRAIN = header(
     "1. Load the base model · 2. load the mined training data in the columns the loss needs · 3. train "
     "(MultipleNegativesRankingLoss by default: in-batch and hard negatives, no duplicate texts in a batch), "
     "scoring the dev split each epoch and keeping the best epoch · 4. save a standard sentence-transformers "
-    "folder with a model card. An interrupted run resumes from its last epoch checkpoint when re-run.",
+    "folder with a model card. An interrupted run resumes from its last epoch checkpoint when re-run; a finished "
+    "run with the same data and settings (for example one trained on several GPUs with "
+    "`torchrun --nproc_per_node N -m nbutils train DOMAIN`) is reported, not trained again.",
 ) + [
     ("md", "## 1. Base model and training data"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\ntriples, unflagged = curation.apply_flags(mining.load_triples(paths.triples), curation.FlagFile(paths.negative_flags).pairs())\ndatasets = training.build_datasets(triples, ws.corpus, max_pairs=P.max_train_pairs, seed=P.seed, loss=P.loss)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
+        'ws = workspace.load_workspace(paths)\ntriples, datasets = training.load_training_data(P, ws, paths)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
     ),
     ("md", "## 2. Train"),
     (
         "code",
-        'result = training.fit(P, ws, datasets, base, paths, triples)\npd.Series({"loss": P.loss, "rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "resumed from a checkpoint": result.resumed, "saved to": result.model_dir}).to_frame("value")',
+        'result = training.fit(P, ws, datasets, base, paths, triples)\npd.Series({"loss": P.loss, "rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "processes": result.processes, "resumed from a checkpoint": result.resumed, "finished run reused": result.reused, "saved to": result.model_dir}).to_frame("value")',
     ),
     ("code", "plots.loss_curve(*result.loss_curve())"),
     ("md", "Dev nDCG@10 after each epoch (the best epoch is the one saved):"),
@@ -243,14 +256,15 @@ TRAIN = header(
     ("md", "## 3. Record"),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 
 EVALUATE = header(
     "evaluate",
     "5 · Evaluate: base vs fine-tuned vs BM25 vs hybrid",
-    "All systems are scored on the held-out test queries, which no earlier stage trained on.",
+    "All systems are scored on the held-out test queries, which no earlier stage trained on. The fine-tuned model "
+    "is then checked on queries from a source it was not trained on, and on general English for forgetting.",
 ) + [
     ("md", "## 1. Systems"),
     (
@@ -267,9 +281,14 @@ EVALUATE = header(
     ),
     (
         "code",
-        "runs = evaluation.system_runs(queries, base_system, tuned_system, bm25, k=max(P.k_values), rrf_k=P.rrf_k, fusion_weight=weight)",
+        "runs = evaluation.system_runs(queries, base_system, tuned_system, bm25, k=max(*P.k_values, 100), rrf_k=P.rrf_k, fusion_weight=weight)",
     ),
-    ("md", "## 2. Results"),
+    (
+        "md",
+        "## Summary\n\nWhat fine-tuning, then adding BM25, bring over the generic model on the test queries: recall@10 and nDCG@10 with 95 % bootstrap intervals, and the change against the generic model. The hybrid is the weighted fusion whose BM25 weight was chosen on dev (reciprocal rank fusion when there are no dev queries).",
+    ),
+    ("code", "summary = evaluation.summary_table(qrels, runs, seed=P.seed)\nsummary.round(3)"),
+    ("md", "## 2. Results\n\nEvery system on the test queries: recall@K, MRR@10, nDCG@10 and MAP@100."),
     ("code", "scores = evaluation.compare_systems(qrels, runs, P.k_values)\nreport.table(scores)"),
     ("code", "plots.recall_curves(scores, P.k_values)"),
     (
@@ -294,36 +313,97 @@ EVALUATE = header(
         "code",
         'display(pd.Series({"wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())}).to_frame("queries"))\nevaluation.biggest_changes(deltas, queries, qrels, runs, ws.corpus, n=4)',
     ),
+    (
+        "md",
+        "## 5. Beyond the test split\n\nFine-tuning can help on the queries it was shaped for and hurt elsewhere. Queries from a source that did not train the model show whether the gain carries over: the gold test queries when no gold pair trained it, and click-log queries (the clicked passages count as relevant) when a click log is given and clicks did not train it. A small general-English set shipped with the package (question → passage pairs, each model retrieving among those passages only) shows whether the model forgot general language. Which sources trained the model is read from its training pairs (`train_sources`).",
+    ),
+    (
+        "code",
+        'sets, notes = evaluation.robustness_sets(ws, paths.train_pairs, P.clicks_file)\nMarkdown(" ".join(notes) or "Every source of labelled queries is out of distribution and evaluated below.")',
+    ),
+    (
+        "code",
+        "robustness = evaluation.robustness_table(sets, base_system, tuned_system, P.encode_batch_size)\nrobustness.round(3)",
+    ),
+    ("code", 'plots.robustness_chart(robustness, "nDCG@10")'),
+    (
+        "md",
+        "## 6. Explore queries\n\nOpen this notebook in Jupyter to type a query and see the top passages of the base model, the fine-tuned model and the hybrid side by side.",
+    ),
+    (
+        "hidden-output",
+        "explorer = evaluation.query_explorer(base_system, tuned_system, bm25, ws.corpus, fusion_weight=weight)\nexplorer.widget",
+    ),
     ("md", "## Record"),
     (
         "code",
-        'report.record_metrics(paths, "evaluate", {"systems": scores, "fusion_weight": weight, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values())})',
+        'report.record_metrics(paths, "evaluate", {"summary": summary.to_dict("records"), "systems": scores, "fusion_weight": weight, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values()), "robustness": robustness.to_dict("records"), "robustness_notes": notes})',
     ),
 ]
 
 MAINTAIN = header(
     "maintain",
-    "6 · Maintain: versioned models and indexes",
+    "6 · Maintain: versioned models, indexes and monitoring",
     "The trained model becomes a new version of this domain's model, with what it was trained on and its test "
-    "metrics. The corpus embedding index is built with that version and tagged with it, so a search can never mix versions.",
+    "metrics. The corpus embedding index is built with that version and tagged with it, so a search can never mix versions. "
+    "The current version is then watched: every evaluation joins the domain's history, drift of the corpus and of the "
+    "logged queries is measured against what the version was trained on, and the report ends with a recommendation — "
+    "**keep**, **re-train** or **roll back** — built from those numbers.",
 ) + [
     ("md", "## 1. Register the model"),
     (
         "code",
         'registry = maintain.Registry(paths.registry)\nmanifest = maintain.register_run(registry, paths, P, promote=P.promote)\npd.Series({k: v for k, v in manifest.items() if k != "params"}).to_frame("value")',
     ),
-    ("md", "## 2. Build the index for this version"),
+    (
+        "md",
+        "## 2. Build the index for this version\n\nOnly passages added or changed since the version's last index are encoded (each passage's content hash is stored with the index); embeddings this very model already computed in the evaluate stage are reused. The new index replaces the old one atomically.",
+    ),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nmodel = models.load_for(str(registry.model_dir(manifest["version"])), P.device, P.max_seq_length)\nindex_dir = maintain.build_index(registry, manifest["version"], list(ws.corpus), workspace.corpus_embeddings(model, ws, paths.embeddings_dir, P.encode_batch_size), workspace.corpus_hash(ws.corpus))\nMarkdown(f"Index written to `{index_dir}`")',
+        'ws = workspace.load_workspace(paths)\nmodel = maintain.load_version(registry, manifest["version"], P.device)\nbuilt = maintain.reembed(registry, manifest["version"], model, ws.corpus, P.encode_batch_size, cache_dir=paths.embeddings_dir)\nMarkdown(built.describe())',
     ),
     ("md", "## 3. Version history"),
     ("code", "maintain.history_table(registry)"),
     ("code", "plots.version_history(registry.versions(), current=registry.current)"),
+    (
+        "md",
+        "## 4. Evaluation history\n\nThe new version's test result from the evaluate stage joins the history. Then the **current** version's index is brought up to date with the corpus and the version is evaluated again through it, on the test split and on the click log if there is one. Over time these records show whether a version holds up.",
+    ),
+    (
+        "code",
+        'current = maintain.load_version(registry, registry.current, P.device)\nrefreshed = maintain.reembed(registry, registry.current, current, ws.corpus, P.encode_batch_size, cache_dir=paths.embeddings_dir)\nstage_record = monitoring.record_stage_evaluation(registry, paths, manifest["version"])\nmonitor_records = monitoring.evaluate_current(registry, current, ws, P)\ndisplay(Markdown(refreshed.describe()))\nmonitoring.evaluations_table(monitoring.read_evaluations(registry))',
+    ),
+    ("code", "plots.evaluation_history(monitoring.read_evaluations(registry))"),
+    (
+        "md",
+        "## 5. Drift\n\nHow far the corpus moved from the one the current version was trained on: the share of word occurrences never seen in training, the cosine distance between the mean passage embeddings, and how many passages have no training passage nearby. With a click log, the same vocabulary measure for its queries against the training queries.",
+    ),
+    (
+        "code",
+        "drift = monitoring.measure_drift(registry, registry.current, ws.corpus, P.drift_similarity, monitoring.log_queries(P, ws))\ndrift.table()",
+    ),
+    (
+        "md",
+        "## 6. What drift looks like: a simulation\n\nA copy of the corpus gets passages on an unrelated topic (beekeeping). The copy's index is re-embedded incrementally — only the new passages are encoded, with a time estimate from the measured throughput — and drift is measured on it. The real corpus and index are not touched.",
+    ),
+    (
+        "code",
+        'sim = monitoring.simulate_drift(registry, current, ws, P, paths.work / "simulation")\ndisplay(Markdown(sim.describe()))\nsim.table()',
+    ),
+    (
+        "md",
+        "## 7. Triggers and recommendation\n\nEach trigger with the numbers behind it: corpus shift, query shift, a newer base model configured than the one the version was trained from, and a recall regression beyond `regression_drop` and outside the 95 % interval against the version's own first evaluation.",
+    ),
+    ("code", "triggers = monitoring.check_triggers(registry, drift, P)\nmonitoring.trigger_table(triggers)"),
+    (
+        "code",
+        "rec = monitoring.recommend(triggers, registry.current, registry.previous())\nMarkdown(rec.to_markdown())",
+    ),
     ("md", "## Record"),
     (
         "code",
-        'report.record_metrics(paths, "maintain", {"current": registry.current, "versions": len(registry.versions()), "registered": manifest["version"]})',
+        'report.record_metrics(paths, "maintain", {"current": registry.current, "versions": len(registry.versions()), "registered": manifest["version"], "reembedding": built.to_dict(), "evaluations": monitor_records, "drift": drift.to_dict(), "simulation": sim.to_dict(), "triggers": [t.to_dict() for t in triggers], "recommendation": rec.to_dict()})',
     ),
 ]
 

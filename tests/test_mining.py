@@ -1,0 +1,72 @@
+"""Cross-encoder rescoring of mined negatives, with a real (small) cross-encoder."""
+
+import numpy as np
+import pytest
+
+from nbutils.config import ParamsError, validate
+from nbutils.mining import CrossEncoderRescorer, known_positives, mine
+from nbutils.paths import DomainPaths
+from nbutils.synthesize import Pair
+from nbutils.workspace import prepare_workspace
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_dir(tmp_path_factory):
+    """A cross-encoder folder: MiniLM with a seeded, untrained scoring head (real model, real code path)."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from nbutils.models import resolve_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ce") / "cross-encoder"
+    CrossEncoder(resolve_model("sentence-transformers/all-MiniLM-L6-v2").location, num_labels=1).save_pretrained(
+        str(path)
+    )
+    return path
+
+
+def _setup(tmp_path, beir_dir, **extra):
+    params = validate(
+        {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "mine_teacher": "bm25", **extra}
+    )
+    params.values.update(test_fraction=0.0, dev_fraction=0.0)
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    return params, ws
+
+
+def test_cross_encoder_rescores_the_teacher_candidates(tmp_path, beir_dir, cross_encoder_dir):
+    params, ws = _setup(
+        tmp_path, beir_dir, mine_rescorer=str(cross_encoder_dir), mine_range_min=0, mine_range_max=5, mine_margin=-9.0
+    )
+    params.values["negatives_per_query"] = 4
+    pairs = [Pair("why do cats purr", "d1", "gold", "train split")]
+    triples = mine(params, ws, pairs, known_positives(pairs, ws.corpus), tmp_path / "emb")
+    assert all(t.neg_source == "bm25+cross-encoder" for t in triples)
+    negs = [t.negative for t in triples]
+    assert negs and "d1" not in negs and None not in negs
+    judge = CrossEncoderRescorer.load(str(cross_encoder_dir), ws.corpus)
+    expected = judge.scores("why do cats purr", negs)
+    np.testing.assert_allclose([t.neg_score for t in triples], expected, rtol=1e-4)
+    assert [t.neg_score for t in triples] == sorted((t.neg_score for t in triples), reverse=True), "hardest first"
+
+
+def test_cross_encoder_margin_drops_close_calls(tmp_path, beir_dir, cross_encoder_dir):
+    params, ws = _setup(tmp_path, beir_dir, mine_rescorer=str(cross_encoder_dir), mine_range_min=0, mine_margin=50.0)
+    pairs = [Pair("why do cats purr", "d1", "gold", "train split")]
+    triples = mine(params, ws, pairs, known_positives(pairs, ws.corpus), tmp_path / "emb")
+    assert [t.negative for t in triples] == [None], "no candidate scores 50 z below the positive"
+
+
+def test_missing_rescorer_folder_is_named_before_any_work(tmp_path, beir_dir):
+    with pytest.raises(ParamsError, match="mine_rescorer.*does not exist"):
+        validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path), "mine_rescorer": "./no-such-model"})
+
+
+def test_relative_rescorer_folder_is_resolved_against_the_params_file(tmp_path, beir_dir, cross_encoder_dir):
+    params = validate(
+        {"data_dir": str(beir_dir), "mine_rescorer": cross_encoder_dir.name}, base=cross_encoder_dir.parent
+    )
+    assert params.values["mine_rescorer"] == str(cross_encoder_dir.resolve())
+    hub = validate({"data_dir": str(beir_dir), "mine_rescorer": "cross-encoder/ms-marco-MiniLM-L6-v2"})
+    assert hub.values["mine_rescorer"] == "cross-encoder/ms-marco-MiniLM-L6-v2", "hub ids are left as they are"
