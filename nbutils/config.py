@@ -230,8 +230,12 @@ _NON_NEGATIVE = {
 }
 
 
+# Keys of later stages that a stage also receives: decide plans the cost of synthesis and training.
+ALSO_RECEIVES = {"decide": ("generators", "synth_passages", "synth_per_passage", "epochs")}
+
+
 def stage_fields(stage: str) -> dict[str, dataclasses.Field]:
-    """Fields a stage's notebook receives: the common ones and its own.
+    """Fields a stage's notebook receives: the common ones, its own, and those in :data:`ALSO_RECEIVES`.
 
     Raises:
         ValueError: for an unknown stage, listing the valid ones.
@@ -240,6 +244,8 @@ def stage_fields(stage: str) -> dict[str, dataclasses.Field]:
         raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
     fields = {f.name: f for f in dataclasses.fields(CommonParams)}
     fields.update({f.name: f for f in dataclasses.fields(STAGES[stage])})
+    for name in ALSO_RECEIVES.get(stage, ()):
+        fields[name] = next(f for cls in STAGES.values() for f in dataclasses.fields(cls) if f.name == name)
     return fields
 
 

@@ -385,8 +385,8 @@ def keep_rate(paths) -> tuple[float, str]:
 def planning_values(params) -> tuple[dict, str]:
     """``synth_passages``, ``synth_per_passage``, ``generators`` and ``epochs`` for the cost estimate.
 
-    Taken from ``params`` when it holds them; the decide notebook receives only its own stage's keys,
-    so there they are the synthesize and train stages' defaults. Returns the values and which.
+    Taken from ``params`` when it holds them (the decide notebook receives them, see
+    ``config.ALSO_RECEIVES``), else the synthesize and train stages' defaults. Returns the values and which.
     """
     defaults = {**asdict(SynthesizeParams()), **asdict(TrainParams())}
     given = {k: params.values[k] for k in _PLAN_KEYS if k in params.values}

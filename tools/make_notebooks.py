@@ -32,7 +32,7 @@ def _comments() -> dict[str, str]:
 def parameters_source(stage: str) -> str:
     comments = _comments()
     defaults = {}
-    for cls in (config.CommonParams, config.STAGES[stage]):
+    for cls in (config.CommonParams, *config.STAGES.values()):
         defaults.update(dataclasses.asdict(cls()))
     lines = ["# Parameters: literals only. Papermill injects overrides after this cell."]
     for name in config.stage_fields(stage):
