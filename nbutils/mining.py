@@ -133,6 +133,7 @@ def mine_hybrid(
     bm25_weight: float = 0.5,
     batch_size: int = 64,
     rescorer: CrossEncoderRescorer | None = None,
+    allowed: set[str] | None = None,
 ) -> list[Triple]:
     """Negatives ranked by a hybrid teacher: z-scored BM25 plus z-scored base-model cosine.
 
@@ -147,6 +148,9 @@ def mine_hybrid(
     With a ``rescorer`` (a cross-encoder), the teacher only proposes the window's candidates: they are
     scored together with the positive by the cross-encoder, its scores are z-scored over that list,
     the margin applies to them, and the hardest remaining candidates are taken first.
+
+    ``allowed``, when given, limits negatives to those passage ids (e.g. no passage of a held-out
+    document).
     """
     from .models import encode
 
@@ -172,7 +176,11 @@ def mine_hybrid(
         known = positives.get(normalize_query(query), set())
         ranked = [(r, ids[i]) for r, i in enumerate(order, range_min + 1)]
         for p in by_query[query]:
-            candidates = [(r, pid) for r, pid in ranked if pid not in known and pid != p.positive]
+            candidates = [
+                (r, pid)
+                for r, pid in ranked
+                if pid not in known and pid != p.positive and (allowed is None or pid in allowed)
+            ]
             if rescorer is None:
                 ceiling = scores[index_of[p.positive]] - margin
                 negs = [(r, pid, float(scores[index_of[pid]])) for r, pid in candidates]
@@ -227,7 +235,12 @@ TEACHER_WEIGHTS = {"bm25": 1.0, "hybrid": 0.5, "dense": 0.0}
 
 
 def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddings_dir) -> list[Triple]:
-    """Mine negatives for ``pairs`` with the teacher the params name (``mine_teacher``: bm25, dense, hybrid)."""
+    """Mine negatives for ``pairs`` with the teacher the params name (``mine_teacher``: bm25, dense, hybrid).
+
+    With ``split_by: document``, no passage of a held-out document becomes a negative.
+    """
+    from .workspace import trainable_passages
+
     bm25, dense, model = _teacher(params, ws, embeddings_dir)
     rescorer = None
     if params.mine_rescorer:
@@ -249,6 +262,7 @@ def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddin
         TEACHER_WEIGHTS[params.mine_teacher],
         params.encode_batch_size,
         rescorer,
+        None if ws.split_by == "query" else trainable_passages(ws),
     )
 
 

@@ -87,8 +87,13 @@ HEURISTICS = {"title": _title_query, "cloze": _cloze_query}
 
 
 def sample_passages(ws: Workspace, n: int, seed: int) -> list[str]:
-    """A seeded sample of ``n`` passage ids (0 = all), in a stable order."""
-    ids = sorted(ws.corpus)
+    """A seeded sample of ``n`` passage ids (0 = all), in a stable order.
+
+    With ``split_by: document``, passages of held-out documents are never sampled.
+    """
+    from .workspace import trainable_passages
+
+    ids = sorted(trainable_passages(ws))
     return ids if n <= 0 or n >= len(ids) else sorted(random.Random(seed).sample(ids, n))
 
 

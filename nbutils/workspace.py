@@ -31,6 +31,7 @@ __all__ = [
     "load_workspace",
     "prepare_workspace",
     "split_by_document",
+    "trainable_passages",
     "split_queries",
 ]
 
@@ -182,6 +183,18 @@ def _exclude_shared_documents(out: dict[str, list[str]], docs: dict[str, set[str
 def held_out_documents(ws: Workspace, splits: tuple[str, ...] = ("test", "dev")) -> set[str]:
     """Documents holding a relevant passage of a query in ``splits`` (see :func:`document_of`)."""
     return {document_of(p) for s in splits for q in ws.splits[s] for p in ws.qrels.get(q, {})}
+
+
+def trainable_passages(ws: Workspace) -> set[str]:
+    """Passage ids training may use as positives or negatives.
+
+    All of them when the splits were drawn by query; with ``split_by: document``, none of a document
+    held out for dev or test, so those passages stay unseen until evaluation.
+    """
+    if ws.split_by != "document":
+        return set(ws.corpus)
+    held = held_out_documents(ws)
+    return {pid for pid in ws.corpus if document_of(pid) not in held}
 
 
 def _split(ds: Dataset, params) -> dict[str, list[str]]:

@@ -250,3 +250,24 @@ def test_leakage_filter_drops_positives_from_held_out_documents_in_document_mode
     assert [p.positive for p in dropped] == ["a#s-1"]
     kept, dropped = leakage_filter(pairs, _small_workspace("query"), near=0.9)
     assert kept == pairs and not dropped, "query mode filters questions only"
+
+
+def test_document_mode_never_samples_or_mines_passages_of_held_out_documents():
+    from nbutils.mining import known_positives, mine_hybrid
+    from nbutils.retrieval import BM25Index
+    from nbutils.synthesize import sample_passages
+    from nbutils.workspace import trainable_passages
+
+    ws = _small_workspace("document")
+    assert trainable_passages(ws) == {"b#s-0", "d"}, "documents a (test) and c (dev) are held out"
+    assert sample_passages(ws, 0, seed=1) == ["b#s-0", "d"]
+    assert sample_passages(_small_workspace("query"), 0, seed=1) == sorted(ws.corpus)
+    ids, texts = ws.ids_and_texts()
+    pairs = [Pair("where is b", "b#s-0", "gold", "train split")]
+    args = dict(per_query=5, range_min=0, range_max=5, margin=-100.0, bm25_weight=1.0)
+    free = mine_hybrid(pairs, BM25Index(ids, texts), None, None, known_positives(pairs), **args)
+    assert {"a#s-0", "c#s-0"} & {t.negative for t in free}, "without the limit held-out passages are candidates"
+    limited = mine_hybrid(
+        pairs, BM25Index(ids, texts), None, None, known_positives(pairs), allowed=trainable_passages(ws), **args
+    )
+    assert [t.negative for t in limited] == ["d"]
