@@ -135,12 +135,16 @@ class DenseIndex:
 
 
 def reciprocal_rank_fusion(runs: list[Run], k: int = 60, depth: int = 100) -> Run:
-    """Fuse runs by ``sum(1 / (k + rank))`` (Cormack et al., 2009); keeps the top ``depth``."""
+    """Fuse runs by ``sum(1 / (k + rank))`` (Cormack et al., 2009); keeps the top ``depth``.
+
+    Ranks follow each run's scores (highest first), whatever the order of its dict.
+    """
     fused: Run = {}
     for qid in set().union(*runs):
         acc: dict[str, float] = {}
         for run in runs:
-            for rank, pid in enumerate(run.get(qid, {}), 1):
+            ranked = sorted(run.get(qid, {}).items(), key=lambda kv: -kv[1])
+            for rank, (pid, _) in enumerate(ranked, 1):
                 acc[pid] = acc.get(pid, 0.0) + 1.0 / (k + rank)
         best = sorted(acc.items(), key=lambda kv: -kv[1])[:depth]
         fused[qid] = dict(best)
