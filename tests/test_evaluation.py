@@ -203,3 +203,15 @@ def test_robustness_chart_draws_base_and_fine_tuned_per_set():
     ax = robustness_chart(table).axes[0]
     assert [round(b.get_height(), 2) for b in ax.patches] == [0.5, 1.0, 0.6, 0.9]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["base", "fine-tuned"]
+
+
+def test_significance_compares_the_dev_tuned_hybrid_not_the_best_hybrid_on_test():
+    qrels, runs = _system_runs()
+    weighted = evaluation.WEIGHTED_HYBRID.format(weight=0.3)
+    runs[evaluation.RRF_HYBRID] = runs[weighted] | {"q5": _ranked("d5")}  # RRF now beats it on the test queries
+    table = evaluation.significance_table(qrels, runs, seed=3)
+    assert list(table["comparison"]) == ["fine-tuned vs base", f"{weighted} vs bm25"]
+    row = table.iloc[1]
+    best_single = evaluate_run(qrels, runs["bm25"], (10,))["ndcg@10"]
+    assert row["difference"] == pytest.approx(evaluate_run(qrels, runs[weighted], (10,))["ndcg@10"] - best_single)
+    assert 0 < row["p_value"] <= 1 and row["queries"] == 6
