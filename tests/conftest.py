@@ -9,6 +9,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
+SENTENCES = [
+    "Cats purr when they are content.",
+    "Dogs bark at strangers.",
+    "Telescopes gather starlight with lenses.",
+    "Yeast makes bread dough rise.",
+    "Jupiter is the largest planet.",
+    "Tea is brewed from dried leaves.",
+    "Bicycles have two wheels and pedals.",
+    "Volcanoes erupt molten rock.",
+    "Penguins cannot fly.",
+    "Glaciers are slow rivers of ice.",
+    "Owls hunt at night.",
+    "Coffee contains caffeine.",
+]
+"""Short sentences on unrelated topics: a corpus in which each passage is easy to tell apart."""
+
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

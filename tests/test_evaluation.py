@@ -10,15 +10,9 @@ from nbutils.evaluation import EvalSet
 from nbutils.metrics import evaluate_run, per_query
 from nbutils.pairs import Pair, save_pairs
 from nbutils.workspace import Workspace
+from tests.conftest import SENTENCES
 
-TEXTS = [
-    "Cats purr when they are content.",
-    "Dogs bark at strangers.",
-    "Telescopes gather starlight with lenses.",
-    "Yeast makes bread dough rise.",
-    "Jupiter is the largest planet.",
-    "Tea is brewed from dried leaves.",
-]
+TEXTS = SENTENCES[:6]
 CORPUS = {f"d{i}": Passage(f"d{i}", "", t) for i, t in enumerate(TEXTS)}
 
 

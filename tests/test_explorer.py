@@ -8,19 +8,9 @@ from nbutils.data import Passage
 from nbutils.explorer import QueryExplorer
 from nbutils.models import encode
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion
+from tests.conftest import SENTENCES
 
-TEXTS = [
-    "Cats purr when they are content.",
-    "Dogs bark at strangers.",
-    "Telescopes gather starlight with lenses.",
-    "Yeast makes bread dough rise.",
-    "Jupiter is the largest planet.",
-    "Tea is brewed from dried leaves.",
-    "Bicycles have two wheels and pedals.",
-    "Volcanoes erupt molten rock.",
-    "Penguins cannot fly.",
-    "Glaciers are slow rivers of ice.",
-]
+TEXTS = SENTENCES[:10]
 CORPUS = {f"d{i}": Passage(f"d{i}", f"Title {i}", t) for i, t in enumerate(TEXTS)}
 
 

@@ -3,6 +3,7 @@ import math
 import pytest
 
 from nbutils.metrics import average_precision_at_k, evaluate_run, mrr_at_k, ndcg_at_k, recall_at_k
+from tests.conftest import SENTENCES
 
 
 def test_hand_computed_values():
@@ -52,20 +53,7 @@ def test_metrics_match_sentence_transformers_evaluator(minilm):
     from nbutils.retrieval import DenseIndex
     from nbutils.training import dev_evaluator
 
-    texts = [
-        "Cats purr when they are content.",
-        "Dogs bark at strangers.",
-        "Telescopes gather starlight with lenses.",
-        "Yeast makes bread dough rise.",
-        "Jupiter is the largest planet.",
-        "Tea is brewed from dried leaves.",
-        "Bicycles have two wheels and pedals.",
-        "Volcanoes erupt molten rock.",
-        "Penguins cannot fly.",
-        "Glaciers are slow rivers of ice.",
-        "Owls hunt at night.",
-        "Coffee contains caffeine.",
-    ]
+    texts = SENTENCES
     corpus = {f"d{i}": Passage(f"d{i}", "", t) for i, t in enumerate(texts)}
     queries = {
         "q1": "why is my cat rumbling",
