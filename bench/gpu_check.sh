@@ -3,12 +3,15 @@
 #   overhead  bench/train_overhead.py (nbutils vs plain Sentence Transformers)
 #   synth     bench/synth_scifact.py train-eval (no-gold synthetic training; SYNTH_ONLY selects configurations)
 #   train     bench/train_scifact.py (gold-pair recipes)
+#   suite     the whole notebook suite on params/scifact.yaml (the full recipe), stage 4 under torchrun
+#             on one GPU; needs papermill, ipykernel and nbconvert wheels in .device/whl as well
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 PARTS=${PARTS:-overhead synth train}
+SUITE=(--params params/scifact.yaml --set data_dir=.device/scifact --set base_model=.device/minilm --set outputs_dir=$OUT/outputs)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 gunzip -kf .device/scifact/corpus.jsonl.gz
@@ -24,5 +27,11 @@ for part in $PARTS; do
     train) python3 bench/train_scifact.py --data .device/scifact --out bench/out/scifact-train --model .device/minilm \
              --synthetic bench/out/scifact 2>&1 | quiet | tee $OUT/train.log
            cp bench/out/scifact-train/results.json $OUT/train_results.json 2>/dev/null ;;
+    suite) python3 -m ipykernel install --prefix /tmp/site >/dev/null 2>&1
+           export JUPYTER_PATH=/tmp/site/share/jupyter
+           { python3 -m nbutils run scifact "${SUITE[@]}" --stages decide,synthesize,mine --quiet &&
+             python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m nbutils train scifact "${SUITE[@]}" &&
+             python3 -m nbutils run scifact "${SUITE[@]}" --stages train,evaluate,maintain --quiet; } 2>&1 | quiet | tee $OUT/suite.log
+           rm -rf $OUT/outputs/scifact/work ;;
   esac
 done
