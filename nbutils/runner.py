@@ -65,6 +65,25 @@ def _stop_after_decide(params: Params, paths: DomainPaths) -> bool:
     return False
 
 
+def _kernel_transport() -> dict:
+    """Start kernels on local IPC sockets where the platform has them, rather than on open TCP ports.
+
+    Recent ipykernel versions warn about unencrypted TCP for every notebook; Unix sockets stay on this
+    machine and need no encryption. Windows keeps the TCP default.
+    """
+    if sys.platform == "win32":
+        return {}
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class LocalSocketKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return {"kernel_manager_class": LocalSocketKernelManager}
+
+
 def run_domain(
     params: Params, stages: list[str], notebook_dir: Path = NOTEBOOK_DIR, progress: bool = True
 ) -> RunSummary:
@@ -91,6 +110,7 @@ def run_domain(
                 kernel_name="python3",
                 progress_bar=progress,
                 cwd=str(notebook_dir),
+                **_kernel_transport(),
             )
         except Exception as exc:  # noqa: BLE001 - papermill raises several kinds; all end the run
             if out.exists():
