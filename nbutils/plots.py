@@ -110,13 +110,21 @@ def version_history(
     return fig
 
 
-def confidence_chart(table, metric: str = "ndcg@10", title: str = "") -> Figure:
-    """Mean and 95 % interval of ``metric`` per system, from :func:`nbutils.evaluation.confidence_table`."""
+def confidence_chart(table, metric: str = "ndcg@10", title: str = "", marks: dict[str, float] | None = None) -> Figure:
+    """Mean and 95 % interval of ``metric`` per system, from :func:`nbutils.evaluation.confidence_table`.
+
+    Args:
+        marks: label → value drawn as vertical dashed lines (e.g. the decision rule's thresholds).
+    """
     fig, ax = _fig()
     rows = table[table["metric"] == metric].reset_index(drop=True)
     ys = list(range(len(rows)))
     err = [rows["mean"] - rows["low"], rows["high"] - rows["mean"]]
     ax.errorbar(rows["mean"], ys, xerr=err, fmt="o", capsize=4)
+    for i, (label, value) in enumerate((marks or {}).items()):
+        ax.axvline(value, linestyle="--", color=f"C{i + 1}", alpha=0.7, label=f"{label} {value:g}")
+    if marks:
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_yticks(ys, list(rows["system"]))
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric} (95 % bootstrap interval)")

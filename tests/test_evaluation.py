@@ -209,3 +209,15 @@ def test_significance_compares_the_dev_tuned_hybrid_not_the_best_hybrid_on_test(
     best_single = evaluate_run(qrels, runs["bm25"], (10,))["ndcg@10"]
     assert row["difference"] == pytest.approx(evaluate_run(qrels, runs[weighted], (10,))["ndcg@10"] - best_single)
     assert 0 < row["p_value"] <= 1 and row["queries"] == 6
+
+
+def test_confidence_chart_draws_each_system_and_the_threshold_marks():
+    from nbutils.plots import confidence_chart
+
+    qrels, runs = _system_runs()
+    ci = evaluation.confidence_table(qrels, runs, seed=3)
+    fig = confidence_chart(ci, "recall@10", marks={"fine-tune below": 0.7, "skip at": 0.9})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(runs)
+    assert sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--") == [0.7, 0.9]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fine-tune below 0.7", "skip at 0.9"]

@@ -114,6 +114,10 @@ def _check_decide_path_cost_and_split(decide: dict) -> None:
     from nbutils.decide import LAST_NO, RULE
 
     rec, stats, cost = decide["recommendation"], decide["stats"], decide["cost"]
+    ci = {(r["system"], r["metric"]): r for r in decide["confidence"]}
+    assert (
+        ci[("base", "recall@10")]["low"] <= decide["scores"]["base"]["recall@10"] <= ci[("base", "recall@10")]["high"]
+    )
     assert [c["node"] for c in rec["path"]][:2] == ["vocabulary", "generic_high"]
     assert rec["path"][1]["value"] == pytest.approx(decide["scores"]["base"]["recall@10"])
     last = rec["path"][-1]

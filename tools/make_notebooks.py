@@ -103,7 +103,7 @@ DECIDE = header(
     ("code", "plots.term_bars(vocab.terms[:20])"),
     (
         "md",
-        "## 4. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split.",
+        "## 4. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split, then the same recall@10 and nDCG@10 as means with 95 % bootstrap intervals over the test queries: with few queries the rule's thresholds can fall inside an interval, and the report should be read with that in mind.",
     ),
     (
         "code",
@@ -112,6 +112,10 @@ DECIDE = header(
     (
         "code",
         'plots.bar_metrics(scores, ("recall@10", "ndcg@10", "recall@100"), title="Generic retrieval on held-out queries")',
+    ),
+    (
+        "code",
+        'ci = evaluation.confidence_table(ws.split("test")[1], runs, seed=P.seed)\ndisplay(ci.round(3))\nplots.confidence_chart(ci, "recall@10", title="Generic recall@10 with 95 % intervals", marks={"fine-tune below": P.recall_fine_tune_below, "skip at": P.recall_skip_above})',
     ),
     ("md", "## 5. Recommendation"),
     (
@@ -131,7 +135,7 @@ DECIDE = header(
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
     (
         "code",
-        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "recommendation": rec.to_dict(), "cost": cost, "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
+        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "confidence": ci.to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
     ),
 ]
 
