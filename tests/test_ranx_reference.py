@@ -10,6 +10,7 @@ from nbutils.metrics import evaluate_run
 from nbutils.retrieval import reciprocal_rank_fusion, weighted_fusion
 
 DOCS = [f"d{i}" for i in range(60)]
+pytestmark = pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaTypeSafetyWarning")  # inside ranx
 
 
 def _data(seed: int, queries: int = 40, same_docs: bool = False):
