@@ -169,6 +169,12 @@ def _cmd_serve_llm(args) -> int:
     return 0
 
 
+def _params_options(parser: argparse.ArgumentParser) -> None:
+    """``--params FILE`` and repeatable ``--set KEY=VALUE``, shared by every command that reads a domain's params."""
+    parser.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m nbutils", description="Fine-tune embedding models for domain retrieval."
@@ -177,8 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the notebook suite for a domain")
     run.add_argument("domain")
-    run.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    _params_options(run)
     run.add_argument("--stages", help="comma-separated stages to run (default: all)")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(func=_cmd_run)
@@ -187,8 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="run stage 4 alone (after decide, synthesize, mine); works under torchrun or accelerate launch"
     )
     train.add_argument("domain")
-    train.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    _params_options(train)
     train.set_defaults(func=_cmd_train)
 
     search = sub.add_parser("search", help="answer queries with the domain's current model; write a TREC run")
@@ -198,24 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", default="dense", help="dense | bm25 | hybrid")
     search.add_argument("--k", type=int, default=100)
     search.add_argument("--version", help="model version (default: current)")
-    search.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
-    search.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    _params_options(search)
     search.set_defaults(func=_cmd_search)
 
     reg = sub.add_parser("registry", help="list, show, promote or roll back the domain's model versions")
     reg.add_argument("domain")
     reg.add_argument("action", choices=["list", "show", "promote", "rollback"])
     reg.add_argument("version", nargs="?")
-    reg.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
-    reg.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    _params_options(reg)
     reg.set_defaults(func=_cmd_registry)
 
     reem = sub.add_parser("reembed", help="update a version's index to the current corpus; encodes only what changed")
     reem.add_argument("domain")
     reem.add_argument("--version", help="model version (default: current)")
     reem.add_argument("--full", action="store_true", help="encode every passage")
-    reem.add_argument("--params", help="params YAML (default: params/DOMAIN.yaml)")
-    reem.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    _params_options(reem)
     reem.set_defaults(func=_cmd_reembed)
 
     serve = sub.add_parser("serve-llm", help="serve a local chat model with an OpenAI-compatible API")
