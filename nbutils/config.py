@@ -230,8 +230,8 @@ _NON_NEGATIVE = {
 }
 
 
-# Keys of later stages that a stage also receives: decide plans the cost of synthesis and training.
-ALSO_RECEIVES = {"decide": ("generators", "synth_passages", "synth_per_passage", "epochs")}
+# Keys of later stages that a stage also receives: decide counts click pairs and plans synthesis and training.
+ALSO_RECEIVES = {"decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks")}
 
 
 def stage_fields(stage: str) -> dict[str, dataclasses.Field]:

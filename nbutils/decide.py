@@ -40,6 +40,7 @@ __all__ = [
     "issue_table",
     "keep_rate",
     "measure_throughput",
+    "pairs_by_source",
     "planning_values",
     "recommend",
     "sample_training_rows",
@@ -452,3 +453,28 @@ def estimate_cost(ws: Workspace, loaded, params, paths, rows: int = 16) -> dict:
         plan["epochs"], keep_rate(paths),
     )  # fmt: skip
     return {**cost, "planning_values": source}
+
+
+def pairs_by_source(ws: Workspace, clicks_file: str, min_clicks: int, cost: dict):
+    """Training pairs available per source against ``min_pairs``: gold (train split), click log, synthetic.
+
+    Click pairs are counted as the synthesize stage builds them (normalised queries, at least
+    ``min_clicks`` clicks); synthetic pairs are the expectation of :func:`estimate_cost`. Returns a
+    DataFrame with one row per source and the total.
+    """
+    import pandas as pd
+
+    from .synthesize import click_pairs
+
+    gold = sum(len(ws.qrels[q]) for q in ws.splits["train"])
+    clicks = len(click_pairs(clicks_file, ws, min_clicks)) if clicks_file else 0
+    rows = [
+        ("gold (train split)", gold, "labelled"),
+        ("click log", clicks, f"at least {min_clicks} click(s)" if clicks_file else "no click log given"),
+        ("synthetic (expected)", cost["synthetic_pairs_expected"], cost["synthesis"]),
+    ]
+    table = pd.DataFrame(rows, columns=["source", "pairs", "how counted"])
+    total = int(table["pairs"].sum())
+    table.loc[len(table)] = ["total", total, f"threshold min_pairs {cost['min_pairs']:,}"]
+    table["share of min_pairs"] = (table["pairs"] / cost["min_pairs"]).round(2)
+    return table.set_index("source")

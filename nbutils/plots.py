@@ -278,3 +278,19 @@ def _flow_arrow(
     )  # fmt: skip
     mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
     ax.text(mid[0] + 0.1, mid[1] + 0.05, label, fontsize=7, color=colour, ha="left", va="bottom")
+
+
+def pairs_by_source(table, min_pairs: int, title: str = "Training pairs by source") -> Figure:
+    """Horizontal bars of :func:`nbutils.decide.pairs_by_source` with the ``min_pairs`` threshold."""
+    fig, ax = _fig(6.5, 2.8)
+    rows = table.drop(index="total", errors="ignore")
+    ax.barh(list(rows.index), list(rows["pairs"]), color=["C0", "C1", "C2"][: len(rows)])
+    ax.axvline(min_pairs, linestyle="--", color="C3", label=f"min_pairs {min_pairs:,}")
+    ax.invert_yaxis()
+    ax.set_xlabel("pairs")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
+    return fig
+
+
+__all__ += ["pairs_by_source"]

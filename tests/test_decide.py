@@ -218,3 +218,27 @@ def test_the_decide_notebook_plans_with_the_domains_synthesis_and_training_value
     values, source = planning_values(Params({"domain": "x"}))
     assert source == "synthesize and train stage defaults"
     assert values["epochs"] == TrainParams().epochs and values["synth_passages"] == SynthesizeParams().synth_passages
+
+
+def test_pairs_by_source_counts_gold_clicks_and_expected_synthetic(tmp_path, beir_dir):
+    from nbutils.config import validate
+    from nbutils.decide import pairs_by_source
+    from nbutils.paths import DomainPaths
+    from nbutils.plots import pairs_by_source as chart
+    from nbutils.workspace import prepare_workspace
+
+    params = validate(
+        {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "o"), "test_fraction": 0.0, "dev_fraction": 0.0}
+    )
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    log = tmp_path / "clicks.csv"
+    log.write_text("query,doc_id,clicks\nwhy do cats purr,d1,3\nWhy do cats purr?,d1,1\nbig planet,d5,1\n")
+    cost = {"synthetic_pairs_expected": 7, "synthesis": "10 passages", "min_pairs": 20}
+    table = pairs_by_source(ws, str(log), 2, cost)
+    assert table.loc["gold (train split)", "pairs"] == 4
+    assert table.loc["click log", "pairs"] == 1, "the two spellings merge to 4 clicks; 'big planet' has 1 < 2"
+    assert table.loc["total", "pairs"] == 4 + 1 + 7 and table.loc["total", "share of min_pairs"] == 0.6
+    without = pairs_by_source(ws, "", 1, cost)
+    assert without.loc["click log", "pairs"] == 0 and without.loc["click log", "how counted"] == "no click log given"
+    ax = chart(table, 20).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["gold (train split)", "click log", "synthetic (expected)"]

@@ -114,6 +114,9 @@ def _check_decide_path_cost_and_split(decide: dict) -> None:
     from nbutils.decide import LAST_NO, RULE
 
     rec, stats, cost = decide["recommendation"], decide["stats"], decide["cost"]
+    sources = decide["pairs_by_source"]
+    assert sources["gold (train split)"] == stats["train_pairs"] and sources["click log"] > 0, "tiny has a click log"
+    assert sources["total"] == sum(v for k, v in sources.items() if k != "total")
     ci = {(r["system"], r["metric"]): r for r in decide["confidence"]}
     assert (
         ci[("base", "recall@10")]["low"] <= decide["scores"]["base"]["recall@10"] <= ci[("base", "recall@10")]["high"]

@@ -132,10 +132,18 @@ DECIDE = header(
         "## 6. Cost of fine-tuning\n\nWhat fine-tuning would take here: the labelled pairs still missing to reach `min_pairs`, how many synthetic pairs the synthesize stage could add (passages × questions per passage × generators × the share kept by its filters, observed in this domain's last synthesize run or assumed, as the table says), and the training time, extrapolated from a few real training steps of the base model timed on this machine.",
     ),
     ("code", 'cost = decide.estimate_cost(ws, base, P, paths)\npd.Series(cost, dtype=object).to_frame("value")'),
+    (
+        "md",
+        "Training pairs by source against `min_pairs`: gold pairs of the train split, pairs from the click log (as the synthesize stage would build them) and the synthetic pairs expected above.",
+    ),
+    (
+        "code",
+        "sources = decide.pairs_by_source(ws, P.clicks_file, P.min_clicks, cost)\ndisplay(sources)\nplots.pairs_by_source(sources, P.min_pairs)",
+    ),
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
     (
         "code",
-        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "confidence": ci.to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
+        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "confidence": ci.to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "pairs_by_source": sources["pairs"].to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
     ),
 ]
 
