@@ -30,7 +30,6 @@ __all__ = [
     "out_of_distribution_sources",
     "paired_test",
     "per_query_deltas",
-    "query_explorer",
     "robustness_sets",
     "robustness_table",
     "significance_table",
@@ -458,10 +457,3 @@ def robustness_table(
     general = [dense_scores(m, corpus, queries, qrels, batch_size) for m in (base[0], tuned[0])]
     rows.append(_shift_row("general English (shipped pairs)", GENERAL, *general))
     return pd.DataFrame(rows)
-
-
-def query_explorer(base, tuned, bm25: BM25Index, corpus: dict, fusion_weight: float | None = None, top: int = 5):
-    """An interactive :class:`~nbutils.explorer.QueryExplorer` (ipywidgets) over the evaluated systems."""
-    from .explorer import QueryExplorer
-
-    return QueryExplorer(base, tuned, bm25, corpus, fusion_weight=fusion_weight, top=top)

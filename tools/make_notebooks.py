@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, curation, decide, evaluation, filters, labeling, maintain, mining, models, monitoring, plots, report, synthesize, training, vocabulary, workspace
+from nbutils import config, curation, decide, evaluation, explorer, filters, labeling, maintain, mining, models, monitoring, plots, report, synthesize, training, vocabulary, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -344,7 +344,7 @@ EVALUATE = header(
     ),
     (
         "hidden-output",
-        "explorer = evaluation.query_explorer(base_system, tuned_system, bm25, ws.corpus, fusion_weight=weight)\nexplorer.widget",
+        "panel = explorer.QueryExplorer(base_system, tuned_system, bm25, ws.corpus, fusion_weight=weight)\npanel.widget",
     ),
     ("md", "## Record"),
     (
