@@ -31,6 +31,7 @@ __all__ = [
     "STAGES",
     "Bm25Backend",
     "Device",
+    "LongPassages",
     "Loss",
     "ParamsError",
     "Params",
@@ -88,6 +89,11 @@ class Roundtrip(str, Enum):
     NONE = "none"
 
 
+class LongPassages(str, Enum):
+    TRUNCATE = "truncate"
+    WINDOWS = "windows"
+
+
 class SplitBy(str, Enum):
     QUERY = "query"
     DOCUMENT = "document"
@@ -112,6 +118,7 @@ class CommonParams:
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 42  # every random choice derives from it
     max_seq_length: int = 128  # tokens per passage for encoding and training
+    long_passages: str = "truncate"  # passages over max_seq_length: truncate | windows, averaged over windows
     encode_batch_size: int = 64  # passages per encoding batch
     bm25_backend: str = "bm25s"  # bm25s | rank_bm25
 
@@ -215,6 +222,7 @@ _CHOICES: dict[str, type[Enum]] = {
     "roundtrip": Roundtrip,
     "mine_teacher": Teacher,
     "split_by": SplitBy,
+    "long_passages": LongPassages,
 }
 _FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
 _FRACTIONS |= {"drift_vocab_rate", "drift_far_share", "drift_similarity", "drift_mean_shift", "simulate_share"}

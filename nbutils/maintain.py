@@ -333,7 +333,7 @@ class _Previous:
     passages_per_second: float | None
 
 
-def _previous_index(registry: Registry, version: str, max_seq_length: int) -> tuple[_Previous | None, str]:
+def _previous_index(registry: Registry, version: str, loaded) -> tuple[_Previous | None, str]:
     """The version's existing index when its embeddings can be reused, else ``None`` and why not."""
     folder = _index_folder(registry, version)
     if not (folder / "manifest.json").exists():
@@ -344,8 +344,13 @@ def _previous_index(registry: Registry, version: str, max_seq_length: int) -> tu
         return None, f"the index was built with model {manifest.get('model_version')}, not {version}"
     if hashes is None:
         return None, "the index has no passage hashes"
-    if manifest.get("max_seq_length") != max_seq_length:
-        return None, f"the index was built with max_seq_length {manifest.get('max_seq_length')}, not {max_seq_length}"
+    if manifest.get("max_seq_length") != loaded.model.max_seq_length:
+        return None, (
+            f"the index was built with max_seq_length {manifest.get('max_seq_length')}, "
+            f"not {loaded.model.max_seq_length}"
+        )
+    if manifest.get("long_passages", "truncate") != loaded.long_passages:
+        return None, f"the index was built with long_passages {manifest.get('long_passages', 'truncate')}"
     ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
     emb = np.load(folder / "embeddings.npy")
     return _Previous(ids, hashes, emb, manifest.get("passages_per_second")), f"reusing the index of {version}"
@@ -353,11 +358,11 @@ def _previous_index(registry: Registry, version: str, max_seq_length: int) -> tu
 
 def _cached(loaded, corpus: dict, hashes: list[str], cache_dir) -> _Previous | None:
     """Whole-corpus embeddings of this very model from the stage cache (same key as ``corpus_embeddings``)."""
-    from .workspace import corpus_hash
+    from .workspace import embeddings_cache_path
 
     if cache_dir is None:
         return None
-    path = Path(cache_dir) / f"{loaded.fingerprint}-{loaded.model.max_seq_length}-{corpus_hash(corpus)}.npy"
+    path = embeddings_cache_path(loaded, corpus, cache_dir)
     emb = np.load(path) if path.exists() else None
     return _Previous(list(corpus), hashes, emb, None) if emb is not None and len(emb) == len(corpus) else None
 
@@ -365,12 +370,12 @@ def _cached(loaded, corpus: dict, hashes: list[str], cache_dir) -> _Previous | N
 def _reusable(registry, version, loaded, corpus, hashes, full, cache_dir) -> tuple[_Previous | None, str]:
     if full:
         return None, "full re-embedding asked for"
-    prev, reason = _previous_index(registry, version, loaded.model.max_seq_length)
+    prev, reason = _previous_index(registry, version, loaded)
     cached = None if prev else _cached(loaded, corpus, hashes, cache_dir)
     return (cached, "from the embedding cache of this very model") if cached else (prev, reason)
 
 
-def _encode_chunks(model, texts: list[str], batch_size: int, known_rate: float | None, progress: bool):
+def _encode_chunks(loaded, texts: list[str], batch_size: int, known_rate: float | None, progress: bool):
     """Encode in chunks of one batch with a progress bar; estimate the total time from the last build's
     throughput, or else from the first batch. Returns ``(embeddings, seconds, estimate, estimate source)``."""
     from .models import encode
@@ -382,13 +387,13 @@ def _encode_chunks(model, texts: list[str], batch_size: int, known_rate: float |
     parts, start = [], time.perf_counter()
     with tqdm(total=len(texts), desc="re-embedding", unit="passage", disable=not progress or not texts) as bar:
         for i in range(0, len(texts), batch_size):
-            parts.append(encode(model, texts[i : i + batch_size], batch_size, kind="document", progress=False))
+            parts.append(loaded.encode_documents(texts[i : i + batch_size], batch_size, progress=False))
             bar.update(len(parts[-1]))
             if estimate is None:
                 estimate, source = len(texts) * (time.perf_counter() - start) / len(parts[-1]), "first batch"
                 bar.set_postfix_str(f"estimated {estimate:.0f} s in all")
                 logger.info("re-embedding %d passages: about %.0f s (first batch)", len(texts), estimate)
-    emb = np.concatenate(parts) if parts else encode(model, [], batch_size)
+    emb = np.concatenate(parts) if parts else encode(loaded.model, [], batch_size)
     return emb, time.perf_counter() - start, estimate, source
 
 
@@ -434,10 +439,14 @@ def reembed(
     plan = _plan(ids, hashes, prev)
     known_rate = prev.passages_per_second if prev else None
     new_emb, enc_seconds, estimate, source = _encode_chunks(
-        loaded.model, [texts[i] for i in plan["encode"]], batch_size, known_rate, progress
+        loaded, [texts[i] for i in plan["encode"]], batch_size, known_rate, progress
     )
     rate = len(plan["encode"]) / enc_seconds if plan["encode"] and enc_seconds > 0 else None
-    extra = {"max_seq_length": loaded.model.max_seq_length, "passages_per_second": rate or known_rate}
+    extra = {
+        "max_seq_length": loaded.model.max_seq_length,
+        "long_passages": loaded.long_passages,
+        "passages_per_second": rate or known_rate,
+    }
     chash = corpus_hash(corpus)
     folder = build_index(registry, version, ids, _assemble(len(ids), plan, prev, new_emb), chash, hashes, extra)
     _keep_reference(registry, version, chash, folder)
@@ -522,10 +531,17 @@ def record_training_corpus(registry: Registry, version: str, corpus: dict, queri
 
 
 def load_version(registry: Registry, version: str, device: str = "cpu"):
-    """Load a registered model version (a :class:`~nbutils.models.LoadedModel`) with its sequence length."""
+    """Load a registered model version (a :class:`~nbutils.models.LoadedModel`) with its sequence length
+    and the way it encodes long passages."""
     from .models import load_for
 
-    return load_for(str(registry.model_dir(version)), device, registry.manifest(version).get("max_seq_length"))
+    manifest = registry.manifest(version)
+    return load_for(
+        str(registry.model_dir(version)),
+        device,
+        manifest.get("max_seq_length"),
+        long_passages=manifest.get("long_passages", "truncate"),
+    )
 
 
 def search_domain(
@@ -590,6 +606,7 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
         "base_model_fingerprint": train.get("base_model_fingerprint"),
         "model_fingerprint": model_fingerprint(str(paths.model_dir)),
         "max_seq_length": params.max_seq_length,
+        "long_passages": params.long_passages,
         "training_data": (read_metrics(paths, "synthesize") or {}).get("training_pairs", {}),
         "training_data_hash": train.get("training_data_hash"),
         "params": train.get("params", {}),

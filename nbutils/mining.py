@@ -273,7 +273,7 @@ def _teacher(params, ws, embeddings_dir):
     bm25 = bm25_index(ws, params.bm25_backend)
     if params.mine_teacher == "bm25":
         return bm25, None, None
-    base = load_for(params.base_model, params.device, params.max_seq_length)
+    base = load_for(params.base_model, params.device, params.max_seq_length, long_passages=params.long_passages)
     return bm25, dense_index(base, ws, embeddings_dir, params.encode_batch_size), base.model
 
 

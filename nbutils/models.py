@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,7 @@ __all__ = [
     "load_for",
     "load_model",
     "model_fingerprint",
+    "passage_windows",
     "resolve_device",
     "resolve_model",
 ]
@@ -123,8 +125,106 @@ def load_model(location: str, device: str = "cpu", max_seq_length: int | None = 
     return model
 
 
-def encode(model, texts: list[str], batch_size: int = 64, kind: str = "document", progress: bool = True) -> np.ndarray:
-    """Encode texts to L2-normalised float32 rows (queries with the model's query prompt, if any)."""
+LONG_PASSAGES = ("truncate", "windows")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _token_counts(tokenizer, texts: list[str]) -> list[int]:
+    if not texts:
+        return []
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def _sentences(body: str, tokenizer, room: int) -> list[tuple[str, int]]:
+    """Sentences of ``body`` with their token counts; a sentence longer than ``room`` is cut by words."""
+    sentences = [s for s in _SENTENCE_END.split(body.strip()) if s.strip()]
+    out: list[tuple[str, int]] = []
+    for sent, n in zip(sentences, _token_counts(tokenizer, sentences), strict=True):
+        if n <= room:
+            out.append((sent, n))
+            continue
+        out += _word_pieces(sent.split(), tokenizer, room)
+    return out
+
+
+def _word_pieces(words: list[str], tokenizer, room: int) -> list[tuple[str, int]]:
+    """Consecutive words packed into pieces of at most ``room`` tokens (a longer single word stays whole)."""
+    pieces: list[tuple[str, int]] = []
+    current: list[str] = []
+    used = 0
+    for word, n in zip(words, _token_counts(tokenizer, words), strict=True):
+        if current and used + n > room:
+            pieces.append((" ".join(current), used))
+            current, used = [], 0
+        current.append(word)
+        used += n
+    if current:
+        pieces.append((" ".join(current), used))
+    return pieces
+
+
+def passage_windows(text: str, tokenizer, max_tokens: int) -> list[str]:
+    """Split a passage longer than ``max_tokens`` into windows that each fit the model.
+
+    Windows are whole sentences packed up to the budget; consecutive windows share one sentence,
+    and a short first line (a title or heading, at most a quarter of the budget) starts every
+    window. A passage that fits is returned unchanged as its only window.
+
+    Example::
+
+        passage_windows(abstract, model.tokenizer, 256)  # ["Title\nFirst sentences …", "Title\nLast …"]
+    """
+    budget = max_tokens - 2  # room for the [CLS]/[SEP]-style special tokens
+    if _token_counts(tokenizer, [text])[0] <= budget:
+        return [text]
+    head, _, body = text.partition("\n")
+    head_tokens = _token_counts(tokenizer, [head])[0] + 1 if body.strip() else budget
+    if head_tokens > budget // 4:
+        head, body, head_tokens = "", text, 0
+    room = budget - head_tokens
+    windows: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
+    for sent, n in _sentences(body, tokenizer, room):
+        if current and sum(c[1] for c in current) + n > room:
+            windows.append(current)
+            last = current[-1]
+            current = [last] if last[1] + n <= room else []
+        current.append((sent, n))
+    windows.append(current)
+    prefix = head + "\n" if head else ""
+    return [prefix + " ".join(s for s, _ in w) for w in windows]
+
+
+def _encode_windows(model, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+    """One vector per passage: the normalised mean of its windows' embeddings."""
+    owner: list[int] = []
+    flat: list[str] = []
+    for row, text in enumerate(texts):
+        windows = passage_windows(text, model.tokenizer, model.max_seq_length)
+        flat += windows
+        owner += [row] * len(windows)
+    emb = encode(model, flat, batch_size, kind="document", progress=progress)
+    out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
+    np.add.at(out, np.asarray(owner), emb)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def encode(
+    model,
+    texts: list[str],
+    batch_size: int = 64,
+    kind: str = "document",
+    progress: bool = True,
+    windows: bool = False,
+) -> np.ndarray:
+    """Encode texts to L2-normalised float32 rows (queries with the model's query prompt, if any).
+
+    Args:
+        windows: documents longer than the model's ``max_seq_length`` are encoded in windows
+            (:func:`passage_windows`) whose embeddings are averaged, instead of being truncated.
+    """
+    if windows and kind == "document" and texts:
+        return _encode_windows(model, texts, batch_size, progress)
     if not texts:
         dim = getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)()
         return np.zeros((0, dim), dtype=np.float32)
@@ -163,18 +263,43 @@ class LoadedModel:
     resolved: ResolvedModel
     device: str
     fingerprint: str
+    long_passages: str = "truncate"  # how passages over max_seq_length are encoded: truncate | windows
+
+    @property
+    def windows(self) -> bool:
+        return self.long_passages == "windows"
+
+    def encode_documents(self, texts: list[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        """Encode passages the way this model's index is built (truncated or in averaged windows)."""
+        return encode(self.model, texts, batch_size, kind="document", progress=progress, windows=self.windows)
 
     def describe(self) -> str:
-        return f"{self.resolved.describe()} (device: {self.device})"
+        how = ", long passages in windows" if self.windows else ""
+        return f"{self.resolved.describe()} (device: {self.device}{how})"
 
 
-def load_for(name: str, device: str = "auto", max_seq_length: int | None = None, training: bool = False) -> LoadedModel:
+def load_for(
+    name: str,
+    device: str = "auto",
+    max_seq_length: int | None = None,
+    training: bool = False,
+    long_passages: str = "truncate",
+) -> LoadedModel:
     """Resolve, load and fingerprint a model in one step (``name``: hub id or folder).
 
     Models loaded for inference run in half precision on CUDA; ``training=True`` keeps float32
     weights (the trainer then uses bf16/fp16 mixed precision).
+
+    Args:
+        long_passages: ``truncate`` or ``windows`` (see :func:`encode`), used by
+            :meth:`LoadedModel.encode_documents`.
+
+    Raises:
+        ValueError: for an unknown ``long_passages``, listing the valid ones.
     """
+    if long_passages not in LONG_PASSAGES:
+        raise ValueError(f"long_passages: {long_passages!r} is not allowed; valid: {', '.join(LONG_PASSAGES)}")
     resolved = resolve_model(name)
     dev = resolve_device(device)
     model = load_model(resolved.location, dev, max_seq_length, half=not training)
-    return LoadedModel(model, resolved, dev, model_fingerprint(resolved.location))
+    return LoadedModel(model, resolved, dev, model_fingerprint(resolved.location), long_passages)

@@ -335,7 +335,7 @@ def roundtrip_retriever(params, ws: Workspace, embeddings_dir):
     bm25 = bm25_index(ws, params.bm25_backend) if kind in {"bm25", "hybrid"} else None
     dense = None
     if kind in {"dense", "hybrid"}:
-        base = load_for(params.base_model, params.device, params.max_seq_length)
+        base = load_for(params.base_model, params.device, params.max_seq_length, long_passages=params.long_passages)
         dense = (base.model, dense_index(base, ws, embeddings_dir, params.encode_batch_size))
 
     def retrieve(queries: dict[str, str], k: int):

@@ -26,6 +26,7 @@ __all__ = [
     "corpus_embeddings",
     "corpus_hash",
     "dense_index",
+    "embeddings_cache_path",
     "document_of",
     "held_out_documents",
     "load_workspace",
@@ -277,17 +278,21 @@ def load_workspace(paths: DomainPaths) -> Workspace:
     return Workspace(corpus, queries, qrels, {k: splits[k] for k in SPLITS}, split_by=by, excluded=excluded)
 
 
-def corpus_embeddings(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> np.ndarray:
-    """Embeddings of the whole corpus for a :class:`~nbutils.models.LoadedModel`, cached by model
-    fingerprint, sequence length and corpus hash."""
-    from .models import encode
+def embeddings_cache_path(loaded, corpus: dict[str, Passage], cache_dir: str | Path) -> Path:
+    """Where the corpus embeddings of a loaded model are cached: keyed by model fingerprint, sequence
+    length, how long passages are encoded and corpus hash."""
+    windows = "-windows" if getattr(loaded, "windows", False) else ""
+    return Path(cache_dir) / f"{loaded.fingerprint}-{loaded.model.max_seq_length}{windows}-{corpus_hash(corpus)}.npy"
 
-    seq = loaded.model.max_seq_length
-    path = Path(cache_dir) / f"{loaded.fingerprint}-{seq}-{corpus_hash(ws.corpus)}.npy"
+
+def corpus_embeddings(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> np.ndarray:
+    """Embeddings of the whole corpus for a :class:`~nbutils.models.LoadedModel` (cached, see
+    :func:`embeddings_cache_path`), long passages truncated or in windows as the model was loaded."""
+    path = embeddings_cache_path(loaded, ws.corpus, cache_dir)
     if path.exists():
         return np.load(path)
     _, texts = ws.ids_and_texts()
-    emb = encode(loaded.model, texts, batch_size, kind="document", progress=True)
+    emb = loaded.encode_documents(texts, batch_size, progress=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, emb)

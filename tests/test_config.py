@@ -33,6 +33,7 @@ def test_defaults_and_overrides_are_typed(tmp_path):
         ("epochs: two\n", "epochs"),
         ("epochs: 1.5\n", "epochs"),
         ("device: tpu\n", "'tpu' is not allowed; valid: auto, cpu, cuda"),
+        ("long_passages: chunks\n", "long_passages: 'chunks' is not allowed; valid: truncate, windows"),
         ("generators: [title, magic]\n", "magic"),
         ("test_fraction: 1.5\n", "test_fraction"),
         ("batch_size: 0\n", "batch_size"),

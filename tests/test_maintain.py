@@ -239,3 +239,36 @@ def test_build_index_refuses_mismatched_lengths(tmp_path):
     reg = Registry(tmp_path / "registry")
     with pytest.raises(ValueError, match="2 ids, 3 embeddings"):
         build_index(reg, "v1", ["a", "b"], np.eye(3, dtype=np.float32), "h")
+
+
+def test_window_encoded_index_is_never_reused_by_a_truncating_model(tmp_path, minilm):
+    from dataclasses import replace
+
+    from nbutils.maintain import reembed
+    from nbutils.models import encode
+
+    reg = Registry(tmp_path / "registry")
+    long_text = " ".join(f"Sentence {i} says that bees visit flower number {i}." for i in range(12))
+    corpus = make_corpus(PASSAGES | {"long": ("Bees", long_text)})
+    windowed = replace(counting(minilm), long_passages="windows")
+    reembed(reg, "v1", windowed, corpus, progress=False)
+    index = load_index(reg, "v1")
+    row = index.embeddings[index.ids.index("long")]
+    assert np.allclose(row, encode(minilm.model, [corpus["long"].full_text()], windows=True)[0], atol=1e-5)
+    assert len(windowed.model.texts) > len(corpus)  # the long passage went in as several windows
+
+    truncating = counting(minilm)
+    summary = reembed(reg, "v1", truncating, corpus, progress=False)
+    assert summary.mode == "full" and "long_passages windows" in summary.reason
+    assert len(truncating.model.texts) == len(corpus)
+
+
+def test_load_version_encodes_long_passages_as_registered(tmp_path):
+    from nbutils.maintain import load_version
+    from nbutils.models import resolve_model
+
+    reg = Registry(tmp_path / "registry")
+    bundled = resolve_model("sentence-transformers/all-MiniLM-L6-v2").location
+    reg.register(bundled, {"max_seq_length": 64, "long_passages": "windows"})
+    loaded = load_version(reg, "v1")
+    assert loaded.windows and loaded.model.max_seq_length == 64

@@ -91,7 +91,10 @@ DECIDE = header(
         'plots.histogram([len(p.full_text().split()) for p in ws.corpus.values()], xlabel="words per passage", title="Passage length")',
     ),
     ("md", "## 2. The generic model\n\nThe base model, and which copy of it was loaded."),
-    ("code", "base = models.load_for(P.base_model, P.device, P.max_seq_length)\nMarkdown(base.describe())"),
+    (
+        "code",
+        "base = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages)\nMarkdown(base.describe())",
+    ),
     (
         "md",
         "## 3. Vocabulary\n\nIs the vocabulary special? Word rarity against general English (wordfreq) and how the base model's tokenizer splits the most domain-specific terms compared with common words.",
@@ -281,7 +284,7 @@ EVALUATE = header(
     ("md", "## 1. Systems"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(f"{len(queries)} held-out test queries.")',
+        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length, long_passages=P.long_passages)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(f"{len(queries)} held-out test queries.")',
     ),
     (
         "md",

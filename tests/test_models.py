@@ -1,0 +1,95 @@
+"""Encoding passages longer than the model's window: truncated, or in windows whose embeddings are averaged."""
+
+import numpy as np
+import pytest
+
+from nbutils.models import encode, load_for, passage_windows
+
+TITLE = "Honey bees"
+SENTENCES_ABOUT_BEES = [
+    "Honey bees live in colonies of tens of thousands of workers.",
+    "A single queen lays up to two thousand eggs on a summer day.",
+    "Workers collect nectar and pollen from flowers within a few kilometres.",
+    "Nectar is turned into honey by evaporation and enzymes in the comb.",
+    "Drones exist only to mate with a queen from another colony.",
+    "In winter the colony clusters and shivers its wing muscles to stay warm.",
+    "Beekeepers harvest the surplus honey in late summer.",
+    "Varroa mites are the main threat to managed colonies today.",
+]
+LONG = TITLE + "\n" + " ".join(SENTENCES_ABOUT_BEES)
+
+
+def tokens(tokenizer, text: str) -> int:
+    return len(tokenizer(text)["input_ids"])  # with the special tokens the model adds
+
+
+def test_a_passage_that_fits_is_its_only_window(minilm):
+    text = "Cats\nCats purr when they are content."
+    assert passage_windows(text, minilm.model.tokenizer, 64) == [text]
+
+
+def test_long_passage_windows_fit_cover_every_sentence_and_overlap(minilm):
+    tok = minilm.model.tokenizer
+    assert tokens(tok, LONG) > 64
+    windows = passage_windows(LONG, tok, 64)
+    assert len(windows) >= 3
+    assert all(tokens(tok, w) <= 64 for w in windows)
+    assert all(w.startswith(TITLE + "\n") for w in windows)
+    for sentence in SENTENCES_ABOUT_BEES:
+        assert any(sentence in w for w in windows), sentence
+    for a, b in zip(windows, windows[1:], strict=False):
+        last_of_a = a.rsplit(". ", 1)[-1]
+        assert last_of_a in b  # consecutive windows share a sentence
+
+
+def test_a_sentence_longer_than_the_window_is_cut_by_words(minilm):
+    tok = minilm.model.tokenizer
+    run_on = " ".join(f"word{i}" for i in range(120))
+    windows = passage_windows("Title\n" + run_on, tok, 32)
+    assert len(windows) > 2 and all(tokens(tok, w) <= 34 for w in windows)
+    words = [w for window in windows for w in window.split("\n", 1)[1].split()]
+    assert set(words) == set(run_on.split())
+
+
+def test_a_long_first_line_is_not_repeated_as_a_heading(minilm):
+    text = " ".join(SENTENCES_ABOUT_BEES[:4]) + "\n" + " ".join(SENTENCES_ABOUT_BEES[4:])
+    windows = passage_windows(text, minilm.model.tokenizer, 64)
+    assert sum(w.startswith(SENTENCES_ABOUT_BEES[0]) for w in windows) == 1
+
+
+def test_window_encoding_is_the_normalised_mean_of_the_windows(minilm):
+    model = minilm.model
+    short = "Cats\nCats purr when they are content."
+    got = encode(model, [short, LONG], progress=False, windows=True)
+    truncated = encode(model, [short, LONG], progress=False)
+    assert np.allclose(got[0], truncated[0], atol=1e-5)  # short passages are encoded as before
+    parts = encode(model, passage_windows(LONG, model.tokenizer, model.max_seq_length), progress=False)
+    mean = parts.mean(axis=0)
+    assert np.allclose(got[1], mean / np.linalg.norm(mean), atol=1e-5)
+    assert not np.allclose(got[1], truncated[1], atol=1e-3)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_windows_find_what_truncation_cuts_off(minilm):
+    """The last sentence lies beyond the 64-token window: only window encoding lets the query reach it."""
+    model = minilm.model
+    distractor = TITLE + "\n" + " ".join(SENTENCES_ABOUT_BEES[:4])
+    query = encode(model, ["what threatens managed bee colonies, varroa mites"], kind="query", progress=False)[0]
+    for windows, expected in ((False, False), (True, True)):
+        docs = encode(model, [distractor, LONG], progress=False, windows=windows)
+        gap = float(docs[1] @ query - docs[0] @ query)
+        assert (gap > 0.02) is expected, (windows, gap)
+
+
+def test_unknown_long_passages_value_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="truncate, windows"):
+        load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64, long_passages="chunks")
+
+
+def test_loaded_model_encodes_documents_as_loaded(minilm):
+    from dataclasses import replace
+
+    windowed = replace(minilm, long_passages="windows")
+    assert windowed.windows and not minilm.windows
+    assert np.allclose(windowed.encode_documents([LONG], progress=False), encode(minilm.model, [LONG], windows=True))
+    assert "windows" in windowed.describe()
