@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from .retrieval import BM25Index, DenseIndex
 __all__ = [
     "CrossEncoderRescorer",
     "Triple",
+    "choose_windows",
     "duplicate_groups",
     "examples",
     "known_positives",
@@ -47,6 +48,8 @@ class Triple:
     neg_source: str | None = None  # bm25 | dense | hybrid, "+cross-encoder" when rescored | manual
     neg_rank: int | None = None
     neg_score: float | None = None
+    positive_text: str | None = None  # window of a long positive that training uses (long_passages: windows)
+    negative_text: str | None = None  # same for the negative
 
 
 def duplicate_groups(corpus: dict) -> dict[str, set[str]]:
@@ -234,10 +237,50 @@ class CrossEncoderRescorer:
 TEACHER_WEIGHTS = {"bm25": 1.0, "hybrid": 0.5, "dense": 0.0}
 
 
-def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddings_dir) -> list[Triple]:
+def choose_windows(
+    triples: list[Triple], corpus: dict, model, batch_size: int = 64, progress: bool = True
+) -> list[Triple]:
+    """For positives and negatives longer than the model's window, the window that training uses.
+
+    A long passage is split as :func:`nbutils.models.passage_windows` splits it for encoding; the
+    window the model finds closest to the query stands in for the passage (``positive_text``,
+    ``negative_text``), so training never pairs a query with a cut-off start of the passage that
+    lacks the part it asks about. Passages that fit are left as they are.
+    """
+    from .models import encode, passage_windows
+
+    needed = sorted({t.positive for t in triples} | {t.negative for t in triples if t.negative})
+    windows = {pid: passage_windows(corpus[pid].full_text(), model.tokenizer, model.max_seq_length) for pid in needed}
+    windows = {pid: w for pid, w in windows.items() if len(w) > 1}
+    if not windows:
+        return list(triples)
+    rows: dict[str, slice] = {}
+    flat: list[str] = []
+    for pid, parts in windows.items():
+        rows[pid] = slice(len(flat), len(flat) + len(parts))
+        flat += parts
+    emb = encode(model, flat, batch_size, kind="document", progress=progress)
+    queries = sorted({t.query for t in triples})
+    q_emb = dict(zip(queries, encode(model, queries, batch_size, kind="query", progress=False), strict=True))
+
+    def best(query: str, pid: str | None) -> str | None:
+        if pid not in windows:
+            return None
+        return windows[pid][int(np.argmax(emb[rows[pid]] @ q_emb[query]))]
+
+    return [
+        replace(t, positive_text=best(t.query, t.positive), negative_text=best(t.query, t.negative)) for t in triples
+    ]
+
+
+def mine(
+    params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddings_dir, windows: bool = True
+) -> list[Triple]:
     """Mine negatives for ``pairs`` with the teacher the params name (``mine_teacher``: bm25, dense, hybrid).
 
-    With ``split_by: document``, no passage of a held-out document becomes a negative.
+    With ``split_by: document``, no passage of a held-out document becomes a negative. With
+    ``long_passages: windows`` (and ``windows``), long passages are given the window training uses
+    (:func:`choose_windows`, by the base model).
     """
     from .workspace import trainable_passages
 
@@ -249,7 +292,7 @@ def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddin
         rescorer = CrossEncoderRescorer.load(
             params.mine_rescorer, ws.corpus, resolve_device(params.device), params.encode_batch_size
         )
-    return mine_hybrid(
+    triples = mine_hybrid(
         pairs,
         bm25,
         dense,
@@ -264,6 +307,13 @@ def mine(params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddin
         rescorer,
         None if ws.split_by == "query" else trainable_passages(ws),
     )
+    if not windows or params.long_passages != "windows":
+        return triples
+    if model is None:
+        from .models import load_for
+
+        model = load_for(params.base_model, params.device, params.max_seq_length).model
+    return choose_windows(triples, ws.corpus, model, params.encode_batch_size)
 
 
 def _teacher(params, ws, embeddings_dir):
@@ -292,7 +342,7 @@ def false_negative_estimate(params, ws, embeddings_dir, limit: int = 500) -> tup
     if not pairs:
         return {"queries": 0, "negatives": 0, "false_negatives": 0, "rate": None}, []
     known = known_positives(pairs, ws.corpus)
-    triples = mine(params, ws, pairs, known, embeddings_dir)
+    triples = mine(params, ws, pairs, known, embeddings_dir, windows=False)
     by_text = {queries[q]: q for q in multi}
     mined = [t for t in triples if t.negative]
     wrong = [t for t in mined if t.negative in qrels[by_text[t.query]]]
@@ -316,11 +366,15 @@ def load_triples(path: str | Path) -> list[Triple]:
 
 
 def summary(triples: list[Triple]) -> dict[str, int]:
-    """Pairs, pairs with at least one negative, negatives, and negatives per source."""
+    """Pairs, pairs with at least one negative, negatives, negatives per source, and how many long
+    positives and negatives are given as a window (see :func:`choose_windows`)."""
     pairs = {(t.query, t.positive) for t in triples}
     with_neg = {(t.query, t.positive) for t in triples if t.negative}
     out = {"pairs": len(pairs), "pairs_with_negative": len(with_neg), "pairs_without_negative": len(pairs - with_neg)}
     out["negatives"] = sum(1 for t in triples if t.negative)
+    if any(t.positive_text or t.negative_text for t in triples):
+        out["positives_as_window"] = len({(t.query, t.positive) for t in triples if t.positive_text})
+        out["negatives_as_window"] = sum(1 for t in triples if t.negative_text)
     for src in sorted({t.neg_source for t in triples if t.neg_source}):
         out[f"negatives_{src}"] = sum(1 for t in triples if t.neg_source == src)
     return out

@@ -86,12 +86,17 @@ class TrainResult:
         return {k.replace("eval_dev_cosine_", ""): v for k, v in top.items() if k.startswith("eval_dev_cosine_")}
 
 
-def _group(triples: list[Triple], max_pairs: int, seed: int) -> OrderedDict[tuple[str, str], list[str]]:
-    grouped: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+Grouped = OrderedDict[tuple[str, str], tuple[str, list[str]]]
+
+
+def _group(triples: list[Triple], corpus: dict, max_pairs: int, seed: int) -> Grouped:
+    """(query, positive id) → (positive text, negative texts); a passage's chosen window stands in for it."""
+    grouped: Grouped = OrderedDict()
     for t in triples:
-        negs = grouped.setdefault((t.query, t.positive), [])
+        positive = t.positive_text or corpus[t.positive].full_text()
+        _, negs = grouped.setdefault((t.query, t.positive), (positive, []))
         if t.negative:
-            negs.append(t.negative)
+            negs.append(t.negative_text or corpus[t.negative].full_text())
     if max_pairs and len(grouped) > max_pairs:
         keep = set(random.Random(seed).sample(list(grouped), max_pairs))
         grouped = OrderedDict((k, v) for k, v in grouped.items() if k in keep)
@@ -113,6 +118,9 @@ def build_datasets(
     - ``triplet``: (anchor, positive, negative), one row per mined negative; pairs without one are left out.
     - ``cosent``: (sentence1, sentence2, score): 1.0 for the positive, 0.0 for each negative.
 
+    A passage is given as its full text, or as the window chosen for it at mining
+    (``positive_text``/``negative_text``, see :func:`nbutils.mining.choose_windows`).
+
     Args:
         negatives: hard negatives per row for the in-batch losses (default: the most any pair has).
         max_pairs: sample this many pairs (0 = all).
@@ -122,10 +130,9 @@ def build_datasets(
     """
     from datasets import Dataset
 
-    grouped = _group(triples, max_pairs, seed)
-    text = lambda pid: corpus[pid].full_text()  # noqa: E731
+    grouped = _group(triples, corpus, max_pairs, seed)
     if loss == "triplet":
-        rows = [(q, text(pos), text(n)) for (q, pos), negs in grouped.items() for n in negs]
+        rows = [(q, pos, n) for (q, _), (pos, negs) in grouped.items() for n in negs]
         out = (
             {
                 "triplets": Dataset.from_dict(
@@ -136,8 +143,8 @@ def build_datasets(
             else {}
         )
     elif loss == "cosent":
-        rows = [(q, text(pos), 1.0) for q, pos in grouped] + [
-            (q, text(n), 0.0) for (q, _), negs in grouped.items() for n in negs
+        rows = [(q, pos, 1.0) for (q, _), (pos, _) in grouped.items()] + [
+            (q, n, 0.0) for (q, _), (_, negs) in grouped.items() for n in negs
         ]
         out = {
             "scored": Dataset.from_dict(
@@ -145,7 +152,7 @@ def build_datasets(
             )
         }
     elif loss in IN_BATCH_LOSSES:
-        out = _in_batch(grouped, text, negatives)
+        out = _in_batch(grouped, negatives)
     else:
         raise ValueError(f"loss: {loss!r} is not allowed; valid: {', '.join(LOSSES)}")
     if not out:
@@ -155,20 +162,20 @@ def build_datasets(
     return out
 
 
-def _in_batch(grouped, text, negatives: int | None) -> dict:
+def _in_batch(grouped: Grouped, negatives: int | None) -> dict:
     from datasets import Dataset
 
     if negatives is None:
-        negatives = max((len(v) for v in grouped.values()), default=0)
+        negatives = max((len(negs) for _, negs in grouped.values()), default=0)
     hard: dict[str, list[str]] = {"anchor": [], "positive": [], **{f"negative_{i + 1}": [] for i in range(negatives)}}
     plain: dict[str, list[str]] = {"anchor": [], "positive": []}
-    for (q, pos), negs in grouped.items():
+    for (q, _), (pos, negs) in grouped.items():
         negs = negs[:negatives]
         target = hard if negatives and len(negs) == negatives else plain
         target["anchor"].append(q)
-        target["positive"].append(text(pos))
+        target["positive"].append(pos)
         for i, n in enumerate(negs if target is hard else []):
-            target[f"negative_{i + 1}"].append(text(n))
+            target[f"negative_{i + 1}"].append(n)
     out = {}
     if hard["anchor"]:
         out["hard"] = Dataset.from_dict(hard)
@@ -217,8 +224,36 @@ def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int =
     return loss
 
 
-def dev_evaluator(queries: dict[str, str], qrels: dict[str, dict[str, int]], corpus: dict, batch_size: int = 64):
-    """An InformationRetrievalEvaluator over the dev queries (metric ``dev_cosine_ndcg@10``), or ``None``."""
+def _windowed(evaluator_cls):
+    class WindowedInformationRetrievalEvaluator(evaluator_cls):
+        """Encodes passages as an index with ``long_passages: windows`` does: the mean of their windows."""
+
+        def embed_inputs(self, model, sentences, encode_fn_name=None, **kwargs):
+            if encode_fn_name != "document":
+                return super().embed_inputs(model, sentences, encode_fn_name=encode_fn_name, **kwargs)
+            import torch
+
+            from .models import encode
+
+            emb = encode(model, list(sentences), self.batch_size, kind="document", progress=False, windows=True)
+            return torch.from_numpy(emb).to(model.device)
+
+    return WindowedInformationRetrievalEvaluator
+
+
+def dev_evaluator(
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    corpus: dict,
+    batch_size: int = 64,
+    windows: bool = False,
+):
+    """An InformationRetrievalEvaluator over the dev queries (metric ``dev_cosine_ndcg@10``), or ``None``.
+
+    Args:
+        windows: encode long passages as the mean of their windows, as the index will
+            (``long_passages: windows``), so the best epoch is chosen on what will be served.
+    """
     try:
         from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     except ImportError:  # 5.x layout
@@ -227,7 +262,8 @@ def dev_evaluator(queries: dict[str, str], qrels: dict[str, dict[str, int]], cor
     relevant = {q: {p for p, g in rel.items() if g > 0} for q, rel in qrels.items()}
     if not any(relevant.values()):
         return None
-    return InformationRetrievalEvaluator(
+    cls = _windowed(InformationRetrievalEvaluator) if windows else InformationRetrievalEvaluator
+    return cls(
         queries,
         {pid: p.full_text() for pid, p in corpus.items()},
         relevant,
@@ -423,19 +459,26 @@ def model_card(base: str, sources: dict[str, int], params: dict, metrics: dict[s
 
 
 def data_hash(triples: list[Triple]) -> str:
-    """Content hash of the training rows (query, positive, negative, provenance), order-independent."""
+    """Content hash of the training rows (query, positive, negative, provenance, chosen windows), order-independent."""
     import hashlib
 
+    def row(t: Triple) -> str:
+        windows = f"\x00{t.positive_text}\x00{t.negative_text}" if t.positive_text or t.negative_text else ""
+        return f"{t.query}\x00{t.positive}\x00{t.negative}\x00{t.source}{windows}"
+
     h = hashlib.sha256()
-    for row in sorted(f"{t.query}\x00{t.positive}\x00{t.negative}\x00{t.source}" for t in triples):
-        h.update(row.encode())
+    for row_text in sorted(row(t) for t in triples):
+        h.update(row_text.encode())
         h.update(b"\x01")
     return h.hexdigest()[:16]
 
 
 def _settings(params) -> dict:
     keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
-    return {k: params.values[k] for k in keys} | {"max_seq_length": params.max_seq_length}
+    return {k: params.values[k] for k in keys} | {
+        "max_seq_length": params.max_seq_length,
+        "long_passages": params.long_passages,
+    }
 
 
 def run_fingerprint(params, triples: list[Triple], base_fingerprint: str) -> str:
@@ -484,7 +527,8 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
     evaluator = None
     if params.eval_during_training:
         queries, qrels = ws.split("dev")
-        evaluator = dev_evaluator(queries, qrels, ws.corpus, params.encode_batch_size) if queries else None
+        windows = params.long_passages == "windows"
+        evaluator = dev_evaluator(queries, qrels, ws.corpus, params.encode_batch_size, windows) if queries else None
     sources = dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))
     return train(
         base.model,

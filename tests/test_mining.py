@@ -70,3 +70,73 @@ def test_relative_rescorer_folder_is_resolved_against_the_params_file(tmp_path, 
     assert params.values["mine_rescorer"] == str(cross_encoder_dir.resolve())
     hub = validate({"data_dir": str(beir_dir), "mine_rescorer": "cross-encoder/ms-marco-MiniLM-L6-v2"})
     assert hub.values["mine_rescorer"] == "cross-encoder/ms-marco-MiniLM-L6-v2", "hub ids are left as they are"
+
+
+# ---------------------------------------------------------------- windows of long passages
+
+BEES = [
+    "Honey bees live in colonies of tens of thousands of workers.",
+    "A single queen lays up to two thousand eggs on a summer day.",
+    "Workers collect nectar and pollen from flowers within a few kilometres.",
+    "Nectar is turned into honey by evaporation and enzymes in the comb.",
+    "Drones exist only to mate with a queen from another colony.",
+    "In winter the colony clusters and shivers its wing muscles to stay warm.",
+    "Beekeepers harvest the surplus honey in late summer.",
+    "Varroa mites are the main threat to managed colonies today.",
+]
+
+
+def test_mining_gives_long_passages_the_window_closest_to_the_query(tmp_path, beir_dir):
+    from nbutils.data import Passage
+    from nbutils.models import passage_windows
+
+    params, ws = _setup(tmp_path, beir_dir, long_passages="windows", max_seq_length=64)
+    ws.corpus["bees"] = Passage("bees", "Honey bees", " ".join(BEES))
+    params.values.update(negatives_per_query=1, mine_range_min=0, mine_margin=-9.0)
+    pairs = [Pair("what threatens managed bee colonies", "bees", "gold", "train split")]
+    pairs.append(Pair("why do cats purr", "d1", "gold", "train split"))
+    triples = mine(params, ws, pairs, known_positives(pairs, ws.corpus), tmp_path / "emb")
+    bees = next(t for t in triples if t.positive == "bees")
+    windows = passage_windows(ws.corpus["bees"].full_text(), _tokenizer(), 64)
+    assert len(windows) > 1 and bees.positive_text == windows[-1] and "Varroa" in bees.positive_text
+    cats = next(t for t in triples if t.positive == "d1")
+    assert cats.positive_text is None  # a passage that fits is used whole
+
+    params.values["long_passages"] = "truncate"
+    plain = mine(params, ws, pairs, known_positives(pairs, ws.corpus), tmp_path / "emb")
+    assert all(t.positive_text is None and t.negative_text is None for t in plain)
+
+
+def _tokenizer():
+    from nbutils.models import load_for
+
+    return load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64).model.tokenizer
+
+
+def test_training_rows_use_the_chosen_window_and_it_changes_the_fingerprint():
+    from dataclasses import replace
+
+    from nbutils.data import Passage
+    from nbutils.mining import Triple
+    from nbutils.training import build_datasets, data_hash
+
+    corpus = {"bees": Passage("bees", "Honey bees", " ".join(BEES)), "d1": Passage("d1", "Cats", "Cats purr.")}
+    whole = Triple("what threatens bee colonies", "bees", "gold", "train split", "d1", "bm25", 3, 1.0)
+    window = replace(whole, positive_text="Honey bees\n" + BEES[-1])
+    rows = build_datasets([window], corpus, loss="mnrl")["hard"]
+    assert rows["positive"] == ["Honey bees\n" + BEES[-1]] and rows["negative_1"] == ["Cats\nCats purr."]
+    assert build_datasets([whole], corpus, loss="mnrl")["hard"]["positive"] == [corpus["bees"].full_text()]
+    assert data_hash([window]) != data_hash([whole])
+
+
+def test_summary_counts_windows():
+    from nbutils.mining import Triple, summary
+
+    rows = [
+        Triple("q", "a", "gold", "x", "b", "bm25", 3, 1.0, positive_text="A window", negative_text="B window"),
+        Triple("q", "a", "gold", "x", "c", "bm25", 4, 0.5, positive_text="A window"),
+        Triple("r", "d", "gold", "x"),
+    ]
+    out = summary(rows)
+    assert (out["pairs"], out["negatives"], out["positives_as_window"], out["negatives_as_window"]) == (2, 2, 1, 1)
+    assert "positives_as_window" not in summary(rows[2:])

@@ -120,3 +120,23 @@ def test_torchrun_two_processes_then_the_notebook_reuses_the_run(beir_dir, tmp_p
 
     params.values["learning_rate"] = 1e-4  # another run: trained again, in this process
     assert not fit(params, ws, datasets, base, paths, triples).reused
+
+
+def test_windowed_dev_evaluation_sees_what_truncation_cuts_off(minilm):
+    """A dev query answered only past the model's window: found with windows, missed when truncated."""
+    bees = [
+        "Honey bees live in colonies of tens of thousands of workers.",
+        "A single queen lays up to two thousand eggs on a summer day.",
+        "Workers collect nectar and pollen from flowers within a few kilometres.",
+        "Nectar is turned into honey by evaporation and enzymes in the comb.",
+        "Drones exist only to mate with a queen from another colony.",
+        "Varroa mites are the main threat to managed colonies today.",
+    ]
+    corpus = dict(CORPUS) | {
+        "bees": Passage("bees", "Honey bees", " ".join(bees)),
+        "hive": Passage("hive", "Hives", "Managed bee colonies live in wooden hives kept by beekeepers."),
+    }
+    queries, qrels = {"q": "varroa mites threaten managed colonies"}, {"q": {"bees": 1}}
+    model = load_for(minilm.resolved.location, "cpu", 32).model
+    scores = {w: dev_evaluator(queries, qrels, corpus, windows=w)(model)["dev_cosine_mrr@10"] for w in (False, True)}
+    assert scores[True] == 1.0 and scores[False] < 1.0
