@@ -35,6 +35,7 @@ __all__ = [
     "Throughput",
     "baseline_runs",
     "corpus_stats",
+    "passage_lengths",
     "cost_estimate",
     "estimate_cost",
     "issue_table",
@@ -155,6 +156,42 @@ def corpus_stats(ws: Workspace) -> dict[str, float | int]:
         "passages_with_duplicate_text": len(duplicate_groups(ws.corpus)),
         "data_issues": len(ws.issues),
     }
+
+
+def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
+    """How many passages are longer than the model's window, and what happens to them.
+
+    Args:
+        loaded: the base model's :class:`~nbutils.models.LoadedModel` (its tokenizer, sequence length
+            and ``long_passages``).
+
+    Returns:
+        ``tokens_median``, ``tokens_p90``, ``passages_over_window``, ``share_over_window`` and a
+        ``sentence`` for the report.
+    """
+    from .models import token_counts
+
+    seq = loaded.model.max_seq_length
+    counts = np.array(token_counts(loaded.model.tokenizer, [p.full_text() for p in ws.corpus.values()])) + 2
+    over = int((counts > seq).sum())
+    share = over / len(counts) if len(counts) else 0.0
+    out: dict[str, object] = {
+        "tokens_median": float(np.median(counts)) if len(counts) else 0.0,
+        "tokens_p90": float(np.percentile(counts, 90)) if len(counts) else 0.0,
+        "passages_over_window": over,
+        "share_over_window": round(share, 4),
+    }
+    head = f"{over:,} of {len(counts):,} passages ({share:.0%}) are longer than the model's {seq} tokens"
+    if not over:
+        out["sentence"] = f"Every passage fits the model's {seq} tokens."
+    elif loaded.windows:
+        out["sentence"] = f"{head}; they are encoded in windows (`long_passages: windows`)."
+    else:
+        out["sentence"] = (
+            f"{head}; with `long_passages: truncate` the model never sees their ends. "
+            "Consider `long_passages: windows` (README, Long passages)."
+        )
+    return out
 
 
 def baseline_runs(

@@ -26,6 +26,7 @@ __all__ = [
     "load_model",
     "model_fingerprint",
     "passage_windows",
+    "token_counts",
     "resolve_device",
     "resolve_model",
 ]
@@ -129,7 +130,8 @@ LONG_PASSAGES = ("truncate", "windows")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def _token_counts(tokenizer, texts: list[str]) -> list[int]:
+def token_counts(tokenizer, texts: list[str]) -> list[int]:
+    """Tokens of each text, without the special tokens the model adds."""
     if not texts:
         return []
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -139,7 +141,7 @@ def _sentences(body: str, tokenizer, room: int) -> list[tuple[str, int]]:
     """Sentences of ``body`` with their token counts; a sentence longer than ``room`` is cut by words."""
     sentences = [s for s in _SENTENCE_END.split(body.strip()) if s.strip()]
     out: list[tuple[str, int]] = []
-    for sent, n in zip(sentences, _token_counts(tokenizer, sentences), strict=True):
+    for sent, n in zip(sentences, token_counts(tokenizer, sentences), strict=True):
         if n <= room:
             out.append((sent, n))
             continue
@@ -152,7 +154,7 @@ def _word_pieces(words: list[str], tokenizer, room: int) -> list[tuple[str, int]
     pieces: list[tuple[str, int]] = []
     current: list[str] = []
     used = 0
-    for word, n in zip(words, _token_counts(tokenizer, words), strict=True):
+    for word, n in zip(words, token_counts(tokenizer, words), strict=True):
         if current and used + n > room:
             pieces.append((" ".join(current), used))
             current, used = [], 0
@@ -175,10 +177,10 @@ def passage_windows(text: str, tokenizer, max_tokens: int) -> list[str]:
         passage_windows(abstract, model.tokenizer, 256)  # ["Title\nFirst sentences …", "Title\nLast …"]
     """
     budget = max_tokens - 2  # room for the [CLS]/[SEP]-style special tokens
-    if _token_counts(tokenizer, [text])[0] <= budget:
+    if token_counts(tokenizer, [text])[0] <= budget:
         return [text]
     head, _, body = text.partition("\n")
-    head_tokens = _token_counts(tokenizer, [head])[0] + 1 if body.strip() else budget
+    head_tokens = token_counts(tokenizer, [head])[0] + 1 if body.strip() else budget
     if head_tokens > budget // 4:
         head, body, head_tokens = "", text, 0
     room = budget - head_tokens

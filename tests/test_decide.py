@@ -242,3 +242,21 @@ def test_pairs_by_source_counts_gold_clicks_and_expected_synthetic(tmp_path, bei
     assert without.loc["click log", "pairs"] == 0 and without.loc["click log", "how counted"] == "no click log given"
     ax = chart(table, 20).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["gold (train split)", "click log", "synthetic (expected)"]
+
+
+def test_passage_lengths_counts_what_the_model_cannot_read(minilm):
+    from dataclasses import replace
+
+    from nbutils.data import Passage
+    from nbutils.decide import passage_lengths
+    from nbutils.workspace import Workspace
+
+    long_text = " ".join(f"Sentence {i} says that bees visit flower number {i}." for i in range(12))
+    corpus = {"a": Passage("a", "Cats", "Cats purr."), "b": Passage("b", "Bees", long_text)}
+    ws = Workspace(corpus, {}, {}, {"train": [], "dev": [], "test": []})
+    out = passage_lengths(ws, minilm)
+    assert (out["passages_over_window"], out["share_over_window"]) == (1, 0.5)
+    assert "1 of 2 passages (50%)" in out["sentence"] and "long_passages: windows" in out["sentence"]
+    assert "encoded in windows" in passage_lengths(ws, replace(minilm, long_passages="windows"))["sentence"]
+    short = Workspace({"a": corpus["a"]}, {}, {}, ws.splits)
+    assert passage_lengths(short, minilm)["sentence"].startswith("Every passage fits")

@@ -90,10 +90,13 @@ DECIDE = header(
         "code",
         'plots.histogram([len(p.full_text().split()) for p in ws.corpus.values()], xlabel="words per passage", title="Passage length")',
     ),
-    ("md", "## 2. The generic model\n\nThe base model, and which copy of it was loaded."),
+    (
+        "md",
+        "## 2. The generic model\n\nThe base model, which copy of it was loaded, and how many passages are longer than it reads.",
+    ),
     (
         "code",
-        "base = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages)\nMarkdown(base.describe())",
+        'base = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages)\nlengths = decide.passage_lengths(ws, base)\nMarkdown(base.describe() + "\\n\\n" + lengths["sentence"])',
     ),
     (
         "md",
@@ -146,7 +149,7 @@ DECIDE = header(
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
     (
         "code",
-        'report.record_metrics(paths, "decide", {"stats": stats, "scores": scores, "confidence": ci.to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "pairs_by_source": sources["pairs"].to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
+        'report.record_metrics(paths, "decide", {"stats": stats, "passage_lengths": lengths, "scores": scores, "confidence": ci.to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "pairs_by_source": sources["pairs"].to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
     ),
 ]
 
