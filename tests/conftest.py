@@ -25,6 +25,19 @@ SENTENCES = [
 ]
 """Short sentences on unrelated topics: a corpus in which each passage is easy to tell apart."""
 
+BEES = [
+    "Honey bees live in colonies of tens of thousands of workers.",
+    "A single queen lays up to two thousand eggs on a summer day.",
+    "Workers collect nectar and pollen from flowers within a few kilometres.",
+    "Nectar is turned into honey by evaporation and enzymes in the comb.",
+    "Drones exist only to mate with a queen from another colony.",
+    "In winter the colony clusters and shivers its wing muscles to stay warm.",
+    "Beekeepers harvest the surplus honey in late summer.",
+    "Varroa mites are the main threat to managed colonies today.",
+]
+"""One topic, sentence by sentence: joined, a passage longer than a 64-token window whose last sentence (varroa
+mites) lies past the cut."""
+
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

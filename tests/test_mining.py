@@ -8,6 +8,7 @@ from nbutils.mining import CrossEncoderRescorer, known_positives, mine
 from nbutils.paths import DomainPaths
 from nbutils.synthesize import Pair
 from nbutils.workspace import prepare_workspace
+from tests.conftest import BEES
 
 
 @pytest.fixture(scope="module")
@@ -73,17 +74,6 @@ def test_relative_rescorer_folder_is_resolved_against_the_params_file(tmp_path, 
 
 
 # ---------------------------------------------------------------- windows of long passages
-
-BEES = [
-    "Honey bees live in colonies of tens of thousands of workers.",
-    "A single queen lays up to two thousand eggs on a summer day.",
-    "Workers collect nectar and pollen from flowers within a few kilometres.",
-    "Nectar is turned into honey by evaporation and enzymes in the comb.",
-    "Drones exist only to mate with a queen from another colony.",
-    "In winter the colony clusters and shivers its wing muscles to stay warm.",
-    "Beekeepers harvest the surplus honey in late summer.",
-    "Varroa mites are the main threat to managed colonies today.",
-]
 
 
 def test_mining_gives_long_passages_the_window_closest_to_the_query(tmp_path, beir_dir):

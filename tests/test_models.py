@@ -4,18 +4,10 @@ import numpy as np
 import pytest
 
 from nbutils.models import encode, load_for, passage_windows
+from tests.conftest import BEES
 
 TITLE = "Honey bees"
-SENTENCES_ABOUT_BEES = [
-    "Honey bees live in colonies of tens of thousands of workers.",
-    "A single queen lays up to two thousand eggs on a summer day.",
-    "Workers collect nectar and pollen from flowers within a few kilometres.",
-    "Nectar is turned into honey by evaporation and enzymes in the comb.",
-    "Drones exist only to mate with a queen from another colony.",
-    "In winter the colony clusters and shivers its wing muscles to stay warm.",
-    "Beekeepers harvest the surplus honey in late summer.",
-    "Varroa mites are the main threat to managed colonies today.",
-]
+SENTENCES_ABOUT_BEES = BEES
 LONG = TITLE + "\n" + " ".join(SENTENCES_ABOUT_BEES)
 
 

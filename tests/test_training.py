@@ -7,6 +7,7 @@ from nbutils.data import Passage
 from nbutils.mining import Triple
 from nbutils.models import load_for
 from nbutils.training import LOSSES, build_datasets, dev_evaluator, make_loss, model_card, train
+from tests.conftest import BEES
 
 CORPUS = {
     f"p{i}": Passage(f"p{i}", f"Topic {i}", f"Passage number {i} talks about subject {i} in detail.") for i in range(12)
@@ -124,16 +125,8 @@ def test_torchrun_two_processes_then_the_notebook_reuses_the_run(beir_dir, tmp_p
 
 def test_windowed_dev_evaluation_sees_what_truncation_cuts_off(minilm):
     """A dev query answered only past the model's window: found with windows, missed when truncated."""
-    bees = [
-        "Honey bees live in colonies of tens of thousands of workers.",
-        "A single queen lays up to two thousand eggs on a summer day.",
-        "Workers collect nectar and pollen from flowers within a few kilometres.",
-        "Nectar is turned into honey by evaporation and enzymes in the comb.",
-        "Drones exist only to mate with a queen from another colony.",
-        "Varroa mites are the main threat to managed colonies today.",
-    ]
     corpus = dict(CORPUS) | {
-        "bees": Passage("bees", "Honey bees", " ".join(bees)),
+        "bees": Passage("bees", "Honey bees", " ".join(BEES[:5] + BEES[-1:])),
         "hive": Passage("hive", "Hives", "Managed bee colonies live in wooden hives kept by beekeepers."),
     }
     queries, qrels = {"q": "varroa mites threaten managed colonies"}, {"q": {"bees": 1}}
