@@ -7,7 +7,8 @@ bench/synth_scifact.py) and reports dense and hybrid nDCG@10 / recall@10 / recal
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the recipes of ANCHORS.md);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
-- the same with copies of positives excluded and more negatives, and with filtered synthetic pairs added.
+- the same with copies of positives excluded and more negatives, and with filtered synthetic pairs added;
+- the same with long passages in windows (teacher, training windows and scoring; README "Long passages").
 Runs in minutes on one GPU; on a CPU each 10-epoch row takes about an hour.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from synth_scifact import MODEL, workspace
 
 from nbutils.metrics import evaluate_run
-from nbutils.mining import known_positives, mine_bm25, mine_hybrid
+from nbutils.mining import choose_windows, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
 from nbutils.pairs import load_pairs
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion
@@ -29,9 +30,9 @@ from nbutils.synthesize import gold_pairs, leakage_filter
 from nbutils.training import build_datasets, train
 
 
-def scores(loaded, ws, bm25: BM25Index) -> dict[str, float]:
+def scores(loaded, ws, bm25: BM25Index, windows: bool = False) -> dict[str, float]:
     ids, texts = ws.ids_and_texts()
-    index = DenseIndex(ids, encode(loaded.model, texts, 256, progress=False))
+    index = DenseIndex(ids, encode(loaded.model, texts, 256, progress=False, windows=windows))
     queries, qrels = ws.split("dev")
     dense = index.search(loaded.model, queries, k=100, batch_size=256)
     lexical = bm25.search(queries, k=100)
@@ -71,23 +72,29 @@ def main() -> None:
     dense = DenseIndex(ids, encode(base.model, texts, 256, progress=False))
     hybrid1 = mine_hybrid(gold, bm25, dense, base.model, known_positives(gold), 1, 3, 40, 0.5)
     hybrid3 = mine_hybrid(gold, bm25, dense, base.model, positives, 3, 3, 40, 0.5)
+    dense_w = DenseIndex(ids, encode(base.model, texts, 256, progress=False, windows=True))
+    hybrid3_w = choose_windows(
+        mine_hybrid(gold, bm25, dense_w, base.model, positives, 3, 3, 40, 0.5), ws.corpus, base.model, progress=False
+    )
     synthetic = []
     if args.synthetic:
         synthetic, _ = leakage_filter(
             load_pairs(Path(args.synthetic) / "llm_filtered_static.jsonl"), ws, splits=("dev",)
         )
     rows = {
-        "plain ST, 1 epoch, b32, lr 2e-5": (mine_bm25(gold, bm25, positives, 0), 1, 32, 2e-5, 0),
-        "plain ST, 10 epochs, b64, lr 3e-5": (mine_bm25(gold, bm25, positives, 0), 10, 64, 3e-5, 0),
-        "+ 1 hybrid-teacher negative, 10 epochs": (hybrid1, 10, 64, 3e-5, 1),
-        "+ 3 hybrid negatives, copies excluded, 10 epochs": (hybrid3, 10, 64, 3e-5, 3),
+        "plain ST, 1 epoch, b32, lr 2e-5": (mine_bm25(gold, bm25, positives, 0), 1, 32, 2e-5, 0, False),
+        "plain ST, 10 epochs, b64, lr 3e-5": (mine_bm25(gold, bm25, positives, 0), 10, 64, 3e-5, 0, False),
+        "+ 1 hybrid-teacher negative, 10 epochs": (hybrid1, 10, 64, 3e-5, 1, False),
+        "+ 3 hybrid negatives, copies excluded, 10 epochs": (hybrid3, 10, 64, 3e-5, 3, False),
+        "+ 3 hybrid negatives, long passages in windows": (hybrid3_w, 10, 64, 3e-5, 3, True),
     }
     if synthetic:
         syn = mine_hybrid(synthetic, bm25, dense, base.model, known_positives(synthetic, ws.corpus), 1, 3, 40, 0.5)
-        rows["+ 1 hybrid negative + filtered LLM pairs, 10 epochs"] = (hybrid1 + syn, 10, 64, 3e-5, 1)
+        rows["+ 1 hybrid negative + filtered LLM pairs, 10 epochs"] = (hybrid1 + syn, 10, 64, 3e-5, 1, False)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     results = {"base": {"pairs": 0, **scores(base, ws, bm25)}}
-    for name, (triples, epochs, batch, lr, negs) in rows.items():
+    results["base, long passages in windows"] = {"pairs": 0, **scores(base, ws, bm25, windows=True)}
+    for name, (triples, epochs, batch, lr, negs, windows) in rows.items():
         if only and name not in only:
             continue
         epochs = 1 if args.smoke else epochs
@@ -108,7 +115,7 @@ def main() -> None:
             "pairs": res.rows,
             "train_s": round(time.perf_counter() - start, 1),
             "rows_per_s": round(res.rows_per_second, 1),
-            **scores(tuned, ws, bm25),
+            **scores(tuned, ws, bm25, windows),
         }
         print(name, json.dumps(results[name]), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
