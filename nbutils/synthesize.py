@@ -219,12 +219,21 @@ def leakage_filter(
     Returns:
         ``(kept, dropped)``.
     """
+    bad = _held_out_questions(pairs, ws, splits, near) | _held_out_positives(pairs, ws, splits)
+    return _partition(pairs, bad)
+
+
+def _partition(pairs: list[Pair], bad: set[int]) -> tuple[list[Pair], list[Pair]]:
+    return [p for i, p in enumerate(pairs) if i not in bad], [p for i, p in enumerate(pairs) if i in bad]
+
+
+def _held_out_questions(pairs: list[Pair], ws: Workspace, splits: tuple[str, ...], near: float) -> set[int]:
+    """Indexes of pairs whose query equals or nearly equals a held-out query."""
     held = [ws.queries[q] for s in splits for q in ws.splits[s]]
     held_norm = {normalize_query(q) for q in held}
     exact = {i for i, p in enumerate(pairs) if normalize_query(p.query) in held_norm}
     close = {i for i, _, _ in filters.near_duplicate_pairs([p.query for p in pairs], held, near)} if near < 1 else set()
-    bad = exact | close | _held_out_positives(pairs, ws, splits)
-    return [p for i, p in enumerate(pairs) if i not in bad], [p for i, p in enumerate(pairs) if i in bad]
+    return exact | close
 
 
 def _held_out_positives(pairs: list[Pair], ws: Workspace, splits: tuple[str, ...]) -> set[int]:
@@ -288,10 +297,13 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
     report = filter_generated(generated, ws, params, retriever)
     issues = DataIssues()
     clicks = click_pairs(params.clicks_file, ws, params.min_clicks, issues) if params.clicks_file else []
-    kept, leaked = leakage_filter(gold_pairs(ws) + clicks + report.kept, ws, near=params.near_duplicate)
-    report.step("held-out questions", kept, leaked)
+    held = ("test", "dev")
+    pairs = gold_pairs(ws) + clicks + report.kept
+    report.step("held-out questions", *_partition(pairs, _held_out_questions(pairs, ws, held, params.near_duplicate)))
+    if ws.split_by == "document":
+        report.step("held-out documents", *_partition(report.kept, _held_out_positives(report.kept, ws, held)))
     usage = chat.tally.as_dict() if chat is not None else {}
-    return PairSet(kept, report, failures, usage, issues)
+    return PairSet(report.kept, report, failures, usage, issues)
 
 
 def summary(pairs: list[Pair], train_sources: list[str]):

@@ -271,3 +271,23 @@ def test_document_mode_never_samples_or_mines_passages_of_held_out_documents():
         pairs, BM25Index(ids, texts), None, None, known_positives(pairs), allowed=trainable_passages(ws), **args
     )
     assert [t.negative for t in limited] == ["d"]
+
+
+def test_synthesis_report_counts_held_out_documents_apart_from_held_out_questions(tmp_path):
+    from types import SimpleNamespace
+
+    from nbutils.synthesize import build_pairs
+
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text(
+        "query,doc_id,clicks\nwhere is b,b#s-0,2\nsomething about the dev document c,c#s-0,3\n", encoding="utf-8"
+    )
+    params = SimpleNamespace(
+        synth_passages=0, seed=0, generators=[], synth_per_passage=1, few_shot=0, clicks_file=str(clicks),
+        min_clicks=1, near_duplicate=0.9, q_min_words=1, q_max_words=40, copy_max_words=0, roundtrip_k=10,
+    )  # fmt: skip
+    table = build_pairs(_small_workspace("document"), params).report.table().set_index("filter")
+    assert table.loc["held-out questions", "dropped"] == 0
+    assert table.loc["held-out documents", "dropped"] == 1  # the click on dev document c
+    plain = build_pairs(_small_workspace("query"), params).report.table()["filter"].tolist()
+    assert "held-out documents" not in plain
