@@ -281,7 +281,7 @@ def load_workspace(paths: DomainPaths) -> Workspace:
 def embeddings_cache_path(loaded, corpus: dict[str, Passage], cache_dir: str | Path) -> Path:
     """Where the corpus embeddings of a loaded model are cached: keyed by model fingerprint, sequence
     length, how long passages are encoded and corpus hash."""
-    windows = "-windows" if getattr(loaded, "windows", False) else ""
+    windows = "-windows" if loaded.windows else ""
     return Path(cache_dir) / f"{loaded.fingerprint}-{loaded.model.max_seq_length}{windows}-{corpus_hash(corpus)}.npy"
 
 
