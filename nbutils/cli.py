@@ -3,6 +3,7 @@
 Examples:
     python -m nbutils run python_docs
     torchrun --nproc_per_node 4 -m nbutils train scifact    # stage 4 on four GPUs
+    accelerate launch --multi_gpu --num_processes 4 -m nbutils train scifact    # the same
     python -m nbutils run scifact --set data_dir=../shared/data/scifact --stages decide,evaluate
     python -m nbutils search python_docs --queries q.jsonl --out run.tsv --mode hybrid --k 100
     python -m nbutils registry python_docs list

@@ -73,8 +73,10 @@ def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
     assert not train(other.model, data, tmp_path / "m2", **{**kwargs, "fingerprint": "run-2"}).resumed
 
 
-def test_torchrun_two_processes_then_the_notebook_reuses_the_run(beir_dir, tmp_path):
-    """``torchrun -m nbutils train`` trains with two CPU processes (gloo); fit() then reports that run."""
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_dir, tmp_path):
+    """``torchrun`` / ``accelerate launch -m nbutils train`` train with two CPU processes (gloo); fit() then
+    reports that run."""
     import json
     import os
     import subprocess
@@ -100,7 +102,17 @@ def test_torchrun_two_processes_then_the_notebook_reuses_the_run(beir_dir, tmp_p
     save_triples(mine_bm25(pairs, bm25_index(ws), known_positives(pairs), 1, 0, 4), paths.triples)
 
     env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "WORLD_SIZE"}}
-    cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    if launcher == "torchrun":
+        cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    else:
+        import socket
+
+        with socket.socket() as s:  # a free port for the rendezvous (torchrun's --standalone picks its own)
+            s.bind(("127.0.0.1", 0))
+            port = str(s.getsockname()[1])
+        # the command a user runs on several GPUs; with device: cpu the processes talk over gloo
+        cmd = [PY, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+        cmd += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port]
     r = subprocess.run(
         [*cmd, "-m", "nbutils", "train", "pets", "--params", str(params_file)],
         cwd=ROOT,
