@@ -176,6 +176,7 @@ class TrainParams:
     loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce
     matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
     eval_during_training: bool = True  # score the dev split each epoch and keep the best epoch
+    dev_corpus_max: int = 20000  # passages the dev evaluation scores (dev positives, BM25 candidates, a sample); 0: all
     resume: bool = True  # keep epoch checkpoints and resume an interrupted run with the same data and params
     epochs: int = 1  # passes over the training pairs
     batch_size: int = 32  # pairs per batch, in-batch negatives grow with it
@@ -231,6 +232,7 @@ _NON_NEGATIVE = {
     "corpus_sample",
     "synth_passages",
     "max_train_pairs",
+    "dev_corpus_max",
     "mine_range_min",
     "negatives_per_query",
     "few_shot",

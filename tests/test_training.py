@@ -6,7 +6,7 @@ from transformers import TrainerCallback
 from nbutils.data import Passage
 from nbutils.mining import Triple
 from nbutils.models import load_for
-from nbutils.training import LOSSES, build_datasets, dev_evaluator, make_loss, model_card, train
+from nbutils.training import LOSSES, build_datasets, dev_corpus, dev_evaluator, make_loss, model_card, train
 from tests.conftest import BEES
 
 CORPUS = {
@@ -43,6 +43,29 @@ def test_every_loss_trains(loss, minilm, tmp_path):
     assert (tmp_path / "m" / "model.safetensors").exists() and res.loss_curve()[1]
 
 
+def test_dev_corpus_keeps_positives_and_each_querys_hardest_candidates():
+    """Over the limit: positives, then BM25 candidates rank by rank across queries, then a seeded sample."""
+    from nbutils.retrieval import BM25Index
+
+    corpus = CORPUS | {f"x{i}": Passage(f"x{i}", "Other", f"Unrelated filler text number {i}.") for i in range(38)}
+    corpus["ash"] = Passage("ash", "Volcanic ash", "Volcanic ash clouds ground flights across the region.")
+    corpus["tide"] = Passage("tide", "Tidal power", "Tidal turbines turn the energy of tides into power.")
+    bm25 = BM25Index(list(corpus), [p.full_text() for p in corpus.values()], "rank_bm25")
+    queries = {"d1": "volcanic ash and flights", "d2": "tidal turbines"}
+    qrels = {"d1": {"p10": 1, "p11": 0}, "d2": {"x37": 2}}
+
+    assert dev_corpus(queries, qrels, corpus, 0, bm25) is corpus and dev_corpus(queries, qrels, corpus, 52) is corpus
+    pool = dev_corpus(queries, qrels, corpus, 6, bm25)
+    assert len(pool) == 6 and {"p10", "x37"} <= set(pool) and "p11" not in pool, "graded 0 is not a positive"
+    assert {"ash", "tide"} <= set(pool), "each query's top BM25 candidate comes before any second-ranked one"
+    assert list(pool) == [p for p in corpus if p in pool], "corpus order kept"
+
+    sampled = dev_corpus(queries, qrels, corpus, 30, None, seed=1)
+    assert len(sampled) == 30 and {"p10", "x37"} <= set(sampled)
+    assert sampled.keys() == dev_corpus(queries, qrels, corpus, 30, None, seed=1).keys()
+    assert sampled.keys() != dev_corpus(queries, qrels, corpus, 30, None, seed=2).keys()
+
+
 class _StopAfterFirstSave(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         raise KeyboardInterrupt
@@ -63,7 +86,7 @@ def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
     model = load_for(minilm.resolved.location, "cpu", 32, training=True)
     card = lambda r: model_card("base", {"gold": 8}, {"epochs": 2}, r.best_dev())  # noqa: E731
     res = train(model.model, data, tmp_path / "m", card=card, **kwargs)
-    assert res.resumed
+    assert res.resumed and res.dev_passages == len(CORPUS)
     assert len(res.dev_curve()[0]) == 2 and "ndcg@10" in res.best_dev()
     readme = (tmp_path / "m" / "README.md").read_text()
     assert "## Fine-tuning record" in readme and "gold: 8" in readme and "ndcg@10" in readme

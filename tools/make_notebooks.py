@@ -263,10 +263,15 @@ TRAIN = header(
     ("md", "## 2. Train"),
     (
         "code",
-        'result = training.fit(P, ws, datasets, base, paths, triples)\npd.Series({"loss": P.loss, "rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "processes": result.processes, "resumed from a checkpoint": result.resumed, "finished run reused": result.reused, "saved to": result.model_dir}).to_frame("value")',
+        'result = training.fit(P, ws, datasets, base, paths, triples)\npd.Series({"loss": P.loss, "rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "processes": result.processes, "dev passages scored per epoch": f"{result.dev_passages:,} of {len(ws.corpus):,}", "resumed from a checkpoint": result.resumed, "finished run reused": result.reused, "saved to": result.model_dir}).to_frame("value")',
     ),
     ("code", "plots.loss_curve(*result.loss_curve())"),
-    ("md", "Dev nDCG@10 after each epoch (the best epoch is the one saved):"),
+    (
+        "md",
+        "Dev nDCG@10 after each epoch (the best epoch is the one saved). On a corpus larger than `dev_corpus_max` the "
+        "dev evaluation scores a pool (every dev positive, BM25's candidates for the dev queries, a sample): its "
+        "numbers run a little above full-corpus ones; the evaluate stage scores the whole corpus.",
+    ),
     (
         "code",
         'display(pd.Series(result.best_dev(), dtype=float).round(4).to_frame("best dev"))\nplots.curve(*result.dev_curve(), xlabel="epoch", ylabel="dev nDCG@10", title="Dev evaluation")',
@@ -274,7 +279,7 @@ TRAIN = header(
     ("md", "## 3. Record"),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 
