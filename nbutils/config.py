@@ -26,6 +26,7 @@ import yaml
 from .builtin import builtin_names, is_builtin
 
 DEFAULT_PROMPT = "Write one question that this passage answers.\n\n{examples}Passage: {passage}\n\nQuestion:"
+STATEMENT_PROMPT = "Write one sentence stating a finding of this passage.\n\n{examples}Passage: {passage}\n\nClaim:"
 
 __all__ = [
     "STAGES",
@@ -87,6 +88,11 @@ class Roundtrip(str, Enum):
     BM25 = "bm25"
     HYBRID = "hybrid"
     NONE = "none"
+
+
+class QueryStyle(str, Enum):
+    QUESTION = "question"
+    STATEMENT = "statement"
 
 
 class LongPassages(str, Enum):
@@ -151,6 +157,7 @@ class SynthesizeParams:
     llm_max_tokens: int = 48  # tokens generated per question
     llm_temperature: float = 0.0  # 0 for greedy, above 0 to sample several questions per passage
     prompt_template: str = DEFAULT_PROMPT  # must contain {passage}, may contain {examples}
+    query_style: str = "question"  # question: keep an answer's first question | statement: its first sentence
     few_shot: int = 0  # gold train pairs shown in the prompt as examples
     min_clicks: int = 1  # click-log pairs need at least this many clicks
     q_min_words: int = 4  # shortest generated question kept
@@ -224,6 +231,7 @@ _CHOICES: dict[str, type[Enum]] = {
     "mine_teacher": Teacher,
     "split_by": SplitBy,
     "long_passages": LongPassages,
+    "query_style": QueryStyle,
 }
 _FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
 _FRACTIONS |= {"drift_vocab_rate", "drift_far_share", "drift_similarity", "drift_mean_shift", "simulate_share"}

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import filters
-from .config import DEFAULT_PROMPT
+from .config import DEFAULT_PROMPT, STATEMENT_PROMPT
 from .data import DataIssues, Passage, load_clicks
 from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache
 from .pairs import Pair, load_pairs, normalize_query, save_pairs
@@ -38,6 +38,8 @@ __all__ = [
     "load_pairs",
     "normalize_query",
     "parse_question",
+    "parse_statement",
+    "prompt_for",
     "roundtrip_retriever",
     "save_pairs",
     "summary",
@@ -133,15 +135,19 @@ def few_shot_examples(ws: Workspace, n: int, seed: int, max_words: int = 80) -> 
     return [(_clip(ws.corpus[next(iter(qrels[q]))].full_text(), max_words), queries[q]) for q in chosen]
 
 
-def build_messages(passage: str, template: str, shots: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """Chat messages asking for a question about ``passage`` (``template`` has ``{passage}``, ``{examples}``)."""
-    examples = "".join(f"Passage: {p}\nQuestion: {q}\n\n" for p, q in shots)
+def build_messages(
+    passage: str, template: str, shots: list[tuple[str, str]], label: str = "Question"
+) -> list[dict[str, str]]:
+    """Chat messages asking for a query about ``passage`` (``template`` has ``{passage}``, ``{examples}``;
+    each example is shown as ``Passage: …`` then ``<label>: …``)."""
+    examples = "".join(f"Passage: {p}\n{label}: {q}\n\n" for p, q in shots)
     return [{"role": "user", "content": template.format(passage=passage, examples=examples)}]
 
 
-_PREFIX = re.compile(r"^\s*(?:[-*•]|\d+[.)]|q\d*[:.]|question\s*\d*\s*:)\s*", re.I)
+_PREFIX = re.compile(r"^\s*(?:[-*•]|\d+[.)]|q\d*[:.]|(?:question|claim|query|statement)\s*\d*\s*:)\s*", re.I)
 _META = re.compile(
-    r"\b(this|the|given|above) (passage|text|question|study|article|paper|code|snippet)\b|answer to this|the following",
+    r"\b(this|the|given|provided|above) (passage|text|question|claim|study|article|paper|code|snippet)\b"
+    r"|answer to this|the following",
     re.I,
 )
 
@@ -160,6 +166,29 @@ def parse_question(text: str | None) -> str | None:
             if not _META.search(q) and len(q) >= 8:
                 return q
     return None
+
+
+def parse_statement(text: str | None) -> str | None:
+    """The first sentence of a model's answer, for queries that are claims or search phrases, not questions.
+
+    Example:
+        >>> parse_statement("Claim: Aspirin lowers the risk of stroke. It was a trial.\\nMore text")
+        'Aspirin lowers the risk of stroke.'
+    """
+    for line in (text or "").splitlines():
+        line = _PREFIX.sub("", _PREFIX.sub("", line.strip())).strip().strip('"')
+        s = re.split(r"(?<=[.!?])\s+", line, maxsplit=1)[0].strip()
+        if len(s) >= 8 and not _META.search(s):
+            return s
+    return None
+
+
+def prompt_for(params) -> str:
+    """The prompt template to use: ``prompt_template``, or the claim prompt when ``query_style`` is
+    ``statement`` and the template is still the default question prompt."""
+    if params.query_style == "statement" and params.prompt_template == DEFAULT_PROMPT:
+        return STATEMENT_PROMPT
+    return params.prompt_template
 
 
 def chat_model(params, cache_path) -> ChatModel:
@@ -187,19 +216,27 @@ def llm_pairs(
     template: str = DEFAULT_PROMPT,
     shots: list[tuple[str, str]] | None = None,
     max_words: int = 150,
+    style: str = "question",
 ) -> Generation:
-    """Ask ``chat`` for ``per_passage`` questions about each passage; failures are kept per passage."""
+    """Ask ``chat`` for ``per_passage`` queries about each passage; failures are kept per passage.
+
+    Args:
+        style: ``question`` keeps the first question of each answer; ``statement`` its first sentence
+            (claims, search phrases), and examples are labelled ``Claim``.
+    """
+    parse, label = (parse_statement, "Claim") if style == "statement" else (parse_question, "Question")
     prompts = [
-        build_messages(_clip(ws.corpus[pid].full_text(), max_words), template, shots or []) for pid in passage_ids
+        build_messages(_clip(ws.corpus[pid].full_text(), max_words), template, shots or [], label)
+        for pid in passage_ids
     ]
     pairs, failures = [], []
     for sample in range(per_passage):
         for pid, ans in zip(passage_ids, chat.complete(prompts, sample=sample), strict=True):
-            q = parse_question(ans.text)
+            q = parse(ans.text)
             if ans.error:
                 failures.append((pid, ans.error))
             elif q is None:
-                failures.append((pid, f"no usable question in {(ans.text or '')[:80]!r}"))
+                failures.append((pid, f"no usable {style} in {(ans.text or '')[:80]!r}"))
             else:
                 pairs.append(Pair(q, pid, "synthetic", "generator:llm"))
     return Generation(pairs, failures)
@@ -292,7 +329,9 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
     failures: list[tuple[str, str]] = []
     if "llm" in params.generators:
         shots = few_shot_examples(ws, params.few_shot, params.seed)
-        gen = llm_pairs(ws, chat, passage_ids, params.synth_per_passage, params.prompt_template, shots)
+        gen = llm_pairs(
+            ws, chat, passage_ids, params.synth_per_passage, prompt_for(params), shots, style=params.query_style
+        )
         generated, failures = gen.pairs + generated, gen.failures
     report = filter_generated(generated, ws, params, retriever)
     issues = DataIssues()

@@ -9,8 +9,9 @@ import urllib.request
 
 import pytest
 
+from nbutils.config import STATEMENT_PROMPT
 from nbutils.llm import LocalChatModel, OpenAIChatModel, ResponseCache
-from nbutils.synthesize import build_messages, parse_question
+from nbutils.synthesize import build_messages, parse_question, parse_statement
 from tests.conftest import PY, ROOT
 
 PASSAGE = (
@@ -64,6 +65,20 @@ def test_local_model_generates_a_question_and_caches_it(tmp_path):
     again = LocalChatModel(device="cpu", cache=ResponseCache(cache_file), max_tokens=32)
     assert [c.text for c in again.complete(PROMPTS, progress=False)] == [out[0].text]
     assert again.tally.cache_hits == 1 and again.tally.requests == 0 and again._model is None
+
+
+def test_local_model_writes_a_claim_for_statement_style_queries(tmp_path):
+    """``query_style: statement``: the claim prompt gives a usable first sentence (examples labelled Claim)."""
+    shots = [("Python caches compiled modules in __pycache__ folders.", "Compiled modules are cached on disk.")]
+    assert (
+        "Claim: Compiled modules are cached on disk."
+        in build_messages(PASSAGE, STATEMENT_PROMPT, shots, "Claim")[0]["content"]
+    )
+    messages = build_messages(PASSAGE, STATEMENT_PROMPT, [], label="Claim")
+    chat = LocalChatModel(device="cpu", cache=ResponseCache(tmp_path / "cache.jsonl"), max_tokens=32)
+    [answer] = chat.complete([messages], progress=False)
+    claim = parse_statement(answer.text)
+    assert claim and len(claim.split()) >= 3 and "\n" not in claim, answer.text
 
 
 def test_openai_backend_against_a_real_local_server(server, tmp_path, monkeypatch):

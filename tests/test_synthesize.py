@@ -3,7 +3,7 @@ import pytest
 from nbutils import filters
 from nbutils.config import ParamsError, validate
 from nbutils.pairs import Pair
-from nbutils.synthesize import click_pairs, parse_question
+from nbutils.synthesize import DEFAULT_PROMPT, click_pairs, parse_question, parse_statement, prompt_for
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,36 @@ from nbutils.synthesize import click_pairs, parse_question
 )
 def test_parse_question(text, expected):
     assert parse_question(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Claim: Aspirin lowers the risk of stroke. It was a trial.", "Aspirin lowers the risk of stroke."),
+        ('1. "Vitamin D prevents fractures in older adults"', "Vitamin D prevents fractures in older adults"),
+        ("What is the answer to this question?\n\nStatins reduce LDL cholesterol.", "Statins reduce LDL cholesterol."),
+        ("Does aspirin prevent strokes? Maybe.", "Does aspirin prevent strokes?"),
+        ("Short.", None),
+        ("This passage describes a trial.", None),
+        ("The claim is not supported by the provided passage.\nAspirin works.", "Aspirin works."),
+        (None, None),
+    ],
+)
+def test_parse_statement(text, expected):
+    assert parse_statement(text) == expected
+
+
+def test_statement_style_switches_only_the_default_prompt():
+    from types import SimpleNamespace
+
+    from nbutils.config import STATEMENT_PROMPT
+
+    assert prompt_for(SimpleNamespace(query_style="statement", prompt_template=DEFAULT_PROMPT)) == STATEMENT_PROMPT
+    own = "Write a search phrase for: {passage}"
+    assert prompt_for(SimpleNamespace(query_style="statement", prompt_template=own)) == own
+    assert prompt_for(SimpleNamespace(query_style="question", prompt_template=DEFAULT_PROMPT)) == DEFAULT_PROMPT
+    with pytest.raises(ParamsError, match="valid: question, statement"):
+        validate({"query_style": "claim"})
 
 
 def test_length_copy_and_duplicate_filters():
