@@ -278,7 +278,7 @@ def dev_corpus(
         rest = [p for p in corpus if p not in chosen]
         pick = np.random.default_rng(seed).choice(len(rest), size=min(limit - len(chosen), len(rest)), replace=False)
         chosen.update((rest[i], None) for i in sorted(pick))
-    keep = set(list(chosen)[: max(limit, 1)]) | {p for rel in qrels.values() for p, g in rel.items() if g > 0}
+    keep = set(list(chosen)[:limit]) | {p for rel in qrels.values() for p, g in rel.items() if g > 0}
     return {pid: p for pid, p in corpus.items() if pid in keep}
 
 
@@ -517,17 +517,11 @@ def data_hash(triples: list[Triple]) -> str:
 
 def _settings(params) -> dict:
     keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
-    chosen_on_dev = {"eval_during_training": params.eval_during_training}  # which epoch is kept
+    settings = {k: params.values[k] for k in keys}
+    settings["eval_during_training"] = params.eval_during_training  # decides which epoch is kept
     if params.eval_during_training:
-        chosen_on_dev["dev_corpus_max"] = params.dev_corpus_max
-    return (
-        {k: params.values[k] for k in keys}
-        | chosen_on_dev
-        | {
-            "max_seq_length": params.max_seq_length,
-            "long_passages": params.long_passages,
-        }
-    )
+        settings["dev_corpus_max"] = params.dev_corpus_max
+    return settings | {"max_seq_length": params.max_seq_length, "long_passages": params.long_passages}
 
 
 def run_fingerprint(params, triples: list[Triple], base_fingerprint: str) -> str:

@@ -168,3 +168,16 @@ def test_windowed_dev_evaluation_sees_what_truncation_cuts_off(minilm):
     model = load_for(minilm.resolved.location, "cpu", 32).model
     scores = {w: dev_evaluator(queries, qrels, corpus, windows=w)(model)["dev_cosine_mrr@10"] for w in (False, True)}
     assert scores[True] == 1.0 and scores[False] < 1.0
+
+
+def test_run_fingerprint_follows_how_the_epoch_is_chosen():
+    """Training settings, and whether (and on what pool) the dev split picks the epoch, identify a run."""
+    from nbutils.config import validate
+    from nbutils.training import run_fingerprint
+
+    def fp(**over):
+        return run_fingerprint(validate({"domain": "x", **over}), TRIPLES, "base")
+
+    assert fp() == fp() != fp(learning_rate=1e-4)
+    assert fp() != fp(eval_during_training=False) and fp() != fp(dev_corpus_max=500)
+    assert fp(eval_during_training=False) == fp(eval_during_training=False, dev_corpus_max=500), "no pool, no say"
