@@ -258,8 +258,8 @@ def dev_corpus(
     The whole corpus when it fits (or ``limit`` is 0). Otherwise every relevant dev passage first, then
     the BM25 candidates of the dev queries (``bm25``: a :class:`~nbutils.retrieval.BM25Index`), rank by
     rank across queries so each query keeps its hardest distractors, then a seeded random sample of the
-    rest. Scores on this pool are slightly higher than on the full corpus but rank epochs alike, at a
-    fraction of the encoding cost per epoch on a large corpus.
+    rest. Scores on the pool run above full-corpus ones, and a small pool ranks epochs less reliably than
+    the full corpus (README "Training"), for a fraction of the encoding cost per epoch on a large corpus.
     """
     if not limit or len(corpus) <= limit:
         return corpus
