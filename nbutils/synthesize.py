@@ -159,13 +159,7 @@ def parse_question(text: str | None) -> str | None:
         >>> parse_question("Question: 1. What does yield return?\\nMore text")
         'What does yield return?'
     """
-    for line in (text or "").splitlines():
-        line = _PREFIX.sub("", _PREFIX.sub("", line.strip())).strip().strip('"')
-        if "?" in line:
-            q = line[: line.index("?") + 1].strip()
-            if not _META.search(q) and len(q) >= 8:
-                return q
-    return None
+    return _first_usable(text, lambda line: line[: line.index("?") + 1].strip() if "?" in line else "")
 
 
 def parse_statement(text: str | None) -> str | None:
@@ -175,11 +169,16 @@ def parse_statement(text: str | None) -> str | None:
         >>> parse_statement("Claim: Aspirin lowers the risk of stroke. It was a trial.\\nMore text")
         'Aspirin lowers the risk of stroke.'
     """
+    return _first_usable(text, lambda line: re.split(r"(?<=[.!?])\s+", line, maxsplit=1)[0].strip())
+
+
+def _first_usable(text: str | None, pick) -> str | None:
+    """``pick(line)`` of the first answer line (list markers and labels removed) giving 8+ characters
+    that do not talk about the passage or the question itself."""
     for line in (text or "").splitlines():
-        line = _PREFIX.sub("", _PREFIX.sub("", line.strip())).strip().strip('"')
-        s = re.split(r"(?<=[.!?])\s+", line, maxsplit=1)[0].strip()
-        if len(s) >= 8 and not _META.search(s):
-            return s
+        q = pick(_PREFIX.sub("", _PREFIX.sub("", line.strip())).strip().strip('"'))
+        if len(q) >= 8 and not _META.search(q):
+            return q
     return None
 
 
