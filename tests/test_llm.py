@@ -68,17 +68,23 @@ def test_local_model_generates_a_question_and_caches_it(tmp_path):
 
 
 def test_local_model_writes_a_claim_for_statement_style_queries(tmp_path):
-    """``query_style: statement``: the claim prompt gives a usable first sentence (examples labelled Claim)."""
+    """``query_style: statement`` through llm_pairs: the claim prompt gives a pair whose query is a sentence."""
+    from types import SimpleNamespace
+
+    from nbutils.data import Passage
+    from nbutils.synthesize import llm_pairs
+
     shots = [("Python caches compiled modules in __pycache__ folders.", "Compiled modules are cached on disk.")]
-    assert (
-        "Claim: Compiled modules are cached on disk."
-        in build_messages(PASSAGE, STATEMENT_PROMPT, shots, "Claim")[0]["content"]
-    )
-    messages = build_messages(PASSAGE, STATEMENT_PROMPT, [], label="Claim")
+    shown = build_messages(PASSAGE, STATEMENT_PROMPT, shots, "Claim")[0]["content"]
+    assert "Claim: Compiled modules are cached on disk." in shown
+    ws = SimpleNamespace(corpus={"a": Passage("a", "", PASSAGE)})
     chat = LocalChatModel(device="cpu", cache=ResponseCache(tmp_path / "cache.jsonl"), max_tokens=32)
-    [answer] = chat.complete([messages], progress=False)
-    claim = parse_statement(answer.text)
-    assert claim and len(claim.split()) >= 3 and "\n" not in claim, answer.text
+    statement = llm_pairs(ws, chat, ["a"], template=STATEMENT_PROMPT, style="statement")
+    [pair] = statement.pairs
+    assert len(pair.query.split()) >= 3 and "\n" not in pair.query and pair.positive == "a"
+    assert parse_statement(pair.query) == pair.query
+    question = llm_pairs(ws, chat, ["a"], template=STATEMENT_PROMPT, style="question")  # cached answer, no "?"
+    assert not question.pairs and "no usable question" in question.failures[0][1]
 
 
 def test_openai_backend_against_a_real_local_server(server, tmp_path, monkeypatch):

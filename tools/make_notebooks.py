@@ -270,7 +270,8 @@ TRAIN = header(
         "md",
         "Dev nDCG@10 after each epoch (the best epoch is the one saved). On a corpus larger than `dev_corpus_max` the "
         "dev evaluation scores a pool (every dev positive, BM25's candidates for the dev queries, a sample): its "
-        "numbers run a little above full-corpus ones; the evaluate stage scores the whole corpus.",
+        "numbers run above full-corpus ones and a small pool ranks epochs less reliably; the evaluate stage scores "
+        "the whole corpus.",
     ),
     (
         "code",
