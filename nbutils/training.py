@@ -253,7 +253,8 @@ def dev_corpus(
     seed: int = 0,
     depth: int = 100,
 ) -> dict:
-    """The passages the dev evaluation scores each epoch, at most ``limit`` of them.
+    """The passages the dev evaluation scores each epoch: ``limit`` of them, more only when the dev
+    positives alone exceed it.
 
     The whole corpus when it fits (or ``limit`` is 0). Otherwise every relevant dev passage first, then
     the BM25 candidates of the dev queries (``bm25``: a :class:`~nbutils.retrieval.BM25Index`), rank by
