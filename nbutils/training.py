@@ -516,20 +516,30 @@ def data_hash(triples: list[Triple]) -> str:
     return h.hexdigest()[:16]
 
 
-def _settings(params) -> dict:
+def _dev_pool(params, corpus_size: int) -> int:
+    """How many passages the dev evaluation scores per epoch when it samples a pool; 0 when it scores them all."""
+    limit = params.dev_corpus_max
+    return limit if params.eval_during_training and limit and corpus_size > limit else 0
+
+
+def _settings(params, corpus_size: int) -> dict:
     keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
     settings = {k: params.values[k] for k in keys}
     settings["eval_during_training"] = params.eval_during_training  # decides which epoch is kept
-    if params.eval_during_training:
-        settings["dev_corpus_max"] = params.dev_corpus_max
+    if pool := _dev_pool(params, corpus_size):
+        settings["dev_corpus_max"] = pool
     return settings | {"max_seq_length": params.max_seq_length, "long_passages": params.long_passages}
 
 
-def run_fingerprint(params, triples: list[Triple], base_fingerprint: str) -> str:
-    """Identifies a training run: its data, base model and training settings."""
+def run_fingerprint(params, triples: list[Triple], base_fingerprint: str, corpus_size: int) -> str:
+    """Identifies a training run: its data, base model and training settings.
+
+    ``dev_corpus_max`` counts only when the dev evaluation samples a pool, that is when the corpus
+    (``corpus_size`` passages) is larger than it.
+    """
     import hashlib
 
-    key = json.dumps([data_hash(triples), base_fingerprint, _settings(params)], sort_keys=True)
+    key = json.dumps([data_hash(triples), base_fingerprint, _settings(params, corpus_size)], sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -560,8 +570,8 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
         base: a :class:`~nbutils.models.LoadedModel` loaded with ``training=True``.
         triples: the training rows (their hash and sources go into the fingerprint and the card).
     """
-    settings = _settings(params)
-    fingerprint = run_fingerprint(params, triples, base.fingerprint)
+    settings = _settings(params, len(ws.corpus))
+    fingerprint = run_fingerprint(params, triples, base.fingerprint, len(ws.corpus))
     done = TrainResult.load(paths.model_dir)
     if params.resume and done is not None and done.fingerprint == fingerprint:
         logger.info(
@@ -573,11 +583,11 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
         queries, qrels = ws.split("dev")
         if queries:
             corpus = ws.corpus
-            if params.dev_corpus_max and len(corpus) > params.dev_corpus_max:
+            if pool := _dev_pool(params, len(corpus)):
                 from .workspace import bm25_index
 
                 bm25 = bm25_index(ws, params.bm25_backend)
-                corpus = dev_corpus(queries, qrels, corpus, params.dev_corpus_max, bm25, params.seed)
+                corpus = dev_corpus(queries, qrels, corpus, pool, bm25, params.seed)
             windows = params.long_passages == "windows"
             evaluator = dev_evaluator(queries, qrels, corpus, params.encode_batch_size, windows)
     sources = dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))

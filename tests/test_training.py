@@ -175,9 +175,11 @@ def test_run_fingerprint_follows_how_the_epoch_is_chosen():
     from nbutils.config import validate
     from nbutils.training import run_fingerprint
 
-    def fp(**over):
-        return run_fingerprint(validate({"domain": "x", **over}), TRIPLES, "base")
+    def fp(corpus_size=1000, **over):
+        return run_fingerprint(validate({"domain": "x", **over}), TRIPLES, "base", corpus_size)
 
     assert fp() == fp() != fp(learning_rate=1e-4)
     assert fp() != fp(eval_during_training=False) and fp() != fp(dev_corpus_max=500)
     assert fp(eval_during_training=False) == fp(eval_during_training=False, dev_corpus_max=500), "no pool, no say"
+    assert fp(corpus_size=400) == fp(corpus_size=400, dev_corpus_max=500), "a corpus under the limit is scored whole"
+    assert fp(corpus_size=600) != fp(corpus_size=600, dev_corpus_max=500)
