@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .pairs import Pair, normalize_query
-from .paths import atomic_write_text
+from .paths import atomic_write_text, read_records
 from .retrieval import BM25Index, DenseIndex
 
 __all__ = [
@@ -358,11 +358,8 @@ def save_triples(triples: list[Triple], path: str | Path) -> None:
 
 
 def load_triples(path: str | Path) -> list[Triple]:
-    """Read triples written by :func:`save_triples`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training triples not found: {path} (run the mine stage first)")
-    return [Triple(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Read triples written by :func:`save_triples`; a malformed line is an error naming file and line."""
+    return read_records(path, Triple, "training triples", "the mine stage")
 
 
 def summary(triples: list[Triple]) -> dict[str, int]:

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .paths import atomic_write_text
+from .paths import atomic_write_text, read_records
 
 __all__ = ["Pair", "load_pairs", "normalize_query", "save_pairs"]
 
@@ -34,8 +34,5 @@ def save_pairs(pairs: list[Pair], path: str | Path) -> None:
 
 def load_pairs(path: str | Path, sources: list[str] | None = None) -> list[Pair]:
     """Read pairs written by :func:`save_pairs`, optionally only the given sources."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training pairs not found: {path} (run the synthesize stage first)")
-    pairs = [Pair(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    pairs = read_records(path, Pair, "training pairs", "the synthesize stage")
     return [p for p in pairs if sources is None or p.source in sources]

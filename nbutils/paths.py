@@ -10,6 +10,7 @@ Layout::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NOTEBOOKS", "DomainPaths", "append_line", "atomic_write_text", "read_json", "write_json"]
+__all__ = ["NOTEBOOKS", "DomainPaths", "append_line", "atomic_write_text", "read_json", "read_records", "write_json"]
 
 NOTEBOOKS: dict[str, str] = {
     "decide": "01_decide",
@@ -166,6 +167,40 @@ def _umask() -> int:
 def write_json(path: str | Path, obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_records(path: str | Path, cls: type, what: str, writer: str = "the stage that writes it") -> list:
+    """Read a JSONL file of ``cls`` rows (a dataclass), one object a line; blank lines are skipped.
+
+    Raises:
+        FileNotFoundError: when the file is missing, saying which stage writes it.
+        ValueError: for a line that is not JSON or does not fit ``cls``, naming the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path} (run {writer} first)")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not a JSON object ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"{path}:{n}: not a JSON object")
+        unknown, missing = sorted(set(obj) - fields), [f for f in _required(cls) if f not in obj]
+        if unknown or missing:
+            problem = f"unknown keys {unknown}" if unknown else f"missing keys {missing}"
+            raise ValueError(f"{path}:{n}: {problem} for {what}; keys: {', '.join(sorted(fields))}")
+        rows.append(cls(**obj))
+    return rows
+
+
+def _required(cls: type) -> list[str]:
+    none = dataclasses.MISSING
+    return [f.name for f in dataclasses.fields(cls) if f.default is none and f.default_factory is none]
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:

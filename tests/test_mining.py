@@ -130,3 +130,28 @@ def test_summary_counts_windows():
     out = summary(rows)
     assert (out["pairs"], out["negatives"], out["positives_as_window"], out["negatives_as_window"]) == (2, 2, 1, 1)
     assert "positives_as_window" not in summary(rows[2:])
+
+
+def test_a_malformed_training_file_names_its_line(tmp_path):
+    """Triples and pairs files read back as written; a broken line is reported with file and line."""
+    from nbutils.mining import Triple, load_triples, save_triples
+    from nbutils.pairs import load_pairs, save_pairs
+
+    rows = [Triple("q one", "p1", "gold", "train split", "p2", "bm25", 4, 1.5), Triple("q two", "p3", "gold", "x")]
+    save_triples(rows, tmp_path / "t.jsonl")
+    assert load_triples(tmp_path / "t.jsonl") == rows
+    save_pairs([Pair("q", "p1", "gold", "train split")], tmp_path / "p.jsonl")
+    assert load_pairs(tmp_path / "p.jsonl") == [Pair("q", "p1", "gold", "train split")]
+
+    good = (tmp_path / "t.jsonl").read_text()
+    for broken, says in [
+        ('{"query": "q", "positive": \n', r"t\.jsonl:3: not a JSON object"),
+        ('{"query": "q", "positive": "p", "source": "gold", "origin": "x", "negtive": "p9"}\n', r":3: unknown keys"),
+        ('{"query": "q", "positive": "p"}\n', r":3: missing keys \['source', 'origin'\]"),
+        ("[1, 2]\n", r":3: not a JSON object"),
+    ]:
+        (tmp_path / "t.jsonl").write_text(good + broken)
+        with pytest.raises(ValueError, match=says):
+            load_triples(tmp_path / "t.jsonl")
+    with pytest.raises(FileNotFoundError, match=r"training pairs not found: .*run the synthesize stage first"):
+        load_pairs(tmp_path / "missing.jsonl")
