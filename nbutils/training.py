@@ -99,7 +99,9 @@ def _group(triples: list[Triple], corpus: dict, max_pairs: int, seed: int) -> Gr
         positive = t.positive_text or corpus[t.positive].full_text()
         _, negs = grouped.setdefault((t.query, t.positive), (positive, []))
         if t.negative:
-            negs.append(t.negative_text or corpus[t.negative].full_text())
+            text = t.negative_text or corpus[t.negative].full_text()
+            if text not in negs:  # the same pair mined twice (a repeated query) gives its negatives once
+                negs.append(text)
     if max_pairs and len(grouped) > max_pairs:
         keep = set(random.Random(seed).sample(list(grouped), max_pairs))
         grouped = OrderedDict((k, v) for k, v in grouped.items() if k in keep)
@@ -125,7 +127,8 @@ def build_datasets(
     (``positive_text``/``negative_text``, see :func:`nbutils.mining.choose_windows`).
 
     Args:
-        negatives: hard negatives per row for the in-batch losses (default: the most any pair has).
+        negatives: hard negatives per row for the in-batch losses (default: the count most pairs have,
+            see :func:`usual_negatives`); pairs with more are cut to it, pairs with fewer go to ``pairs``.
         max_pairs: sample this many pairs (0 = all).
 
     Raises:
@@ -165,11 +168,21 @@ def build_datasets(
     return out
 
 
+def usual_negatives(grouped: Grouped) -> int:
+    """How many negatives most pairs that have any carry (ties: the larger count); 0 when none has one.
+
+    Not the largest count: a pair that happens to hold more (the same claim twice in the gold data,
+    say) must not push every other pair out of the rows with hard negatives.
+    """
+    counts = Counter(len(negs) for _, negs in grouped.values() if negs)
+    return max(counts, key=lambda n: (counts[n], n)) if counts else 0
+
+
 def _in_batch(grouped: Grouped, negatives: int | None) -> dict:
     from datasets import Dataset
 
     if negatives is None:
-        negatives = max((len(negs) for _, negs in grouped.values()), default=0)
+        negatives = usual_negatives(grouped)
     hard: dict[str, list[str]] = {"anchor": [], "positive": [], **{f"negative_{i + 1}": [] for i in range(negatives)}}
     plain: dict[str, list[str]] = {"anchor": [], "positive": []}
     for (q, _), (pos, negs) in grouped.items():

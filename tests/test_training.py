@@ -34,6 +34,24 @@ def test_dataset_columns_per_loss():
         build_datasets(TRIPLES[-1:], CORPUS, loss="triplet")
 
 
+def test_hard_negative_rows_follow_the_usual_count_not_the_largest():
+    """Most pairs carry 2 negatives; one pair mined twice (a repeated claim) and one with 3 must not
+    push the others out of the rows with hard negatives."""
+    rows = [
+        Triple(f"subject {i}", f"p{i}", "gold", "train split", f"p{(i + k) % 12}", "hybrid", k, 1.0)
+        for i in range(6)
+        for k in (1, 2)
+    ]
+    rows += rows[:2]  # the first pair again, with the same two negatives
+    rows += [Triple("subject 9", "p9", "gold", "x", f"p{k}", "hybrid", k, 1.0) for k in (1, 2, 3)]
+    rows += [Triple("subject 10", "p10", "gold", "x", "p1", "hybrid", 1, 1.0)]
+    d = build_datasets(rows, CORPUS, loss="mnrl")
+    assert d["hard"].column_names == ["anchor", "positive", "negative_1", "negative_2"]
+    assert sorted(d["hard"]["anchor"]) == [f"subject {i}" for i in range(6)] + ["subject 9"]
+    assert d["pairs"]["anchor"] == ["subject 10"]
+    assert len(build_datasets(rows, CORPUS, negatives=3, loss="mnrl")["hard"]) == 1
+
+
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_trains(loss, minilm, tmp_path):
     model = load_for(minilm.resolved.location, "cpu", 32, training=True)
