@@ -33,6 +33,7 @@ __all__ = [
     "load_training_data",
     "make_loss",
     "model_card",
+    "negatives_used",
     "run_fingerprint",
     "train",
 ]
@@ -198,6 +199,19 @@ def _in_batch(grouped: Grouped, negatives: int | None) -> dict:
     if plain["anchor"]:
         out["pairs"] = Dataset.from_dict(plain)
     return out
+
+
+def negatives_used(triples: list[Triple], datasets: dict) -> dict[str, int]:
+    """Mined negatives (distinct query, positive, negative rows) and the negative texts the training rows
+    carry: a report shows any that the loss leaves out (pairs with fewer negatives than the rest,
+    ``max_train_pairs``)."""
+    trained = 0
+    for name, d in datasets.items():
+        if name == "scored":
+            trained += sum(1 for score in d["score"] if score == 0.0)
+        else:
+            trained += len(d) * sum(1 for c in d.column_names if c.startswith("negative"))
+    return {"mined": len({(t.query, t.positive, t.negative) for t in triples if t.negative}), "trained": trained}
 
 
 LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce")

@@ -87,6 +87,7 @@ def test_recorded_results_are_consistent(suite):
     assert synth["training_pairs"]["synthetic"] > 0 and synth["llm_usage"]["requests"] > 0
     train = metrics(root, "04_train")
     assert train["rows"] == 48 and train["final_loss"] > 0
+    assert 0 < train["negatives"]["trained"] <= train["negatives"]["mined"], "sampled pairs keep their negatives"
     assert train["dev_passages"] == 100, "dev_corpus_max below the corpus: the dev evaluation scores a pool"
     assert metrics(root, "06_maintain")["current"] == "v1"
 

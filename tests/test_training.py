@@ -6,7 +6,16 @@ from transformers import TrainerCallback
 from nbutils.data import Passage
 from nbutils.mining import Triple
 from nbutils.models import load_for
-from nbutils.training import LOSSES, build_datasets, dev_corpus, dev_evaluator, make_loss, model_card, train
+from nbutils.training import (
+    LOSSES,
+    build_datasets,
+    dev_corpus,
+    dev_evaluator,
+    make_loss,
+    model_card,
+    negatives_used,
+    train,
+)
 from tests.conftest import BEES
 
 CORPUS = {
@@ -50,6 +59,9 @@ def test_hard_negative_rows_follow_the_usual_count_not_the_largest():
     assert sorted(d["hard"]["anchor"]) == [f"subject {i}" for i in range(6)] + ["subject 9"]
     assert d["pairs"]["anchor"] == ["subject 10"]
     assert len(build_datasets(rows, CORPUS, negatives=3, loss="mnrl")["hard"]) == 1
+    assert negatives_used(rows, d) == {"mined": 6 * 2 + 3 + 1, "trained": 7 * 2}
+    for loss in ("triplet", "cosent"):
+        assert negatives_used(rows, build_datasets(rows, CORPUS, loss=loss)) == {"mined": 16, "trained": 16}
 
 
 @pytest.mark.parametrize("loss", LOSSES)

@@ -258,7 +258,7 @@ TRAIN = header(
     ("md", "## 1. Base model and training data"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\ntriples, datasets = training.load_training_data(P, ws, paths)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
+        'ws = workspace.load_workspace(paths)\ntriples, datasets = training.load_training_data(P, ws, paths)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\nused = training.negatives_used(triples, datasets)\ndisplay(Markdown(f"Mined negatives in the training rows: **{used[\'trained\']:,} of {used[\'mined\']:,}**"))\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
     ),
     ("md", "## 2. Train"),
     (
@@ -280,7 +280,7 @@ TRAIN = header(
     ("md", "## 3. Record"),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 
