@@ -157,6 +157,8 @@ def mine_hybrid(
     """
     from .models import encode
 
+    if per_query <= 0:  # in-batch negatives only: nothing to rank
+        return [Triple(**asdict(p)) for p in pairs]
     by_query: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
         by_query[p.query].append(p)

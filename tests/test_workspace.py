@@ -271,6 +271,8 @@ def test_document_mode_never_samples_or_mines_passages_of_held_out_documents():
         pairs, BM25Index(ids, texts), None, None, known_positives(pairs), allowed=trainable_passages(ws), **args
     )
     assert [t.negative for t in limited] == ["d"]
+    none = mine_hybrid(pairs, BM25Index(ids, texts), None, None, known_positives(pairs), **{**args, "per_query": 0})
+    assert [(t.positive, t.negative) for t in none] == [("b#s-0", None)], "0 per query: in-batch negatives only"
 
 
 def test_synthesis_report_counts_held_out_documents_apart_from_held_out_questions(tmp_path):
