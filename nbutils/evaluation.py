@@ -6,7 +6,6 @@ a shipped general-English set that catches forgetting, scored for base and fine-
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from .data import Passage, load_clicks
 from .metrics import evaluate_run, per_query
 from .pairs import load_pairs, normalize_query
+from .paths import json_lines
 from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
 
 __all__ = [
@@ -383,13 +383,9 @@ def general_set(path: str | Path = GENERAL_SET) -> tuple[dict[str, Passage], dic
     path = Path(path)
     corpus: dict[str, Passage] = {}
     queries: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+    for n, row in json_lines(path):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{n}: not a JSON object")
         pid, query, passage = (str(row.get(key) or "").strip() for key in ("id", "query", "passage"))
         if not (pid and query and passage):
             raise ValueError(f"{path}:{n}: 'id', 'query' and 'passage' must all be non-empty")

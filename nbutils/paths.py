@@ -14,11 +14,21 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NOTEBOOKS", "DomainPaths", "append_line", "atomic_write_text", "read_json", "read_records", "write_json"]
+__all__ = [
+    "NOTEBOOKS",
+    "DomainPaths",
+    "append_line",
+    "atomic_write_text",
+    "json_lines",
+    "read_json",
+    "read_records",
+    "write_json",
+]
 
 NOTEBOOKS: dict[str, str] = {
     "decide": "01_decide",
@@ -169,25 +179,35 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` for each non-blank line of a JSONL file.
+
+    Raises:
+        ValueError: for a line that is not JSON, naming the file and line.
+    """
+    path = Path(path)
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+
+
 def read_records(path: str | Path, cls: type, what: str, writer: str = "the stage that writes it") -> list:
     """Read a JSONL file of ``cls`` rows (a dataclass), one object a line; blank lines are skipped.
 
     Raises:
         FileNotFoundError: when the file is missing, saying which stage writes it.
-        ValueError: for a line that is not JSON or does not fit ``cls``, naming the file and line.
+        ValueError: for a line that is not a JSON object or does not fit ``cls``, naming the file and line.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path} (run {writer} first)")
     fields = {f.name for f in dataclasses.fields(cls)}
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not a JSON object ({e.msg})") from None
+    for n, obj in json_lines(path):
         if not isinstance(obj, dict):
             raise ValueError(f"{path}:{n}: not a JSON object")
         unknown, missing = sorted(set(obj) - fields), [f for f in _required(cls) if f not in obj]

@@ -145,7 +145,7 @@ def test_a_malformed_training_file_names_its_line(tmp_path):
 
     good = (tmp_path / "t.jsonl").read_text()
     for broken, says in [
-        ('{"query": "q", "positive": \n', r"t\.jsonl:3: not a JSON object"),
+        ('{"query": "q", "positive": \n', r"t\.jsonl:3: not valid JSON"),
         ('{"query": "q", "positive": "p", "source": "gold", "origin": "x", "negtive": "p9"}\n', r":3: unknown keys"),
         ('{"query": "q", "positive": "p"}\n', r":3: missing keys \['source', 'origin'\]"),
         ("[1, 2]\n", r":3: not a JSON object"),
