@@ -32,6 +32,7 @@ __all__ = [
     "mine",
     "false_negative_estimate",
     "save_triples",
+    "setting",
     "summary",
 ]
 
@@ -362,6 +363,20 @@ def save_triples(triples: list[Triple], path: str | Path) -> None:
 def load_triples(path: str | Path) -> list[Triple]:
     """Read triples written by :func:`save_triples`; a malformed line is an error naming file and line."""
     return read_records(path, Triple, "training triples", "the mine stage")
+
+
+def setting(params) -> str:
+    """One Markdown sentence saying what the miner was asked to do (for the report)."""
+    if params.negatives_per_query <= 0:
+        return "`negatives_per_query: 0`: nothing is mined, training uses in-batch negatives only" + (
+            " (long positives still get their window)." if params.long_passages == "windows" else "."
+        )
+    judge = f", rescored by the cross-encoder `{params.mine_rescorer}`" if params.mine_rescorer else ""
+    return (
+        f"Up to **{params.negatives_per_query}** negatives per pair from ranks {params.mine_range_min + 1}–"
+        f"{params.mine_range_max} of the **{params.mine_teacher}** teacher{judge}, each at least "
+        f"{params.mine_margin} z below the positive's score."
+    )
 
 
 def summary(triples: list[Triple]) -> dict[str, int]:

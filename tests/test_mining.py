@@ -155,3 +155,12 @@ def test_a_malformed_training_file_names_its_line(tmp_path):
             load_triples(tmp_path / "t.jsonl")
     with pytest.raises(FileNotFoundError, match=r"training pairs not found: .*run the synthesize stage first"):
         load_pairs(tmp_path / "missing.jsonl")
+
+
+def test_the_report_states_what_the_miner_was_asked():
+    from nbutils.mining import setting
+
+    text = setting(validate({"domain": "x", "negatives_per_query": 3, "mine_range_min": 3, "mine_range_max": 40}))
+    assert "**3** negatives" in text and "ranks 4–40" in text and "**hybrid** teacher" in text
+    none = setting(validate({"domain": "x", "negatives_per_query": 0, "long_passages": "windows"}))
+    assert "in-batch negatives only" in none and "window" in none

@@ -217,7 +217,7 @@ MINE = header(
     ("md", "## 1. Mine"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nflags = curation.FlagFile(paths.negative_flags)\nknown = mining.known_positives(all_pairs, ws.corpus, flags.as_positives())\ntriples = mining.mine(P, ws, train_pairs, known, paths.embeddings_dir)\npd.Series(mining.summary(triples)).to_frame("count")',
+        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nflags = curation.FlagFile(paths.negative_flags)\nknown = mining.known_positives(all_pairs, ws.corpus, flags.as_positives())\ntriples = mining.mine(P, ws, train_pairs, known, paths.embeddings_dir)\ndisplay(Markdown(mining.setting(P)))\npd.Series(mining.summary(triples)).to_frame("count")',
     ),
     (
         "md",
