@@ -159,7 +159,7 @@ def mine_hybrid(
     from .models import encode
 
     if per_query <= 0:  # in-batch negatives only: nothing to rank
-        return [Triple(**asdict(p)) for p in pairs]
+        return [t for p in pairs for t in _triples(p, [], "")]
     by_query: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
         by_query[p.query].append(p)
