@@ -335,6 +335,7 @@ def false_negative_estimate(params, ws, embeddings_dir, limit: int = 500) -> tup
 
     For gold train queries with two or more relevant passages, negatives are mined knowing only one of
     them; the share of mined negatives that are among the others estimates the false-negative rate.
+    With ``negatives_per_query`` 0 nothing is mined and nothing is loaded.
 
     Returns:
         ``(summary, examples)``.
@@ -342,8 +343,8 @@ def false_negative_estimate(params, ws, embeddings_dir, limit: int = 500) -> tup
     queries, qrels = ws.split("train")
     multi = [q for q in sorted(queries) if len(qrels[q]) > 1][:limit]
     pairs = [Pair(queries[q], sorted(qrels[q])[0], "gold", "train split") for q in multi]
-    if not pairs:
-        return {"queries": 0, "negatives": 0, "false_negatives": 0, "rate": None}, []
+    if not pairs or params.negatives_per_query <= 0:
+        return {"queries": len(pairs), "negatives": 0, "false_negatives": 0, "rate": None}, []
     known = known_positives(pairs, ws.corpus)
     triples = mine(params, ws, pairs, known, embeddings_dir, windows=False)
     by_text = {queries[q]: q for q in multi}
@@ -404,7 +405,8 @@ def examples(triples: list[Triple], corpus: dict, n: int = 8, seed: int = 0, wid
     chosen = random.Random(seed).sample(chosen, min(n, len(chosen)))
     snip = lambda pid: corpus[pid].full_text().replace("\n", " ")[:width] + "…"  # noqa: E731
     return pd.DataFrame(
-        [
+        columns=["query", "positive", "negative", "rank", "source"],
+        data=[
             {
                 "query": t.query,
                 "positive": snip(t.positive),
@@ -413,5 +415,5 @@ def examples(triples: list[Triple], corpus: dict, n: int = 8, seed: int = 0, wid
                 "source": t.neg_source,
             }
             for t in chosen
-        ]
+        ],
     )

@@ -61,11 +61,13 @@ def recall_curves(scores: dict[str, dict[str, float]], k_values: Sequence[int], 
 def histogram(
     values: Sequence[float] | dict[str, Sequence[float]], xlabel: str, title: str = "", bins: int = 30
 ) -> Figure:
-    """Histogram of one series or overlaid series (a dict of name → values)."""
+    """Histogram of one series or overlaid series (a dict of name → values); an empty chart says so."""
     fig, ax = _fig()
     series = values if isinstance(values, dict) else {"": values}
     for name, vals in series.items():
         ax.hist(list(vals), bins=bins, alpha=0.6, label=name or None)
+    if not any(len(list(v)) for v in series.values()):
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     ax.set_title(title)

@@ -128,6 +128,29 @@ def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir
     assert examples[0]["mined negative (gold-relevant)"] == "d2"
 
 
+def test_false_negative_estimate_mines_nothing_for_in_batch_training(tmp_path, beir_dir, monkeypatch):
+    import nbutils.mining
+    import nbutils.workspace
+    from nbutils.mining import examples, false_negative_estimate
+
+    with (beir_dir / "qrels" / "train.tsv").open("a") as f:
+        f.write("q1\td2\t1\n")
+    params = validate(
+        {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.0, "dev_fraction": 0.0}
+    )
+    params.values.update(negatives_per_query=0)
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("no teacher is needed when nothing is mined")
+
+    monkeypatch.setattr(nbutils.mining, "_teacher", no_teacher)
+    monkeypatch.setattr(nbutils.workspace, "bm25_index", no_teacher)
+    summary, rows = false_negative_estimate(params, ws, tmp_path / "emb")
+    assert summary == {"queries": 1, "negatives": 0, "false_negatives": 0, "rate": None} and rows == []
+    assert list(examples([], ws.corpus).columns) == ["query", "positive", "negative", "rank", "source"]
+
+
 # --------------------------------------------------------------------------- split by document
 
 

@@ -221,7 +221,7 @@ MINE = header(
     ),
     (
         "md",
-        "## 2. Estimated false-negative rate\n\nFor gold train queries with several relevant passages, negatives are mined knowing only one of them: the share of mined negatives that are among the others estimates how often this teacher and window pick an unlabelled positive.",
+        "## 2. Estimated false-negative rate\n\nFor gold train queries with several relevant passages, negatives are mined knowing only one of them: the share of mined negatives that are among the others estimates how often this teacher and window pick an unlabelled positive. With `negatives_per_query: 0` nothing is mined, so there is nothing to estimate.",
     ),
     (
         "code",
