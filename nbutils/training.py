@@ -417,6 +417,53 @@ def _save_atomically(model, out_dir: Path, card: str, result: TrainResult | None
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _training_args(
+    checkpoint_dir: Path,
+    *,
+    device: str,
+    steps: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    warmup_ratio: float,
+    seed: int,
+    in_batch: bool,
+    evaluate: bool,
+    save: bool,
+):
+    """The trainer's arguments (epoch checkpoints, dev scoring, no-duplicates batches for in-batch
+    losses, bf16/fp16 on CUDA) and the precision name."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.base.sampler import BatchSamplers
+    except ImportError:  # 5.x layout
+        from sentence_transformers.training_args import BatchSamplers
+
+    precision_args, precision = _precision(device)
+    best = {"load_best_model_at_end": True, "metric_for_best_model": DEV_METRIC} if evaluate else {}
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_ratio,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
+        logging_steps=max(1, steps // 40),
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="epoch" if save else "no",
+        save_total_limit=2,
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        dataloader_pin_memory=device == "cuda",
+        use_cpu=device == "cpu",  # also makes several CPU processes under torchrun talk over gloo
+        **best,
+        **precision_args,
+    )
+    return args, precision
+
+
 def train(
     model,
     datasets: dict,
@@ -449,37 +496,23 @@ def train(
     The model is written to a temporary folder and renamed into place: ``out_dir`` always holds a
     complete model. Checkpoints are removed after a successful save.
     """
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-
-    try:  # sentence-transformers >= 6
-        from sentence_transformers.base.sampler import BatchSamplers
-    except ImportError:  # 5.x layout
-        from sentence_transformers.training_args import BatchSamplers
+    from sentence_transformers import SentenceTransformerTrainer
 
     out_dir = Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints"))
     rows = sum(len(d) for d in datasets.values())
-    steps = max(1, rows // batch_size) * epochs
-    precision_args, precision = _precision(device)
-    best = {"load_best_model_at_end": True, "metric_for_best_model": DEV_METRIC} if evaluator else {}
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoint_dir),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
+    args, precision = _training_args(
+        checkpoint_dir,
+        device=device,
+        steps=max(1, rows // batch_size) * epochs,
+        epochs=epochs,
+        batch_size=batch_size,
         learning_rate=learning_rate,
-        warmup_steps=warmup_ratio,
-        batch_sampler=BatchSamplers.NO_DUPLICATES if loss in IN_BATCH_LOSSES else BatchSamplers.BATCH_SAMPLER,
-        logging_steps=max(1, steps // 40),
-        eval_strategy="epoch" if evaluator else "no",
-        save_strategy="epoch" if (evaluator or fingerprint) else "no",
-        save_total_limit=2,
-        report_to="none",
+        warmup_ratio=warmup_ratio,
         seed=seed,
-        data_seed=seed,
-        dataloader_pin_memory=device == "cuda",
-        use_cpu=device == "cpu",  # also makes several CPU processes under torchrun talk over gloo
-        **best,
-        **precision_args,
+        in_batch=loss in IN_BATCH_LOSSES,
+        evaluate=evaluator is not None,
+        save=evaluator is not None or bool(fingerprint),
     )
     with args.main_process_first(desc="checkpoint folder"):  # under torchrun: rank 0 prepares, the others follow
         main = args.process_index == 0
