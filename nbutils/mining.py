@@ -124,6 +124,16 @@ def _z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (std if std > 0 else 1.0)
 
 
+def _teacher_scores(query: str, emb: np.ndarray, bm25: BM25Index, dense, bm25_weight: float) -> np.ndarray:
+    """The teacher's score of every passage for one query: z-scored BM25 and dense cosine, weighted."""
+    if bm25_weight >= 1.0:
+        return _z(bm25.scores(query))
+    scores = _z(dense.embeddings @ emb)
+    if bm25_weight > 0:
+        scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
+    return scores
+
+
 def mine_hybrid(
     pairs: list[Pair],
     bm25: BM25Index,
@@ -174,9 +184,7 @@ def mine_hybrid(
     label += "+cross-encoder" if rescorer else ""
     triples: list[Triple] = []
     for query, emb in tqdm(zip(queries, q_emb, strict=True), total=len(queries), desc=f"Mining {label} negatives"):
-        scores = _z(bm25.scores(query)) if lexical_only else _z(dense.embeddings @ emb)
-        if 0 < bm25_weight < 1:
-            scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
+        scores = _teacher_scores(query, emb, bm25, dense, bm25_weight)
         top = np.argpartition(-scores, min(range_max, len(scores) - 1))[:range_max]
         order = top[np.argsort(-scores[top], kind="stable")][range_min:]
         known = positives.get(normalize_query(query), set())
