@@ -1,9 +1,14 @@
 """Gold-pair training on BEIR SciFact: plain Sentence Transformers recipes vs ours, measured the same way.
 
     python bench/train_scifact.py --data ../shared/data/scifact [--model PATH] [--synthetic bench/out/scifact]
+    python bench/train_scifact.py --suite outputs/scifact --only "plain ST, 10 epochs, b64, lr 3e-5" \
+        --only "+ 1 hybrid-teacher negative, 10 epochs"
 
 Trains on the gold pairs of the training claims minus a dev split of 200 claims (the same carve as
 bench/synth_scifact.py) and reports dense and hybrid nDCG@10 / recall@10 / recall@100 on the dev claims.
+With ``--suite`` (the domain folder of a finished `python -m nbutils run scifact`), the split is the suite's
+(gold pairs of its train claims, its dev claims) and the suite's fine-tuned model is scored as one more row,
+the same way in the same run: the recipe of ``params/scifact.yaml`` against the plain ones.
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the recipes of ANCHORS.md);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
@@ -17,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from synth_scifact import MODEL, workspace
@@ -25,12 +32,15 @@ from nbutils.metrics import evaluate_run
 from nbutils.mining import choose_windows, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
 from nbutils.pairs import load_pairs
+from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion
 from nbutils.synthesize import gold_pairs, leakage_filter
 from nbutils.training import build_datasets, train
+from nbutils.workspace import load_workspace
 
 
 def scores(loaded, ws, bm25: BM25Index, windows: bool = False) -> dict[str, float]:
+    """Dense, RRF and weighted z-score fusion metrics of one model on the dev claims."""
     ids, texts = ws.ids_and_texts()
     index = DenseIndex(ids, encode(loaded.model, texts, 256, progress=False, windows=windows))
     queries, qrels = ws.split("dev")
@@ -42,10 +52,92 @@ def scores(loaded, ws, bm25: BM25Index, windows: bool = False) -> dict[str, floa
         for k, v in evaluate_run(qrels, reciprocal_rank_fusion([dense, lexical]), (10, 100)).items()
         if k != "queries"
     }
-    for w in (0.1, 0.2, 0.3):
-        fused = weighted_fusion([dense, lexical], [1 - w, w])
-        out[f"z{w} ndcg@10"] = evaluate_run(qrels, fused, (10,))["ndcg@10"]
+    for w in (0.1, 0.2, 0.3, 0.4):
+        fused = evaluate_run(qrels, weighted_fusion([dense, lexical], [1 - w, w]), (10,))
+        out[f"z{w} ndcg@10"], out[f"z{w} recall@10"] = fused["ndcg@10"], fused["recall@10"]
     return out
+
+
+def recipes(args, ws, bm25: BM25Index, base) -> dict[str, Callable[[], tuple]]:
+    """Row name → a function giving (triples, epochs, batch, lr, negatives per row, windows); mining runs
+    only for the rows asked for."""
+    ids, texts = ws.ids_and_texts()
+    gold = gold_pairs(ws)[:40] if args.smoke else gold_pairs(ws)
+
+    @cache
+    def dense(windows: bool = False) -> DenseIndex:
+        return DenseIndex(ids, encode(base.model, texts, 256, progress=False, windows=windows))
+
+    @cache
+    def hybrid1() -> list:
+        return mine_hybrid(gold, bm25, dense(), base.model, known_positives(gold), 1, 3, 40, 0.5)
+
+    def hybrid3(windows: bool = False) -> list:
+        positives = known_positives(gold, ws.corpus)
+        mined = mine_hybrid(gold, bm25, dense(windows), base.model, positives, 3, 3, 40, 0.5)
+        return choose_windows(mined, ws.corpus, base.model, progress=False) if windows else mined
+
+    def with_synthetic() -> tuple:
+        synthetic, _ = leakage_filter(
+            load_pairs(Path(args.synthetic) / "llm_filtered_static.jsonl"), ws, splits=("dev",)
+        )
+        syn = mine_hybrid(synthetic, bm25, dense(), base.model, known_positives(synthetic, ws.corpus), 1, 3, 40, 0.5)
+        return hybrid1() + syn, 10, 64, 3e-5, 1, False
+
+    rows = {
+        "plain ST, 1 epoch, b32, lr 2e-5": lambda: (
+            mine_bm25(gold, bm25, known_positives(gold), 0),
+            1,
+            32,
+            2e-5,
+            0,
+            False,
+        ),
+        "plain ST, 10 epochs, b64, lr 3e-5": lambda: (
+            mine_bm25(gold, bm25, known_positives(gold), 0),
+            10,
+            64,
+            3e-5,
+            0,
+            False,
+        ),
+        "+ 1 hybrid-teacher negative, 10 epochs": lambda: (hybrid1(), 10, 64, 3e-5, 1, False),
+        "+ 3 hybrid negatives, copies excluded, 10 epochs": lambda: (hybrid3(), 10, 64, 3e-5, 3, False),
+        "+ 3 hybrid negatives, long passages in windows": lambda: (hybrid3(True), 10, 64, 3e-5, 3, True),
+    }
+    if args.synthetic:
+        rows["+ 1 hybrid negative + filtered LLM pairs, 10 epochs"] = with_synthetic
+    return rows
+
+
+def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple) -> dict:
+    """Train one recipe from the base model and score it."""
+    triples, epochs, batch, lr, negs, windows = recipe
+    model = load_for(args.model or MODEL, args.device, args.seq, training=True)
+    start = time.perf_counter()
+    res = train(
+        model.model,
+        build_datasets(triples, ws.corpus, negs),
+        out / "model-tmp",
+        device=model.device,
+        epochs=1 if args.smoke else epochs,
+        batch_size=batch,
+        learning_rate=lr,
+        seed=args.seed,
+    )
+    tuned = load_for(str(out / "model-tmp"), args.device, args.seq)
+    return {
+        "pairs": res.rows,
+        "train_s": round(time.perf_counter() - start, 1),
+        "rows_per_s": round(res.rows_per_second, 1),
+        **scores(tuned, ws, bm25, windows),
+    }
+
+
+def suite_workspace(folder: str):
+    """The workspace (corpus, claims, splits) of a suite run's domain folder, e.g. outputs/scifact."""
+    root = Path(folder)
+    return load_workspace(DomainPaths(root.parent, root.name))
 
 
 def main() -> None:
@@ -54,77 +146,49 @@ def main() -> None:
     ap.add_argument("--out", default="bench/out/scifact-train")
     ap.add_argument("--model", default="")
     ap.add_argument("--synthetic", default="", help="folder of bench/synth_scifact.py generate (optional)")
+    ap.add_argument("--suite", default="", help="a suite run's domain folder: its splits, and its model as a row")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dev", type=int, default=200, help="dev claims carved from the training claims")
     ap.add_argument("--seq", type=int, default=256)
-    ap.add_argument("--only", default="", help="comma-separated row names to run")
+    ap.add_argument("--only", action="append", default=[], help="a row name to run (repeat for several)")
     ap.add_argument("--smoke", action="store_true", help="check the script quickly: 40 pairs, 1 epoch per row")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ws = workspace(args.data, args.seed, args.dev)
+    ws = suite_workspace(args.suite) if args.suite else workspace(args.data, args.seed, args.dev)
     ids, texts = ws.ids_and_texts()
     bm25 = BM25Index(ids, texts)
     base = load_for(args.model or MODEL, args.device, args.seq)
-    gold = gold_pairs(ws)[:40] if args.smoke else gold_pairs(ws)
-    positives = known_positives(gold, ws.corpus)
-    dense = DenseIndex(ids, encode(base.model, texts, 256, progress=False))
-    hybrid1 = mine_hybrid(gold, bm25, dense, base.model, known_positives(gold), 1, 3, 40, 0.5)
-    hybrid3 = mine_hybrid(gold, bm25, dense, base.model, positives, 3, 3, 40, 0.5)
-    dense_w = DenseIndex(ids, encode(base.model, texts, 256, progress=False, windows=True))
-    hybrid3_w = choose_windows(
-        mine_hybrid(gold, bm25, dense_w, base.model, positives, 3, 3, 40, 0.5), ws.corpus, base.model, progress=False
-    )
-    synthetic = []
-    if args.synthetic:
-        synthetic, _ = leakage_filter(
-            load_pairs(Path(args.synthetic) / "llm_filtered_static.jsonl"), ws, splits=("dev",)
-        )
-    rows = {
-        "plain ST, 1 epoch, b32, lr 2e-5": (mine_bm25(gold, bm25, positives, 0), 1, 32, 2e-5, 0, False),
-        "plain ST, 10 epochs, b64, lr 3e-5": (mine_bm25(gold, bm25, positives, 0), 10, 64, 3e-5, 0, False),
-        "+ 1 hybrid-teacher negative, 10 epochs": (hybrid1, 10, 64, 3e-5, 1, False),
-        "+ 3 hybrid negatives, copies excluded, 10 epochs": (hybrid3, 10, 64, 3e-5, 3, False),
-        "+ 3 hybrid negatives, long passages in windows": (hybrid3_w, 10, 64, 3e-5, 3, True),
-    }
-    if synthetic:
-        syn = mine_hybrid(synthetic, bm25, dense, base.model, known_positives(synthetic, ws.corpus), 1, 3, 40, 0.5)
-        rows["+ 1 hybrid negative + filtered LLM pairs, 10 epochs"] = (hybrid1 + syn, 10, 64, 3e-5, 1, False)
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    rows = recipes(args, ws, bm25, base)
+    if unknown := set(args.only) - set(rows):
+        raise SystemExit(f"--only: unknown rows {sorted(unknown)}; the rows are {list(rows)}")
     results = {"base": {"pairs": 0, **scores(base, ws, bm25)}}
     results["base, long passages in windows"] = {"pairs": 0, **scores(base, ws, bm25, windows=True)}
-    for name, (triples, epochs, batch, lr, negs, windows) in rows.items():
-        if only and name not in only:
-            continue
-        epochs = 1 if args.smoke else epochs
-        model = load_for(args.model or MODEL, args.device, args.seq, training=True)
-        start = time.perf_counter()
-        res = train(
-            model.model,
-            build_datasets(triples, ws.corpus, negs),
-            out / "model-tmp",
-            device=model.device,
-            epochs=epochs,
-            batch_size=batch,
-            learning_rate=lr,
-            seed=args.seed,
-        )
-        tuned = load_for(str(out / "model-tmp"), args.device, args.seq)
-        results[name] = {
-            "pairs": res.rows,
-            "train_s": round(time.perf_counter() - start, 1),
-            "rows_per_s": round(res.rows_per_second, 1),
-            **scores(tuned, ws, bm25, windows),
-        }
-        print(name, json.dumps(results[name]), flush=True)
+    print(json.dumps(results), flush=True)
+    if args.suite:
+        model = Path(args.suite) / "work" / "model"
+        trained = json.loads((model / "train_result.json").read_text())["rows"]
+        tuned = load_for(str(model), args.device, args.seq)
+        results[f"the suite's model ({args.suite})"] = {"pairs": trained, **scores(tuned, ws, bm25, windows=True)}
+        print(json.dumps(results[f"the suite's model ({args.suite})"]), flush=True)
+    for name, recipe in rows.items():
+        if not args.only or name in args.only:
+            results[name] = train_row(args, ws, bm25, out, recipe())
+            print(name, json.dumps(results[name]), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    head = f"{'dev split, 200 claims':<52}{'pairs':>6}{'nDCG@10':>9}{'R@10':>7}{'R@100':>7}"
-    print(f"\n{head}{'RRF nDCG':>9}{'z0.2 nDCG':>10}")
+    show(results, len(ws.split("dev")[0]))
+
+
+def show(results: dict, dev_claims: int) -> None:
+    """Print the results table."""
+    head = f"{f'dev split, {dev_claims} claims':<52}{'pairs':>6}{'nDCG@10':>9}{'R@10':>7}{'R@100':>7}"
+    print(f"\n{head}{'RRF nDCG':>9}{'z0.2 nDCG':>10}{'z0.3 nDCG':>10}{'z0.3 R@10':>10}")
     for name, r in results.items():
         print(
             f"{name:<52}{r['pairs']:>6}{r['dense ndcg@10']:>9.3f}{r['dense recall@10']:>7.3f}"
             f"{r['dense recall@100']:>7.3f}{r['rrf ndcg@10']:>9.3f}{r['z0.2 ndcg@10']:>10.3f}"
+            f"{r['z0.3 ndcg@10']:>10.3f}{r['z0.3 recall@10']:>10.3f}"
         )
 
 
