@@ -94,21 +94,13 @@ def mine_bm25(
     range_min: int = 3,
     range_max: int = 30,
 ) -> list[Triple]:
-    """Pick ``per_query`` BM25 negatives per pair from ranks ``range_min+1 … range_max``.
+    """Pick ``per_query`` BM25 negatives per pair from ranks ``range_min+1 … range_max``, no margin.
 
-    Pairs for which no candidate is left keep ``negative=None`` (they still train with in-batch
-    negatives) and are counted in the report.
+    BM25 as the only teacher of :func:`mine_hybrid` (scores saved in z units). Pairs for which no
+    candidate is left keep ``negative=None`` (they still train with in-batch negatives) and are
+    counted in the report.
     """
-    triples: list[Triple] = []
-    cache: dict[str, dict[str, float]] = {}
-    for p in tqdm(pairs, desc="Mining BM25 negatives"):
-        key = normalize_query(p.query)
-        if key not in cache:
-            cache[key] = bm25.search({"q": p.query}, k=range_max)["q"]
-        ranked = list(cache[key].items())[range_min:range_max]
-        negs = [(r, pid, s) for r, (pid, s) in enumerate(ranked, range_min + 1) if pid not in positives[key]]
-        triples += _triples(p, negs[:per_query], "bm25")
-    return triples
+    return mine_hybrid(pairs, bm25, None, None, positives, per_query, range_min, range_max, -np.inf, 1.0)
 
 
 def _triples(p: Pair, chosen: list[tuple[int, str, float]], source: str) -> list[Triple]:
