@@ -1,6 +1,6 @@
 """Peak memory of one training run per loss: how much RAM a batch of long passages needs.
 
-    python bench/train_memory.py [--model PATH] [--pairs 256] [--batch 64] [--seq 256] [--negatives 0]
+    python bench/train_memory.py [--model PATH] [--pairs 256] [--batch 64] [--seq 256] [--negatives 0] [--mini-batch 32]
 
 Each loss trains in a fresh process (so the peaks do not mix) on the same synthetic pairs: a short
 query and a passage of ``--words`` random words, long enough to fill ``--seq`` tokens; one epoch,
@@ -60,6 +60,7 @@ def one(args) -> dict:
             device=loaded.device,
             batch_size=args.batch,
             loss=args.one,
+            mini_batch_size=args.mini_batch,
         )
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=0, help="mined negatives per row")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--mini-batch", type=int, default=32, help="texts cached_mnrl encodes at once")
     ap.add_argument("--one", default="", help=argparse.SUPPRESS)  # internal: run one loss in this process
     args = ap.parse_args()
     if args.one:
@@ -90,7 +92,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     print(
         f"\n{args.pairs} pairs, batch {args.batch}, {args.seq} tokens, {args.negatives} negatives per row, "
-        f"device {args.device}"
+        f"cached_mnrl mini-batch {args.mini_batch}, device {args.device}"
     )
     print(f"{'loss':<14}{'peak RSS GB':>12}{'rows/s':>8}{'RSS ratio':>10}")
     for r in rows:

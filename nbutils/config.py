@@ -182,6 +182,7 @@ class MineParams:
 class TrainParams:
     loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce
     matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
+    cached_mini_batch: int = 32  # cached_mnrl: texts encoded at once, memory follows it rather than batch_size
     eval_during_training: bool = True  # score the dev split each epoch and keep the best epoch
     dev_corpus_max: int = 20000  # passages the dev evaluation scores (dev positives, BM25 candidates, a sample); 0: all
     resume: bool = True  # keep epoch checkpoints and resume an interrupted run with the same data and params

@@ -477,6 +477,7 @@ def train(
     seed: int = 42,
     loss: str = "mnrl",
     matryoshka: bool = False,
+    mini_batch_size: int = 32,
     evaluator=None,
     checkpoint_dir: str | Path | None = None,
     fingerprint: str = "",
@@ -487,6 +488,7 @@ def train(
 
     Args:
         datasets: from :func:`build_datasets` with the same ``loss``.
+        mini_batch_size: texts ``cached_mnrl`` encodes at once (memory follows it, not ``batch_size``).
         evaluator: scored after every epoch; the best epoch's weights are kept (see :func:`dev_evaluator`).
         checkpoint_dir: where epoch checkpoints go. When it holds checkpoints of a run with the same
             ``fingerprint`` (data, params and base model), training resumes from the last one.
@@ -524,7 +526,7 @@ def train(
         model=model,
         args=args,
         train_dataset=train_data,
-        loss=make_loss(loss, model, matryoshka),
+        loss=make_loss(loss, model, matryoshka, mini_batch_size),
         evaluator=evaluator,
         callbacks=callbacks,
     )
@@ -663,6 +665,7 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
         seed=params.seed,
         loss=params.loss,
         matryoshka=params.matryoshka,
+        mini_batch_size=params.cached_mini_batch,
         evaluator=evaluator,
         checkpoint_dir=paths.checkpoints,
         fingerprint=fingerprint if params.resume else "",

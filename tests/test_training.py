@@ -3,6 +3,7 @@
 import pytest
 from transformers import TrainerCallback
 
+from nbutils.config import ParamsError, validate
 from nbutils.data import Passage
 from nbutils.mining import Triple
 from nbutils.models import load_for
@@ -71,6 +72,21 @@ def test_every_loss_trains(loss, minilm, tmp_path):
     assert make_loss(loss, model.model, matryoshka=True) is not None
     res = train(model.model, data, tmp_path / "m", device="cpu", epochs=1, batch_size=4, loss=loss, learning_rate=1e-4)
     assert (tmp_path / "m" / "model.safetensors").exists() and res.loss_curve()[1]
+
+
+def test_cached_mnrl_encodes_in_the_mini_batch_asked_for(minilm, tmp_path, monkeypatch):
+    import nbutils.training
+
+    made = []
+    original = nbutils.training.make_loss
+    monkeypatch.setattr(nbutils.training, "make_loss", lambda *a: made.append(original(*a)) or made[-1])
+    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    data = build_datasets(TRIPLES, CORPUS, loss="cached_mnrl")
+    train(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="cached_mnrl", mini_batch_size=2)
+    assert [m.mini_batch_size for m in made] == [2]
+    assert validate({"domain": "x", "loss": "cached_mnrl"}).cached_mini_batch == 32
+    with pytest.raises(ParamsError, match="cached_mini_batch: 0 must be at least 1"):
+        validate({"domain": "x", "cached_mini_batch": 0})
 
 
 def test_dev_corpus_keeps_positives_and_each_querys_hardest_candidates():
