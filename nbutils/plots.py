@@ -63,10 +63,10 @@ def histogram(
 ) -> Figure:
     """Histogram of one series or overlaid series (a dict of name → values); an empty chart says so."""
     fig, ax = _fig()
-    series = values if isinstance(values, dict) else {"": values}
+    series = {name: list(vals) for name, vals in (values if isinstance(values, dict) else {"": values}).items()}
     for name, vals in series.items():
-        ax.hist(list(vals), bins=bins, alpha=0.6, label=name or None)
-    if not any(len(list(v)) for v in series.values()):
+        ax.hist(vals, bins=bins, alpha=0.6, label=name or None)
+    if not any(series.values()):
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
