@@ -10,7 +10,7 @@ With ``--suite`` (the domain folder of a finished `python -m nbutils run scifact
 (gold pairs of its train claims, its dev claims) and the suite's fine-tuned model is scored as one more row,
 the same way in the same run: the recipe of ``params/scifact.yaml`` against the plain ones.
 Rows:
-- plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the recipes of ANCHORS.md);
+- plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
 - the same with copies of positives excluded and more negatives, and with filtered synthetic pairs added;
 - the same with long passages in windows (teacher, training windows and scoring; README "Long passages").
