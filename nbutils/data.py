@@ -12,6 +12,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "load_dataset",
     "load_documents",
     "load_gold_pairs",
+    "parse_timestamp",
 ]
 
 
@@ -397,11 +399,29 @@ def load_gold_pairs(path: str | Path, corpus: dict[str, Passage]) -> tuple[dict,
 
 @dataclass(frozen=True)
 class Click:
-    """Aggregated clicks of one (query, passage) pair."""
+    """Aggregated clicks of one (query, passage) pair; ``last_seen`` is its latest timestamp, if the log has them."""
 
     query: str
     doc_id: str
     clicks: int
+    last_seen: datetime | None = None
+
+
+def parse_timestamp(raw) -> datetime:
+    """A click-log timestamp as an aware UTC datetime: ISO 8601 (no zone means UTC) or Unix seconds.
+
+    Raises:
+        ValueError: naming the value, for anything else.
+    """
+    if isinstance(raw, bool):
+        raise ValueError(f"timestamp {raw!r} is neither ISO 8601 nor Unix seconds")
+    try:
+        if isinstance(raw, int | float) or re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(raw)):
+            return datetime.fromtimestamp(float(raw), timezone.utc)
+        stamp = datetime.fromisoformat(str(raw).strip())
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise ValueError(f"timestamp {raw!r} is neither ISO 8601 nor Unix seconds") from None
+    return stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
 
 
 def _click_rows(path: Path, issues: DataIssues):
@@ -416,12 +436,15 @@ def load_clicks(path: str | Path, corpus: dict[str, Passage]) -> tuple[list[Clic
     """Read a click log (CSV with a header, or JSONL) of ``query``, ``doc_id`` and ``clicks`` or ``timestamp``.
 
     Rows with a ``clicks`` count add that many clicks; rows without one count as one click each
-    (one row per click event, e.g. with a ``timestamp``). Rows are aggregated per (query, doc_id).
+    (one row per click event, e.g. with a ``timestamp``). Rows are aggregated per (query, doc_id),
+    keeping the latest timestamp (see :func:`parse_timestamp`); a row whose timestamp cannot be read
+    is reported and skipped.
     """
     path = Path(path)
     _require_file(path, "click log")
     issues = DataIssues()
     totals: Counter[tuple[str, str]] = Counter()
+    latest: dict[tuple[str, str], datetime] = {}
     for n, row in _click_rows(path, issues):
         query = str(row.get("query") or "").strip()
         doc_id = str(row.get("doc_id") or "").strip()
@@ -437,8 +460,17 @@ def load_clicks(path: str | Path, corpus: dict[str, Passage]) -> tuple[list[Clic
         except (TypeError, ValueError):
             issues.add(path, n, "malformed", f"clicks {raw!r} is not a number")
             continue
+        stamp = row.get("timestamp")
+        if stamp not in (None, ""):
+            try:
+                stamp = parse_timestamp(stamp)
+            except ValueError as e:
+                issues.add(path, n, "malformed", str(e))
+                continue
+            key = (query, doc_id)
+            latest[key] = max(latest.get(key, stamp), stamp)
         totals[(query, doc_id)] += clicks
-    return [Click(q, d, c) for (q, d), c in totals.items() if c > 0], issues
+    return [Click(q, d, c, latest.get((q, d))) for (q, d), c in totals.items() if c > 0], issues
 
 
 def load_dataset(data_dir: str | Path, chunk_words: int = 120, gold_file: str | Path | None = None) -> Dataset:

@@ -175,21 +175,29 @@ def record_stage_evaluation(registry: Registry, paths, version: str) -> dict:
     )
 
 
-def log_queries(params, ws) -> dict[str, dict[str, int]] | None:
-    """Queries of the click log as ``{query text: {clicked passage: 1}}`` (``None`` without a click log)."""
-    from .data import load_clicks
+def log_queries(params, ws, since=None) -> dict[str, dict[str, int]] | None:
+    """Queries of the click log as ``{query text: {clicked passage: 1}}`` (``None`` without a click log).
+
+    Args:
+        since: a time (ISO 8601 string or datetime): only clicks at or after it count, e.g. the
+            current version's registration, so the queries it was trained on do not dilute the new
+            ones. Clicks without a timestamp are kept (their time is unknown).
+    """
+    from .data import load_clicks, parse_timestamp
 
     if not params.clicks_file:
         return None
+    cutoff = None if since is None else parse_timestamp(since)
     qrels: dict[str, dict[str, int]] = {}
     for c in load_clicks(params.clicks_file, ws.corpus)[0]:
-        qrels.setdefault(c.query, {})[c.doc_id] = 1
+        if cutoff is None or c.last_seen is None or c.last_seen >= cutoff:
+            qrels.setdefault(c.query, {})[c.doc_id] = 1
     return qrels
 
 
 def evaluate_current(registry: Registry, loaded, ws, params) -> list[dict]:
-    """Evaluate the current version through its index on the test split (and the click log, if any);
-    append each result to the history.
+    """Evaluate the current version through its index on the test split, and on the click-log queries
+    logged since it was registered (if any); append each result to the history.
 
     Raises:
         IndexMismatchError: when the current version's index is not of the current corpus (re-embed first).
@@ -199,7 +207,7 @@ def evaluate_current(registry: Registry, loaded, ws, params) -> list[dict]:
     version = registry.current
     index = load_index(registry, version, corpus_hash(ws.corpus))
     sources = {TEST_SPLIT: ws.split("test")}
-    clicks = log_queries(params, ws)
+    clicks = log_queries(params, ws, since=registry.manifest(version)["created"])
     if clicks:
         sources[CLICK_LOG] = ({q: q for q in clicks}, clicks)
     out = []
@@ -230,6 +238,7 @@ class Drift:
     similarity: float = 0.5
     query_vocab_rate: float | None = None
     queries: int = 0
+    queries_since: str | None = None  # the query measure counts clicks from this time on
     new_query_words: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -255,9 +264,15 @@ class Drift:
             ("mean-embedding shift", fmt(self.mean_shift, 4), "cosine distance, training vs current corpus"),
             ("passages unlike training", fmt(self.far_passages), f"nearest training passage below {self.similarity}"),
             ("their share of the corpus", fmt(self.far_share), ""),
-            ("query new-vocabulary rate", fmt(self.query_vocab_rate), f"{self.queries} click-log queries"),
+            ("query new-vocabulary rate", fmt(self.query_vocab_rate), self.query_source),
         ]
         return pd.DataFrame(rows, columns=["measure", "value", "meaning"]).set_index("measure")
+
+    @property
+    def query_source(self) -> str:
+        """Which click-log queries the query measure read."""
+        since = f" logged since {self.queries_since}" if self.queries_since else ""
+        return f"{self.queries} click-log queries{since}"
 
 
 def new_vocabulary(reference: dict[str, int], texts) -> tuple[float, list[str]]:
@@ -296,12 +311,14 @@ def measure_drift(
     corpus: dict,
     similarity: float = 0.5,
     queries=None,
+    queries_since: str | None = None,
 ) -> Drift:
     """Drift of ``corpus`` (and ``queries``, e.g. from the click log) from what ``version`` was trained on.
 
     Args:
         queries: query texts, any collection of str (such as the keys of :func:`log_queries`); ``None``
             or empty leaves the query measure out.
+        queries_since: the time ``queries`` were logged from (``since`` of :func:`log_queries`), for the report.
 
     Raises:
         IndexMismatchError: when the version's index is not of ``corpus`` (re-embed first).
@@ -311,7 +328,7 @@ def measure_drift(
     """
     from .workspace import corpus_hash
 
-    drift = Drift(version, len(corpus), similarity=similarity)
+    drift = Drift(version, len(corpus), similarity=similarity, queries_since=queries_since)
     record_path = registry.version_dir(version) / "training_corpus.json"
     record = read_json(record_path, "training corpus record") if record_path.exists() else None
     if record is None:
@@ -384,7 +401,7 @@ def query_shift_trigger(drift: Drift, vocab_rate: float) -> Trigger:
     return Trigger(
         QUERY_SHIFT,
         fired,
-        f"{drift.query_vocab_rate:.1%} of the words in {drift.queries} click-log queries never occur in the "
+        f"{drift.query_vocab_rate:.1%} of the words in {drift.query_source} never occur in the "
         f"training queries ({'above' if fired else 'within'} the threshold {vocab_rate:.1%}); new words: {words}.",
     )
 

@@ -1,3 +1,6 @@
+import re
+from datetime import datetime, timezone
+
 import pytest
 
 from nbutils.data import (
@@ -8,6 +11,7 @@ from nbutils.data import (
     load_dataset,
     load_documents,
     load_gold_pairs,
+    parse_timestamp,
 )
 from tests.conftest import write_jsonl
 
@@ -108,3 +112,39 @@ def test_click_logs_csv_and_jsonl(beir_dir, tmp_path):
     jl = write_jsonl(tmp_path / "clicks.jsonl", [{"query": "bread", "doc_id": "d4", "timestamp": t} for t in (1, 2)])
     clicks, issues = load_clicks(jl, corpus)
     assert clicks[0].clicks == 2 and len(issues) == 0
+    assert clicks[0].last_seen == datetime(1970, 1, 1, 0, 0, 2, tzinfo=timezone.utc)
+
+
+def test_click_timestamps_keep_the_latest_per_pair_and_report_bad_ones(beir_dir, tmp_path):
+    corpus = load_beir(beir_dir).corpus
+    log = tmp_path / "clicks.csv"
+    log.write_text(
+        "query,doc_id,timestamp\n"
+        "cat purr,d1,2030-01-02T10:00:00+02:00\n"
+        "cat purr,d1,2030-01-01\n"
+        "bread,d4,yesterday\n"
+        "bread,d4,\n"
+    )
+    clicks, issues = load_clicks(log, corpus)
+    got = {(c.query, c.clicks, c.last_seen) for c in clicks}
+    assert got == {("cat purr", 2, datetime(2030, 1, 2, 8, tzinfo=timezone.utc)), ("bread", 1, None)}
+    assert [(i.line, i.kind) for i in issues] == [(4, "malformed")] and "'yesterday'" in issues.items[0].message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (0, datetime(1970, 1, 1, tzinfo=timezone.utc)),
+        ("86400", datetime(1970, 1, 2, tzinfo=timezone.utc)),
+        ("2030-05-06T07:08:09Z", datetime(2030, 5, 6, 7, 8, 9, tzinfo=timezone.utc)),
+        ("2030-05-06 07:08", datetime(2030, 5, 6, 7, 8, tzinfo=timezone.utc)),
+    ],
+)
+def test_parse_timestamp(raw, expected):
+    assert parse_timestamp(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["soon", "2030-13-01", True, None, 1e30])
+def test_parse_timestamp_names_a_bad_value(raw):
+    with pytest.raises(ValueError, match=re.escape(f"timestamp {raw!r} is neither")):
+        parse_timestamp(raw)

@@ -119,6 +119,31 @@ def test_evaluate_current_scores_the_current_index_on_test_and_click_log(tmp_pat
     assert out[0]["metrics"]["recall@10"] == 1.0 and monitoring.read_evaluations(reg) == out
 
 
+def test_only_queries_logged_since_registration_are_monitored(tmp_path, minilm):
+    from nbutils.workspace import Workspace
+
+    corpus = make_corpus(PASSAGES)
+    reg = Registry(tmp_path / "registry")
+    reg.register(fake_model(tmp_path, "m"), {})
+    reembed(reg, "v1", minilm, corpus, progress=False)
+    registered = reg.manifest("v1")["created"]
+    log = tmp_path / "clicks.jsonl"
+    rows = [
+        {"query": "why do cats purr", "doc_id": "cats", "timestamp": "2000-01-01T00:00:00Z"},  # trained on
+        {"query": "lens for stars", "doc_id": "scope", "timestamp": "2999-01-01T00:00:00Z"},
+        {"query": "walking the dog", "doc_id": "dogs"},  # no time: always counts
+    ]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ws = Workspace(corpus, {}, {}, {"train": [], "dev": [], "test": []})
+    p = params(clicks_file=str(log))
+    assert set(monitoring.log_queries(p, ws)) == {"why do cats purr", "lens for stars", "walking the dog"}
+    assert set(monitoring.log_queries(p, ws, since=registered)) == {"lens for stars", "walking the dog"}
+    out = monitoring.evaluate_current(reg, minilm, ws, p)
+    assert [(r["source"], r["queries"]) for r in out] == [("click log", 2)]
+    with pytest.raises(ValueError, match="'last week' is neither"):
+        monitoring.log_queries(p, ws, since="last week")
+
+
 # ---------------------------------------------------------------- drift
 
 
@@ -162,6 +187,9 @@ def test_drift_grows_with_new_topic_passages_but_not_with_a_paraphrase(trained, 
     assert trigger.fired and f"{d.vocab_rate:.3f}" in trigger.evidence
     assert "6 of 12 passages are new" in trigger.evidence
     assert monitoring.query_shift_trigger(d, 0.1).fired
+    d = monitoring.measure_drift(reg, "v1", shifted, 0.5, ["varroa mites"], queries_since="2030-01-01T00:00:00+00:00")
+    assert "1 click-log queries logged since 2030-01-01" in monitoring.query_shift_trigger(d, 0.1).evidence
+    assert d.table().loc["query new-vocabulary rate", "meaning"] == d.query_source
 
 
 def test_drift_without_records_says_what_is_missing(tmp_path, minilm):
