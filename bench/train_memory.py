@@ -5,8 +5,9 @@
 Each loss trains in a fresh process (so the peaks do not mix) on the same synthetic pairs: a short
 query and a passage of ``--words`` random words, long enough to fill ``--seq`` tokens; one epoch,
 batch ``--batch``. Prints the process's peak RSS and the rows per second for each loss, and their
-ratio to MultipleNegativesRankingLoss. ``cached_mnrl`` computes the same loss with gradient caching
-in mini-batches: memory should follow the mini-batch, not the batch.
+ratio to MultipleNegativesRankingLoss, and the peak :func:`nbutils.memory.training_estimate` predicts
+before training. ``cached_mnrl`` computes the same loss with gradient caching in mini-batches: memory
+should follow the mini-batch, not the batch.
 """
 
 from __future__ import annotations
@@ -46,16 +47,24 @@ def synthetic(pairs: int, words: int, negatives: int, seed: int = 0) -> tuple[li
 
 def one(args) -> dict:
     """Train with one loss in this process; return its peak RSS and speed."""
+    from types import SimpleNamespace
+
+    from nbutils.memory import training_estimate
     from nbutils.models import load_for
     from nbutils.training import build_datasets, train
 
     triples, corpus = synthetic(args.pairs, args.words, args.negatives)
     loaded = load_for(args.model or MODEL, args.device, args.seq, training=True)
+    datasets = build_datasets(triples, corpus, args.negatives, loss=args.one)
+    settings = SimpleNamespace(
+        loss=args.one, batch_size=args.batch, cached_mini_batch=args.mini_batch, max_seq_length=args.seq
+    )
+    estimate = training_estimate(settings, loaded.model, datasets, loaded.device, available_gb=float("inf"))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         res = train(
             loaded.model,
-            build_datasets(triples, corpus, args.negatives, loss=args.one),
+            datasets,
             Path(tmp) / "model",
             device=loaded.device,
             batch_size=args.batch,
@@ -64,7 +73,12 @@ def one(args) -> dict:
         )
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
-    return {"loss": args.one, "peak_rss_gb": round(peak, 2), "rows_per_s": round(res.rows / seconds, 2)}
+    return {
+        "loss": args.one,
+        "peak_rss_gb": round(peak, 2),
+        "estimate_gb": round(estimate.peak_gb, 2),
+        "rows_per_s": round(res.rows / seconds, 2),
+    }
 
 
 def main() -> None:
@@ -94,11 +108,12 @@ def main() -> None:
         f"\n{args.pairs} pairs, batch {args.batch}, {args.seq} tokens, {args.negatives} negatives per row, "
         f"cached_mnrl mini-batch {args.mini_batch}, device {args.device}"
     )
-    print(f"{'loss':<14}{'peak RSS GB':>12}{'rows/s':>8}{'RSS ratio':>10}")
+    print(f"{'loss':<14}{'peak RSS GB':>12}{'rows/s':>8}{'RSS ratio':>10}{'estimate GB':>12}{'est/peak':>9}")
     for r in rows:
         print(
             f"{r['loss']:<14}{r['peak_rss_gb']:>12.2f}{r['rows_per_s']:>8.2f}"
-            f"{r['peak_rss_gb'] / rows[0]['peak_rss_gb']:>10.2f}"
+            f"{r['peak_rss_gb'] / rows[0]['peak_rss_gb']:>10.2f}{r['estimate_gb']:>12.2f}"
+            f"{r['estimate_gb'] / r['peak_rss_gb']:>9.2f}"
         )
 
 

@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, curation, decide, evaluation, explorer, filters, labeling, maintain, mining, models, monitoring, plots, report, synthesize, training, vocabulary, workspace
+from nbutils import config, curation, decide, evaluation, explorer, filters, labeling, maintain, memory, mining, models, monitoring, plots, report, synthesize, training, vocabulary, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -260,6 +260,11 @@ TRAIN = header(
         "code",
         'ws = workspace.load_workspace(paths)\ntriples, datasets = training.load_training_data(P, ws, paths)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\nused = training.negatives_used(triples, datasets)\ndisplay(Markdown(f"Mined negatives in the training rows: **{used[\'trained\']:,} of {used[\'mined\']:,}**"))\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
     ),
+    (
+        "md",
+        "Will a training step fit in memory? The estimate counts the activations of every text that gets gradients at once (the whole batch, or one mini-batch for `cached_mnrl`) at the padded length of its column, plus the model and optimiser states; on a CPU it came within about 15 % of measured peaks. When it does not fit, it says which settings would.",
+    ),
+    ("code", "mem = memory.training_estimate(P, base.model, datasets, base.device)\nMarkdown(mem.describe())"),
     ("md", "## 2. Train"),
     (
         "code",
@@ -280,7 +285,7 @@ TRAIN = header(
     ("md", "## 3. Record"),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "memory": mem.to_dict(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 
@@ -392,7 +397,7 @@ MAINTAIN = header(
     ("code", "plots.version_history(registry.versions(), current=registry.current)"),
     (
         "md",
-        "## 4. Evaluation history\n\nThe new version's test result from the evaluate stage joins the history. Then the **current** version's index is brought up to date with the corpus and the version is evaluated again through it, on the test split and on the click log if there is one. Over time these records show whether a version holds up.",
+        "## 4. Evaluation history\n\nThe new version's test result from the evaluate stage joins the history. Then the **current** version's index is brought up to date with the corpus and the version is evaluated again through it, on the test split and on the click-log queries logged since it was registered, if there are any. Over time these records show whether a version holds up.",
     ),
     (
         "code",
@@ -401,11 +406,11 @@ MAINTAIN = header(
     ("code", "plots.evaluation_history(monitoring.read_evaluations(registry))"),
     (
         "md",
-        "## 5. Drift\n\nHow far the corpus moved from the one the current version was trained on: the share of word occurrences never seen in training, the cosine distance between the mean passage embeddings, and how many passages have no training passage nearby. With a click log, the same vocabulary measure for its queries against the training queries.",
+        "## 5. Drift\n\nHow far the corpus moved from the one the current version was trained on: the share of word occurrences never seen in training, the cosine distance between the mean passage embeddings, and how many passages have no training passage nearby. With a click log, the same vocabulary measure for its queries against the training queries, counting only queries clicked since the version was registered (clicks without a timestamp always count).",
     ),
     (
         "code",
-        "drift = monitoring.measure_drift(registry, registry.current, ws.corpus, P.drift_similarity, monitoring.log_queries(P, ws))\ndrift.table()",
+        'since = registry.manifest(registry.current)["created"]  # queries logged before it may be in its training data\ndrift = monitoring.measure_drift(registry, registry.current, ws.corpus, P.drift_similarity, monitoring.log_queries(P, ws, since), since)\ndrift.table()',
     ),
     (
         "md",

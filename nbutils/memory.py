@@ -1,0 +1,172 @@
+"""How much memory one training step will need, estimated before training starts.
+
+A transformer layer keeps about ``s·h·(34 + 5·a·s/h)`` bytes of activations per sequence of ``s``
+tokens at 16-bit precision (hidden size ``h``, ``a`` attention heads; Korthikanti et al., 2022,
+"Reducing Activation Recomputation in Large Transformer Models"), twice that at fp32. A step holds
+them for every text that gets gradients at once: the whole batch (every text column) for
+MultipleNegativesRankingLoss and the other plain losses, one mini-batch for
+CachedMultipleNegativesRankingLoss. The backward pass adds about a fifth on top; the process itself
+takes about 1.2 GB on a CPU, plus 16 bytes per model parameter (weights, gradients, Adam moments).
+On the CPU these figures come within about 15 % of the peaks ``bench/train_memory.py`` measured with
+MiniLM (mostly above them); on a GPU they are the same formula at 16-bit and have not been checked
+against a measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["MemoryEstimate", "activation_bytes", "padded_lengths", "step_peak_gb", "training_estimate"]
+
+PROCESS_GB = {"cpu": 1.2, "cuda": 0.8}  # interpreter, libraries, CUDA context
+BACKWARD = 1.2  # backward-pass buffers on top of the stored activations
+HEADROOM = 0.9  # a step is planned to use at most this share of the free memory
+
+
+def _dims(config) -> tuple[int, int, int] | None:
+    """(layers, hidden size, heads) of a Hugging Face config, or None when it names them otherwise."""
+    names = (("num_hidden_layers", "n_layer", "num_layers"), ("hidden_size", "n_embd", "d_model"))
+    names += (("num_attention_heads", "n_head", "num_heads"),)
+    dims = [
+        next((getattr(config, n) for n in group if isinstance(getattr(config, n, None), int)), None) for group in names
+    ]
+    return None if None in dims else tuple(dims)
+
+
+def activation_bytes(layers: int, hidden: int, heads: int, tokens: int, bytes_per_value: int = 4) -> float:
+    """Activations one sequence of ``tokens`` keeps for the backward pass, in bytes."""
+    return layers * tokens * hidden * (34 + 5 * heads * tokens / hidden) * bytes_per_value / 2
+
+
+def step_peak_gb(
+    dims: tuple[int, int, int], texts: list[tuple[int, int]], states_gb: float, device: str = "cpu", bytes_per_value=4
+) -> float:
+    """Peak memory of a step in GB: the process, the model states and ``texts`` — (count, padded tokens)
+    pairs of the texts holding activations at once."""
+    act = sum(n * activation_bytes(*dims, tokens, bytes_per_value) for n, tokens in texts)
+    return PROCESS_GB.get(device, PROCESS_GB["cpu"]) + states_gb + BACKWARD * act / 1e9
+
+
+def padded_lengths(tokenizer, texts: list[str], max_tokens: int, sample: int = 512, seed: int = 0) -> int:
+    """Tokens a batch of ``texts`` is padded to: the 99th percentile of a sample's lengths, at most ``max_tokens``."""
+    rng = np.random.default_rng(seed)
+    picked = [texts[i] for i in rng.choice(len(texts), min(sample, len(texts)), replace=False)] if texts else []
+    if not picked:
+        return 0
+    lengths = [len(ids) for ids in tokenizer(picked, truncation=True, max_length=max_tokens)["input_ids"]]
+    return int(min(max_tokens, np.percentile(lengths, 99)))
+
+
+@dataclass
+class MemoryEstimate:
+    """The estimated peak of a training step against the memory there is."""
+
+    device: str
+    peak_gb: float | None  # None: no estimate for this architecture
+    available_gb: float | None
+    what: str  # the step the estimate is for
+    advice: list[str] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return self.peak_gb is None or self.available_gb is None or self.peak_gb <= HEADROOM * self.available_gb
+
+    def to_dict(self) -> dict:
+        return {
+            "device": self.device,
+            "peak_gb": None if self.peak_gb is None else round(self.peak_gb, 2),
+            "available_gb": None if self.available_gb is None else round(self.available_gb, 2),
+            "fits": self.fits,
+            "step": self.what,
+            "advice": self.advice,
+        }
+
+    def describe(self) -> str:
+        if self.peak_gb is None:
+            return f"No memory estimate: {self.what}."
+        room = "" if self.available_gb is None else f" of {self.available_gb:.1f} GB free"
+        head = (
+            f"Estimated peak memory of a training step on {self.device}: **{self.peak_gb:.1f} GB**{room} ({self.what})."
+        )
+        if self.fits:
+            return head
+        return head + " **It will likely run out of memory.** " + " ".join(self.advice)
+
+
+def _available_gb(device: str) -> float | None:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info()[0] / 1e9
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.virtual_memory().available / 1e9
+
+
+def training_estimate(params, model, datasets: dict, device: str, available_gb: float | None = None):
+    """Estimate the peak memory training ``model`` on ``datasets`` with ``params`` needs.
+
+    Reads ``loss``, ``batch_size``, ``cached_mini_batch`` and ``max_seq_length``. The largest step over
+    the datasets counts. When it does not fit the free memory (``available_gb``, measured when not
+    given), ``advice`` names settings that would: ``cached_mnrl`` with a mini-batch that fits (the
+    same loss as ``mnrl``, computed in pieces), or a smaller ``batch_size``.
+
+    Returns:
+        a :class:`MemoryEstimate`; its ``peak_gb`` is ``None`` for a model whose config does not name
+        its layer sizes.
+    """
+    free = _available_gb(device) if available_gb is None else available_gb
+    dims = _dims(getattr(getattr(model[0], "auto_model", None), "config", None))
+    if dims is None:
+        return MemoryEstimate(device, None, free, "the model's config does not name its layer sizes")
+    half = device == "cuda"
+    bpv = 2 if half else 4
+    n_params = sum(p.numel() for p in model.parameters())
+    states_gb = n_params * (4 + 4 + 8) / 1e9  # weights, gradients, two Adam moments (fp32)
+    tokens = {
+        (name, column): padded_lengths(model.tokenizer, list(data[column]), params.max_seq_length)
+        for name, data in datasets.items()
+        for column in data.column_names
+        if isinstance(data[0][column], str)
+    }
+
+    def peak(loss: str, batch: int, mini: int) -> tuple[float, str]:
+        worst, what = 0.0, ""
+        for name in datasets:
+            cols = [(c, t) for (n, c), t in tokens.items() if n == name]
+            if loss == "cached_mnrl":
+                texts = [(min(mini, batch), max(t for _, t in cols))]
+                how = f"mini-batches of {min(mini, batch)} texts up to {texts[0][1]} tokens"
+            else:
+                texts = [(batch, t) for _, t in cols]
+                how = f"{batch} rows × {len(cols)} texts, up to {max(t for _, t in cols)} tokens"
+            gb = step_peak_gb(dims, texts, states_gb, device, bpv)
+            if gb > worst:
+                worst, what = gb, f"{loss}, {how}, {'16-bit' if half else 'fp32'} activations"
+        return worst, what
+
+    gb, what = peak(params.loss, params.batch_size, params.cached_mini_batch)
+    estimate = MemoryEstimate(device, gb, free, what)
+    if estimate.fits:
+        return estimate
+    budget = HEADROOM * free
+    if params.loss in ("mnrl", "cached_mnrl"):
+        for mini in (64, 32, 16, 8, 4):
+            need = peak("cached_mnrl", params.batch_size, mini)[0]
+            if mini < params.batch_size * 2 and need <= budget:
+                estimate.advice.append(
+                    f"Set `loss: cached_mnrl` and `cached_mini_batch: {mini}` (about {need:.1f} GB; same loss "
+                    "and batch, computed in pieces)."
+                )
+                break
+    for batch in (128, 64, 32, 16, 8):
+        if batch < params.batch_size and peak(params.loss, batch, params.cached_mini_batch)[0] <= budget:
+            estimate.advice.append(f"Or lower `batch_size` to {batch} (fewer in-batch negatives).")
+            break
+    if not estimate.advice:
+        estimate.advice.append("Lower `max_seq_length` or train on a machine with more memory.")
+    return estimate
