@@ -89,6 +89,7 @@ def test_recorded_results_are_consistent(suite):
     assert train["rows"] == 48 and train["final_loss"] > 0
     assert 0 < train["negatives"]["trained"] <= train["negatives"]["mined"], "sampled pairs keep their negatives"
     assert train["dev_passages"] == 100, "dev_corpus_max below the corpus: the dev evaluation scores a pool"
+    assert 1 < train["memory"]["peak_gb"] < 8 and train["memory"]["fits"] and train["memory"]["device"] == "cpu"
     assert metrics(root, "06_maintain")["current"] == "v1"
 
 
