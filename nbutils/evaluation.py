@@ -383,9 +383,7 @@ def general_set(path: str | Path = GENERAL_SET) -> tuple[dict[str, Passage], dic
     path = Path(path)
     corpus: dict[str, Passage] = {}
     queries: dict[str, str] = {}
-    for n, row in json_lines(path):
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}:{n}: not a JSON object")
+    for n, row in json_lines(path, objects=True):
         pid, query, passage = (str(row.get(key) or "").strip() for key in ("id", "query", "passage"))
         if not (pid and query and passage):
             raise ValueError(f"{path}:{n}: 'id', 'query' and 'passage' must all be non-empty")

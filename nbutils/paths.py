@@ -179,20 +179,24 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+def json_lines(path: str | Path, objects: bool = False) -> Iterator[tuple[int, Any]]:
     """``(line number, parsed value)`` for each non-blank line of a JSONL file.
 
     Raises:
-        ValueError: for a line that is not JSON, naming the file and line.
+        ValueError: for a line that is not JSON (or, with ``objects``, not a JSON object), naming the
+            file and line.
     """
     path = Path(path)
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            yield n, json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if objects and not isinstance(value, dict):
+            raise ValueError(f"{path}:{n}: not a JSON object")
+        yield n, value
 
 
 def read_records(path: str | Path, cls: type, what: str, writer: str = "the stage that writes it") -> list:
@@ -207,9 +211,7 @@ def read_records(path: str | Path, cls: type, what: str, writer: str = "the stag
         raise FileNotFoundError(f"{what} not found: {path} (run {writer} first)")
     fields = {f.name for f in dataclasses.fields(cls)}
     rows = []
-    for n, obj in json_lines(path):
-        if not isinstance(obj, dict):
-            raise ValueError(f"{path}:{n}: not a JSON object")
+    for n, obj in json_lines(path, objects=True):
         unknown, missing = sorted(set(obj) - fields), [f for f in _required(cls) if f not in obj]
         if unknown or missing:
             problem = f"unknown keys {unknown}" if unknown else f"missing keys {missing}"

@@ -147,6 +147,9 @@ def test_general_set_errors_name_file_and_line(tmp_path):
     bad.write_text("{not json\n")
     with pytest.raises(ValueError, match=r"g\.jsonl:1: not valid JSON"):
         evaluation.general_set(bad)
+    bad.write_text('{"id": "a", "query": "q", "passage": "p"}\n["a", "q", "p"]\n')
+    with pytest.raises(ValueError, match=r"g\.jsonl:2: not a JSON object"):
+        evaluation.general_set(bad)
 
 
 def test_general_set_is_answerable_by_a_generic_model(minilm):
