@@ -2,7 +2,7 @@
 
 One module per notebook stage (``decide``, ``synthesize``, ``mining``, ``training``, ``evaluation``,
 ``maintain``) over shared ones (``config``, ``data``, ``workspace``, ``retrieval``, ``metrics``,
-``models``, ``plots``, ``report``, ``paths``, ``runner``, ``cli``). Nothing is done at import time.
+``models``, ``memory``, ``plots``, ``report``, ``paths``, ``runner``, ``cli``). Nothing is done at import time.
 """
 
 __version__ = "0.1.0"

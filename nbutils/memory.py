@@ -92,7 +92,7 @@ class MemoryEstimate:
         )
         if self.fits:
             return head
-        return head + " **It will likely run out of memory.** " + " ".join(self.advice)
+        return head + " **It will likely run out of memory**: " + "; or ".join(self.advice) + "."
 
 
 def _available_gb(device: str) -> float | None:
@@ -123,50 +123,60 @@ def training_estimate(params, model, datasets: dict, device: str, available_gb: 
     dims = _dims(getattr(getattr(model[0], "auto_model", None), "config", None))
     if dims is None:
         return MemoryEstimate(device, None, free, "the model's config does not name its layer sizes")
-    half = device == "cuda"
-    bpv = 2 if half else 4
-    n_params = sum(p.numel() for p in model.parameters())
-    states_gb = n_params * (4 + 4 + 8) / 1e9  # weights, gradients, two Adam moments (fp32)
-    tokens = {
-        (name, column): padded_lengths(model.tokenizer, list(data[column]), params.max_seq_length)
-        for name, data in datasets.items()
-        for column in data.column_names
-        if isinstance(data[0][column], str)
-    }
+    steps = _Steps(dims, model, datasets, params.max_seq_length, device)
+    gb, what = steps.peak(params.loss, params.batch_size, params.cached_mini_batch)
+    estimate = MemoryEstimate(device, gb, free, what)
+    if not estimate.fits:
+        estimate.advice = _advice(steps, params, HEADROOM * free)
+    return estimate
 
-    def peak(loss: str, batch: int, mini: int) -> tuple[float, str]:
+
+class _Steps:
+    """Peak memory of a training step for any loss and batch, over the columns of ``datasets``."""
+
+    def __init__(self, dims, model, datasets: dict, max_tokens: int, device: str):
+        self.dims, self.device, self.bytes = dims, device, 2 if device == "cuda" else 4
+        self.states_gb = sum(p.numel() for p in model.parameters()) * 16 / 1e9  # weights, grads, 2 Adam moments
+        self.tokens = {  # dataset -> padded tokens of each text column
+            name: [
+                padded_lengths(model.tokenizer, list(data[c]), max_tokens)
+                for c in data.column_names
+                if isinstance(data[0][c], str)
+            ]
+            for name, data in datasets.items()
+        }
+
+    def peak(self, loss: str, batch: int, mini: int) -> tuple[float, str]:
+        """(GB, what the step holds) of the largest step over the datasets."""
         worst, what = 0.0, ""
-        for name in datasets:
-            cols = [(c, t) for (n, c), t in tokens.items() if n == name]
+        for cols in self.tokens.values():
             if loss == "cached_mnrl":
-                texts = [(min(mini, batch), max(t for _, t in cols))]
-                how = f"mini-batches of {min(mini, batch)} texts up to {texts[0][1]} tokens"
+                texts = [(min(mini, batch), max(cols))]
+                how = f"mini-batches of {min(mini, batch)} texts up to {max(cols)} tokens"
             else:
-                texts = [(batch, t) for _, t in cols]
-                how = f"{batch} rows × {len(cols)} texts, up to {max(t for _, t in cols)} tokens"
-            gb = step_peak_gb(dims, texts, states_gb, device, bpv)
+                texts = [(batch, t) for t in cols]
+                how = f"{batch} rows × {len(cols)} texts, up to {max(cols)} tokens"
+            gb = step_peak_gb(self.dims, texts, self.states_gb, self.device, self.bytes)
             if gb > worst:
-                worst, what = gb, f"{loss}, {how}, {'16-bit' if half else 'fp32'} activations"
+                worst, what = gb, f"{loss}, {how}, {'16-bit' if self.bytes == 2 else 'fp32'} activations"
         return worst, what
 
-    gb, what = peak(params.loss, params.batch_size, params.cached_mini_batch)
-    estimate = MemoryEstimate(device, gb, free, what)
-    if estimate.fits:
-        return estimate
-    budget = HEADROOM * free
+
+def _advice(steps: _Steps, params, budget_gb: float) -> list[str]:
+    """Settings whose step fits ``budget_gb``: a cached_mnrl mini-batch, a smaller batch, or neither."""
+    advice = []
     if params.loss in ("mnrl", "cached_mnrl"):
         for mini in (64, 32, 16, 8, 4):
-            need = peak("cached_mnrl", params.batch_size, mini)[0]
-            if mini < params.batch_size * 2 and need <= budget:
-                estimate.advice.append(
-                    f"Set `loss: cached_mnrl` and `cached_mini_batch: {mini}` (about {need:.1f} GB; same loss "
-                    "and batch, computed in pieces)."
+            need = steps.peak("cached_mnrl", params.batch_size, mini)[0]
+            if need <= budget_gb:
+                advice.append(
+                    f"set `loss: cached_mnrl` and `cached_mini_batch: {mini}` (about {need:.1f} GB; the same loss "
+                    "and batch, computed in pieces)"
                 )
                 break
     for batch in (128, 64, 32, 16, 8):
-        if batch < params.batch_size and peak(params.loss, batch, params.cached_mini_batch)[0] <= budget:
-            estimate.advice.append(f"Or lower `batch_size` to {batch} (fewer in-batch negatives).")
+        if batch < params.batch_size and steps.peak(params.loss, batch, params.cached_mini_batch)[0] <= budget_gb:
+            fewer = " (fewer in-batch negatives)" if params.loss in ("mnrl", "cached_mnrl", "infonce") else ""
+            advice.append(f"lower `batch_size` to {batch}{fewer}")
             break
-    if not estimate.advice:
-        estimate.advice.append("Lower `max_seq_length` or train on a machine with more memory.")
-    return estimate
+    return advice or ["lower `max_seq_length` or train on a machine with more memory"]

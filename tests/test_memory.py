@@ -81,7 +81,7 @@ def test_triplet_loss_is_told_to_lower_the_batch_and_nothing_fits_a_tiny_machine
     est = training_estimate(p, minilm.model, datasets, "cpu", available_gb=full / 1.5)
     assert [a for a in est.advice if "cached_mnrl" in a] == [] and "batch_size" in est.advice[0]
     tiny = training_estimate(p, minilm.model, datasets, "cpu", available_gb=0.5)
-    assert tiny.advice == ["Lower `max_seq_length` or train on a machine with more memory."]
+    assert tiny.advice == ["lower `max_seq_length` or train on a machine with more memory"]
 
 
 def test_no_estimate_for_a_model_without_layer_sizes(minilm):
