@@ -8,7 +8,9 @@ Trains on the gold pairs of the training claims minus a dev split of 200 claims 
 bench/synth_scifact.py) and reports dense and hybrid nDCG@10 / recall@10 / recall@100 on the dev claims.
 With ``--suite`` (the domain folder of a finished `python -m nbutils run scifact`), the split is the suite's
 (gold pairs of its train claims, its dev claims) and the suite's fine-tuned model is scored as one more row,
-the same way in the same run: the recipe of ``params/scifact.yaml`` against the plain ones.
+the same way in the same run: the recipe of ``params/scifact.yaml`` against the plain ones; ``--test``
+scores every row on the suite's test split as well (a second table), and ``--seed`` changes the training
+seed of the trained rows only (the split stays the suite's).
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
@@ -39,22 +41,26 @@ from nbutils.training import build_datasets, train
 from nbutils.workspace import load_workspace
 
 
-def scores(loaded, ws, bm25: BM25Index, windows: bool = False) -> dict[str, float]:
-    """Dense, RRF and weighted z-score fusion metrics of one model on the dev claims."""
+def scores(loaded, ws, bm25: BM25Index, windows: bool = False, splits=("dev",)) -> dict[str, float]:
+    """Dense, RRF and weighted z-score fusion metrics of one model on the dev claims (and other ``splits``,
+    their keys prefixed with the split's name)."""
     ids, texts = ws.ids_and_texts()
     index = DenseIndex(ids, encode(loaded.model, texts, 256, progress=False, windows=windows))
-    queries, qrels = ws.split("dev")
-    dense = index.search(loaded.model, queries, k=100, batch_size=256)
-    lexical = bm25.search(queries, k=100)
-    out = {f"dense {k}": v for k, v in evaluate_run(qrels, dense, (10, 100)).items() if k != "queries"}
-    out |= {
-        f"rrf {k}": v
-        for k, v in evaluate_run(qrels, reciprocal_rank_fusion([dense, lexical]), (10, 100)).items()
-        if k != "queries"
-    }
-    for w in (0.1, 0.2, 0.3, 0.4):
-        fused = evaluate_run(qrels, weighted_fusion([dense, lexical], [1 - w, w]), (10,))
-        out[f"z{w} ndcg@10"], out[f"z{w} recall@10"] = fused["ndcg@10"], fused["recall@10"]
+    out = {}
+    for split in splits:
+        queries, qrels = ws.split(split)
+        dense = index.search(loaded.model, queries, k=100, batch_size=256)
+        lexical = bm25.search(queries, k=100)
+        row = {f"dense {k}": v for k, v in evaluate_run(qrels, dense, (10, 100)).items() if k != "queries"}
+        row |= {
+            f"rrf {k}": v
+            for k, v in evaluate_run(qrels, reciprocal_rank_fusion([dense, lexical]), (10, 100)).items()
+            if k != "queries"
+        }
+        for w in (0.1, 0.2, 0.3, 0.4):
+            fused = evaluate_run(qrels, weighted_fusion([dense, lexical], [1 - w, w]), (10,))
+            row[f"z{w} ndcg@10"], row[f"z{w} recall@10"] = fused["ndcg@10"], fused["recall@10"]
+        out |= {(k if split == "dev" else f"{split} {k}"): v for k, v in row.items()}
     return out
 
 
@@ -119,8 +125,13 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple) -> dict:
         "pairs": res.rows,
         "train_s": round(time.perf_counter() - start, 1),
         "rows_per_s": round(res.rows_per_second, 1),
-        **scores(tuned, ws, bm25, windows),
+        **scores(tuned, ws, bm25, windows, splits(args)),
     }
+
+
+def splits(args) -> tuple[str, ...]:
+    """The splits every row is scored on: dev, and the suite's test split with ``--test``."""
+    return ("dev", "test") if args.test else ("dev",)
 
 
 def suite_workspace(folder: str):
@@ -141,8 +152,11 @@ def main() -> None:
     ap.add_argument("--dev", type=int, default=200, help="dev claims carved from the training claims")
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--only", action="append", default=[], help="a row name to run (repeat for several)")
+    ap.add_argument("--test", action="store_true", help="with --suite: score its test split too")
     ap.add_argument("--smoke", action="store_true", help="check the script quickly: 40 pairs, 1 epoch per row")
     args = ap.parse_args()
+    if args.test and not args.suite:
+        raise SystemExit("--test needs --suite: without it the training claims hold no test split")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ws = suite_workspace(args.suite) if args.suite else workspace(args.data, args.seed, args.dev)
@@ -152,32 +166,34 @@ def main() -> None:
     rows = recipes(args, ws, bm25, base)
     if unknown := set(args.only) - set(rows):
         raise SystemExit(f"--only: unknown rows {sorted(unknown)}; the rows are {list(rows)}")
-    results = {"base": {"pairs": 0, **scores(base, ws, bm25)}}
-    results["base, long passages in windows"] = {"pairs": 0, **scores(base, ws, bm25, windows=True)}
+    results = {"base": {"pairs": 0, **scores(base, ws, bm25, splits=splits(args))}}
+    results["base, long passages in windows"] = {"pairs": 0, **scores(base, ws, bm25, True, splits(args))}
     print(json.dumps(results), flush=True)
     if args.suite:
         model = Path(args.suite) / "work" / "model"
         trained = json.loads((model / "train_result.json").read_text())["rows"]
         tuned = load_for(str(model), args.device, args.seq)
-        results[f"the suite's model ({args.suite})"] = {"pairs": trained, **scores(tuned, ws, bm25, windows=True)}
+        results[f"the suite's model ({args.suite})"] = {"pairs": trained, **scores(tuned, ws, bm25, True, splits(args))}
         print(json.dumps(results[f"the suite's model ({args.suite})"]), flush=True)
     for name, recipe in rows.items():
         if not args.only or name in args.only:
             results[name] = train_row(args, ws, bm25, out, recipe())
             print(name, json.dumps(results[name]), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    show(results, len(ws.split("dev")[0]))
+    for split in splits(args):
+        show(results, split, len(ws.split(split)[0]))
 
 
-def show(results: dict, dev_claims: int) -> None:
-    """Print the results table."""
-    head = f"{f'dev split, {dev_claims} claims':<52}{'pairs':>6}{'nDCG@10':>9}{'R@10':>7}{'R@100':>7}"
+def show(results: dict, split: str, claims: int) -> None:
+    """Print the results table of one split."""
+    p = "" if split == "dev" else f"{split} "
+    head = f"{f'{split} split, {claims} claims':<52}{'pairs':>6}{'nDCG@10':>9}{'R@10':>7}{'R@100':>7}"
     print(f"\n{head}{'RRF nDCG':>9}{'z0.2 nDCG':>10}{'z0.3 nDCG':>10}{'z0.3 R@10':>10}")
     for name, r in results.items():
         print(
-            f"{name:<52}{r['pairs']:>6}{r['dense ndcg@10']:>9.3f}{r['dense recall@10']:>7.3f}"
-            f"{r['dense recall@100']:>7.3f}{r['rrf ndcg@10']:>9.3f}{r['z0.2 ndcg@10']:>10.3f}"
-            f"{r['z0.3 ndcg@10']:>10.3f}{r['z0.3 recall@10']:>10.3f}"
+            f"{name:<52}{r['pairs']:>6}{r[p + 'dense ndcg@10']:>9.3f}{r[p + 'dense recall@10']:>7.3f}"
+            f"{r[p + 'dense recall@100']:>7.3f}{r[p + 'rrf ndcg@10']:>9.3f}{r[p + 'z0.2 ndcg@10']:>10.3f}"
+            f"{r[p + 'z0.3 ndcg@10']:>10.3f}{r[p + 'z0.3 recall@10']:>10.3f}"
         )
 
 
