@@ -4,7 +4,9 @@
 #   synth     bench/synth_scifact.py train-eval (no-gold synthetic training; SYNTH_ONLY selects configurations)
 #   train     bench/train_scifact.py (gold-pair recipes)
 #   suite     the whole notebook suite on params/scifact.yaml (the full recipe), stage 4 under torchrun
-#             on one GPU; needs papermill, ipykernel and nbconvert wheels in .device/whl as well
+#             on one GPU; needs papermill, ipykernel and nbconvert wheels in .device/whl as well. Then the
+#             recipe against the plain rows on the suite's dev and test splits (bench/train_scifact.py
+#             --suite --test). SUITE_SET adds --set overrides, e.g. "dev_fraction=0.25" for ~200 dev claims.
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
@@ -12,6 +14,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}
 PARTS=${PARTS:-overhead synth train}
 SUITE=(--params params/scifact.yaml --set data_dir=.device/scifact --set base_model=.device/minilm --set outputs_dir=$OUT/outputs)
+for kv in ${SUITE_SET:-}; do SUITE+=(--set "$kv"); done
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 gunzip -kf .device/scifact/corpus.jsonl.gz
@@ -32,6 +35,8 @@ for part in $PARTS; do
            { python3 -m nbutils run scifact "${SUITE[@]}" --stages decide,synthesize,mine --quiet &&
              python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m nbutils train scifact "${SUITE[@]}" &&
              python3 -m nbutils run scifact "${SUITE[@]}" --stages train,evaluate,maintain --quiet; } 2>&1 | quiet | tee $OUT/suite.log
+           python3 bench/train_scifact.py --suite $OUT/outputs/scifact --test --model .device/minilm --out $OUT/compare \
+             --only "plain ST, 10 epochs, b64, lr 3e-5" --only "+ 1 hybrid-teacher negative, 10 epochs" 2>&1 | quiet | tee $OUT/compare.log
            rm -rf $OUT/outputs/scifact/work ;;
   esac
 done
