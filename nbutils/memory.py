@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MemoryEstimate", "activation_bytes", "padded_lengths", "step_peak_gb", "training_estimate"]
+__all__ = ["MemoryEstimate", "activation_bytes", "padded_length", "step_peak_gb", "training_estimate"]
 
 PROCESS_GB = {"cpu": 1.2, "cuda": 0.8}  # interpreter, libraries, CUDA context
 BACKWARD = 1.2  # backward-pass buffers on top of the stored activations
@@ -49,7 +49,7 @@ def step_peak_gb(
     return PROCESS_GB.get(device, PROCESS_GB["cpu"]) + states_gb + BACKWARD * act / 1e9
 
 
-def padded_lengths(tokenizer, texts: list[str], max_tokens: int, sample: int = 512, seed: int = 0) -> int:
+def padded_length(tokenizer, texts: list[str], max_tokens: int, sample: int = 512, seed: int = 0) -> int:
     """Tokens a batch of ``texts`` is padded to: the 99th percentile of a sample's lengths, at most ``max_tokens``."""
     rng = np.random.default_rng(seed)
     picked = [texts[i] for i in rng.choice(len(texts), min(sample, len(texts)), replace=False)] if texts else []
@@ -139,7 +139,7 @@ class _Steps:
         self.states_gb = sum(p.numel() for p in model.parameters()) * 16 / 1e9  # weights, grads, 2 Adam moments
         self.tokens = {  # dataset -> padded tokens of each text column
             name: [
-                padded_lengths(model.tokenizer, list(data[c]), max_tokens)
+                padded_length(model.tokenizer, list(data[c]), max_tokens)
                 for c in data.column_names
                 if isinstance(data[0][c], str)
             ]

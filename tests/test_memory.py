@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from nbutils.data import Passage
-from nbutils.memory import padded_lengths, step_peak_gb, training_estimate
+from nbutils.memory import padded_length, step_peak_gb, training_estimate
 from nbutils.mining import Triple
 from nbutils.training import build_datasets
 
@@ -35,12 +35,12 @@ def test_activations_grow_with_the_square_of_the_length():
     assert step_peak_gb(MINILM, [(2, 256)], 0, "cuda", 2) < step_peak_gb(MINILM, [(2, 256)], 0, "cuda", 4)
 
 
-def test_padded_lengths_take_the_long_end_and_stop_at_the_window(minilm):
+def test_padded_length_takes_the_long_end_and_stop_at_the_window(minilm):
     tok = minilm.model.tokenizer
     texts = ["short text"] * 45 + ["word " * 300] * 5
-    assert padded_lengths(tok, texts, 128) == 128
-    assert padded_lengths(tok, ["short text"] * 10, 128) == len(tok("short text")["input_ids"])
-    assert padded_lengths(tok, [], 128) == 0
+    assert padded_length(tok, texts, 128) == 128
+    assert padded_length(tok, ["short text"] * 10, 128) == len(tok("short text")["input_ids"])
+    assert padded_length(tok, [], 128) == 0
 
 
 LONG = {f"p{i}": Passage(f"p{i}", f"Topic {i}", f"subject {i} " * 200) for i in range(6)}
