@@ -27,8 +27,11 @@ HEADROOM = 0.9  # a step is planned to use at most this share of the free memory
 
 def _dims(config) -> tuple[int, int, int] | None:
     """(layers, hidden size, heads) of a Hugging Face config, or None when it names them otherwise."""
-    names = (("num_hidden_layers", "n_layer", "num_layers"), ("hidden_size", "n_embd", "d_model"))
-    names += (("num_attention_heads", "n_head", "num_heads"),)
+    names = (
+        ("num_hidden_layers", "n_layer", "num_layers"),
+        ("hidden_size", "n_embd", "d_model"),
+        ("num_attention_heads", "n_head", "num_heads"),
+    )
     dims = [
         next((getattr(config, n) for n in group if isinstance(getattr(config, n, None), int)), None) for group in names
     ]
@@ -51,10 +54,10 @@ def step_peak_gb(
 
 def padded_length(tokenizer, texts: list[str], max_tokens: int, sample: int = 512, seed: int = 0) -> int:
     """Tokens a batch of ``texts`` is padded to: the 99th percentile of a sample's lengths, at most ``max_tokens``."""
-    rng = np.random.default_rng(seed)
-    picked = [texts[i] for i in rng.choice(len(texts), min(sample, len(texts)), replace=False)] if texts else []
-    if not picked:
+    if not texts:
         return 0
+    rng = np.random.default_rng(seed)
+    picked = [texts[i] for i in rng.choice(len(texts), min(sample, len(texts)), replace=False)]
     lengths = [len(ids) for ids in tokenizer(picked, truncation=True, max_length=max_tokens)["input_ids"]]
     return int(min(max_tokens, np.percentile(lengths, 99)))
 
