@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .pairs import load_pairs, normalize_query
 from .paths import atomic_write_text, read_json, write_json
 from .retrieval import DenseIndex, tokenize
 
@@ -44,6 +45,7 @@ __all__ = [
     "load_index",
     "load_version",
     "passage_hash",
+    "query_hash",
     "record_training_corpus",
     "reembed",
     "register_run",
@@ -183,6 +185,12 @@ def _set_current(state: dict, version: str) -> None:
 def passage_hash(text: str) -> str:
     """Content hash of one passage's encoded text: a changed passage gets a new hash."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def query_hash(query: str) -> str:
+    """Hash of a query's normalised text (case, spacing and punctuation ignored), to recognise training
+    queries later."""
+    return passage_hash(normalize_query(query))
 
 
 def _now() -> str:
@@ -513,7 +521,8 @@ def word_counts(texts) -> Counter:
 
 def record_training_corpus(registry: Registry, version: str, corpus: dict, queries: list[str]) -> Path:
     """Write what ``version`` was trained on, for later drift measurements: the corpus hash, one content
-    hash per passage, and the word counts of the corpus and of the training queries."""
+    hash per passage, the word counts of the corpus and of the training queries, and one hash per
+    training query (monitoring leaves those queries out of the click log it reads)."""
     from .workspace import corpus_hash
 
     texts = [p.full_text() for p in corpus.values()]
@@ -525,6 +534,7 @@ def record_training_corpus(registry: Registry, version: str, corpus: dict, queri
         "queries": len(queries),
         "words": dict(word_counts(texts).most_common()),
         "query_words": dict(word_counts(queries).most_common()),
+        "query_hashes": sorted({query_hash(q) for q in queries}),
     }
     write_json(path, record)
     return path
@@ -618,8 +628,6 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
 
 
 def _training_queries(paths) -> list[str]:
-    from .pairs import load_pairs
-
     return [p.query for p in load_pairs(paths.train_pairs)] if paths.train_pairs.exists() else []
 
 

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .maintain import Registry, load_index, passage_hash, reembed, word_counts
+from .maintain import Registry, load_index, passage_hash, query_hash, reembed, word_counts
 from .paths import append_line, read_json
 
 __all__ = [
     "METRICS",
     "Drift",
+    "LoggedQueries",
     "Recommendation",
     "Simulation",
     "Trigger",
@@ -41,6 +42,7 @@ __all__ = [
     "history_file",
     "log_queries",
     "measure_drift",
+    "monitored_queries",
     "new_vocabulary",
     "query_shift_trigger",
     "read_evaluations",
@@ -195,9 +197,33 @@ def log_queries(params, ws, since=None) -> dict[str, dict[str, int]] | None:
     return qrels
 
 
+@dataclass
+class LoggedQueries:
+    """The click-log queries a version is monitored on, and which ones were left out."""
+
+    qrels: dict[str, dict[str, int]]
+    since: str | None = None  # clicks before this time were left out
+    trained: int = 0  # queries left out because the version was trained on them
+
+
+def monitored_queries(registry: Registry, params, ws, version: str | None = None) -> LoggedQueries | None:
+    """The click-log queries to monitor ``version`` (default: current) on: clicked since it was registered,
+    and not among the queries it was trained on (as recorded at registration). ``None`` without a click log."""
+    version = version or registry.current
+    since = registry.manifest(version)["created"]
+    record_path = registry.version_dir(version) / "training_corpus.json"
+    record = read_json(record_path, "training corpus record") if record_path.exists() else {}
+    trained = set(record.get("query_hashes", []))
+    recent = log_queries(params, ws, since)
+    if recent is None:
+        return None
+    qrels = {q: clicked for q, clicked in recent.items() if query_hash(q) not in trained}
+    return LoggedQueries(qrels, since, len(recent) - len(qrels))
+
+
 def evaluate_current(registry: Registry, loaded, ws, params) -> list[dict]:
     """Evaluate the current version through its index on the test split, and on the click-log queries
-    logged since it was registered (if any); append each result to the history.
+    of :func:`monitored_queries` (if any); append each result to the history.
 
     Raises:
         IndexMismatchError: when the current version's index is not of the current corpus (re-embed first).
@@ -207,9 +233,9 @@ def evaluate_current(registry: Registry, loaded, ws, params) -> list[dict]:
     version = registry.current
     index = load_index(registry, version, corpus_hash(ws.corpus))
     sources = {TEST_SPLIT: ws.split("test")}
-    clicks = log_queries(params, ws, since=registry.manifest(version)["created"])
-    if clicks:
-        sources[CLICK_LOG] = ({q: q for q in clicks}, clicks)
+    logged = monitored_queries(registry, params, ws, version)
+    if logged and logged.qrels:
+        sources[CLICK_LOG] = ({q: q for q in logged.qrels}, logged.qrels)
     out = []
     for source, (queries, qrels) in sources.items():
         if queries:
@@ -239,6 +265,7 @@ class Drift:
     query_vocab_rate: float | None = None
     queries: int = 0
     queries_since: str | None = None  # the query measure counts clicks from this time on
+    queries_trained: int = 0  # click-log queries left out because the version was trained on them
     new_query_words: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -272,7 +299,8 @@ class Drift:
     def query_source(self) -> str:
         """Which click-log queries the query measure read."""
         since = f" logged since {self.queries_since}" if self.queries_since else ""
-        return f"{self.queries} click-log queries{since}"
+        trained = f" ({self.queries_trained} it was trained on left out)" if self.queries_trained else ""
+        return f"{self.queries} click-log queries{since}{trained}"
 
 
 def new_vocabulary(reference: dict[str, int], texts) -> tuple[float, list[str]]:
@@ -316,9 +344,10 @@ def measure_drift(
     """Drift of ``corpus`` (and ``queries``, e.g. from the click log) from what ``version`` was trained on.
 
     Args:
-        queries: query texts, any collection of str (such as the keys of :func:`log_queries`); ``None``
-            or empty leaves the query measure out.
-        queries_since: the time ``queries`` were logged from (``since`` of :func:`log_queries`), for the report.
+        queries: a :class:`LoggedQueries` (see :func:`monitored_queries`) or query texts, any collection
+            of str; ``None`` or empty leaves the query measure out.
+        queries_since: the time plain ``queries`` were logged from (``since`` of :func:`log_queries`), for
+            the report.
 
     Raises:
         IndexMismatchError: when the version's index is not of ``corpus`` (re-embed first).
@@ -328,7 +357,10 @@ def measure_drift(
     """
     from .workspace import corpus_hash
 
-    drift = Drift(version, len(corpus), similarity=similarity, queries_since=queries_since)
+    trained = 0
+    if isinstance(queries, LoggedQueries):
+        queries, queries_since, trained = list(queries.qrels), queries.since, queries.trained
+    drift = Drift(version, len(corpus), similarity=similarity, queries_since=queries_since, queries_trained=trained)
     record_path = registry.version_dir(version) / "training_corpus.json"
     record = read_json(record_path, "training corpus record") if record_path.exists() else None
     if record is None:

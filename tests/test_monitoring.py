@@ -144,6 +144,28 @@ def test_only_queries_logged_since_registration_are_monitored(tmp_path, minilm):
         monitoring.log_queries(p, ws, since="last week")
 
 
+def test_queries_the_version_was_trained_on_are_not_monitored(tmp_path, minilm):
+    from nbutils.workspace import Workspace
+
+    corpus = make_corpus(PASSAGES)
+    reg = Registry(tmp_path / "registry")
+    reg.register(fake_model(tmp_path, "m"), {})
+    record_training_corpus(reg, "v1", corpus, ["Why do cats purr?", "which planet is the largest"])
+    reembed(reg, "v1", minilm, corpus, progress=False)
+    log = tmp_path / "clicks.csv"  # no timestamps: every click is recent, a trained one included
+    log.write_text("query,doc_id,clicks\nwhy do  cats purr,cats,3\nlens for stars,scope,2\nwalking the dog,dogs,1\n")
+    ws = Workspace(corpus, {}, {}, {"train": [], "dev": [], "test": []})
+    p = params(clicks_file=str(log))
+    logged = monitoring.monitored_queries(reg, p, ws)
+    assert set(logged.qrels) == {"lens for stars", "walking the dog"} and logged.trained == 1
+    assert logged.since == reg.manifest("v1")["created"]
+    assert [(r["source"], r["queries"]) for r in monitoring.evaluate_current(reg, minilm, ws, p)] == [("click log", 2)]
+    drift = monitoring.measure_drift(reg, "v1", corpus, 0.5, logged)
+    assert drift.queries == 2 and drift.queries_since == logged.since
+    assert drift.query_source.endswith("(1 it was trained on left out)")
+    assert monitoring.monitored_queries(reg, params(), ws) is None
+
+
 # ---------------------------------------------------------------- drift
 
 

@@ -397,7 +397,7 @@ MAINTAIN = header(
     ("code", "plots.version_history(registry.versions(), current=registry.current)"),
     (
         "md",
-        "## 4. Evaluation history\n\nThe new version's test result from the evaluate stage joins the history. Then the **current** version's index is brought up to date with the corpus and the version is evaluated again through it, on the test split and on the click-log queries logged since it was registered, if there are any. Over time these records show whether a version holds up.",
+        "## 4. Evaluation history\n\nThe new version's test result from the evaluate stage joins the history. Then the **current** version's index is brought up to date with the corpus and the version is evaluated again through it, on the test split and on the click-log queries logged since it was registered that it was not trained on, if there are any. Over time these records show whether a version holds up.",
     ),
     (
         "code",
@@ -406,11 +406,11 @@ MAINTAIN = header(
     ("code", "plots.evaluation_history(monitoring.read_evaluations(registry))"),
     (
         "md",
-        "## 5. Drift\n\nHow far the corpus moved from the one the current version was trained on: the share of word occurrences never seen in training, the cosine distance between the mean passage embeddings, and how many passages have no training passage nearby. With a click log, the same vocabulary measure for its queries against the training queries, counting only queries clicked since the version was registered (clicks without a timestamp always count).",
+        "## 5. Drift\n\nHow far the corpus moved from the one the current version was trained on: the share of word occurrences never seen in training, the cosine distance between the mean passage embeddings, and how many passages have no training passage nearby. With a click log, the same vocabulary measure for its queries against the training queries, counting only queries clicked since the version was registered (clicks without a timestamp always count) and leaving out the queries it was trained on.",
     ),
     (
         "code",
-        'since = registry.manifest(registry.current)["created"]  # queries logged before it may be in its training data\ndrift = monitoring.measure_drift(registry, registry.current, ws.corpus, P.drift_similarity, monitoring.log_queries(P, ws, since), since)\ndrift.table()',
+        "logged = monitoring.monitored_queries(registry, P, ws)  # clicked since registration, training queries left out\ndrift = monitoring.measure_drift(registry, registry.current, ws.corpus, P.drift_similarity, logged)\ndrift.table()",
     ),
     (
         "md",
