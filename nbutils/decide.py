@@ -201,7 +201,8 @@ def baseline_runs(
     queries, _ = ws.split(split)
     dense_run = dense.search(model, queries, k=k)
     bm25_run = bm25.search(queries, k=k)
-    return {"base": dense_run, "bm25": bm25_run, "hybrid": reciprocal_rank_fusion([dense_run, bm25_run], k=rrf_k)}
+    hybrid = reciprocal_rank_fusion([dense_run, bm25_run], k=rrf_k, depth=k)
+    return {"base": dense_run, "bm25": bm25_run, "hybrid": hybrid}
 
 
 def issue_table(ws: Workspace, limit: int = 20):
