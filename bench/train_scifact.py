@@ -10,7 +10,9 @@ With ``--suite`` (the domain folder of a finished `python -m nbutils run scifact
 (gold pairs of its train claims, its dev claims) and the suite's fine-tuned model is scored as one more row,
 the same way in the same run: the recipe of ``params/scifact.yaml`` against the plain ones; ``--test``
 scores every row on the suite's test split as well (a second table), and ``--seed`` changes the training
-seed of the trained rows only (the split stays the suite's).
+seed of the trained rows only (the split stays the suite's). With ``--suite`` the suite's model is also tested
+against every trained row, claim by claim (paired permutation tests of nDCG@10 and recall@10, dense and fused
+at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.json``).
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from synth_scifact import MODEL, workspace
 
+from nbutils.evaluation import paired_test
 from nbutils.metrics import evaluate_run
 from nbutils.mining import choose_windows, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
@@ -40,10 +43,13 @@ from nbutils.synthesize import gold_pairs, leakage_filter
 from nbutils.training import build_datasets, train
 from nbutils.workspace import load_workspace
 
+FUSED = 0.3  # the BM25 weight of the fused runs kept for paired tests (the weight the suite chose on dev)
 
-def scores(loaded, ws, bm25: BM25Index, windows: bool = False, splits=("dev",)) -> dict[str, float]:
+
+def scores(loaded, ws, bm25: BM25Index, windows: bool = False, splits=("dev",), runs=None) -> dict[str, float]:
     """Dense, RRF and weighted z-score fusion metrics of one model on the dev claims (and other ``splits``,
-    their keys prefixed with the split's name)."""
+    their keys prefixed with the split's name). ``runs``, a dict, receives the dense and fused runs per split
+    for paired tests."""
     ids, texts = ws.ids_and_texts()
     index = DenseIndex(ids, encode(loaded.model, texts, 256, progress=False, windows=windows))
     out = {}
@@ -58,8 +64,11 @@ def scores(loaded, ws, bm25: BM25Index, windows: bool = False, splits=("dev",)) 
             if k != "queries"
         }
         for w in (0.1, 0.2, 0.3, 0.4):
-            fused = evaluate_run(qrels, weighted_fusion([dense, lexical], [1 - w, w]), (10,))
+            fused_run = weighted_fusion([dense, lexical], [1 - w, w])
+            fused = evaluate_run(qrels, fused_run, (10,))
             row[f"z{w} ndcg@10"], row[f"z{w} recall@10"] = fused["ndcg@10"], fused["recall@10"]
+            if runs is not None and w == FUSED:
+                runs[split] = {"dense": dense, f"z{w}": fused_run}
         out |= {(k if split == "dev" else f"{split} {k}"): v for k, v in row.items()}
     return out
 
@@ -105,8 +114,8 @@ def recipes(args, ws, bm25: BM25Index, base) -> dict[str, Callable[[], tuple]]:
     return rows
 
 
-def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple) -> dict:
-    """Train one recipe from the base model and score it."""
+def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict) -> dict:
+    """Train one recipe from the base model and score it (its runs go to ``runs``)."""
     triples, epochs, batch, lr, negs, windows = recipe
     model = load_for(args.model or MODEL, args.device, args.seq, training=True)
     start = time.perf_counter()
@@ -125,7 +134,7 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple) -> dict:
         "pairs": res.rows,
         "train_s": round(time.perf_counter() - start, 1),
         "rows_per_s": round(res.rows_per_second, 1),
-        **scores(tuned, ws, bm25, windows, splits(args)),
+        **scores(tuned, ws, bm25, windows, splits(args), runs),
     }
 
 
@@ -169,19 +178,51 @@ def main() -> None:
     results = {"base": {"pairs": 0, **scores(base, ws, bm25, splits=splits(args))}}
     results["base, long passages in windows"] = {"pairs": 0, **scores(base, ws, bm25, True, splits(args))}
     print(json.dumps(results), flush=True)
+    runs: dict[str, dict] = {}  # row → split → run name → run, for paired tests against the suite's model
+    suite_row = f"the suite's model ({args.suite})"
     if args.suite:
         model = Path(args.suite) / "work" / "model"
         trained = json.loads((model / "train_result.json").read_text())["rows"]
         tuned = load_for(str(model), args.device, args.seq)
-        results[f"the suite's model ({args.suite})"] = {"pairs": trained, **scores(tuned, ws, bm25, True, splits(args))}
-        print(json.dumps(results[f"the suite's model ({args.suite})"]), flush=True)
+        runs[suite_row] = {}
+        results[suite_row] = {"pairs": trained, **scores(tuned, ws, bm25, True, splits(args), runs[suite_row])}
+        print(json.dumps(results[suite_row]), flush=True)
     for name, recipe in rows.items():
         if not args.only or name in args.only:
-            results[name] = train_row(args, ws, bm25, out, recipe())
+            runs[name] = {}
+            results[name] = train_row(args, ws, bm25, out, recipe(), runs[name])
             print(name, json.dumps(results[name]), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "runs.json").write_text(json.dumps(runs))
     for split in splits(args):
         show(results, split, len(ws.split(split)[0]))
+    if args.suite and len(runs) > 1:
+        tests = paired_tests(ws, runs, suite_row, splits(args))
+        (out / "significance.json").write_text(json.dumps(tests, indent=2))
+        show_tests(tests, suite_row)
+
+
+def paired_tests(ws, runs: dict, against: str, split_names) -> list[dict]:
+    """Paired permutation tests (nDCG@10 and recall@10, dense and fused) of ``against`` vs every other row."""
+    out = []
+    for split in split_names:
+        _, qrels = ws.split(split)
+        for name, by_split in runs.items():
+            if name == against:
+                continue
+            for system, run in by_split[split].items():
+                for metric in ("ndcg@10", "recall@10"):
+                    res = paired_test(qrels, runs[against][split][system], run, metric)
+                    out.append({"split": split, "row": name, "system": system, "metric": metric, **res})
+    return out
+
+
+def show_tests(tests: list[dict], against: str) -> None:
+    """Print the paired tests: the suite's model minus each row, with the two-sided p-value."""
+    print(f"\n{against} minus each row (paired permutation test, two-sided p)")
+    for t in tests:
+        what = f"{t['split']} {t['system']} {t['metric']}"
+        print(f"  {t['row']:<44}{what:<26}{t['difference']:>+8.3f}  p={t['p_value']:.3f}  ({t['queries']} claims)")
 
 
 def show(results: dict, split: str, claims: int) -> None:
