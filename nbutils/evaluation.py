@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .data import Passage, load_clicks
 from .metrics import evaluate_run, per_query
 from .pairs import load_pairs, normalize_query
@@ -37,6 +39,7 @@ __all__ = [
     "system_runs",
     "tuned_hybrid",
     "tune_fusion_weight",
+    "z_margin",
 ]
 
 RRF_HYBRID = "hybrid (fine-tuned + bm25, RRF)"
@@ -132,8 +135,6 @@ def per_query_deltas(qrels: dict, before: Run, after: Run, metric: str = "ndcg@1
 
 def bootstrap_ci(values, n_resamples: int = 1000, seed: int = 42, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of the mean of per-query ``values``."""
-    import numpy as np
-
     vals = np.asarray(list(values), dtype=float)
     if len(vals) == 0:
         return (float("nan"), float("nan"))
@@ -396,25 +397,43 @@ def general_set(path: str | Path = GENERAL_SET) -> tuple[dict[str, Passage], dic
 def dense_scores(
     model, corpus: dict[str, Passage], queries: dict[str, str], qrels: dict, batch_size: int = 64
 ) -> dict[str, float]:
-    """recall@10, recall@100, MRR@10, nDCG@10 and MAP@100 of ``model`` retrieving among ``corpus`` alone."""
+    """recall@10, recall@100, MRR@10, nDCG@10 and MAP@100 of ``model`` retrieving among ``corpus`` alone,
+    and its mean ``z-margin`` (see :func:`z_margin`)."""
     from .models import encode
 
     ids = list(corpus)
     embeddings = encode(model, [corpus[i].full_text() for i in ids], batch_size, kind="document", progress=False)
     run = DenseIndex(ids, embeddings).search(model, queries, k=100, batch_size=batch_size)
-    return evaluate_run(qrels, run, (10, 100))
+    return {**evaluate_run(qrels, run, (10, 100)), "z-margin": z_margin(qrels, run)}
+
+
+def z_margin(qrels: dict, run: Run) -> float:
+    """Mean over queries of (lowest relevant score − highest other score) / standard deviation of the query's
+    scores in ``run``: how clearly the right passages stand apart, in units that do not depend on a model's
+    score scale. Unlike rank metrics it moves before a right passage loses its rank (e.g. on the general
+    set, where every rank is already first). Queries without a relevant or an other passage in the run are
+    skipped; ``nan`` when none is left."""
+    margins = []
+    for qid, hits in run.items():
+        relevant = [s for pid, s in hits.items() if qrels.get(qid, {}).get(pid, 0) > 0]
+        others = [s for pid, s in hits.items() if qrels.get(qid, {}).get(pid, 0) <= 0]
+        spread = float(np.std(list(hits.values())))
+        if relevant and others and spread > 0:
+            margins.append((min(relevant) - max(others)) / spread)
+    return float(np.mean(margins)) if margins else float("nan")
 
 
 def _shift_row(name: str, kind: str, base: dict[str, float], tuned: dict[str, float]) -> dict[str, object]:
     row: dict[str, object] = {"set": name, "kind": kind, "queries": base["queries"]}
-    for metric, label in (("ndcg@10", "nDCG@10"), ("recall@10", "recall@10")):
-        row.update(
-            {
-                f"base {label}": base[metric],
-                f"fine-tuned {label}": tuned[metric],
-                f"{label} change": tuned[metric] - base[metric],
-            }
-        )
+    for metric, label in (("ndcg@10", "nDCG@10"), ("recall@10", "recall@10"), ("z-margin", "z-margin")):
+        if metric in base and metric in tuned:
+            row.update(
+                {
+                    f"base {label}": base[metric],
+                    f"fine-tuned {label}": tuned[metric],
+                    f"{label} change": tuned[metric] - base[metric],
+                }
+            )
     return row
 
 
@@ -436,7 +455,9 @@ def robustness_table(
 
     Returns:
         A DataFrame, one row per set (the general set last): ``set``, ``kind``, ``queries``, base and
-        fine-tuned nDCG@10 and recall@10 and their changes. A drop on the general set means forgetting.
+        fine-tuned nDCG@10 and recall@10 and their changes; for the general set also the z-margin
+        (:func:`z_margin`). A drop on the general set means forgetting; with ranks that stay first, a
+        falling z-margin shows it coming.
     """
     import pandas as pd
 

@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 
 from nbutils import evaluation
@@ -157,6 +158,18 @@ def test_general_set_is_answerable_by_a_generic_model(minilm):
     corpus, queries, qrels = evaluation.general_set()
     scores = evaluation.dense_scores(minilm.model, corpus, queries, qrels)
     assert scores["queries"] == len(queries) and scores["ndcg@10"] > 0.8 and scores["recall@10"] > 0.9
+    assert scores["z-margin"] > 1.0  # the right passage stands clearly apart, with room to shrink
+
+
+def test_z_margin_is_scale_free_and_turns_negative_when_a_wrong_passage_leads():
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1, "c": 1}}
+    run = {"q1": {"a": 0.9, "x": 0.5, "y": 0.4}, "q2": {"b": 0.8, "x": 0.7, "c": 0.6}}
+    expected_q1 = (0.9 - 0.5) / np.std([0.9, 0.5, 0.4])
+    expected_q2 = (0.6 - 0.7) / np.std([0.8, 0.7, 0.6])  # the lowest relevant against the best other
+    assert evaluation.z_margin(qrels, run) == pytest.approx((expected_q1 + expected_q2) / 2)
+    scaled = {q: {p: 10 * s + 3 for p, s in hits.items()} for q, hits in run.items()}
+    assert evaluation.z_margin(qrels, scaled) == pytest.approx(evaluation.z_margin(qrels, run))
+    assert np.isnan(evaluation.z_margin({"q1": {"a": 1}}, {"q1": {"a": 0.9}}))  # no other passage to beat
 
 
 def test_robustness_table_scores_each_set_and_the_general_set(minilm, tmp_path):
@@ -184,6 +197,8 @@ def test_robustness_table_scores_each_set_and_the_general_set(minilm, tmp_path):
     assert row["fine-tuned nDCG@10"] == pytest.approx(tuned["ndcg@10"]) and row["nDCG@10 change"] < 0
     general_row = table.iloc[1]  # same model on both sides of the general set: no change
     assert general_row["queries"] == 3 and general_row["base nDCG@10"] == 1.0 and general_row["nDCG@10 change"] == 0
+    assert general_row["base z-margin"] > 0 and general_row["z-margin change"] == 0
+    assert np.isnan(row.get("base z-margin", np.nan))  # the domain sets show ranks only
 
 
 def test_robustness_chart_draws_base_and_fine_tuned_per_set():

@@ -344,7 +344,7 @@ EVALUATE = header(
     ),
     (
         "md",
-        "## 5. Beyond the test split\n\nFine-tuning can help on the queries it was shaped for and hurt elsewhere. Queries from a source that did not train the model show whether the gain carries over: the gold test queries when no gold pair trained it, and click-log queries (the clicked passages count as relevant) when a click log is given and clicks did not train it. A small general-English set shipped with the package (question → passage pairs, each model retrieving among those passages only) shows whether the model forgot general language. Which sources trained the model is read from its training pairs (`train_sources`).",
+        "## 5. Beyond the test split\n\nFine-tuning can help on the queries it was shaped for and hurt elsewhere. Queries from a source that did not train the model show whether the gain carries over: the gold test queries when no gold pair trained it, and click-log queries (the clicked passages count as relevant) when a click log is given and clicks did not train it. A small general-English set shipped with the package (question → passage pairs, each model retrieving among those passages only) shows whether the model forgot general language; its z-margin (how far the right passage's score stands above the best wrong one, in units of the query's score spread) shrinks as general language erodes, before any rank changes. Which sources trained the model is read from its training pairs (`train_sources`).",
     ),
     (
         "code",
