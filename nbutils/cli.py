@@ -81,7 +81,7 @@ def _cmd_train(args) -> int:
         summary = {"model_dir": result.model_dir, "rows": result.rows, "epochs": result.epochs}
         summary |= {"seconds": round(result.seconds, 1), "rows_per_second": round(result.rows_per_second, 1)}
         summary |= {"processes": result.processes, "device": result.device, "precision": result.precision}
-        print(json.dumps(summary | {"reused": result.reused, "dev": result.best_dev()}))
+        print(json.dumps(summary | {"reused": result.reused, "dev": result.kept_dev()}))
     return 0
 
 

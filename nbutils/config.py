@@ -66,6 +66,11 @@ class Loss(str, Enum):
     INFONCE = "infonce"
 
 
+class KeepEpoch(str, Enum):
+    BEST = "best"
+    LAST = "last"
+
+
 class Generator(str, Enum):
     LLM = "llm"
     TITLE = "title"
@@ -184,6 +189,7 @@ class TrainParams:
     matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
     cached_mini_batch: int = 32  # cached_mnrl: texts encoded at once, memory follows it rather than batch_size
     eval_during_training: bool = True  # score the dev split each epoch and keep the best epoch
+    keep_epoch: str = "best"  # best | last: which epoch is saved when the dev split is scored each epoch
     dev_corpus_max: int = 20000  # passages the dev evaluation scores (dev positives, BM25 candidates, a sample); 0: all
     resume: bool = True  # keep epoch checkpoints and resume an interrupted run with the same data and params
     epochs: int = 1  # passes over the training pairs
@@ -225,6 +231,7 @@ _CHOICES: dict[str, type[Enum]] = {
     "device": Device,
     "bm25_backend": Bm25Backend,
     "loss": Loss,
+    "keep_epoch": KeepEpoch,
     "generators": Generator,
     "train_sources": Source,
     "llm_backend": LlmBackend,

@@ -55,6 +55,7 @@ class TrainResult:
     processes: int = 1  # training processes (GPUs under torchrun or accelerate launch)
     dev_passages: int = 0  # passages the dev evaluation scored each epoch (0: no dev evaluation)
     reused: bool = False  # loaded from a finished run with the same fingerprint, not trained again
+    kept: str = "best"  # which evaluated epoch was saved: best (by dev nDCG@10) or last
 
     def to_json(self) -> str:
         return json.dumps(asdict(self) | {"reused": False}, indent=1)
@@ -86,8 +87,19 @@ class TrainResult:
         evals = [h for h in self.log_history if "eval_dev_cosine_ndcg@10" in h]
         if not evals:
             return {}
-        top = max(evals, key=lambda h: h["eval_dev_cosine_ndcg@10"])
-        return {k.replace("eval_dev_cosine_", ""): v for k, v in top.items() if k.startswith("eval_dev_cosine_")}
+        return _dev_metrics(max(evals, key=lambda h: h["eval_dev_cosine_ndcg@10"]))
+
+    def kept_dev(self) -> dict[str, float]:
+        """Dev metrics of the epoch whose weights were saved: the best one, or the last with ``keep_epoch: last``
+        (empty without an evaluator)."""
+        evals = [h for h in self.log_history if "eval_dev_cosine_ndcg@10" in h]
+        if self.kept == "last" and evals:
+            return _dev_metrics(evals[-1])
+        return self.best_dev()
+
+
+def _dev_metrics(entry: dict) -> dict[str, float]:
+    return {k.replace("eval_dev_cosine_", ""): v for k, v in entry.items() if k.startswith("eval_dev_cosine_")}
 
 
 Grouped = OrderedDict[tuple[str, str], tuple[str, list[str]]]
@@ -430,6 +442,7 @@ def _training_args(
     in_batch: bool,
     evaluate: bool,
     save: bool,
+    keep_best: bool = True,
 ):
     """The trainer's arguments (epoch checkpoints, dev scoring, no-duplicates batches for in-batch
     losses, bf16/fp16 on CUDA) and the precision name."""
@@ -441,7 +454,7 @@ def _training_args(
         from sentence_transformers.training_args import BatchSamplers
 
     precision_args, precision = _precision(device)
-    best = {"load_best_model_at_end": True, "metric_for_best_model": DEV_METRIC} if evaluate else {}
+    best = {"load_best_model_at_end": True, "metric_for_best_model": DEV_METRIC} if evaluate and keep_best else {}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=epochs,
@@ -479,6 +492,7 @@ def train(
     matryoshka: bool = False,
     mini_batch_size: int = 32,
     evaluator=None,
+    keep: str = "best",
     checkpoint_dir: str | Path | None = None,
     fingerprint: str = "",
     card: str | Callable[[TrainResult], str] = "",
@@ -489,7 +503,8 @@ def train(
     Args:
         datasets: from :func:`build_datasets` with the same ``loss``.
         mini_batch_size: texts ``cached_mnrl`` encodes at once (memory follows it, not ``batch_size``).
-        evaluator: scored after every epoch; the best epoch's weights are kept (see :func:`dev_evaluator`).
+        evaluator: scored after every epoch (see :func:`dev_evaluator`); ``keep`` says which epoch's weights
+            are saved: ``best`` (by dev nDCG@10) or ``last``.
         checkpoint_dir: where epoch checkpoints go. When it holds checkpoints of a run with the same
             ``fingerprint`` (data, params and base model), training resumes from the last one.
         card: Markdown appended to the model card (README.md), or a function of the result giving it.
@@ -515,6 +530,7 @@ def train(
         in_batch=loss in IN_BATCH_LOSSES,
         evaluate=evaluator is not None,
         save=evaluator is not None or bool(fingerprint),
+        keep_best=keep != "last",
     )
     with args.main_process_first(desc="checkpoint folder"):  # under torchrun: rank 0 prepares, the others follow
         main = args.process_index == 0
@@ -546,6 +562,7 @@ def train(
         fingerprint,
         args.world_size,
         len(getattr(evaluator, "corpus", ())) if evaluator is not None else 0,
+        kept="last" if keep == "last" else "best",
     )
     if trainer.is_world_process_zero():
         _save_atomically(model, out_dir, card(result) if callable(card) else card, result)
@@ -553,13 +570,14 @@ def train(
     return result
 
 
-def model_card(base: str, sources: dict[str, int], params: dict, metrics: dict[str, float]) -> str:
-    """The fine-tuning record appended to the model card: base model, training data, params, dev metrics."""
+def model_card(base: str, sources: dict[str, int], params: dict, metrics: dict[str, float], kept: str = "best") -> str:
+    """The fine-tuning record appended to the model card: base model, training data, params, and the dev
+    metrics of the saved epoch (``kept``: best or last)."""
     lines = ["## Fine-tuning record", "", f"- Base model: {base}", "- Training pairs by source:"]
     lines += [f"  - {k}: {v:,}" for k, v in sources.items()]
     lines += ["- Parameters:"] + [f"  - `{k}`: `{v!r}`" for k, v in params.items()]
     if metrics:
-        lines += ["- Dev metrics (best epoch):"] + [f"  - {k}: {v:.4f}" for k, v in metrics.items()]
+        lines += [f"- Dev metrics ({kept} epoch):"] + [f"  - {k}: {v:.4f}" for k, v in metrics.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -588,6 +606,8 @@ def _settings(params, corpus_size: int) -> dict:
     keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
     settings = {k: params.values[k] for k in keys}
     settings["eval_during_training"] = params.eval_during_training  # decides which epoch is kept
+    if params.eval_during_training:
+        settings["keep_epoch"] = params.keep_epoch
     if pool := _dev_pool(params, corpus_size):
         settings["dev_corpus_max"] = pool
     return settings | {"max_seq_length": params.max_seq_length, "long_passages": params.long_passages}
@@ -667,7 +687,8 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
         matryoshka=params.matryoshka,
         mini_batch_size=params.cached_mini_batch,
         evaluator=evaluator,
+        keep=params.keep_epoch,
         checkpoint_dir=paths.checkpoints,
         fingerprint=fingerprint if params.resume else "",
-        card=lambda r: model_card(base.resolved.describe(), sources, settings, r.best_dev()),
+        card=lambda r: model_card(base.resolved.describe(), sources, settings, r.kept_dev(), r.kept),
     )

@@ -142,6 +142,65 @@ def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
     assert not train(other.model, data, tmp_path / "m2", **{**kwargs, "fingerprint": "run-2"}).resumed
 
 
+class _WeightsPerEpoch(TrainerCallback):
+    """Keeps a copy of the weights at the end of each epoch."""
+
+    def __init__(self):
+        self.copies = []
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        self.copies.append(_weights(model))
+
+
+def _weights(model):
+    import torch
+
+    return torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_epoch_saves_the_best_or_the_last_epoch(minilm, tmp_path, keep):
+    from sentence_transformers import SentenceTransformer
+
+    queries = {"d1": "what about subject 10", "d2": "what about subject 11"}
+    real = dev_evaluator(queries, {"d1": {"p10": 1}, "d2": {"p11": 1}}, CORPUS)
+
+    class Declining(type(real)):  # the first epoch scores best, so best and last differ
+        calls = 0
+
+        def __call__(self, *args, **kwargs):
+            out = super().__call__(*args, **kwargs)
+            Declining.calls += 1
+            return {**out, "dev_cosine_ndcg@10": 1.0 / Declining.calls}
+
+    evaluator = Declining.__new__(Declining)
+    evaluator.__dict__.update(real.__dict__)
+    weights = _WeightsPerEpoch()
+    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    res = train(
+        model.model,
+        build_datasets(TRIPLES, CORPUS),
+        tmp_path / "m",
+        device="cpu",
+        epochs=2,
+        batch_size=4,
+        evaluator=evaluator,
+        keep=keep,
+        callbacks=[weights],
+    )
+    saved = _weights(SentenceTransformer(str(tmp_path / "m"), device="cpu"))
+    gaps = [float((saved - epoch).abs().max()) for epoch in weights.copies]
+    kept, other = (0, 1) if keep == "best" else (1, 0)
+    assert len(gaps) == 2 and gaps[kept] < 1e-6 < gaps[other], gaps
+    assert res.kept == keep and res.kept_dev()["ndcg@10"] == (1.0 if keep == "best" else 0.5)
+    assert f"Dev metrics ({keep} epoch)" in model_card("base", {}, {}, res.kept_dev(), res.kept)
+
+
+def test_keep_epoch_is_validated():
+    with pytest.raises(ParamsError, match="keep_epoch.*best, last"):
+        validate({"keep_epoch": "first"})
+
+
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
 def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_dir, tmp_path):
     """``torchrun`` / ``accelerate launch -m nbutils train`` train with two CPU processes (gloo); fit() then

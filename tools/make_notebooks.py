@@ -250,7 +250,7 @@ TRAIN = header(
     "4 · Train: fine-tune the embedding model",
     "1. Load the base model · 2. load the mined training data in the columns the loss needs · 3. train "
     "(MultipleNegativesRankingLoss by default: in-batch and hard negatives, no duplicate texts in a batch), "
-    "scoring the dev split each epoch and keeping the best epoch · 4. save a standard sentence-transformers "
+    "scoring the dev split each epoch and keeping the best epoch (or the last, `keep_epoch: last`) · 4. save a standard sentence-transformers "
     "folder with a model card. An interrupted run resumes from its last epoch checkpoint when re-run; a finished "
     "run with the same data and settings (for example one trained on several GPUs with "
     "`torchrun --nproc_per_node N -m nbutils train DOMAIN`) is reported, not trained again.",
@@ -273,19 +273,19 @@ TRAIN = header(
     ("code", "plots.loss_curve(*result.loss_curve())"),
     (
         "md",
-        "Dev nDCG@10 after each epoch (the best epoch is the one saved). On a corpus larger than `dev_corpus_max` the "
+        "Dev nDCG@10 after each epoch (the best epoch is the one saved, or the last with `keep_epoch: last`). On a corpus larger than `dev_corpus_max` the "
         "dev evaluation scores a pool (every dev positive, BM25's candidates for the dev queries, a sample): its "
         "numbers run above full-corpus ones and a small pool ranks epochs less reliably; the evaluate stage scores "
         "the whole corpus.",
     ),
     (
         "code",
-        'display(pd.Series(result.best_dev(), dtype=float).round(4).to_frame("best dev"))\nplots.curve(*result.dev_curve(), xlabel="epoch", ylabel="dev nDCG@10", title="Dev evaluation")',
+        'display(pd.Series(result.kept_dev(), dtype=float).round(4).to_frame(f"dev, {result.kept} epoch (saved)"))\nplots.curve(*result.dev_curve(), xlabel="epoch", ylabel="dev nDCG@10", title="Dev evaluation")',
     ),
     ("md", "## 3. Record"),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.best_dev(), "memory": mem.to_dict(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.kept_dev(), "kept_epoch": result.kept, "memory": mem.to_dict(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 
