@@ -515,6 +515,8 @@ def train(
     """
     from sentence_transformers import SentenceTransformerTrainer
 
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep: {keep!r} is not allowed; valid: best, last")
     out_dir = Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints"))
     rows = sum(len(d) for d in datasets.values())
@@ -562,7 +564,7 @@ def train(
         fingerprint,
         args.world_size,
         len(getattr(evaluator, "corpus", ())) if evaluator is not None else 0,
-        kept="last" if keep == "last" else "best",
+        kept=keep,
     )
     if trainer.is_world_process_zero():
         _save_atomically(model, out_dir, card(result) if callable(card) else card, result)
