@@ -45,6 +45,7 @@ __all__ = [
     "planning_values",
     "recommend",
     "sample_training_rows",
+    "split_resolution",
     "walk",
 ]
 
@@ -203,6 +204,40 @@ def baseline_runs(
     bm25_run = bm25.search(queries, k=k)
     hybrid = reciprocal_rank_fusion([dense_run, bm25_run], k=rrf_k, depth=k)
     return {"base": dense_run, "bm25": bm25_run, "hybrid": hybrid}
+
+
+def split_resolution(
+    ws: Workspace, dense: DenseIndex, bm25: BM25Index, model, splits=("dev", "test"), metric: str = "ndcg@10"
+):
+    """How small a difference in ``metric`` each split can show (a DataFrame, one row per split).
+
+    Comparing two recipes on a split is a paired test over its queries. The spread of per-query differences
+    between two related systems measured here, the base dense model and its hybrid with BM25, stands in
+    for the spread between two recipes; from it, the smallest mean difference a paired test would detect
+    80 % of the time at the 5 % level (:func:`~nbutils.evaluation.detectable_difference`).
+    """
+    import pandas as pd
+
+    from .evaluation import detectable_difference
+    from .metrics import per_query
+
+    rows = []
+    for split in splits:
+        queries, qrels = ws.split(split)
+        if not queries:
+            continue
+        runs = baseline_runs(ws, dense, bm25, model, split)
+        base, hybrid = per_query(qrels, runs["base"], (10,)), per_query(qrels, runs["hybrid"], (10,))
+        diffs = [hybrid[q][metric] - base[q][metric] for q in base]
+        rows.append(
+            {
+                "split": split,
+                "queries": len(diffs),
+                f"sd of per-query {metric} difference": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else None,
+                f"smallest detectable {metric} difference": detectable_difference(diffs),
+            }
+        )
+    return pd.DataFrame(rows).set_index("split") if rows else pd.DataFrame()
 
 
 def issue_table(ws: Workspace, limit: int = 20):

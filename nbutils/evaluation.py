@@ -28,6 +28,7 @@ __all__ = [
     "compare_systems",
     "confidence_table",
     "dense_scores",
+    "detectable_difference",
     "general_set",
     "out_of_distribution_sources",
     "paired_test",
@@ -174,6 +175,18 @@ def paired_test(qrels: dict, run_a: Run, run_b: Run, metric: str = "ndcg@10", se
         random_state=seed,
     )
     return {"difference": float(res.statistic), "p_value": float(res.pvalue), "queries": len(xs)}
+
+
+def detectable_difference(differences, power: float = 0.8, alpha: float = 0.05) -> float:
+    """Smallest mean difference a two-sided paired test at level ``alpha`` detects with probability ``power``,
+    given per-query ``differences`` between two systems: ``(z(1 - alpha/2) + z(power)) * sd / sqrt(n)``
+    (normal approximation). ``nan`` with fewer than two queries."""
+    from scipy.stats import norm
+
+    d = np.asarray(list(differences), dtype=float)
+    if len(d) < 2:
+        return float("nan")
+    return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def significance_table(qrels: dict, runs: dict[str, Run], metric: str = "ndcg@10", seed: int = 42):

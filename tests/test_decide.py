@@ -12,12 +12,14 @@ from nbutils.decide import (
     LAST_NO,
     RULE,
     Decision,
+    baseline_runs,
     cost_estimate,
     estimate_cost,
     keep_rate,
     measure_throughput,
     planning_values,
     recommend,
+    split_resolution,
 )
 from nbutils.paths import NOTEBOOKS
 from nbutils.plots import decision_flowchart
@@ -260,3 +262,24 @@ def test_passage_lengths_counts_what_the_model_cannot_read(minilm):
     assert "encoded in windows" in passage_lengths(ws, replace(minilm, long_passages="windows"))["sentence"]
     short = Workspace({"a": corpus["a"]}, {}, {}, ws.splits)
     assert passage_lengths(short, minilm)["sentence"].startswith("Every passage fits")
+
+
+def test_split_resolution_says_how_small_a_difference_each_split_can_show(beir_dir, minilm):
+    from nbutils.data import load_beir
+    from nbutils.evaluation import detectable_difference
+    from nbutils.metrics import per_query
+    from nbutils.models import encode
+    from nbutils.retrieval import BM25Index, DenseIndex
+    from nbutils.workspace import Workspace
+
+    data = load_beir(beir_dir)
+    ws = Workspace(data.corpus, data.queries, data.qrels, {"train": [], "dev": ["q1", "q2", "q4"], "test": []})
+    ids, texts = ws.ids_and_texts()
+    dense, bm25 = DenseIndex(ids, encode(minilm.model, texts, progress=False)), BM25Index(ids, texts)
+    table = split_resolution(ws, dense, bm25, minilm.model)
+    assert list(table.index) == ["dev"] and table.loc["dev", "queries"] == 3  # the empty test split is left out
+    runs = baseline_runs(ws, dense, bm25, minilm.model, "dev")
+    qrels = ws.split("dev")[1]
+    base, hybrid = per_query(qrels, runs["base"], (10,)), per_query(qrels, runs["hybrid"], (10,))
+    diffs = [hybrid[q]["ndcg@10"] - base[q]["ndcg@10"] for q in base]
+    assert table.loc["dev", "smallest detectable ndcg@10 difference"] == pytest.approx(detectable_difference(diffs))

@@ -239,3 +239,19 @@ def test_confidence_chart_draws_each_system_and_the_threshold_marks():
     assert [t.get_text() for t in ax.get_yticklabels()] == list(runs)
     assert sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--") == [0.7, 0.9]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fine-tune below 0.7", "skip at 0.9"]
+
+
+def test_detectable_difference_has_the_power_it_claims():
+    """Differences of exactly the detectable size are found by a paired t-test about 80 % of the time."""
+    from scipy.stats import ttest_1samp
+
+    rng = np.random.default_rng(0)
+    n, sd = 120, 0.3
+    assert evaluation.detectable_difference(rng.normal(0, sd, n)) == pytest.approx(2.8 * sd / np.sqrt(n), rel=0.2)
+    exact = (1.959964 + 0.841621) * sd / np.sqrt(n)
+    found = np.mean([ttest_1samp(rng.normal(exact, sd, n), 0).pvalue < 0.05 for _ in range(2000)])
+    assert 0.75 < found < 0.85
+    two = evaluation.detectable_difference([0.1, 0.3])
+    assert two == pytest.approx(2.8016 * np.std([0.1, 0.3], ddof=1) / 2**0.5, rel=1e-3)
+    assert np.isnan(evaluation.detectable_difference([0.5]))
+    assert evaluation.detectable_difference([0.2] * 50) == pytest.approx(0.0, abs=1e-12)  # no spread

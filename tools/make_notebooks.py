@@ -123,6 +123,11 @@ DECIDE = header(
         "code",
         'ci = evaluation.confidence_table(ws.split("test")[1], runs, seed=P.seed)\ndisplay(ci.round(3))\nplots.confidence_chart(ci, "recall@10", title="Generic recall@10 with 95 % intervals", marks={"fine-tune below": P.recall_fine_tune_below, "skip at": P.recall_skip_above})',
     ),
+    (
+        "md",
+        "How small a difference can the dev and test splits show? Comparing two recipes (or a recipe with plain training) on a split is a paired test over its queries. The per-query nDCG@10 differences between two related systems measured here, the base dense model and its hybrid with BM25, stand in for those between two recipes; from their spread follows the smallest mean difference a paired test detects 80 % of the time at the 5 % level. Recipes closer than that look alike on the split: a larger `dev_fraction` (or more labelled queries) tells them apart.",
+    ),
+    ("code", "resolution = decide.split_resolution(ws, dense, bm25, base.model)\nresolution.round(3)"),
     ("md", "## 5. Recommendation"),
     (
         "code",
@@ -149,7 +154,7 @@ DECIDE = header(
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
     (
         "code",
-        'report.record_metrics(paths, "decide", {"stats": stats, "passage_lengths": lengths, "scores": scores, "confidence": ci.to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "pairs_by_source": sources["pairs"].to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
+        'report.record_metrics(paths, "decide", {"stats": stats, "passage_lengths": lengths, "scores": scores, "confidence": ci.to_dict("records"), "resolution": resolution.reset_index().to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "pairs_by_source": sources["pairs"].to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
     ),
 ]
 
