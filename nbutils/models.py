@@ -23,6 +23,7 @@ __all__ = [
     "ResolvedModel",
     "encode",
     "load_for",
+    "quiet_weight_bars",
     "load_model",
     "model_fingerprint",
     "passage_windows",
@@ -280,6 +281,32 @@ class LoadedModel:
         return f"{self.resolved.describe()} (device: {self.device}{how})"
 
 
+QUIET_BARS = ("Loading weights", "Writing model shards")
+
+
+def quiet_weight_bars() -> None:
+    """Hide transformers' bars for loading and writing weights (:data:`QUIET_BARS`): instant for small models,
+    they fill a report with one line per load and per checkpoint. Download bars and any hook already set
+    stay as they are; calling it again changes nothing."""
+    from transformers.utils import logging as hf_logging
+
+    set_hook = getattr(hf_logging, "set_tqdm_hook", None)  # transformers >= 5
+    if set_hook is None:
+        return
+    previous = set_hook(None)
+    if getattr(previous, "quiet_weight_bars", False):
+        set_hook(previous)
+        return
+
+    def hook(factory, args, kwargs):
+        if kwargs.get("desc") in QUIET_BARS:
+            kwargs = {**kwargs, "disable": True}
+        return previous(factory, args, kwargs) if previous else factory(*args, **kwargs)
+
+    hook.quiet_weight_bars = True
+    set_hook(hook)
+
+
 def load_for(
     name: str,
     device: str = "auto",
@@ -301,6 +328,7 @@ def load_for(
     """
     if long_passages not in LONG_PASSAGES:
         raise ValueError(f"long_passages: {long_passages!r} is not allowed; valid: {', '.join(LONG_PASSAGES)}")
+    quiet_weight_bars()
     resolved = resolve_model(name)
     dev = resolve_device(device)
     model = load_model(resolved.location, dev, max_seq_length, half=not training)

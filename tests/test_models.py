@@ -85,3 +85,27 @@ def test_loaded_model_encodes_documents_as_loaded(minilm):
     assert windowed.windows and not minilm.windows
     assert np.allclose(windowed.encode_documents([LONG], progress=False), encode(minilm.model, [LONG], windows=True))
     assert "windows" in windowed.describe()
+
+
+def test_weight_bars_are_quiet_in_reports_but_other_bars_and_hooks_stay(minilm, tmp_path, capsys):
+    from transformers.utils import logging as hf_logging
+
+    from nbutils.models import quiet_weight_bars
+
+    seen = []
+    previous = hf_logging.set_tqdm_hook(
+        lambda factory, args, kwargs: seen.append(kwargs.get("desc")) or factory(*args, **kwargs)
+    )
+    try:
+        quiet_weight_bars()
+        quiet_weight_bars()  # a second call does not wrap twice
+        hf_logging.enable_progress_bar()
+        assert hf_logging.tqdm(range(2), desc="Writing model shards").disable
+        assert not hf_logging.tqdm(range(2), desc="Downloading").disable
+        assert seen == ["Writing model shards", "Downloading"]  # the user's hook still sees every bar
+        capsys.readouterr()
+        minilm.model.save_pretrained(str(tmp_path / "m"))
+        assert "Writing model shards" not in capsys.readouterr().err
+    finally:
+        hf_logging.set_tqdm_hook(previous)
+        quiet_weight_bars()
