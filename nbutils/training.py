@@ -41,6 +41,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+DEV_METRIC = "eval_dev_cosine_ndcg@10"  # what dev_evaluator reports; the best epoch is chosen by it
+
+
 @dataclass
 class TrainResult:
     model_dir: str
@@ -77,25 +80,45 @@ class TrainResult:
         pts = [(h["epoch"], h["loss"]) for h in self.log_history if "loss" in h and "epoch" in h]
         return [p[0] for p in pts], [p[1] for p in pts]
 
-    def dev_curve(self, metric: str = "eval_dev_cosine_ndcg@10") -> tuple[list[float], list[float]]:  # DEV_METRIC
+    def dev_curve(self, metric: str = DEV_METRIC) -> tuple[list[float], list[float]]:
         """(epoch, dev metric) at each evaluation."""
         pts = [(h["epoch"], h[metric]) for h in self.log_history if metric in h]
         return [p[0] for p in pts], [p[1] for p in pts]
 
     def best_dev(self) -> dict[str, float]:
         """Dev metrics of the best evaluation by nDCG@10 (empty without an evaluator)."""
-        evals = [h for h in self.log_history if "eval_dev_cosine_ndcg@10" in h]
-        if not evals:
-            return {}
-        return _dev_metrics(max(evals, key=lambda h: h["eval_dev_cosine_ndcg@10"]))
+        evals = self._evaluations()
+        return _dev_metrics(max(evals, key=lambda h: h[DEV_METRIC])) if evals else {}
 
     def kept_dev(self) -> dict[str, float]:
         """Dev metrics of the epoch whose weights were saved: the best one, or the last with ``keep_epoch: last``
         (empty without an evaluator)."""
-        evals = [h for h in self.log_history if "eval_dev_cosine_ndcg@10" in h]
-        if self.kept == "last" and evals:
-            return _dev_metrics(evals[-1])
-        return self.best_dev()
+        entry = self._kept_entry()
+        return _dev_metrics(entry) if entry else {}
+
+    def describe_dev(self) -> str:
+        """A sentence on the dev evaluation during training and the saved epoch's scores, for the report."""
+        entry = self._kept_entry()
+        if entry is None:
+            return (
+                "The dev split was not scored during training (`eval_during_training: false`, or no dev "
+                "queries); the evaluate stage scores the saved model."
+            )
+        scores = _dev_metrics(entry)
+        shown = ", ".join(f"{k} {scores[k]:.3f}" for k in ("ndcg@10", "recall@10", "mrr@10") if k in scores)
+        return (
+            f"The dev split was scored after each of {len(self._evaluations())} epochs on {self.dev_passages:,} "
+            f"passages; the saved epoch ({self.kept}: epoch {entry.get('epoch', 0):g}) scores {shown}."
+        )
+
+    def _evaluations(self) -> list[dict]:
+        return [h for h in self.log_history if DEV_METRIC in h]
+
+    def _kept_entry(self) -> dict | None:
+        evals = self._evaluations()
+        if not evals:
+            return None
+        return evals[-1] if self.kept == "last" else max(evals, key=lambda h: h[DEV_METRIC])
 
 
 def _dev_metrics(entry: dict) -> dict[str, float]:
@@ -228,7 +251,6 @@ def negatives_used(triples: list[Triple], datasets: dict) -> dict[str, int]:
 
 LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce")
 RESULT_FILE = "train_result.json"  # saved inside the model folder: timings, log history, fingerprint
-DEV_METRIC = "eval_dev_cosine_ndcg@10"  # what dev_evaluator reports; the best epoch is chosen by it
 IN_BATCH_LOSSES = ("mnrl", "cached_mnrl", "infonce")
 
 

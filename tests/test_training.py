@@ -140,6 +140,10 @@ def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
 
     other = load_for(minilm.resolved.location, "cpu", 32, training=True)
     assert not train(other.model, data, tmp_path / "m2", **{**kwargs, "fingerprint": "run-2"}).resumed
+    assert (
+        "not scored during training"
+        in train(other.model, data, tmp_path / "m3", **{**kwargs, "evaluator": None, "fingerprint": ""}).describe_dev()
+    )
 
 
 class _WeightsPerEpoch(TrainerCallback):
@@ -193,6 +197,9 @@ def test_keep_epoch_saves_the_best_or_the_last_epoch(minilm, tmp_path, keep):
     kept, other = (0, 1) if keep == "best" else (1, 0)
     assert len(gaps) == 2 and gaps[kept] < 1e-6 < gaps[other], gaps
     assert res.kept == keep and res.kept_dev()["ndcg@10"] == (1.0 if keep == "best" else 0.5)
+    assert f"({keep}: epoch {1 if keep == 'best' else 2}) scores ndcg@10 {res.kept_dev()['ndcg@10']:.3f}" in (
+        res.describe_dev()
+    )
     assert f"Dev metrics ({keep} epoch)" in model_card("base", {}, {}, res.kept_dev(), res.kept)
 
 

@@ -285,7 +285,7 @@ TRAIN = header(
     ),
     (
         "code",
-        'display(pd.Series(result.kept_dev(), dtype=float).round(4).to_frame(f"dev, {result.kept} epoch (saved)"))\nplots.curve(*result.dev_curve(), xlabel="epoch", ylabel="dev nDCG@10", title="Dev evaluation")',
+        'display(Markdown(result.describe_dev()))\nplots.curve(*result.dev_curve(), xlabel="epoch", ylabel="dev nDCG@10", title="Dev evaluation")',
     ),
     ("md", "## 3. Record"),
     (
