@@ -36,7 +36,7 @@ for part in $PARTS; do
            { python3 -m nbutils run scifact "${SUITE[@]}" --stages decide,synthesize,mine --quiet &&
              python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m nbutils train scifact "${SUITE[@]}" &&
              python3 -m nbutils run scifact "${SUITE[@]}" --stages train,evaluate,maintain --quiet; } 2>&1 | quiet | tee $OUT/suite.log
-           python3 bench/train_scifact.py --suite $OUT/outputs/scifact --test --model .device/minilm --out $OUT/compare \
+           python3 bench/train_scifact.py --suite $OUT/outputs/scifact --test --windows --model .device/minilm --out $OUT/compare \
              --only "plain ST, 10 epochs, b64, lr 3e-5" --only "+ 1 hybrid-teacher negative, 10 epochs" \
              --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
              --only "+ 3 hybrid negatives, long passages in windows" 2>&1 | quiet | tee $OUT/compare.log

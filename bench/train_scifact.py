@@ -12,7 +12,9 @@ the same way in the same run: the recipe of ``params/scifact.yaml`` against the 
 scores every row on the suite's test split as well (a second table), and ``--seed`` changes the training
 seed of the trained rows only (the split stays the suite's). With ``--suite`` the suite's model is also tested
 against every trained row, claim by claim (paired permutation tests of nDCG@10 and recall@10, dense and fused
-at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.json``).
+at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.json``). ``--windows`` scores
+every trained row with long passages in windows, as the suite scores its model (``long_passages: windows``), so
+the rows differ in training only.
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
@@ -134,7 +136,7 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict) -
         "pairs": res.rows,
         "train_s": round(time.perf_counter() - start, 1),
         "rows_per_s": round(res.rows_per_second, 1),
-        **scores(tuned, ws, bm25, windows, splits(args), runs),
+        **scores(tuned, ws, bm25, windows or args.windows, splits(args), runs),
     }
 
 
@@ -162,6 +164,9 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--only", action="append", default=[], help="a row name to run (repeat for several)")
     ap.add_argument("--test", action="store_true", help="with --suite: score its test split too")
+    ap.add_argument(
+        "--windows", action="store_true", help="score every trained row with long passages in windows, as the suite"
+    )
     ap.add_argument("--smoke", action="store_true", help="check the script quickly: 40 pairs, 1 epoch per row")
     args = ap.parse_args()
     if args.test and not args.suite:
