@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import KeepEpoch
 from .mining import Triple
 
 __all__ = [
@@ -537,8 +538,8 @@ def train(
     """
     from sentence_transformers import SentenceTransformerTrainer
 
-    if keep not in ("best", "last"):
-        raise ValueError(f"keep: {keep!r} is not allowed; valid: best, last")
+    if keep not in {k.value for k in KeepEpoch}:
+        raise ValueError(f"keep: {keep!r} is not allowed; valid: {', '.join(k.value for k in KeepEpoch)}")
     out_dir = Path(out_dir)
     checkpoint_dir = Path(checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints"))
     rows = sum(len(d) for d in datasets.values())
