@@ -3,6 +3,7 @@
     python bench/train_scifact.py --data ../shared/data/scifact [--model PATH] [--synthetic bench/out/scifact]
     python bench/train_scifact.py --suite outputs/scifact --only "plain ST, 10 epochs, b64, lr 3e-5" \
         --only "+ 1 hybrid-teacher negative, 10 epochs"
+    python bench/train_scifact.py --suite outputs-b/scifact --test --reuse bench/out/scifact-train --out bench/out/b
 
 Trains on the gold pairs of the training claims minus a dev split of 200 claims (the same carve as
 bench/synth_scifact.py) and reports dense and hybrid nDCG@10 / recall@10 / recall@100 on the dev claims.
@@ -12,9 +13,11 @@ the same way in the same run: the recipe of ``params/scifact.yaml`` against the 
 scores every row on the suite's test split as well (a second table), and ``--seed`` changes the training
 seed of the trained rows only (the split stays the suite's). With ``--suite`` the suite's model is also tested
 against every trained row, claim by claim (paired permutation tests of nDCG@10 and recall@10, dense and fused
-at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.json``). ``--windows`` scores
-every trained row with long passages in windows, as the suite scores its model (``long_passages: windows``), so
-the rows differ in training only.
+at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.json``). The suite's model is
+scored as its suite scores it (its ``long_passages``); ``--windows`` scores every trained row with long passages
+in windows, as a suite with ``long_passages: windows`` does, so the rows differ in training only. ``--reuse``
+takes the rows of an earlier run on the same split (its ``--out`` folder) instead of training them again; with it
+only the rows named by ``--only`` are trained.
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
@@ -145,6 +148,32 @@ def splits(args) -> tuple[str, ...]:
     return ("dev", "test") if args.test else ("dev",)
 
 
+def suite_windows(folder: str) -> bool:
+    """Whether a suite run scores its model with long passages in windows (its train stage's ``long_passages``)."""
+    metrics = Path(folder) / "metrics" / "04_train.json"
+    if not metrics.is_file():
+        raise SystemExit(f"--suite: {metrics} is missing; run the suite's train stage first")
+    return json.loads(metrics.read_text())["params"].get("long_passages", "truncate") == "windows"
+
+
+def reused_rows(folder: str, ws, split_names) -> tuple[dict, dict]:
+    """Results and runs of the trained rows of an earlier run (``--reuse``: its ``--out`` folder), after checking
+    they were scored on the same claims of every split asked for; suite rows (another suite's model) are left
+    out."""
+    root = Path(folder)
+    results = json.loads((root / "results.json").read_text())
+    runs = json.loads((root / "runs.json").read_text())
+    rows = [name for name in runs if not name.startswith("the suite's model")]
+    for name in rows:
+        for split in split_names:
+            if split not in runs[name]:
+                raise SystemExit(f"--reuse: row {name!r} of {root / 'runs.json'} was not scored on {split}")
+            claims = set(ws.split(split)[0])
+            if set(runs[name][split]["dense"]) != claims:
+                raise SystemExit(f"--reuse: row {name!r} of {root / 'runs.json'} was scored on other {split} claims")
+    return {name: results[name] for name in rows}, {name: runs[name] for name in rows}
+
+
 def suite_workspace(folder: str):
     """The workspace (corpus, claims, splits) of a suite run's domain folder, e.g. outputs/scifact."""
     root = Path(folder)
@@ -168,6 +197,7 @@ def main() -> None:
         "--windows", action="store_true", help="score every trained row with long passages in windows, as the suite"
     )
     ap.add_argument("--smoke", action="store_true", help="check the script quickly: 40 pairs, 1 epoch per row")
+    ap.add_argument("--reuse", default="", help="an earlier --out folder on the same split: its rows, reused")
     args = ap.parse_args()
     if args.test and not args.suite:
         raise SystemExit("--test needs --suite: without it the training claims hold no test split")
@@ -190,10 +220,15 @@ def main() -> None:
         trained = json.loads((model / "train_result.json").read_text())["rows"]
         tuned = load_for(str(model), args.device, args.seq)
         runs[suite_row] = {}
-        results[suite_row] = {"pairs": trained, **scores(tuned, ws, bm25, True, splits(args), runs[suite_row])}
+        windows = suite_windows(args.suite)
+        results[suite_row] = {"pairs": trained, **scores(tuned, ws, bm25, windows, splits(args), runs[suite_row])}
         print(json.dumps(results[suite_row]), flush=True)
+    if args.reuse:
+        earlier, earlier_runs = reused_rows(args.reuse, ws, splits(args))
+        results |= {f"{name} (reused)": row for name, row in earlier.items()}
+        runs |= {f"{name} (reused)": row for name, row in earlier_runs.items()}
     for name, recipe in rows.items():
-        if not args.only or name in args.only:
+        if name in args.only or not (args.only or args.reuse):
             runs[name] = {}
             results[name] = train_row(args, ws, bm25, out, recipe(), runs[name])
             print(name, json.dumps(results[name]), flush=True)

@@ -71,6 +71,12 @@ class KeepEpoch(str, Enum):
     LAST = "last"
 
 
+class MemoryGuard(str, Enum):
+    ADAPT = "adapt"
+    STOP = "stop"
+    WARN = "warn"
+
+
 class Generator(str, Enum):
     LLM = "llm"
     TITLE = "title"
@@ -188,6 +194,7 @@ class TrainParams:
     loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce
     matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
     cached_mini_batch: int = 32  # cached_mnrl: texts encoded at once, memory follows it rather than batch_size
+    memory_guard: str = "adapt"  # a step estimated not to fit: adapt (mnrl runs as cached_mnrl) | stop | warn
     eval_during_training: bool = True  # score the dev split each epoch and keep the best epoch
     keep_epoch: str = "best"  # best | last: which epoch is saved when the dev split is scored each epoch
     dev_corpus_max: int = 20000  # passages the dev evaluation scores (dev positives, BM25 candidates, a sample); 0: all
@@ -232,6 +239,7 @@ _CHOICES: dict[str, type[Enum]] = {
     "bm25_backend": Bm25Backend,
     "loss": Loss,
     "keep_epoch": KeepEpoch,
+    "memory_guard": MemoryGuard,
     "generators": Generator,
     "train_sources": Source,
     "llm_backend": LlmBackend,

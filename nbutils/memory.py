@@ -14,11 +14,20 @@ against a measurement.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MemoryEstimate", "activation_bytes", "padded_length", "step_peak_gb", "training_estimate"]
+__all__ = [
+    "MemoryEstimate",
+    "StepTooLarge",
+    "activation_bytes",
+    "guard",
+    "padded_length",
+    "step_peak_gb",
+    "training_estimate",
+]
 
 PROCESS_GB = {"cpu": 1.2, "cuda": 0.8}  # interpreter, libraries, CUDA context
 BACKWARD = 1.2  # backward-pass buffers on top of the stored activations
@@ -71,6 +80,8 @@ class MemoryEstimate:
     available_gb: float | None
     what: str  # the step the estimate is for
     advice: list[str] = field(default_factory=list)
+    mini_batch: int | None = None  # a cached_mnrl mini-batch that fits, when the loss is mnrl or cached_mnrl
+    adapted: str = ""  # what :func:`guard` changed so that the step fits
 
     @property
     def fits(self) -> bool:
@@ -84,6 +95,7 @@ class MemoryEstimate:
             "fits": self.fits,
             "step": self.what,
             "advice": self.advice,
+            "adapted": self.adapted,
         }
 
     def describe(self) -> str:
@@ -93,6 +105,8 @@ class MemoryEstimate:
         head = (
             f"Estimated peak memory of a training step on {self.device}: **{self.peak_gb:.1f} GB**{room} ({self.what})."
         )
+        if self.adapted:
+            return head + f" It would not fit, so {self.adapted}."
         if self.fits:
             return head
         return head + " **It will likely run out of memory**: " + "; or ".join(self.advice) + "."
@@ -130,8 +144,44 @@ def training_estimate(params, model, datasets: dict, device: str, available_gb: 
     gb, what = steps.peak(params.loss, params.batch_size, params.cached_mini_batch)
     estimate = MemoryEstimate(device, gb, free, what)
     if not estimate.fits:
-        estimate.advice = _advice(steps, params, HEADROOM * free)
+        estimate.advice, estimate.mini_batch = _advice(steps, params, HEADROOM * free)
     return estimate
+
+
+class StepTooLarge(MemoryError):
+    """A training step is estimated not to fit the free memory, and ``memory_guard`` says not to try."""
+
+
+def guard(params, estimate: MemoryEstimate):
+    """Act on an estimate before training, as ``params.memory_guard`` says, so that a step too large for the
+    memory stops with advice instead of the process being killed minutes into training.
+
+    - ``adapt`` (default): MultipleNegativesRankingLoss runs as its cached variant with a mini-batch that fits
+      (the same loss and batch, computed in pieces, somewhat slower); other losses stop as with ``stop``.
+    - ``stop``: raise :class:`StepTooLarge` naming the estimate and the settings that would fit.
+    - ``warn``: train as set (the estimate errs high by up to about 15 %).
+
+    Returns:
+        ``params`` unchanged when the step fits (or ``warn``), else a copy with ``loss: cached_mnrl`` and
+        the mini-batch; ``estimate.adapted`` then says what changed.
+
+    Raises:
+        StepTooLarge: under ``stop``, or ``adapt`` when no cached mini-batch fits or the loss has none.
+    """
+    if estimate.fits or params.memory_guard == "warn":
+        return params
+    if params.memory_guard == "adapt" and estimate.mini_batch is not None:
+        runs_as = "runs as `cached_mnrl`" if params.loss == "mnrl" else "runs"
+        estimate.adapted = (
+            f"`{params.loss}` {runs_as} with mini-batches of {estimate.mini_batch} texts "
+            f"(`memory_guard: adapt`; the same loss and batch of {params.batch_size}, computed in pieces)"
+        )
+        changed = {"loss": "cached_mnrl", "cached_mini_batch": estimate.mini_batch}
+        return dataclasses.replace(params, values={**params.values, **changed})
+    raise StepTooLarge(
+        f"{estimate.describe().replace('**', '')} Training was not started (`memory_guard: {params.memory_guard}`); "
+        "set `memory_guard: warn` to try anyway."
+    )
 
 
 class _Steps:
@@ -165,9 +215,10 @@ class _Steps:
         return worst, what
 
 
-def _advice(steps: _Steps, params, budget_gb: float) -> list[str]:
-    """Settings whose step fits ``budget_gb``: a cached_mnrl mini-batch, a smaller batch, or neither."""
-    advice = []
+def _advice(steps: _Steps, params, budget_gb: float) -> tuple[list[str], int | None]:
+    """Settings whose step fits ``budget_gb`` (a cached_mnrl mini-batch, a smaller batch, or neither), and
+    the cached_mnrl mini-batch among them."""
+    advice, fitting = [], None
     if params.loss in ("mnrl", "cached_mnrl"):
         for mini in (64, 32, 16, 8, 4):
             need = steps.peak("cached_mnrl", params.batch_size, mini)[0]
@@ -176,10 +227,11 @@ def _advice(steps: _Steps, params, budget_gb: float) -> list[str]:
                     f"set `loss: cached_mnrl` and `cached_mini_batch: {mini}` (about {need:.1f} GB; the same loss "
                     "and batch, computed in pieces)"
                 )
+                fitting = mini
                 break
     for batch in (128, 64, 32, 16, 8):
         if batch < params.batch_size and steps.peak(params.loss, batch, params.cached_mini_batch)[0] <= budget_gb:
             fewer = " (fewer in-batch negatives)" if params.loss in ("mnrl", "cached_mnrl", "infonce") else ""
             advice.append(f"lower `batch_size` to {batch}{fewer}")
             break
-    return advice or ["lower `max_seq_length` or train on a machine with more memory"]
+    return advice or ["lower `max_seq_length` or train on a machine with more memory"], fitting

@@ -91,3 +91,45 @@ def test_no_estimate_for_a_model_without_layer_sizes(minilm):
 
     est = training_estimate(params(), Opaque(), {}, "cpu", available_gb=8)
     assert est.peak_gb is None and est.fits and est.describe().startswith("No memory estimate")
+
+
+def real_params(**changes):
+    from nbutils import config
+
+    return config.validate({"batch_size": 64, "max_seq_length": 256} | changes)
+
+
+def test_guard_adapts_mnrl_to_the_cached_loss_and_stops_or_warns_otherwise(minilm):
+    from nbutils.memory import StepTooLarge, guard
+
+    p = real_params()
+    datasets = build_datasets(TRIPLES, LONG, loss=p.loss)
+    roomy = training_estimate(p, minilm.model, datasets, "cpu", available_gb=1000)
+    assert guard(p, roomy) is p and roomy.adapted == ""
+
+    tight = training_estimate(p, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
+    adapted = guard(p, tight)
+    assert (adapted.loss, adapted.cached_mini_batch) == ("cached_mnrl", tight.mini_batch)
+    assert p.loss == "mnrl" and adapted.batch_size == p.batch_size and adapted.epochs == p.epochs
+    assert "runs as `cached_mnrl`" in tight.describe() and tight.to_dict()["adapted"] == tight.adapted
+    refit = training_estimate(adapted, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
+    assert refit.fits
+
+    stop = real_params(memory_guard="stop")
+    with pytest.raises(StepTooLarge, match="cached_mini_batch: .*Training was not started"):
+        guard(stop, training_estimate(stop, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2))
+    warn = real_params(memory_guard="warn")
+    assert guard(warn, training_estimate(warn, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)) is warn
+
+    triplet = real_params(loss="triplet")
+    tri = build_datasets(TRIPLES, LONG, loss="triplet")
+    full = training_estimate(triplet, minilm.model, tri, "cpu", available_gb=1000).peak_gb
+    with pytest.raises(StepTooLarge, match="batch_size"):
+        guard(triplet, training_estimate(triplet, minilm.model, tri, "cpu", available_gb=full / 1.5))
+
+
+def test_memory_guard_is_a_checked_choice():
+    from nbutils import config
+
+    with pytest.raises(config.ParamsError, match="adapt"):
+        real_params(memory_guard="sometimes")

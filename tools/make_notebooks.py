@@ -267,9 +267,12 @@ TRAIN = header(
     ),
     (
         "md",
-        "Will a training step fit in memory? The estimate counts the activations of every text that gets gradients at once (the whole batch, or one mini-batch for `cached_mnrl`) at the padded length of its column, plus the model and optimiser states; on a CPU it came within about 15 % of measured peaks. When it does not fit, it says which settings would.",
+        "Will a training step fit in memory? The estimate counts the activations of every text that gets gradients at once (the whole batch, or one mini-batch for `cached_mnrl`) at the padded length of its column, plus the model and optimiser states; on a CPU it came within about 15 % of measured peaks. When it does not fit, `memory_guard` decides before training starts: `adapt` (default) runs MultipleNegativesRankingLoss as its cached variant with a mini-batch that fits (the same loss and batch, computed in pieces), `stop` stops with the settings that would fit, `warn` trains anyway.",
     ),
-    ("code", "mem = memory.training_estimate(P, base.model, datasets, base.device)\nMarkdown(mem.describe())"),
+    (
+        "code",
+        "mem = memory.training_estimate(P, base.model, datasets, base.device)\nP = memory.guard(P, mem)\nMarkdown(mem.describe())",
+    ),
     ("md", "## 2. Train"),
     (
         "code",
