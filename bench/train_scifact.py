@@ -37,7 +37,9 @@ from pathlib import Path
 
 from synth_scifact import MODEL, workspace
 
+from nbutils.config import validate
 from nbutils.evaluation import paired_test
+from nbutils.memory import guard, training_estimate
 from nbutils.metrics import evaluate_run
 from nbutils.mining import choose_windows, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
@@ -123,16 +125,25 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict) -
     """Train one recipe from the base model and score it (its runs go to ``runs``)."""
     triples, epochs, batch, lr, negs, windows = recipe
     model = load_for(args.model or MODEL, args.device, args.seq, training=True)
+    datasets = build_datasets(triples, ws.corpus, negs)
+    # as the train stage does (memory_guard: adapt): a step too large for the memory runs as cached_mnrl
+    params = validate({"batch_size": batch, "max_seq_length": args.seq})
+    estimate = training_estimate(params, model.model, datasets, model.device)
+    params = guard(params, estimate)
+    if estimate.adapted:
+        print(f"memory: {estimate.adapted}", flush=True)
     start = time.perf_counter()
     res = train(
         model.model,
-        build_datasets(triples, ws.corpus, negs),
+        datasets,
         out / "model-tmp",
         device=model.device,
         epochs=1 if args.smoke else epochs,
         batch_size=batch,
         learning_rate=lr,
         seed=args.seed,
+        loss=params.loss,
+        mini_batch_size=params.cached_mini_batch,
     )
     tuned = load_for(str(out / "model-tmp"), args.device, args.seq)
     return {
