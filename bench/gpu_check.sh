@@ -6,8 +6,9 @@
 #   suite     the whole notebook suite on params/scifact.yaml (the full recipe), stage 4 under torchrun
 #             on one GPU; needs papermill, ipykernel and nbconvert wheels in .device/whl as well. Then the
 #             recipe against plain training and the hybrid-negative recipes on the suite's dev and test
-#             splits, with paired tests (bench/train_scifact.py --suite --test). SUITE_SET adds --set
-#             overrides, e.g. "dev_fraction=0.25" for ~200 dev claims.
+#             splits, with paired tests (bench/train_scifact.py --suite --test; rows scored as the suite
+#             scores, add --windows there for a suite with long_passages: windows). SUITE_SET adds --set
+#             overrides, e.g. "long_passages=windows".
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
@@ -36,7 +37,7 @@ for part in $PARTS; do
            { python3 -m nbutils run scifact "${SUITE[@]}" --stages decide,synthesize,mine --quiet &&
              python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m nbutils train scifact "${SUITE[@]}" &&
              python3 -m nbutils run scifact "${SUITE[@]}" --stages train,evaluate,maintain --quiet; } 2>&1 | quiet | tee $OUT/suite.log
-           python3 bench/train_scifact.py --suite $OUT/outputs/scifact --test --windows --model .device/minilm --out $OUT/compare \
+           python3 bench/train_scifact.py --suite $OUT/outputs/scifact --test --model .device/minilm --out $OUT/compare \
              --only "plain ST, 10 epochs, b64, lr 3e-5" --only "+ 1 hybrid-teacher negative, 10 epochs" \
              --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
              --only "+ 3 hybrid negatives, long passages in windows" 2>&1 | quiet | tee $OUT/compare.log
