@@ -169,12 +169,16 @@ def suite_windows(folder: str) -> bool:
 
 def reused_rows(folder: str, ws, split_names) -> tuple[dict, dict]:
     """Results and runs of the trained rows of an earlier run (``--reuse``: its ``--out`` folder), after checking
-    they were scored on the same claims of every split asked for; suite rows (another suite's model) are left
-    out."""
+    they were scored on the same claims of every split asked for, with its base rows (the same base model is
+    assumed); suite rows (another suite's model) are left out."""
     root = Path(folder)
+    if missing := [f for f in ("results.json", "runs.json") if not (root / f).is_file()]:
+        raise SystemExit(f"--reuse: {root} lacks {', '.join(missing)} (the --out folder of a run with --suite)")
     results = json.loads((root / "results.json").read_text())
     runs = json.loads((root / "runs.json").read_text())
     rows = [name for name in runs if not name.startswith("the suite's model")]
+    if not rows:
+        raise SystemExit(f"--reuse: {root / 'runs.json'} holds no trained row to check the claims against")
     for name in rows:
         for split in split_names:
             if split not in runs[name]:
@@ -182,7 +186,8 @@ def reused_rows(folder: str, ws, split_names) -> tuple[dict, dict]:
             claims = set(ws.split(split)[0])
             if set(runs[name][split]["dense"]) != claims:
                 raise SystemExit(f"--reuse: row {name!r} of {root / 'runs.json'} was scored on other {split} claims")
-    return {name: results[name] for name in rows}, {name: runs[name] for name in rows}
+    base = ("base", "base, long passages in windows", *rows)
+    return {name: results[name] for name in base if name in results}, {name: runs[name] for name in rows}
 
 
 def suite_workspace(folder: str):
@@ -221,8 +226,13 @@ def main() -> None:
     rows = recipes(args, ws, bm25, base)
     if unknown := set(args.only) - set(rows):
         raise SystemExit(f"--only: unknown rows {sorted(unknown)}; the rows are {list(rows)}")
-    results = {"base": {"pairs": 0, **scores(base, ws, bm25, splits=splits(args))}}
-    results["base, long passages in windows"] = {"pairs": 0, **scores(base, ws, bm25, True, splits(args))}
+    earlier, earlier_runs = reused_rows(args.reuse, ws, splits(args)) if args.reuse else ({}, {})
+    bases = ("base", "base, long passages in windows")
+    if all(name in earlier for name in bases):  # the same claims, the same base model: scored already
+        results = {name: earlier.pop(name) for name in bases}
+    else:
+        results = {"base": {"pairs": 0, **scores(base, ws, bm25, splits=splits(args))}}
+        results["base, long passages in windows"] = {"pairs": 0, **scores(base, ws, bm25, True, splits(args))}
     print(json.dumps(results), flush=True)
     runs: dict[str, dict] = {}  # row → split → run name → run, for paired tests against the suite's model
     suite_row = f"the suite's model ({args.suite})"
@@ -234,10 +244,9 @@ def main() -> None:
         windows = suite_windows(args.suite)
         results[suite_row] = {"pairs": trained, **scores(tuned, ws, bm25, windows, splits(args), runs[suite_row])}
         print(json.dumps(results[suite_row]), flush=True)
-    if args.reuse:
-        earlier, earlier_runs = reused_rows(args.reuse, ws, splits(args))
-        results |= {f"{name} (reused)": row for name, row in earlier.items()}
-        runs |= {f"{name} (reused)": row for name, row in earlier_runs.items()}
+    reused = lambda name: name if name.endswith(" (reused)") else f"{name} (reused)"  # noqa: E731
+    results |= {reused(name): row for name, row in earlier.items()}
+    runs |= {reused(name): row for name, row in earlier_runs.items()}
     for name, recipe in rows.items():
         if name in args.only or not (args.only or args.reuse):
             runs[name] = {}
