@@ -217,6 +217,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.test and not args.suite:
         raise SystemExit("--test needs --suite: without it the training claims hold no test split")
+    windowed = suite_windows(args.suite) if args.suite else False  # checked before any encoding
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ws = suite_workspace(args.suite) if args.suite else workspace(args.data, args.seed, args.dev)
@@ -241,8 +242,7 @@ def main() -> None:
         trained = json.loads((model / "train_result.json").read_text())["rows"]
         tuned = load_for(str(model), args.device, args.seq)
         runs[suite_row] = {}
-        windows = suite_windows(args.suite)
-        results[suite_row] = {"pairs": trained, **scores(tuned, ws, bm25, windows, splits(args), runs[suite_row])}
+        results[suite_row] = {"pairs": trained, **scores(tuned, ws, bm25, windowed, splits(args), runs[suite_row])}
         print(json.dumps(results[suite_row]), flush=True)
     reused = lambda name: name if name.endswith(" (reused)") else f"{name} (reused)"  # noqa: E731
     results |= {reused(name): row for name, row in earlier.items()}
