@@ -17,7 +17,8 @@ at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.j
 scored as its suite scores it (its ``long_passages``); ``--windows`` scores every trained row with long passages
 in windows, as a suite with ``long_passages: windows`` does, so the rows differ in training only. ``--reuse``
 takes the rows of an earlier run on the same split (its ``--out`` folder) instead of training them again; with it
-only the rows named by ``--only`` are trained.
+only the rows named by ``--only`` are trained. With ``--suite`` the rows train on the suite's gold pairs after its
+leakage guard (training claims that nearly repeat a dev or test claim are dropped), as the suite's model does.
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
@@ -84,7 +85,11 @@ def recipes(args, ws, bm25: BM25Index, base) -> dict[str, Callable[[], tuple]]:
     """Row name → a function giving (triples, epochs, batch, lr, negatives per row, windows); mining runs
     only for the rows asked for."""
     ids, texts = ws.ids_and_texts()
-    gold = gold_pairs(ws)[:40] if args.smoke else gold_pairs(ws)
+    gold = gold_pairs(ws)
+    if args.suite:  # the suite's gold pairs: without the claims that nearly repeat a dev or test claim
+        gold, dropped = leakage_filter(gold, ws)
+        print(f"leakage guard: {len(dropped)} of {len(gold) + len(dropped)} gold pairs dropped, as the suite does")
+    gold = gold[:40] if args.smoke else gold
 
     @cache
     def dense(windows: bool = False) -> DenseIndex:
