@@ -138,6 +138,7 @@ class CommonParams:
     long_passages: str = "truncate"  # passages over max_seq_length: truncate | windows, averaged over windows
     encode_batch_size: int = 64  # passages per encoding batch
     bm25_backend: str = "bm25s"  # bm25s | rank_bm25
+    refit_with_dev: bool = False  # after the dev-scored run, train the shipped model again on train + dev pairs
 
 
 @dataclass

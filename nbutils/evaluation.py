@@ -29,10 +29,12 @@ __all__ = [
     "confidence_table",
     "dense_scores",
     "detectable_difference",
+    "dev_scored_system",
     "general_set",
     "out_of_distribution_sources",
     "paired_test",
     "per_query_deltas",
+    "refit_comparison",
     "robustness_sets",
     "robustness_table",
     "significance_table",
@@ -102,6 +104,76 @@ def tune_fusion_weight(
     if not queries:
         return None, pd.DataFrame(columns=["bm25 weight", "dev nDCG@10"])
     return best_fusion_weight(qrels, tuned[1].search(tuned[0], queries, k=k), bm25.search(queries, k=k), weights)
+
+
+def dev_scored_system(params, paths, ws, tuned: tuple[object, DenseIndex]) -> tuple[object, DenseIndex]:
+    """The (model, index) the dev split may score: with ``refit_with_dev`` the model trained on the train
+    split only (the shipped one trained on dev too), else ``tuned`` itself.
+
+    Raises:
+        FileNotFoundError: when ``refit_with_dev`` is set but the train stage left no dev-scored model.
+    """
+    if not params.refit_with_dev:
+        return tuned
+    from .models import load_for
+    from .workspace import dense_index
+
+    if not paths.dev_model_dir.exists():
+        raise FileNotFoundError(
+            f"refit_with_dev: no dev-scored model at {paths.dev_model_dir}; run the train stage with refit_with_dev"
+        )
+    loaded = load_for(
+        str(paths.dev_model_dir), params.device, params.max_seq_length, long_passages=params.long_passages
+    )
+    return loaded.model, dense_index(loaded, ws, paths.embeddings_dir, params.encode_batch_size)
+
+
+def refit_comparison(
+    queries: dict[str, str],
+    qrels: dict,
+    dev_scored: tuple[object, DenseIndex],
+    shipped: tuple[object, DenseIndex],
+    bm25: BM25Index,
+    fusion_weight: float | None,
+    k: int = 100,
+    batch_size: int = 64,
+    seed: int = 42,
+):
+    """What refitting on train + dev brought, on the test ``queries``: the model trained on the train split
+    only against the shipped refit, each alone and fused with BM25 at the dev-chosen weight (skipped when
+    ``fusion_weight`` is ``None``), with a paired permutation test of nDCG@10 against the train-only row.
+
+    Returns:
+        a DataFrame: system, nDCG@10, recall@10, difference and p-value of nDCG@10 against its train-only row.
+    """
+    import pandas as pd
+
+    bm25_run = bm25.search(queries, k=k) if fusion_weight is not None else None
+    rows = []
+    for kind in ("dense", "hybrid"):
+        if kind == "hybrid" and bm25_run is None:
+            continue
+        runs = {}
+        for name, (model, index) in (("train split only", dev_scored), ("train + dev (shipped)", shipped)):
+            run = index.search(model, queries, k=k, batch_size=batch_size)
+            if kind == "hybrid":
+                run = weighted_fusion([run, bm25_run], [1 - fusion_weight, fusion_weight], depth=k)
+            runs[name] = run
+        label = "" if kind == "dense" else f" + bm25 (weight {fusion_weight:g})"
+        test = paired_test(qrels, runs["train + dev (shipped)"], runs["train split only"], seed=seed)
+        for name, run in runs.items():
+            scores = evaluate_run(qrels, run, (10,))
+            shipped_row = name.startswith("train + dev")
+            rows.append(
+                {
+                    "system": name + label,
+                    "nDCG@10": scores["ndcg@10"],
+                    "recall@10": scores["recall@10"],
+                    "nDCG@10 difference": test["difference"] if shipped_row else None,
+                    "p-value": test["p_value"] if shipped_row else None,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def best_fusion_weight(qrels: dict, dense_run: Run, bm25_run: Run, weights=WEIGHTS):

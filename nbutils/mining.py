@@ -30,6 +30,7 @@ __all__ = [
     "mine_bm25",
     "mine_hybrid",
     "mine",
+    "mine_refit",
     "false_negative_estimate",
     "save_triples",
     "setting",
@@ -317,6 +318,31 @@ def mine(
 
         model = load_for(params.base_model, params.device, params.max_seq_length).model
     return choose_windows(triples, ws.corpus, model, params.encode_batch_size)
+
+
+def mine_refit(
+    params, ws, refit_pairs: list[Pair], triples: list[Triple], positives: dict[str, set[str]], embeddings_dir
+) -> list[Triple]:
+    """The rows that train the refit model (``refit_with_dev``); empty without it.
+
+    A pair that is also a train pair keeps the rows mined for it (``triples``); the others (the dev split's
+    pairs, and pairs the dev leakage guard kept out of the train split) are mined the same way, with the
+    refit pairs' own positives known as well.
+    """
+    if not params.refit_with_dev:
+        return []
+
+    def key(p) -> tuple[str, str, str]:
+        return (p.query, p.positive, p.source)
+
+    wanted = {key(p) for p in refit_pairs}
+    have = {key(t) for t in triples}
+    new = [p for p in refit_pairs if key(p) not in have]
+    known = {q: set(ids) for q, ids in positives.items()}
+    for q, ids in known_positives(refit_pairs, ws.corpus).items():
+        known.setdefault(q, set()).update(ids)
+    mined = mine(params, ws, new, known, embeddings_dir) if new else []
+    return [t for t in triples if key(t) in wanted] + mined
 
 
 def _teacher(params, ws, embeddings_dir):

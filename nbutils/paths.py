@@ -119,8 +119,24 @@ class DomainPaths:
         return self.work / "train_triples.jsonl"
 
     @property
+    def refit_pairs(self) -> Path:
+        """Training pairs of the train and dev splits, for ``refit_with_dev`` (empty without it)."""
+        return self.work / "refit_pairs.jsonl"
+
+    @property
+    def refit_triples(self) -> Path:
+        """Mined rows of :attr:`refit_pairs` (empty without ``refit_with_dev``)."""
+        return self.work / "refit_triples.jsonl"
+
+    @property
     def model_dir(self) -> Path:
+        """The model this domain ships: registered, searched, scored on the test split."""
         return self.work / "model"
+
+    @property
+    def dev_model_dir(self) -> Path:
+        """With ``refit_with_dev``: the model trained on the train split only and scored on dev."""
+        return self.work / "model_dev"
 
     @property
     def negative_flags(self) -> Path:
@@ -129,6 +145,10 @@ class DomainPaths:
     @property
     def checkpoints(self) -> Path:
         return self.work / "checkpoints"
+
+    @property
+    def refit_checkpoints(self) -> Path:
+        return self.work / "checkpoints-refit"
 
     @property
     def registry(self) -> Path:

@@ -42,14 +42,18 @@ __all__ = [
     "prompt_for",
     "roundtrip_retriever",
     "save_pairs",
+    "save_training_pairs",
     "summary",
 ]
 
 
-def gold_pairs(ws: Workspace) -> list[Pair]:
-    """Pairs from the gold labels of the train split only."""
-    queries, qrels = ws.split("train")
-    return [Pair(queries[q], pid, "gold", "train split") for q in queries for pid in qrels[q]]
+def gold_pairs(ws: Workspace, splits: tuple[str, ...] = ("train",)) -> list[Pair]:
+    """Pairs from the gold labels of the train split only (or of ``splits``, e.g. train and dev for a refit)."""
+    out = []
+    for split in splits:
+        queries, qrels = ws.split(split)
+        out += [Pair(queries[q], pid, "gold", f"{split} split") for q in queries for pid in qrels[q]]
+    return out
 
 
 def click_pairs(path: str, ws: Workspace, min_clicks: int = 1, issues: DataIssues | None = None) -> list[Pair]:
@@ -289,6 +293,7 @@ class PairSet:
     failures: list[tuple[str, str]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     click_issues: DataIssues = field(default_factory=DataIssues)
+    refit: list[Pair] = field(default_factory=list)  # with refit_with_dev: pairs of train and dev, guarded for test
 
     @property
     def dropped(self) -> list[Pair]:
@@ -336,12 +341,31 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
     issues = DataIssues()
     clicks = click_pairs(params.clicks_file, ws, params.min_clicks, issues) if params.clicks_file else []
     held = ("test", "dev")
-    pairs = gold_pairs(ws) + clicks + report.kept
+    generated_kept = list(report.kept)
+    pairs = gold_pairs(ws) + clicks + generated_kept
     report.step("held-out questions", *_partition(pairs, _held_out_questions(pairs, ws, held, params.near_duplicate)))
     if ws.split_by == "document":
         report.step("held-out documents", *_partition(report.kept, _held_out_positives(report.kept, ws, held)))
     usage = chat.tally.as_dict() if chat is not None else {}
-    return PairSet(report.kept, report, failures, usage, issues)
+    refit: list[Pair] = []
+    if params.refit_with_dev:  # the dev questions train the refit model; the test split stays held out
+        refit_candidates = gold_pairs(ws, ("train", "dev")) + clicks + generated_kept
+        refit = leakage_filter(refit_candidates, ws, ("test",), params.near_duplicate)[0]
+    return PairSet(report.kept, report, failures, usage, issues, refit)
+
+
+def save_training_pairs(pairs: PairSet, params, paths) -> list[Pair]:
+    """Write every kept pair (``pairs.jsonl``), those of ``train_sources`` (``train_pairs.jsonl``) and the
+    refit pairs of those sources (``refit_pairs.jsonl``, empty without ``refit_with_dev``).
+
+    Returns:
+        the training pairs of the train split.
+    """
+    train = [p for p in pairs.kept if p.source in params.train_sources]
+    save_pairs(pairs.kept, paths.pairs)
+    save_pairs(train, paths.train_pairs)
+    save_pairs([p for p in pairs.refit if p.source in params.train_sources], paths.refit_pairs)
+    return train
 
 
 def summary(pairs: list[Pair], train_sources: list[str]):

@@ -31,6 +31,9 @@ __all__ = [
     "data_hash",
     "dev_evaluator",
     "fit",
+    "refit",
+    "refit_epochs",
+    "load_refit_data",
     "load_training_data",
     "make_loss",
     "model_card",
@@ -595,14 +598,16 @@ def train(
     return result
 
 
-def model_card(base: str, sources: dict[str, int], params: dict, metrics: dict[str, float], kept: str = "best") -> str:
+def model_card(
+    base: str, sources: dict[str, int], params: dict, metrics: dict[str, float], kept: str = "best", heading: str = ""
+) -> str:
     """The fine-tuning record appended to the model card: base model, training data, params, and the dev
-    metrics of the saved epoch (``kept``: best or last)."""
+    metrics of the saved epoch (``kept``: best or last; ``heading`` replaces the line naming them)."""
     lines = ["## Fine-tuning record", "", f"- Base model: {base}", "- Training pairs by source:"]
     lines += [f"  - {k}: {v:,}" for k, v in sources.items()]
     lines += ["- Parameters:"] + [f"  - `{k}`: `{v!r}`" for k, v in params.items()]
     if metrics:
-        lines += [f"- Dev metrics ({kept} epoch):"] + [f"  - {k}: {v:.4f}" for k, v in metrics.items()]
+        lines += [heading or f"- Dev metrics ({kept} epoch):"] + [f"  - {k}: {v:.4f}" for k, v in metrics.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -665,7 +670,8 @@ def load_training_data(params, ws, paths) -> tuple[list[Triple], dict]:
 
 
 def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> TrainResult:
-    """Train as the params say: dev evaluation, checkpoints, the model card; the model goes to ``paths.model_dir``.
+    """Train as the params say: dev evaluation, checkpoints, the model card; the model goes to ``paths.model_dir``
+    (to ``paths.dev_model_dir`` with ``refit_with_dev``, the shipped model then comes from :func:`refit`).
 
     With ``resume``, a finished run with the same fingerprint (data, base model, settings) already in
     ``paths.model_dir`` is not trained again: its saved result is returned with ``reused=True``. That
@@ -679,7 +685,8 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
     """
     settings = _settings(params, len(ws.corpus))
     fingerprint = run_fingerprint(params, triples, base.fingerprint, len(ws.corpus))
-    done = TrainResult.load(paths.model_dir)
+    out_dir = paths.dev_model_dir if params.refit_with_dev else paths.model_dir
+    done = TrainResult.load(out_dir)
     if params.resume and done is not None and done.fingerprint == fingerprint:
         logger.info(
             "%s already holds a finished run with fingerprint %s: not training again", done.model_dir, fingerprint
@@ -701,7 +708,7 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
     return train(
         base.model,
         datasets,
-        paths.model_dir,
+        out_dir,
         device=base.device,
         epochs=params.epochs,
         batch_size=params.batch_size,
@@ -716,4 +723,82 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
         checkpoint_dir=paths.checkpoints,
         fingerprint=fingerprint if params.resume else "",
         card=lambda r: model_card(base.resolved.describe(), sources, settings, r.kept_dev(), r.kept),
+    )
+
+
+def refit_epochs(params, result: TrainResult) -> int:
+    """Epochs for the refit: those of the epoch the dev-scored run kept (best or last), else ``epochs``."""
+    entry = result._kept_entry()
+    return max(1, round(entry["epoch"])) if entry and entry.get("epoch") else params.epochs
+
+
+def load_refit_data(params, ws, paths) -> tuple[list[Triple], dict]:
+    """The refit rows (train and dev pairs, see :func:`nbutils.mining.mine_refit`) without negatives flagged
+    by hand, and their datasets.
+
+    Raises:
+        FileNotFoundError: when the mine stage left no refit rows (it ran without ``refit_with_dev``).
+    """
+    from .curation import FlagFile, apply_flags
+    from .mining import load_triples
+
+    rows = load_triples(paths.refit_triples) if paths.refit_triples.exists() else []
+    if not rows:
+        raise FileNotFoundError(
+            f"no refit rows in {paths.refit_triples}: run the synthesize and mine stages with refit_with_dev: true"
+        )
+    triples, _ = apply_flags(rows, FlagFile(paths.negative_flags).pairs())
+    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=params.loss)
+    return triples, datasets
+
+
+def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
+    """With ``refit_with_dev``: train the shipped model (``paths.model_dir``) from the base model again, on the
+    train and dev pairs, with the settings of the dev-scored run ``first`` and the epochs of the epoch it kept.
+
+    The dev split cannot score this model (it trained on it): its card names the dev-scored run's metrics
+    as those of the recipe. A finished refit with the same fingerprint is reused, an interrupted one
+    resumes, as in :func:`fit`. Returns ``None`` without ``refit_with_dev``.
+    """
+    if not params.refit_with_dev:
+        return None
+    import hashlib
+
+    from .models import load_for
+
+    triples, datasets = load_refit_data(params, ws, paths)
+    epochs = refit_epochs(params, first)
+    base = load_for(params.base_model, params.device, params.max_seq_length, training=True)
+    settings = _settings(params, len(ws.corpus)) | {"epochs": epochs, "refit_with_dev": True}
+    settings.pop("keep_epoch", None)
+    settings.pop("dev_corpus_max", None)
+    key = json.dumps([data_hash(triples), base.fingerprint, settings], sort_keys=True)
+    fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
+    done = TrainResult.load(paths.model_dir)
+    if params.resume and done is not None and done.fingerprint == fingerprint:
+        logger.info("%s already holds the finished refit %s: not training again", done.model_dir, fingerprint)
+        return replace(done, reused=True)
+    sources = dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))
+    heading = (
+        "- Refit on the train and dev splits, so the dev split cannot score it; dev metrics of the same recipe "
+        f"trained on the train split only ({first.kept} epoch):"
+    )
+    return train(
+        base.model,
+        datasets,
+        paths.model_dir,
+        device=base.device,
+        epochs=epochs,
+        batch_size=params.batch_size,
+        learning_rate=params.learning_rate,
+        warmup_ratio=params.warmup_ratio,
+        seed=params.seed,
+        loss=params.loss,
+        matryoshka=params.matryoshka,
+        mini_batch_size=params.cached_mini_batch,
+        evaluator=None,
+        keep="last",
+        checkpoint_dir=paths.refit_checkpoints,
+        fingerprint=fingerprint if params.resume else "",
+        card=model_card(base.resolved.describe(), sources, settings, first.kept_dev(), first.kept, heading),
     )
