@@ -19,6 +19,9 @@ in windows, as a suite with ``long_passages: windows`` does, so the rows differ 
 takes the rows of an earlier run on the same split (its ``--out`` folder) instead of training them again; with it
 only the rows named by ``--only`` are trained. With ``--suite`` the rows train on the suite's gold pairs after its
 leakage guard (training claims that nearly repeat a dev or test claim are dropped), as the suite's model does.
+A suite that refit its model on train + dev (``refit_with_dev``) is represented by its train-only model
+(``work/model_dev``): the refit model trained on the dev claims, and the suite's evaluate report compares the
+two on its test split.
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
@@ -172,6 +175,13 @@ def suite_windows(folder: str) -> bool:
     return json.loads(metrics.read_text())["params"].get("long_passages", "truncate") == "windows"
 
 
+def suite_model(folder: str) -> Path:
+    """The suite's model that the dev split may score: ``work/model``, or ``work/model_dev`` when the suite
+    refit its shipped model on train + dev (``refit_with_dev``; its evaluate report compares the two on test)."""
+    metrics = json.loads((Path(folder) / "metrics" / "04_train.json").read_text())
+    return Path(folder) / "work" / ("model_dev" if metrics.get("refit") else "model")
+
+
 def reused_rows(folder: str, ws, split_names) -> tuple[dict, dict]:
     """Results and runs of the trained rows of an earlier run (``--reuse``: its ``--out`` folder), after checking
     they were scored on the same claims of every split asked for, with its base rows (the same base model is
@@ -243,7 +253,7 @@ def main() -> None:
     runs: dict[str, dict] = {}  # row → split → run name → run, for paired tests against the suite's model
     suite_row = f"the suite's model ({args.suite})"
     if args.suite:
-        model = Path(args.suite) / "work" / "model"
+        model = suite_model(args.suite)
         trained = json.loads((model / "train_result.json").read_text())["rows"]
         tuned = load_for(str(model), args.device, args.seq)
         runs[suite_row] = {}

@@ -59,7 +59,7 @@ def _cmd_train(args) -> int:
 
     from .memory import StepTooLarge, guard, training_estimate
     from .models import load_for
-    from .training import fit, load_training_data
+    from .training import fit, load_training_data, refit
     from .workspace import load_workspace
 
     try:
@@ -86,11 +86,20 @@ def _cmd_train(args) -> int:
     if estimate.adapted:
         print(f"memory: {estimate.adapted}", file=sys.stderr)
     result = fit(params, ws, datasets, base, paths, triples)
+    try:
+        refitted = refit(params, ws, paths, result)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {"model_dir": result.model_dir, "rows": result.rows, "epochs": result.epochs}
         summary |= {"seconds": round(result.seconds, 1), "rows_per_second": round(result.rows_per_second, 1)}
         summary |= {"processes": result.processes, "device": result.device, "precision": result.precision}
-        print(json.dumps(summary | {"reused": result.reused, "dev": result.kept_dev()}))
+        summary |= {"reused": result.reused, "dev": result.kept_dev()}
+        if refitted is not None:
+            summary["refit"] = {"model_dir": refitted.model_dir, "rows": refitted.rows, "epochs": refitted.epochs}
+            summary["refit"] |= {"seconds": round(refitted.seconds, 1), "reused": refitted.reused}
+        print(json.dumps(summary))
     return 0
 
 

@@ -477,6 +477,7 @@ def cost_estimate(
     generators: int,
     epochs: int,
     rate: tuple[float, str] = (ASSUMED_KEEP_RATE, "assumed"),
+    refit_pairs: int = 0,
 ) -> dict:
     """Pairs still missing, what synthesis could add, and the training time at ``throughput``.
 
@@ -485,11 +486,14 @@ def cost_estimate(
 
     Args:
         rate: (keep rate, where it comes from), see :func:`keep_rate`.
+        refit_pairs: labelled pairs of the train and dev splits when the model is trained again on them
+            (``refit_with_dev``): their training time is added as ``refit_seconds``; 0 for no refit.
     """
     needed = max(0, min_pairs - labelled_pairs)
     kept_per_passage = per_passage * generators * rate[0]
     synthetic = int(passages * kept_per_passage)
-    per_epoch = (labelled_pairs + synthetic) / throughput.rows_per_second
+    rps = throughput.rows_per_second
+    per_epoch = (labelled_pairs + synthetic) / rps
     return {
         "labelled_pairs": labelled_pairs,
         "min_pairs": min_pairs,
@@ -506,6 +510,7 @@ def cost_estimate(
         "throughput_measured": throughput.describe(),
         "training_seconds_per_epoch": round(per_epoch, 1),
         "training_seconds": round(per_epoch * epochs, 1),
+        "refit_seconds": round((refit_pairs + synthetic) * epochs / rps, 1) if refit_pairs else 0,
     }
 
 
@@ -521,9 +526,10 @@ def estimate_cost(ws: Workspace, loaded, params, paths, rows: int = 16) -> dict:
     throughput = measure_throughput(loaded.model, sample_training_rows(ws, rows, params.seed), params.max_seq_length)
     passages = min(plan["synth_passages"] or len(ws.corpus), len(ws.corpus))
     labelled = sum(len(ws.qrels[q]) for q in ws.splits["train"])
+    refit = sum(len(ws.qrels[q]) for s in ("train", "dev") for q in ws.splits[s]) if params.refit_with_dev else 0
     cost = cost_estimate(
         labelled, params.min_pairs, throughput, passages, plan["synth_per_passage"], len(plan["generators"]),
-        plan["epochs"], keep_rate(paths),
+        plan["epochs"], keep_rate(paths), refit,
     )  # fmt: skip
     return {**cost, "planning_values": source}
 

@@ -610,6 +610,8 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
     if not paths.model_dir.exists():
         raise FileNotFoundError(f"no trained model at {paths.model_dir}: run the train stage first")
     evaluation = (read_metrics(paths, "evaluate") or {}).get("systems", {}).get("fine-tuned", {})
+    refit = bool(train.get("refit"))  # the shipped model was trained again on the train and dev splits
+    pairs_key = "refit_pairs" if refit else "training_pairs"
     info = {
         "base_model": params.base_model,
         "base_model_copy": train.get("base_model", ""),
@@ -617,18 +619,20 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
         "model_fingerprint": model_fingerprint(str(paths.model_dir)),
         "max_seq_length": params.max_seq_length,
         "long_passages": params.long_passages,
-        "training_data": (read_metrics(paths, "synthesize") or {}).get("training_pairs", {}),
-        "training_data_hash": train.get("training_data_hash"),
+        "training_data": (read_metrics(paths, "synthesize") or {}).get(pairs_key, {}),
+        "training_data_hash": (train.get("refit") or train).get("training_data_hash"),
+        "refit_with_dev": refit,
         "params": train.get("params", {}),
         "metrics": {k: v for k, v in evaluation.items() if k != "queries"},
     }
     manifest = registry.register(paths.model_dir, info, promote=promote)
-    record_training_corpus(registry, manifest["version"], load_workspace(paths).corpus, _training_queries(paths))
+    queries = _training_queries(paths.refit_pairs if refit else paths.train_pairs)
+    record_training_corpus(registry, manifest["version"], load_workspace(paths).corpus, queries)
     return manifest
 
 
-def _training_queries(paths) -> list[str]:
-    return [p.query for p in load_pairs(paths.train_pairs)] if paths.train_pairs.exists() else []
+def _training_queries(pairs_file: Path) -> list[str]:
+    return [p.query for p in load_pairs(pairs_file)] if pairs_file.exists() else []
 
 
 def history_table(registry: Registry):

@@ -31,8 +31,10 @@ __all__ = [
     "data_hash",
     "dev_evaluator",
     "fit",
+    "describe_refit",
     "refit",
     "refit_epochs",
+    "refit_summary",
     "load_refit_data",
     "load_training_data",
     "make_loss",
@@ -769,7 +771,8 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
     triples, datasets = load_refit_data(params, ws, paths)
     epochs = refit_epochs(params, first)
     base = load_for(params.base_model, params.device, params.max_seq_length, training=True)
-    settings = _settings(params, len(ws.corpus)) | {"epochs": epochs, "refit_with_dev": True}
+    settings = _settings(params, len(ws.corpus)) | {"epochs": epochs, "eval_during_training": False}
+    settings["refit_with_dev"] = True
     settings.pop("keep_epoch", None)
     settings.pop("dev_corpus_max", None)
     key = json.dumps([data_hash(triples), base.fingerprint, settings], sort_keys=True)
@@ -801,4 +804,46 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
         checkpoint_dir=paths.refit_checkpoints,
         fingerprint=fingerprint if params.resume else "",
         card=model_card(base.resolved.describe(), sources, settings, first.kept_dev(), first.kept, heading),
+    )
+
+
+def refit_summary(params, paths, result: TrainResult | None) -> dict:
+    """What the refit recorded for later stages: rows, epochs, time and the hash of its training rows
+    (``{}`` without a refit)."""
+    if result is None:
+        return {}
+    from .curation import FlagFile, apply_flags
+    from .mining import load_triples
+
+    triples, _ = apply_flags(load_triples(paths.refit_triples), FlagFile(paths.negative_flags).pairs())
+    return {
+        "model_dir": result.model_dir,
+        "rows": result.rows,
+        "epochs": result.epochs,
+        "seconds": result.seconds,
+        "rows_per_second": result.rows_per_second,
+        "resumed": result.resumed,
+        "reused": result.reused,
+        "training_data_hash": data_hash(triples),
+    }
+
+
+def describe_refit(result: TrainResult | None, first: TrainResult) -> str:
+    """A paragraph for the report on the refit, or on its absence."""
+    if result is None:
+        return (
+            f"`refit_with_dev` is off: the model above ({first.model_dir}) is the one the evaluate stage scores "
+            "and the maintain stage registers."
+        )
+    how = (
+        "reused from a finished run"
+        if result.reused
+        else f"{result.seconds:,.0f} s, {result.rows_per_second:.2f} rows/s"
+    )
+    return (
+        f"**Refit** (`refit_with_dev`): the model was trained again from the base model on {result.rows:,} rows of "
+        f"the train and dev splits for {result.epochs} epochs (those of the epoch kept above) with the same "
+        f"settings ({how}), into {result.model_dir}. It is the model the evaluate stage scores on the test split "
+        "(next to the train-only model above) and the maintain stage registers. The dev split cannot score it, "
+        "having trained it: the dev scores above are the recipe's."
     )

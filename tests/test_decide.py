@@ -180,6 +180,9 @@ def test_cost_scales_with_pairs_and_epochs(throughput):
     assert synth["synthetic_pairs_expected"] == 600 and synth["passages_to_close_the_gap"] == 300
     assert synth["synthesis_closes_the_gap"] and not one["synthesis_closes_the_gap"]
     assert synth["training_pairs"] == 1000 and synth["training_seconds"] > one["training_seconds"]
+    refit = cost_estimate(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=3, refit_pairs=600)
+    assert one["refit_seconds"] == 0
+    assert refit["refit_seconds"] == pytest.approx(1.5 * refit["training_seconds"], rel=0.01), "600 pairs vs 400"
 
 
 def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path, beir_dir, minilm):

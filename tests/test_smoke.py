@@ -133,6 +133,7 @@ def _check_decide_path_cost_and_split(decide: dict) -> None:
     assert cost["labelled_pairs"] == stats["train_pairs"]
     assert cost["pairs_needed"] == max(0, cost["min_pairs"] - stats["train_pairs"])
     assert cost["rows_per_second"] > 0 and cost["training_seconds"] > 0
+    assert cost["refit_seconds"] > cost["training_seconds"], "tiny refits on train + dev"
     assert cost["keep_rate_source"].startswith("assumed"), "a fresh run has no synthesize record yet"
     assert stats["split_by"] == "query" and stats["queries_in_no_split"] == 0
 
@@ -145,6 +146,25 @@ def test_held_out_queries_never_reach_training(suite):
     for artifact in ("pairs.jsonl", "train_triples.jsonl"):
         trained = {json.loads(line)["query"].lower() for line in (root / "work" / artifact).open()}
         assert not held & trained, artifact
+
+
+def test_refit_ships_a_model_trained_on_train_and_dev(suite):
+    """tiny sets refit_with_dev: the dev split scores the first model, the second one ships and is registered."""
+    root, _ = suite
+    splits = json.loads((root / "work" / "splits.json").read_text())
+    queries = {json.loads(line)["_id"]: json.loads(line)["text"] for line in (root / "work" / "queries.jsonl").open()}
+    refit = {json.loads(line)["query"].lower() for line in (root / "work" / "refit_triples.jsonl").open()}
+    assert {queries[q].lower() for q in splits["dev"]} & refit, "dev questions train the refit"
+    assert not {queries[q].lower() for q in splits["test"]} & refit, "test questions never do"
+    train = metrics(root, "04_train")
+    assert (root / "work" / "model_dev" / "model.safetensors").exists()
+    assert train["refit"]["rows"] == 48 and train["refit"]["epochs"] == 1 and train["dev"], train["refit"]
+    rows = {r["system"]: r for r in metrics(root, "05_evaluate")["refit"]}
+    shipped = rows["train + dev (shipped)"]
+    assert shipped["nDCG@10"] == pytest.approx(metrics(root, "05_evaluate")["systems"]["fine-tuned"]["ndcg@10"])
+    assert len(rows) == 4 and shipped["p-value"] is not None, "dense and fused, each with its paired test"
+    manifest = json.loads((root / "work" / "registry" / "registry.json").read_text())["versions"][0]
+    assert manifest["refit_with_dev"] and manifest["training_data_hash"] == train["refit"]["training_data_hash"]
 
 
 def test_search_writes_a_valid_trec_run(suite, tmp_path):

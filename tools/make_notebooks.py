@@ -202,10 +202,13 @@ SYNTHESIZE = header(
         "hidden-output",
         'panel = labeling.LabelingPanel(ws.corpus, labeling.GoldFile(labeling.gold_target(P, paths)), [p for p in pairs.kept if p.source == "synthetic"][:100], workspace.bm25_index(ws, P.bm25_backend))\npanel.widget',
     ),
-    ("md", "## 5. Save"),
+    (
+        "md",
+        "## 5. Save\n\nThe training pairs of the train split, and with `refit_with_dev` also those of the train and dev splits together (guarded against the test split only): after the recipe is scored on dev, the shipped model is trained again on them.",
+    ),
     (
         "code",
-        'train_pairs = [p for p in pairs.kept if p.source in P.train_sources]\nsynthesize.save_pairs(pairs.kept, paths.pairs)\nsynthesize.save_pairs(train_pairs, paths.train_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "filters": pairs.report.table().to_dict("records"), "llm_usage": pairs.usage, "llm_failures": len(pairs.failures), "click_issues": len(pairs.click_issues)})',
+        'train_pairs = synthesize.save_training_pairs(pairs, P, paths)\nrefit_pairs = synthesize.load_pairs(paths.refit_pairs)\nreport.record_metrics(paths, "synthesize", {"pairs": synthesize.summary(pairs.kept, P.train_sources).to_dict("records"), "training_pairs": {s: sum(p.source == s for p in train_pairs) for s in P.train_sources}, "refit_pairs": {s: sum(p.source == s for p in refit_pairs) for s in P.train_sources} if P.refit_with_dev else {}, "filters": pairs.report.table().to_dict("records"), "llm_usage": pairs.usage, "llm_failures": len(pairs.failures), "click_issues": len(pairs.click_issues)})',
     ),
 ]
 
@@ -222,7 +225,7 @@ MINE = header(
     ("md", "## 1. Mine"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nflags = curation.FlagFile(paths.negative_flags)\nknown = mining.known_positives(all_pairs, ws.corpus, flags.as_positives())\ntriples = mining.mine(P, ws, train_pairs, known, paths.embeddings_dir)\ndisplay(Markdown(mining.setting(P)))\npd.Series(mining.summary(triples)).to_frame("count")',
+        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nflags = curation.FlagFile(paths.negative_flags)\nknown = mining.known_positives(all_pairs, ws.corpus, flags.as_positives())\ntriples = mining.mine(P, ws, train_pairs, known, paths.embeddings_dir)\nrefit_rows = mining.mine_refit(P, ws, synthesize.load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)\ndisplay(Markdown(mining.setting(P)))\npd.Series(mining.summary(triples) | {"refit rows (train + dev, refit_with_dev)": len(refit_rows)}).to_frame("count")',
     ),
     (
         "md",
@@ -246,7 +249,7 @@ MINE = header(
     ("md", "## 5. Save"),
     (
         "code",
-        'mining.save_triples(triples, paths.triples)\nreport.record_metrics(paths, "mine", {**mining.summary(triples), "teacher": P.mine_teacher, "false_negative_estimate": fn})',
+        'mining.save_triples(triples, paths.triples)\nmining.save_triples(refit_rows, paths.refit_triples)\nreport.record_metrics(paths, "mine", {**mining.summary(triples), "refit_rows": len(refit_rows), "teacher": P.mine_teacher, "false_negative_estimate": fn})',
     ),
 ]
 
@@ -290,10 +293,18 @@ TRAIN = header(
         "code",
         'display(Markdown(result.describe_dev()))\nplots.curve(*result.dev_curve(), xlabel="epoch", ylabel="dev nDCG@10", title="Dev evaluation")',
     ),
-    ("md", "## 3. Record"),
+    (
+        "md",
+        "## 3. Refit on train + dev\n\nWith `refit_with_dev`, the recipe scored above is trained once more from the base model on the train and dev pairs together, for the epochs of the kept epoch: more labelled queries for the model that ships, while the choices were still made on a dev split it had not seen.",
+    ),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.kept_dev(), "kept_epoch": result.kept, "memory": mem.to_dict(), "training_data_hash": training.data_hash(triples), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        "refit_result = training.refit(P, ws, paths, result)\nMarkdown(training.describe_refit(refit_result, result))",
+    ),
+    ("md", "## 4. Record"),
+    (
+        "code",
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.kept_dev(), "kept_epoch": result.kept, "memory": mem.to_dict(), "training_data_hash": training.data_hash(triples), "refit": training.refit_summary(P, paths, refit_result), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 
@@ -310,11 +321,11 @@ EVALUATE = header(
     ),
     (
         "md",
-        "The BM25 weight of the weighted hybrid is chosen on the **dev** split only, then applied to the test queries:",
+        "The BM25 weight of the weighted hybrid is chosen on the **dev** split only, then applied to the test queries (with `refit_with_dev`, by the model trained on the train split only: the shipped model trained on dev):",
     ),
     (
         "code",
-        'weight, weight_table = evaluation.tune_fusion_weight(*ws.split("dev"), tuned_system, bm25)\nweight_table.round(4)',
+        'dev_system = evaluation.dev_scored_system(P, paths, ws, tuned_system)\nweight, weight_table = evaluation.tune_fusion_weight(*ws.split("dev"), dev_system, bm25)\nweight_table.round(4)',
     ),
     (
         "code",
@@ -337,6 +348,14 @@ EVALUATE = header(
         "ci = evaluation.confidence_table(qrels, runs, seed=P.seed)\ndisplay(ci.round(3))\nevaluation.significance_table(qrels, runs, seed=P.seed).round(4)",
     ),
     ("code", 'plots.confidence_chart(ci, "ndcg@10")'),
+    (
+        "md",
+        "### Refit on train + dev\n\nWith `refit_with_dev`, the shipped model was trained on the train and dev splits. Here it meets the same recipe trained on the train split only, on the test queries, alone and fused with BM25 at the dev-chosen weight, with a paired permutation test of nDCG@10.",
+    ),
+    (
+        "code",
+        'refit_table = evaluation.refit_comparison(queries, qrels, dev_system, tuned_system, bm25, weight, seed=P.seed) if P.refit_with_dev else None\nrefit_table.round(4) if refit_table is not None else Markdown("`refit_with_dev` is off: the fine-tuned model was trained on the train split only.")',
+    ),
     (
         "md",
         "## 4. Per query: fine-tuned vs base\n\nnDCG@10 change per test query (positive: the fine-tuned model ranks the relevant passage higher).",
@@ -374,7 +393,7 @@ EVALUATE = header(
     ("md", "## Record"),
     (
         "code",
-        'report.record_metrics(paths, "evaluate", {"summary": summary.to_dict("records"), "systems": scores, "fusion_weight": weight, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values()), "robustness": robustness.to_dict("records"), "robustness_notes": notes})',
+        'report.record_metrics(paths, "evaluate", {"summary": summary.to_dict("records"), "systems": scores, "fusion_weight": weight, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values()), "robustness": robustness.to_dict("records"), "robustness_notes": notes, "refit": refit_table.to_dict("records") if refit_table is not None else []})',
     ),
 ]
 

@@ -1,0 +1,151 @@
+"""``refit_with_dev``: pairs, mined rows, the second training, the test comparison and what is registered.
+
+One small BEIR domain with fixed splits goes through the functions the notebooks call, on MiniLM.
+"""
+
+import json
+
+import pytest
+import yaml
+
+from nbutils import evaluation, mining, synthesize, training, workspace
+from nbutils.config import load_params
+from nbutils.curation import FlagFile
+from nbutils.models import load_for
+from nbutils.pairs import load_pairs
+from nbutils.paths import DomainPaths
+from tests.conftest import SENTENCES, write_jsonl
+
+# Queries 0-7 train, 8-9 dev, 10-11 test. "t_near_dev" repeats dev query 8 almost word for word, "t_near_test"
+# test query 10: the dev-scored model may train on neither, the refit on the first only.
+QUERIES = {f"q{i}": f"question about {s.lower().rstrip('.')}" for i, s in enumerate(SENTENCES)}
+QUERIES |= {"t_near_dev": QUERIES["q8"] + " ?", "t_near_test": QUERIES["q10"] + " ?"}
+QRELS = {q: f"d{q[1:]}" for q in QUERIES if q.startswith("q")} | {"t_near_dev": "d8", "t_near_test": "d10"}
+SPLITS = {
+    "train": [f"q{i}" for i in range(8)] + ["t_near_dev", "t_near_test"],
+    "dev": ["q8", "q9"],
+    "test": ["q10", "q11"],
+}
+
+
+@pytest.fixture
+def domain(tmp_path):
+    root = tmp_path / "data"
+    write_jsonl(root / "corpus.jsonl", [{"_id": f"d{i}", "title": "", "text": s} for i, s in enumerate(SENTENCES)])
+    write_jsonl(root / "queries.jsonl", [{"_id": q, "text": t} for q, t in QUERIES.items()])
+    (root / "qrels").mkdir()
+    lines = "".join(f"{q}\t{d}\t1\n" for q, d in QRELS.items())
+    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + lines)
+    values = {"domain": "facts", "data_dir": str(root), "outputs_dir": str(tmp_path / "out"), "device": "cpu"}
+    values |= {"generators": [], "train_sources": ["gold"], "max_seq_length": 32, "batch_size": 4, "epochs": 2}
+    values |= {"negatives_per_query": 1, "mine_teacher": "bm25", "mine_range_min": 0, "refit_with_dev": True}
+    (tmp_path / "facts.yaml").write_text(yaml.safe_dump(values))
+    params = load_params("facts", tmp_path / "facts.yaml")
+    paths = DomainPaths.from_params(params)
+    workspace.prepare_workspace(params, paths)
+    splits = json.loads(paths.splits.read_text()) | SPLITS
+    paths.splits.write_text(json.dumps(splits))
+    return params, paths, workspace.load_workspace(paths)
+
+
+def _synthesize_and_mine(params, paths, ws):
+    pairs = synthesize.build_pairs(ws, params)
+    train_pairs = synthesize.save_training_pairs(pairs, params, paths)
+    known = mining.known_positives(load_pairs(paths.pairs), ws.corpus, FlagFile(paths.negative_flags).as_positives())
+    triples = mining.mine(params, ws, train_pairs, known, paths.embeddings_dir)
+    refit_rows = mining.mine_refit(params, ws, load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)
+    mining.save_triples(triples, paths.triples)
+    mining.save_triples(refit_rows, paths.refit_triples)
+    return train_pairs, triples, refit_rows
+
+
+def test_refit_pairs_add_the_dev_split_and_stay_guarded_against_test(domain):
+    params, paths, ws = domain
+    train_pairs, triples, refit_rows = _synthesize_and_mine(params, paths, ws)
+    text = {q: QUERIES[q] for q in QUERIES}
+    trained = {p.query for p in train_pairs}
+    assert trained == {text[f"q{i}"] for i in range(8)}, "dev-scored model: no dev or test question, nor near ones"
+    refit = {p.query: p for p in load_pairs(paths.refit_pairs)}
+    assert set(refit) == trained | {text["q8"], text["q9"], text["t_near_dev"]}, "near-test pair stays out"
+    assert refit[text["q8"]].origin == "dev split" and refit[text["q0"]].origin == "train split"
+
+    # a train pair keeps the rows mined for it; the new pairs are mined, never against their own positive
+    rows = {(t.query, t.positive): t for t in refit_rows}
+    assert all(rows[(t.query, t.positive)] == t for t in triples)
+    for q in ("q8", "q9", "t_near_dev"):
+        row = rows[(text[q], QRELS[q])]
+        assert row.negative and row.negative != QRELS[q] and row.neg_source == "bm25"
+
+    params.values["refit_with_dev"] = False
+    assert mining.mine_refit(params, ws, list(refit.values()), triples, {}, paths.embeddings_dir) == []
+
+
+def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
+    params, paths, ws = domain
+    _, triples, refit_rows = _synthesize_and_mine(params, paths, ws)
+    params.values["keep_epoch"] = "last"
+    base = load_for(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
+    datasets = training.build_datasets(triples, ws.corpus, loss=params.loss)
+    first = training.fit(params, ws, datasets, base, paths, triples)
+    assert first.model_dir == str(paths.dev_model_dir) and first.kept_dev(), "the dev split scores the first model"
+    assert not paths.model_dir.exists()
+
+    result = training.refit(params, ws, paths, first)
+    assert result.model_dir == str(paths.model_dir) and result.epochs == training.refit_epochs(params, first) == 2
+    assert result.rows == len({(t.query, t.positive) for t in refit_rows}) > first.rows
+    card = (paths.model_dir / "README.md").read_text()
+    assert "Refit on the train and dev splits" in card and "gold: 11" in card
+    summary = training.refit_summary(params, paths, result)
+    assert summary["training_data_hash"] == training.data_hash(refit_rows) != training.data_hash(triples)
+    assert "trained again from the base model" in training.describe_refit(result, first)
+    assert training.refit(params, ws, paths, first).reused, "a finished refit is not trained again"
+
+    # evaluate: the dev split is scored with the train-only model, the test split compares both
+    shipped = load_for(str(paths.model_dir), "cpu", params.max_seq_length)
+    shipped_system = (shipped.model, workspace.dense_index(shipped, ws, paths.embeddings_dir))
+    dev_system = evaluation.dev_scored_system(params, paths, ws, shipped_system)
+    assert dev_system is not shipped_system
+    bm25 = workspace.bm25_index(ws)
+    table = evaluation.refit_comparison(*ws.split("test"), dev_system, shipped_system, bm25, 0.3)
+    assert list(table["system"]) == [
+        "train split only",
+        "train + dev (shipped)",
+        "train split only + bm25 (weight 0.3)",
+        "train + dev (shipped) + bm25 (weight 0.3)",
+    ]
+    assert table["nDCG@10"].between(0, 1).all() and table["p-value"].notna().sum() == 2
+
+    # maintain: the registered version knows the dev questions trained it
+    from nbutils.maintain import Registry, register_run
+    from nbutils.report import record_metrics
+
+    record_metrics(paths, "train", {"training_data_hash": "x", "refit": summary})
+    record_metrics(paths, "synthesize", {"training_pairs": {"gold": 8}, "refit_pairs": {"gold": 11}})
+    registry = Registry(paths.registry)
+    manifest = register_run(registry, paths, params)
+    assert manifest["refit_with_dev"] and manifest["training_data"] == {"gold": 11}
+    assert manifest["training_data_hash"] == summary["training_data_hash"]
+    corpus_record = json.loads((registry.version_dir(manifest["version"]) / "training_corpus.json").read_text())
+    assert corpus_record["queries"] == 11
+
+
+def test_without_refit_the_first_model_ships(domain):
+    params, paths, ws = domain
+    params.values["refit_with_dev"] = False
+    pairs = synthesize.build_pairs(ws, params)
+    synthesize.save_training_pairs(pairs, params, paths)
+    assert pairs.refit == [] and load_pairs(paths.refit_pairs) == []
+    first = training.TrainResult(str(paths.model_dir), 1.0, 8, 2, "cpu", "fp32")
+    assert training.refit(params, ws, paths, first) is None
+    assert "is the one the evaluate stage scores" in training.describe_refit(None, first)
+    marker = object()
+    assert evaluation.dev_scored_system(params, paths, ws, marker) is marker
+
+
+def test_refit_without_refit_rows_says_which_stages_to_run(domain):
+    params, paths, ws = domain
+    first = training.TrainResult(str(paths.dev_model_dir), 1.0, 8, 2, "cpu", "fp32")
+    with pytest.raises(FileNotFoundError, match="refit_with_dev: true"):
+        training.refit(params, ws, paths, first)
+    with pytest.raises(FileNotFoundError, match="no dev-scored model"):
+        evaluation.dev_scored_system(params, paths, ws, None)
