@@ -29,17 +29,17 @@ __all__ = [
     "TrainResult",
     "build_datasets",
     "data_hash",
+    "describe_refit",
     "dev_evaluator",
     "fit",
-    "describe_refit",
-    "refit",
-    "refit_epochs",
-    "refit_summary",
     "load_refit_data",
     "load_training_data",
     "make_loss",
     "model_card",
     "negatives_used",
+    "refit",
+    "refit_epochs",
+    "refit_summary",
     "run_fingerprint",
     "train",
 ]
@@ -457,6 +457,15 @@ def _save_atomically(model, out_dir: Path, card: str, result: TrainResult | None
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _copy_atomically(src: Path, out_dir: Path) -> None:
+    """Copy a saved model folder to ``out_dir`` through a temporary folder, replacing what was there."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
 def _training_args(
     checkpoint_dir: Path,
     *,
@@ -676,8 +685,10 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
     (to ``paths.dev_model_dir`` with ``refit_with_dev``, the shipped model then comes from :func:`refit`).
 
     With ``resume``, a finished run with the same fingerprint (data, base model, settings) already in
-    ``paths.model_dir`` is not trained again: its saved result is returned with ``reused=True``. That
-    is how a model trained on several GPUs with ``torchrun -m nbutils train`` reaches the notebooks.
+    its folder is not trained again: its saved result is returned with ``reused=True``. That is how a
+    model trained on several GPUs with ``torchrun -m nbutils train`` reaches the notebooks. A run finished
+    in ``paths.model_dir`` before ``refit_with_dev`` was switched on is copied to ``paths.dev_model_dir``
+    and reused the same way.
 
     Args:
         params: validated train-stage params.
@@ -689,6 +700,11 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
     fingerprint = run_fingerprint(params, triples, base.fingerprint, len(ws.corpus))
     out_dir = paths.dev_model_dir if params.refit_with_dev else paths.model_dir
     done = TrainResult.load(out_dir)
+    earlier = TrainResult.load(paths.model_dir) if out_dir != paths.model_dir else None
+    if params.resume and (done is None or done.fingerprint != fingerprint) and earlier is not None:
+        if earlier.fingerprint == fingerprint:  # the same run, finished before refit_with_dev was switched on
+            _copy_atomically(paths.model_dir, out_dir)
+            done = TrainResult.load(out_dir)
     if params.resume and done is not None and done.fingerprint == fingerprint:
         logger.info(
             "%s already holds a finished run with fingerprint %s: not training again", done.model_dir, fingerprint

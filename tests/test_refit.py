@@ -149,3 +149,21 @@ def test_refit_without_refit_rows_says_which_stages_to_run(domain):
         training.refit(params, ws, paths, first)
     with pytest.raises(FileNotFoundError, match="no dev-scored model"):
         evaluation.dev_scored_system(params, paths, ws, None)
+
+
+def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
+    """A run finished without refit_with_dev is the dev-scored run once it is switched on: not trained again."""
+    params, paths, ws = domain
+    _, triples, _ = _synthesize_and_mine(params, paths, ws)
+    params.values |= {"refit_with_dev": False, "epochs": 1, "eval_during_training": False}
+    base = load_for(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
+    datasets = training.build_datasets(triples, ws.corpus, loss=params.loss)
+    first = training.fit(params, ws, datasets, base, paths, triples)
+    assert first.model_dir == str(paths.model_dir) and not first.reused
+    params.values["refit_with_dev"] = True
+    again = training.fit(params, ws, datasets, base, paths, triples)
+    assert again.reused and again.model_dir == str(paths.dev_model_dir)
+    weights = [(folder / "model.safetensors").read_bytes() for folder in (paths.dev_model_dir, paths.model_dir)]
+    assert weights[0] == weights[1]
+    params.values["learning_rate"] = 1e-4  # another run: trained into model_dev, model left alone
+    assert not training.fit(params, ws, datasets, base, paths, triples).reused
