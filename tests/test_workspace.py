@@ -310,9 +310,18 @@ def test_synthesis_report_counts_held_out_documents_apart_from_held_out_question
     params = SimpleNamespace(
         synth_passages=0, seed=0, generators=[], synth_per_passage=1, few_shot=0, clicks_file=str(clicks),
         min_clicks=1, near_duplicate=0.9, q_min_words=1, q_max_words=40, copy_max_words=0, roundtrip_k=10,
+        refit_with_dev=False,
     )  # fmt: skip
     table = build_pairs(_small_workspace("document"), params).report.table().set_index("filter")
     assert table.loc["held-out questions", "dropped"] == 0
     assert table.loc["held-out documents", "dropped"] == 1  # the click on dev document c
     plain = build_pairs(_small_workspace("query"), params).report.table()["filter"].tolist()
     assert "held-out documents" not in plain
+    params.refit_with_dev = True  # the refit trains on dev documents too, never on test ones
+    refit = build_pairs(_small_workspace("document"), params).refit
+    assert sorted((p.positive, p.origin) for p in refit) == [
+        ("b#s-0", "clicks:2"),
+        ("b#s-0", "train split"),
+        ("c#s-0", "clicks:3"),
+        ("c#s-0", "dev split"),
+    ]
