@@ -680,6 +680,33 @@ def load_training_data(params, ws, paths) -> tuple[list[Triple], dict]:
     return triples, datasets
 
 
+def _train_settings(params) -> dict:
+    """The arguments of :func:`train` that come straight from the params."""
+    return {
+        "batch_size": params.batch_size,
+        "learning_rate": params.learning_rate,
+        "warmup_ratio": params.warmup_ratio,
+        "seed": params.seed,
+        "loss": params.loss,
+        "matryoshka": params.matryoshka,
+        "mini_batch_size": params.cached_mini_batch,
+    }
+
+
+def _sources(triples: list[Triple]) -> dict[str, int]:
+    """Training pairs per source, for the model card."""
+    return dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))
+
+
+def _finished(params, folder: Path, fingerprint: str) -> TrainResult | None:
+    """The saved result of a finished run with this fingerprint in ``folder`` (with ``resume``), marked reused."""
+    done = TrainResult.load(folder)
+    if params.resume and done is not None and done.fingerprint == fingerprint:
+        logger.info("%s already holds a finished run with fingerprint %s: not training again", folder, fingerprint)
+        return replace(done, reused=True)
+    return None
+
+
 def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> TrainResult:
     """Train as the params say: dev evaluation, checkpoints, the model card; the model goes to ``paths.model_dir``
     (to ``paths.dev_model_dir`` with ``refit_with_dev``, the shipped model then comes from :func:`refit`).
@@ -699,17 +726,11 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
     settings = _settings(params, len(ws.corpus))
     fingerprint = run_fingerprint(params, triples, base.fingerprint, len(ws.corpus))
     out_dir = paths.dev_model_dir if params.refit_with_dev else paths.model_dir
-    done = TrainResult.load(out_dir)
-    earlier = TrainResult.load(paths.model_dir) if out_dir != paths.model_dir else None
-    if params.resume and (done is None or done.fingerprint != fingerprint) and earlier is not None:
-        if earlier.fingerprint == fingerprint:  # the same run, finished before refit_with_dev was switched on
-            _copy_atomically(paths.model_dir, out_dir)
-            done = TrainResult.load(out_dir)
-    if params.resume and done is not None and done.fingerprint == fingerprint:
-        logger.info(
-            "%s already holds a finished run with fingerprint %s: not training again", done.model_dir, fingerprint
-        )
-        return replace(done, reused=True)
+    if done := _finished(params, out_dir, fingerprint):
+        return done
+    if out_dir != paths.model_dir and _finished(params, paths.model_dir, fingerprint):
+        _copy_atomically(paths.model_dir, out_dir)  # the same run, finished before refit_with_dev was switched on
+        return _finished(params, out_dir, fingerprint)
     evaluator = None
     if params.eval_during_training:
         queries, qrels = ws.split("dev")
@@ -722,25 +743,18 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
                 corpus = dev_corpus(queries, qrels, corpus, pool, bm25, params.seed)
             windows = params.long_passages == "windows"
             evaluator = dev_evaluator(queries, qrels, corpus, params.encode_batch_size, windows)
-    sources = dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))
     return train(
         base.model,
         datasets,
         out_dir,
         device=base.device,
         epochs=params.epochs,
-        batch_size=params.batch_size,
-        learning_rate=params.learning_rate,
-        warmup_ratio=params.warmup_ratio,
-        seed=params.seed,
-        loss=params.loss,
-        matryoshka=params.matryoshka,
-        mini_batch_size=params.cached_mini_batch,
         evaluator=evaluator,
         keep=params.keep_epoch,
         checkpoint_dir=paths.checkpoints,
         fingerprint=fingerprint if params.resume else "",
-        card=lambda r: model_card(base.resolved.describe(), sources, settings, r.kept_dev(), r.kept),
+        card=lambda r: model_card(base.resolved.describe(), _sources(triples), settings, r.kept_dev(), r.kept),
+        **_train_settings(params),
     )
 
 
@@ -793,11 +807,8 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
     settings.pop("dev_corpus_max", None)
     key = json.dumps([data_hash(triples), base.fingerprint, settings], sort_keys=True)
     fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
-    done = TrainResult.load(paths.model_dir)
-    if params.resume and done is not None and done.fingerprint == fingerprint:
-        logger.info("%s already holds the finished refit %s: not training again", done.model_dir, fingerprint)
-        return replace(done, reused=True)
-    sources = dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))
+    if done := _finished(params, paths.model_dir, fingerprint):
+        return done
     heading = (
         "- Refit on the train and dev splits, so the dev split cannot score it; dev metrics of the same recipe "
         f"trained on the train split only ({first.kept} epoch):"
@@ -808,18 +819,12 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
         paths.model_dir,
         device=base.device,
         epochs=epochs,
-        batch_size=params.batch_size,
-        learning_rate=params.learning_rate,
-        warmup_ratio=params.warmup_ratio,
-        seed=params.seed,
-        loss=params.loss,
-        matryoshka=params.matryoshka,
-        mini_batch_size=params.cached_mini_batch,
         evaluator=None,
         keep="last",
         checkpoint_dir=paths.refit_checkpoints,
         fingerprint=fingerprint if params.resume else "",
-        card=model_card(base.resolved.describe(), sources, settings, first.kept_dev(), first.kept, heading),
+        card=model_card(base.resolved.describe(), _sources(triples), settings, first.kept_dev(), first.kept, heading),
+        **_train_settings(params),
     )
 
 
