@@ -856,6 +856,7 @@ def describe_refit(result: TrainResult | None, first: TrainResult) -> str:
             f"`refit_with_dev` is off: the model above ({first.model_dir}) is the one the evaluate stage scores "
             "and the maintain stage registers."
         )
+    epochs = f"{result.epochs} epoch" + ("s" if result.epochs != 1 else "")
     how = (
         "reused from a finished run"
         if result.reused
@@ -863,7 +864,7 @@ def describe_refit(result: TrainResult | None, first: TrainResult) -> str:
     )
     return (
         f"**Refit** (`refit_with_dev`): the model was trained again from the base model on {result.rows:,} rows of "
-        f"the train and dev splits for {result.epochs} epochs (those of the epoch kept above) with the same "
+        f"the train and dev splits for {epochs} (those of the epoch kept above) with the same "
         f"settings ({how}), into {result.model_dir}. It is the model the evaluate stage scores on the test split "
         "(next to the train-only model above) and the maintain stage registers. The dev split cannot score it, "
         "having trained it: the dev scores above are the recipe's."
