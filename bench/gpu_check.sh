@@ -8,7 +8,8 @@
 #             recipe against plain training and the hybrid-negative recipes on the suite's dev and test
 #             splits, with paired tests (bench/train_scifact.py --suite --test; rows scored as the suite
 #             scores, add --windows there for a suite with long_passages: windows). SUITE_SET adds --set
-#             overrides, e.g. "long_passages=windows".
+#             overrides, e.g. "long_passages=windows" or "refit_with_dev=true" (then the rows meet the
+#             suite's train-only model, and its evaluate report compares the refit with it on test).
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
