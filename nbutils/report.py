@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,19 @@ def record_metrics(paths: DomainPaths, stage: str, metrics: dict[str, Any]):
     from IPython.display import Markdown
 
     path = paths.metrics(stage)
-    write_json(path, {"stage": stage, "domain": paths.domain, "written": _now(), **metrics})
+    write_json(path, _strict({"stage": stage, "domain": paths.domain, "written": _now(), **metrics}))
     return Markdown(f"Key results saved to `{path}`.")
+
+
+def _strict(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float (e.g. an empty cell of a table) as ``None``: strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
 
 
 def read_metrics(paths: DomainPaths, stage: str) -> dict[str, Any] | None:

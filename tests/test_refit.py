@@ -119,6 +119,9 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     from nbutils.maintain import Registry, register_run
     from nbutils.report import record_metrics
 
+    record_metrics(paths, "evaluate", {"refit": table.to_dict("records")})  # the train-only rows' empty cells
+    strict = json.loads(paths.metrics("evaluate").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert strict["refit"][0]["p-value"] is None and strict["refit"][1]["p-value"] == table["p-value"][1]
     record_metrics(paths, "train", {"training_data_hash": "x", "refit": summary})
     record_metrics(paths, "synthesize", {"training_pairs": {"gold": 8}, "refit_pairs": {"gold": 11}})
     registry = Registry(paths.registry)
