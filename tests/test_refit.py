@@ -170,3 +170,25 @@ def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
     assert weights[0] == weights[1]
     params.values["learning_rate"] = 1e-4  # another run: trained into model_dev, model left alone
     assert not training.fit(params, ws, datasets, base, paths, triples).reused
+
+
+def test_cli_train_runs_both_trainings(domain, tmp_path):
+    """``python -m nbutils train`` (the path launchers take) trains the dev-scored model, then the refit."""
+    import subprocess
+
+    from tests.conftest import PY, ROOT
+
+    params, paths, ws = domain
+    _synthesize_and_mine(params, paths, ws)
+    r = subprocess.run(
+        [PY, "-m", "nbutils", "train", "facts", "--params", str(tmp_path / "facts.yaml"), "--set", "epochs=1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    printed = json.loads(r.stdout.strip().splitlines()[-1])
+    assert printed["model_dir"] == str(paths.dev_model_dir) and printed["dev"]
+    assert printed["refit"]["model_dir"] == str(paths.model_dir) and printed["refit"]["epochs"] == 1
+    assert (paths.model_dir / "model.safetensors").exists() and (paths.dev_model_dir / "model.safetensors").exists()
