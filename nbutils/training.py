@@ -660,9 +660,13 @@ def run_fingerprint(params, triples: list[Triple], base_fingerprint: str, corpus
     ``dev_corpus_max`` counts only when the dev evaluation samples a pool, that is when the corpus
     (``corpus_size`` passages) is larger than it.
     """
+    return _fingerprint(triples, base_fingerprint, _settings(params, corpus_size))
+
+
+def _fingerprint(triples: list[Triple], base_fingerprint: str, settings: dict) -> str:
     import hashlib
 
-    key = json.dumps([data_hash(triples), base_fingerprint, _settings(params, corpus_size)], sort_keys=True)
+    key = json.dumps([data_hash(triples), base_fingerprint, settings], sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -794,8 +798,6 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
     """
     if not params.refit_with_dev:
         return None
-    import hashlib
-
     from .models import load_for
 
     triples, datasets = load_refit_data(params, ws, paths)
@@ -805,8 +807,7 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
     settings["refit_with_dev"] = True
     settings.pop("keep_epoch", None)
     settings.pop("dev_corpus_max", None)
-    key = json.dumps([data_hash(triples), base.fingerprint, settings], sort_keys=True)
-    fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
+    fingerprint = _fingerprint(triples, base.fingerprint, settings)
     if done := _finished(params, paths.model_dir, fingerprint):
         return done
     heading = (
