@@ -205,6 +205,7 @@ class TrainParams:
     learning_rate: float = 2e-5  # peak learning rate
     warmup_ratio: float = 0.1  # share of steps for linear warm-up
     max_train_pairs: int = 0  # cap on training pairs, sampled, 0 means all
+    model_card_examples: bool = False  # let the saved model card quote training rows (widget, samples); off: none
 
 
 @dataclass

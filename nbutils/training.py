@@ -457,6 +457,21 @@ def _save_atomically(model, out_dir: Path, card: str, result: TrainResult | None
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _withhold_examples(card_data) -> None:
+    """Stop sentence-transformers from drawing the card's widget and usage examples from the training rows
+    (its trainer does so when it starts; the card then shows its generic example sentences)."""
+    card_data.set_widget_examples = lambda dataset: None
+    card_data.widget = []
+    card_data.usage_examples = None
+
+
+def _strip_samples(card_data) -> None:
+    """Drop the sample rows sentence-transformers keeps per training and evaluation dataset for the card."""
+    for info in (*card_data.train_datasets, *card_data.eval_datasets):
+        for key in ("examples", "examples_table", "_example_columns"):
+            info.pop(key, None)
+
+
 def _copy_atomically(src: Path, out_dir: Path) -> None:
     """Copy a saved model folder to ``out_dir`` through a temporary folder, replacing what was there."""
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
@@ -533,6 +548,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     fingerprint: str = "",
     card: str | Callable[[TrainResult], str] = "",
+    card_examples: bool = True,
     callbacks: list | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` and save it to ``out_dir`` as a standard sentence-transformers folder.
@@ -545,6 +561,9 @@ def train(
         checkpoint_dir: where epoch checkpoints go. When it holds checkpoints of a run with the same
             ``fingerprint`` (data, params and base model), training resumes from the last one.
         card: Markdown appended to the model card (README.md), or a function of the result giving it.
+        card_examples: let sentence-transformers' part of the card quote training rows (widget and usage
+            examples, three sample rows per dataset), as it does by default; ``False`` keeps training text
+            out of the card (sizes and length statistics stay).
         callbacks: extra ``transformers.TrainerCallback`` objects.
 
     The model is written to a temporary folder and renamed into place: ``out_dir`` always holds a
@@ -577,6 +596,8 @@ def train(
         if not fingerprint and main:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     train_data = datasets if len(datasets) > 1 else next(iter(datasets.values()))
+    if not card_examples:
+        _withhold_examples(model.model_card_data)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
@@ -603,6 +624,8 @@ def train(
         len(getattr(evaluator, "corpus", ())) if evaluator is not None else 0,
         kept=keep,
     )
+    if not card_examples:
+        _strip_samples(model.model_card_data)
     if trainer.is_world_process_zero():
         _save_atomically(model, out_dir, card(result) if callable(card) else card, result)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -694,6 +717,7 @@ def _train_settings(params) -> dict:
         "loss": params.loss,
         "matryoshka": params.matryoshka,
         "mini_batch_size": params.cached_mini_batch,
+        "card_examples": params.model_card_examples,
     }
 
 

@@ -95,6 +95,7 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     assert result.rows == len({(t.query, t.positive) for t in refit_rows}) > first.rows
     card = (paths.model_dir / "README.md").read_text()
     assert "Refit on the train and dev splits" in card and "gold: 11" in card
+    assert not [t.query for t in refit_rows if t.query in card], "model_card_examples is off: no training query"
     summary = training.refit_summary(params, paths, result)
     assert summary["training_data_hash"] == training.data_hash(refit_rows) != training.data_hash(triples)
     assert "trained again from the base model" in training.describe_refit(result, first)

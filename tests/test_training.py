@@ -295,3 +295,19 @@ def test_run_fingerprint_follows_how_the_epoch_is_chosen():
     assert fp(eval_during_training=False) == fp(eval_during_training=False, dev_corpus_max=500), "no pool, no say"
     assert fp(corpus_size=400) == fp(corpus_size=400, dev_corpus_max=500), "a corpus under the limit is scored whole"
     assert fp(corpus_size=600) != fp(corpus_size=600, dev_corpus_max=500)
+
+
+def test_model_card_quotes_training_rows_only_when_asked(minilm, tmp_path):
+    """sentence-transformers' card quotes training rows (widget, usage examples, sample rows); with
+    ``card_examples=False`` no query or passage of the training data reaches the saved card."""
+    data = build_datasets(TRIPLES, CORPUS)
+    texts = [t.query for t in TRIPLES] + [p.text for p in CORPUS.values()]
+    cards = {}
+    for examples in (True, False):
+        model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+        out = tmp_path / f"m-{examples}"
+        train(model.model, data, out, device="cpu", epochs=1, batch_size=4, card_examples=examples)
+        cards[examples] = (out / "README.md").read_text()
+    assert any(text in cards[True] for text in texts), "the default card quotes training rows"
+    assert not [text for text in texts if text in cards[False]]
+    assert "Size: 8 training samples" in cards[False], "sizes and statistics stay"
