@@ -43,7 +43,7 @@ from synth_scifact import MODEL, workspace
 
 from nbutils.config import validate
 from nbutils.evaluation import paired_test
-from nbutils.memory import guard, training_estimate
+from nbutils.memory import guarded
 from nbutils.metrics import evaluate_run
 from nbutils.mining import choose_windows, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
@@ -136,8 +136,7 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict) -
     datasets = build_datasets(triples, ws.corpus, negs)
     # as the train stage does (memory_guard: adapt): a step too large for the memory runs as cached_mnrl
     params = validate({"batch_size": batch, "max_seq_length": args.seq})
-    estimate = training_estimate(params, model.model, datasets, model.device)
-    params = guard(params, estimate)
+    params, estimate = guarded(params, model.model, datasets, model.device)
     if estimate.adapted:
         print(f"memory: {estimate.adapted}", flush=True)
     start = time.perf_counter()

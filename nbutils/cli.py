@@ -57,7 +57,7 @@ def _cmd_train(args) -> int:
     """Stage 4 outside the notebooks, for launchers: ``torchrun --nproc_per_node N -m nbutils train DOMAIN``."""
     import os
 
-    from .memory import StepTooLarge, guard, training_estimate
+    from .memory import StepTooLarge, guarded
     from .models import load_for
     from .training import fit, load_training_data, refit
     from .workspace import load_workspace
@@ -77,9 +77,8 @@ def _cmd_train(args) -> int:
         if torch.cuda.is_available():  # one GPU per process
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     base = load_for(params.base_model, device, params.max_seq_length, training=True)
-    estimate = training_estimate(params, base.model, datasets, base.device)
     try:
-        params = guard(params, estimate)
+        params, estimate = guarded(params, base.model, datasets, base.device)
     except StepTooLarge as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

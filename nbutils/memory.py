@@ -24,6 +24,7 @@ __all__ = [
     "StepTooLarge",
     "activation_bytes",
     "guard",
+    "guarded",
     "padded_length",
     "step_peak_gb",
     "training_estimate",
@@ -182,6 +183,21 @@ def guard(params, estimate: MemoryEstimate):
         f"{estimate.describe().replace('**', '')} Training was not started (`memory_guard: {params.memory_guard}`); "
         "set `memory_guard: warn` to try anyway."
     )
+
+
+def guarded(params, model, datasets: dict, device: str, available_gb: float | None = None):
+    """Estimate the step's memory and act on it (:func:`training_estimate`, then :func:`guard`): what the train
+    stage, ``python -m nbutils train`` and the benchmarks run before training.
+
+    Returns:
+        ``(params, estimate)``: the params to train with (a copy with ``cached_mnrl`` when adapted) and the
+        estimate, whose ``adapted`` says what changed.
+
+    Raises:
+        StepTooLarge: as :func:`guard`.
+    """
+    estimate = training_estimate(params, model, datasets, device, available_gb)
+    return guard(params, estimate), estimate
 
 
 class _Steps:

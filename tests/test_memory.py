@@ -100,7 +100,7 @@ def real_params(**changes):
 
 
 def test_guard_adapts_mnrl_to_the_cached_loss_and_stops_or_warns_otherwise(minilm):
-    from nbutils.memory import StepTooLarge, guard
+    from nbutils.memory import StepTooLarge, guard, guarded
 
     p = real_params()
     datasets = build_datasets(TRIPLES, LONG, loss=p.loss)
@@ -114,6 +114,8 @@ def test_guard_adapts_mnrl_to_the_cached_loss_and_stops_or_warns_otherwise(minil
     assert "runs as `cached_mnrl`" in tight.describe() and tight.to_dict()["adapted"] == tight.adapted
     refit = training_estimate(adapted, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
     assert refit.fits
+    both, estimate = guarded(p, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
+    assert both.values == adapted.values and estimate.adapted == tight.adapted
 
     stop = real_params(memory_guard="stop")
     with pytest.raises(StepTooLarge, match="cached_mini_batch: .*Training was not started"):

@@ -274,7 +274,7 @@ TRAIN = header(
     ),
     (
         "code",
-        "mem = memory.training_estimate(P, base.model, datasets, base.device)\nP = memory.guard(P, mem)\nMarkdown(mem.describe())",
+        "P, mem = memory.guarded(P, base.model, datasets, base.device)\nMarkdown(mem.describe())",
     ),
     ("md", "## 2. Train"),
     (
