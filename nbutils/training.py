@@ -687,8 +687,12 @@ def run_fingerprint(params, triples: list[Triple], base_fingerprint: str, corpus
 
 
 def _fingerprint(triples: list[Triple], base_fingerprint: str, settings: dict) -> str:
+    """Hash of the rows, the base model and the settings. ``cached_mnrl`` counts as ``mnrl``: the same loss
+    computed in pieces, which ``memory_guard`` picks on a machine with less memory, so a run finished (or
+    checkpointed) on a larger machine is still found on a smaller one, and the other way round."""
     import hashlib
 
+    settings = settings | {"loss": "mnrl"} if settings.get("loss") == "cached_mnrl" else settings
     key = json.dumps([data_hash(triples), base_fingerprint, settings], sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 

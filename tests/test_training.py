@@ -295,6 +295,8 @@ def test_run_fingerprint_follows_how_the_epoch_is_chosen():
     assert fp(eval_during_training=False) == fp(eval_during_training=False, dev_corpus_max=500), "no pool, no say"
     assert fp(corpus_size=400) == fp(corpus_size=400, dev_corpus_max=500), "a corpus under the limit is scored whole"
     assert fp(corpus_size=600) != fp(corpus_size=600, dev_corpus_max=500)
+    assert fp(loss="cached_mnrl", cached_mini_batch=8) == fp(), "memory_guard's cached variant is the same run"
+    assert fp(loss="infonce") != fp()
 
 
 def test_model_card_quotes_training_rows_only_when_asked(minilm, tmp_path):
