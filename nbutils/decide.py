@@ -207,14 +207,21 @@ def baseline_runs(
 
 
 def split_resolution(
-    ws: Workspace, dense: DenseIndex, bm25: BM25Index, model, splits=("dev", "test"), metric: str = "ndcg@10"
+    ws: Workspace,
+    dense: DenseIndex,
+    bm25: BM25Index,
+    model,
+    splits=("dev", "test"),
+    metric: str = "ndcg@10",
+    known: dict[str, dict[str, Run]] | None = None,
 ):
     """How small a difference in ``metric`` each split can show (a DataFrame, one row per split).
 
     Comparing two recipes on a split is a paired test over its queries. The spread of per-query differences
     between two related systems measured here, the base dense model and its hybrid with BM25, stands in
     for the spread between two recipes; from it, the smallest mean difference a paired test would detect
-    80 % of the time at the 5 % level (:func:`~nbutils.evaluation.detectable_difference`).
+    80 % of the time at the 5 % level (:func:`~nbutils.evaluation.detectable_difference`). ``known`` holds
+    the :func:`baseline_runs` of splits already searched (e.g. ``{"test": runs}``), which are not searched again.
     """
     import pandas as pd
 
@@ -226,7 +233,7 @@ def split_resolution(
         queries, qrels = ws.split(split)
         if not queries:
             continue
-        runs = baseline_runs(ws, dense, bm25, model, split)
+        runs = (known or {}).get(split) or baseline_runs(ws, dense, bm25, model, split)
         base, hybrid = per_query(qrels, runs["base"], (10,)), per_query(qrels, runs["hybrid"], (10,))
         diffs = [hybrid[q][metric] - base[q][metric] for q in base]
         rows.append(

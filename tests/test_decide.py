@@ -286,3 +286,6 @@ def test_split_resolution_says_how_small_a_difference_each_split_can_show(beir_d
     base, hybrid = per_query(qrels, runs["base"], (10,)), per_query(qrels, runs["hybrid"], (10,))
     diffs = [hybrid[q]["ndcg@10"] - base[q]["ndcg@10"] for q in base]
     assert table.loc["dev", "smallest detectable ndcg@10 difference"] == pytest.approx(detectable_difference(diffs))
+    known = {"dev": {"base": runs["base"], "hybrid": runs["base"]}}
+    same = split_resolution(ws, dense, bm25, minilm.model, known=known)
+    assert same.loc["dev", "sd of per-query ndcg@10 difference"] == 0, "runs already searched are used as they are"

@@ -127,7 +127,10 @@ DECIDE = header(
         "md",
         "How small a difference can the dev and test splits show? Comparing two recipes (or a recipe with plain training) on a split is a paired test over its queries. The per-query nDCG@10 differences between two related systems measured here, the base dense model and its hybrid with BM25, stand in for those between two recipes; from their spread follows the smallest mean difference a paired test detects 80 % of the time at the 5 % level. Recipes closer than that look alike on the split: a larger `dev_fraction` (or more labelled queries) tells them apart.",
     ),
-    ("code", "resolution = decide.split_resolution(ws, dense, bm25, base.model)\nresolution.round(3)"),
+    (
+        "code",
+        'resolution = decide.split_resolution(ws, dense, bm25, base.model, known={"test": runs})\nresolution.round(3)',
+    ),
     ("md", "## 5. Recommendation"),
     (
         "code",
