@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -212,6 +213,7 @@ class TrainParams:
 class EvaluateParams:
     k_values: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 50, 100])  # cut-offs for recall@K
     rrf_k: int = 60  # reciprocal rank fusion constant
+    fusion_metric: str = "ndcg@10"  # dev metric the BM25 weight maximises: ndcg@10 | mrr@10 | map@100 | recall@K
 
 
 @dataclass
@@ -251,6 +253,7 @@ _CHOICES: dict[str, type[Enum]] = {
     "long_passages": LongPassages,
     "query_style": QueryStyle,
 }
+FUSION_METRIC = re.compile(r"ndcg@10|mrr@10|map@100|recall@[1-9][0-9]*")  # the metrics evaluate_run gives
 _FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
 _FRACTIONS |= {"drift_vocab_rate", "drift_far_share", "drift_similarity", "drift_mean_shift", "simulate_share"}
 _FRACTIONS |= {"drift_query_vocab_rate", "regression_drop"}
@@ -384,6 +387,8 @@ def _check_value(key: str, value: Any) -> None:
         raise ParamsError(f"llm_temperature: {value!r} must be between 0 and 2")
     if key == "prompt_template":
         _check_template(value)
+    if key == "fusion_metric" and not FUSION_METRIC.fullmatch(value):
+        raise ParamsError(f"fusion_metric: {value!r} is not allowed; valid: ndcg@10, mrr@10, map@100, recall@K (K ≥ 1)")
 
 
 def _check_template(template: str) -> None:

@@ -93,17 +93,25 @@ def tune_fusion_weight(
     bm25: BM25Index,
     weights=WEIGHTS,
     k: int = 100,
+    metric: str = "ndcg@10",
 ):
-    """Pick the BM25 weight of weighted z-score fusion that maximises nDCG@10 on the dev split.
+    """Pick the BM25 weight of weighted z-score fusion that maximises ``metric`` (``fusion_metric``) on the
+    dev split; see :func:`best_fusion_weight`.
 
     Returns:
-        ``(best weight or None when there are no dev queries, table of nDCG@10 per weight)``.
+        ``(best weight or None when there are no dev queries, table of the dev metrics per weight)``.
     """
     import pandas as pd
 
     if not queries:
-        return None, pd.DataFrame(columns=["bm25 weight", "dev nDCG@10"])
-    return best_fusion_weight(qrels, tuned[1].search(tuned[0], queries, k=k), bm25.search(queries, k=k), weights)
+        return None, pd.DataFrame(columns=["bm25 weight", *_weight_columns(metric)])
+    dense_run, bm25_run = tuned[1].search(tuned[0], queries, k=k), bm25.search(queries, k=k)
+    return best_fusion_weight(qrels, dense_run, bm25_run, weights, metric)
+
+
+def _weight_columns(metric: str) -> list[str]:
+    """Columns of the fusion-weight table: the chosen metric first, nDCG@10 as the tie-break."""
+    return [f"dev {metric}"] + (["dev ndcg@10"] if metric != "ndcg@10" else [])
 
 
 def dev_scored_system(params, paths, ws, tuned: tuple[object, DenseIndex]) -> tuple[object, DenseIndex]:
@@ -176,23 +184,25 @@ def refit_comparison(
     return pd.DataFrame(rows)
 
 
-def best_fusion_weight(qrels: dict, dense_run: Run, bm25_run: Run, weights=WEIGHTS):
-    """The BM25 weight (among ``weights``) whose weighted z-score fusion scores the best nDCG@10 on ``qrels``.
+def best_fusion_weight(qrels: dict, dense_run: Run, bm25_run: Run, weights=WEIGHTS, metric: str = "ndcg@10"):
+    """The BM25 weight (among ``weights``) whose weighted z-score fusion scores the best ``metric`` on ``qrels``.
+
+    A metric with few distinct values (recall@10 on a small split) often ties: ties go to the better
+    nDCG@10, then to the smaller weight.
 
     Returns:
-        ``(weight, table of nDCG@10 per weight)``; ties go to the smaller weight.
+        ``(weight, table of the metric, and nDCG@10 when another metric chooses, per weight)``.
     """
     import pandas as pd
 
-    rows = [
-        {
-            "bm25 weight": w,
-            "dev nDCG@10": evaluate_run(qrels, weighted_fusion([dense_run, bm25_run], [1 - w, w]), (10,))["ndcg@10"],
-        }
-        for w in weights
-    ]
-    best = max(rows, key=lambda r: r["dev nDCG@10"])["bm25 weight"]
-    return best, pd.DataFrame(rows)
+    k = int(metric.split("@")[1])
+    rows = []
+    for w in weights:
+        scores = evaluate_run(qrels, weighted_fusion([dense_run, bm25_run], [1 - w, w]), (k,))
+        rows.append({"bm25 weight": w} | {f"dev {m}": scores[m] for m in dict.fromkeys([metric, "ndcg@10"])})
+    columns = _weight_columns(metric)
+    best = max(rows, key=lambda r: tuple(r[c] for c in columns))["bm25 weight"]
+    return best, pd.DataFrame(rows, columns=["bm25 weight", *columns])
 
 
 def compare_systems(qrels: dict, runs: dict[str, Run], k_values: list[int]) -> dict[str, dict[str, float]]:

@@ -41,6 +41,8 @@ def test_defaults_and_overrides_are_typed(tmp_path):
         ("data_dir: builtin:nope\n", "builtin:nope"),
         ("gold_file: missing.jsonl\n", "gold_file"),
         ("mine_range_min: 40\nmine_range_max: 10\n", "mine_range_min"),
+        ("fusion_metric: ndcg@5\n", "recall@K"),
+        ("fusion_metric: recall@0\n", "fusion_metric"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, text, needle):
@@ -58,6 +60,14 @@ def test_override_errors():
         parse_override("k_values=10")
     with pytest.raises(ParamsError, match="bool"):
         parse_override("promote=maybe")
+
+
+def test_fusion_metric_takes_the_metrics_evaluate_gives():
+    assert [validate({"fusion_metric": m}).fusion_metric for m in ("recall@10", "recall@5", "mrr@10")] == [
+        "recall@10",
+        "recall@5",
+        "mrr@10",
+    ]
 
 
 def test_relative_paths_resolve_against_base(tmp_path, beir_dir):

@@ -101,3 +101,18 @@ def test_fusion_weight_follows_the_better_retriever():
     assert best_fusion_weight(qrels, dense_run=good, bm25_run=poor)[0] == 0.0
     weight, table = best_fusion_weight(qrels, dense_run=poor, bm25_run=good)
     assert weight > 0.5 and len(table) == 9
+
+
+def test_fusion_weight_by_another_metric_breaks_ties_by_ndcg():
+    """recall@3 ties across weights here: the chosen weight has the best recall@3, then the best nDCG@10."""
+    from nbutils.evaluation import best_fusion_weight
+
+    qrels = {f"q{i}": {f"rel{i}": 1} for i in range(6)}
+    dense = {q: {"x": 3.0, f"rel{i}": 2.0, "y": 1.0, "z": 0.5} for i, q in enumerate(qrels)}
+    bm25 = {q: {f"rel{i}": 3.0, "z": 2.0, "y": 1.0, "x": 0.0} for i, q in enumerate(qrels)}
+    weight, table = best_fusion_weight(qrels, dense, bm25, metric="recall@3")
+    assert list(table.columns) == ["bm25 weight", "dev recall@3", "dev ndcg@10"]
+    assert (table["dev recall@3"] == 1.0).all(), "every weight finds the passage in the top 3"
+    chosen = table[table["bm25 weight"] == weight].iloc[0]
+    assert chosen["dev ndcg@10"] == table["dev ndcg@10"].max() > table["dev ndcg@10"].iloc[0]
+    assert weight == best_fusion_weight(qrels, dense, bm25)[0], "nDCG@10 decides the tie as it decides alone"

@@ -324,11 +324,11 @@ EVALUATE = header(
     ),
     (
         "md",
-        "The BM25 weight of the weighted hybrid is chosen on the **dev** split only, then applied to the test queries (with `refit_with_dev`, by the model trained on the train split only: the shipped model trained on dev):",
+        "The BM25 weight of the weighted hybrid is chosen on the **dev** split only (by `fusion_metric`), then applied to the test queries (with `refit_with_dev`, by the model trained on the train split only: the shipped model trained on dev):",
     ),
     (
         "code",
-        'dev_system = evaluation.dev_scored_system(P, paths, ws, tuned_system)\nweight, weight_table = evaluation.tune_fusion_weight(*ws.split("dev"), dev_system, bm25)\nweight_table.round(4)',
+        'dev_system = evaluation.dev_scored_system(P, paths, ws, tuned_system)\nweight, weight_table = evaluation.tune_fusion_weight(*ws.split("dev"), dev_system, bm25, metric=P.fusion_metric)\nweight_table.round(4)',
     ),
     (
         "code",
@@ -396,7 +396,7 @@ EVALUATE = header(
     ("md", "## Record"),
     (
         "code",
-        'report.record_metrics(paths, "evaluate", {"summary": summary.to_dict("records"), "systems": scores, "fusion_weight": weight, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values()), "robustness": robustness.to_dict("records"), "robustness_notes": notes, "refit": refit_table.to_dict("records") if refit_table is not None else []})',
+        'report.record_metrics(paths, "evaluate", {"summary": summary.to_dict("records"), "systems": scores, "fusion_weight": weight, "fusion_metric": P.fusion_metric, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values()), "robustness": robustness.to_dict("records"), "robustness_notes": notes, "refit": refit_table.to_dict("records") if refit_table is not None else []})',
     ),
 ]
 
