@@ -3,6 +3,8 @@
 #   overhead  bench/train_overhead.py (nbutils vs plain Sentence Transformers)
 #   synth     bench/synth_scifact.py train-eval (no-gold synthetic training; SYNTH_ONLY selects configurations)
 #   train     bench/train_scifact.py (gold-pair recipes)
+#   soup      bench/train_scifact.py on the suite's split (run "suite" first, or SOUP_SUITE=a finished suite's
+#             domain folder): the recipe's row trained with three seeds, and the soup of their weights
 #   suite     the whole notebook suite on params/scifact.yaml (the full recipe), stage 4 under torchrun
 #             on one GPU; needs papermill, ipykernel and nbconvert wheels in .device/whl as well. Then the
 #             recipe against plain training and the hybrid-negative recipes on the suite's dev and test
@@ -33,6 +35,10 @@ for part in $PARTS; do
     train) python3 bench/train_scifact.py --data .device/scifact --out bench/out/scifact-train --model .device/minilm \
              --synthetic bench/out/scifact 2>&1 | quiet | tee $OUT/train.log
            cp bench/out/scifact-train/results.json $OUT/train_results.json 2>/dev/null ;;
+    soup) python3 bench/train_scifact.py --suite ${SOUP_SUITE:-$OUT/outputs/scifact} --test --model .device/minilm \
+            --out $OUT/soup --seeds 42,1,2 --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
+            --only "+ 1 hybrid-teacher negative, 10 epochs" 2>&1 | quiet | tee $OUT/soup.log
+          rm -rf $OUT/soup/model-* ;;
     suite) python3 -m ipykernel install --prefix /tmp/site >/dev/null 2>&1
            export JUPYTER_PATH=/tmp/site/share/jupyter
            { python3 -m nbutils run scifact "${SUITE[@]}" --stages decide,synthesize,mine --quiet &&
@@ -41,7 +47,7 @@ for part in $PARTS; do
            python3 bench/train_scifact.py --suite $OUT/outputs/scifact --test --model .device/minilm --out $OUT/compare \
              --only "plain ST, 10 epochs, b64, lr 3e-5" --only "+ 1 hybrid-teacher negative, 10 epochs" \
              --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
-             --only "+ 3 hybrid negatives, long passages in windows" 2>&1 | quiet | tee $OUT/compare.log
-           rm -rf $OUT/outputs/scifact/work ;;
+             --only "+ 3 hybrid negatives, long passages in windows" 2>&1 | quiet | tee $OUT/compare.log ;;
   esac
 done
+rm -rf $OUT/outputs/scifact/work  # models and indexes: too large to come back

@@ -15,7 +15,9 @@ seed of the trained rows only (the split stays the suite's). With ``--suite`` th
 against every trained row, claim by claim (paired permutation tests of nDCG@10 and recall@10, dense and fused
 at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.json``). The suite's model is
 scored as its suite scores it (its ``long_passages``); ``--windows`` scores every trained row with long passages
-in windows, as a suite with ``long_passages: windows`` does, so the rows differ in training only. ``--reuse``
+in windows, as a suite with ``long_passages: windows`` does, so the rows differ in training only. ``--seeds
+42,1,2`` trains every row once per seed and scores the uniform soup of those models (their weights averaged:
+one model to serve) as a row of its own. ``--reuse``
 takes the rows of an earlier run on the same split (its ``--out`` folder) instead of training them again; with it
 only the rows named by ``--only`` are trained. With ``--suite`` the rows train on the suite's gold pairs after its
 leakage guard (training claims that nearly repeat a dev or test claim are dropped), as the suite's model does.
@@ -129,8 +131,9 @@ def recipes(args, ws, bm25: BM25Index, base) -> dict[str, Callable[[], tuple]]:
     return rows
 
 
-def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict) -> dict:
-    """Train one recipe from the base model and score it (its runs go to ``runs``)."""
+def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict, seed: int, folder: str) -> dict:
+    """Train one recipe from the base model with ``seed`` into ``out/folder`` and score it (its runs go to
+    ``runs``)."""
     triples, epochs, batch, lr, negs, windows = recipe
     model = load_for(args.model or MODEL, args.device, args.seq, training=True)
     datasets = build_datasets(triples, ws.corpus, negs)
@@ -143,22 +146,52 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict) -
     res = train(
         model.model,
         datasets,
-        out / "model-tmp",
+        out / folder,
         device=model.device,
         epochs=1 if args.smoke else epochs,
         batch_size=batch,
         learning_rate=lr,
-        seed=args.seed,
+        seed=seed,
         loss=params.loss,
         mini_batch_size=params.cached_mini_batch,
     )
-    tuned = load_for(str(out / "model-tmp"), args.device, args.seq)
+    tuned = load_for(str(out / folder), args.device, args.seq)
     return {
         "pairs": res.rows,
         "train_s": round(time.perf_counter() - start, 1),
         "rows_per_s": round(res.rows_per_second, 1),
         **scores(tuned, ws, bm25, windows or args.windows, splits(args), runs),
     }
+
+
+def soup_row(args, ws, bm25: BM25Index, out: Path, folders: list[str], windows: bool, runs: dict) -> dict:
+    """Average the weights of the models in ``folders`` (trained from the same base with different seeds: a
+    uniform model soup, one model to serve), save it to ``out/model-soup`` and score it."""
+    states = [load_for(str(out / f), "cpu", args.seq).model.state_dict() for f in folders]
+    soup = load_for(str(out / folders[0]), "cpu", args.seq).model
+    soup.load_state_dict({k: sum(st[k].float() for st in states) / len(states) for k in states[0]})
+    soup.save_pretrained(str(out / "model-soup"))
+    tuned = load_for(str(out / "model-soup"), args.device, args.seq)
+    return scores(tuned, ws, bm25, windows or args.windows, splits(args), runs)
+
+
+def train_seeds(args, ws, bm25: BM25Index, out: Path, name: str, recipe: tuple, results: dict, runs: dict) -> None:
+    """Train one row once per training seed (``--seeds``; else ``--seed``), and with several seeds also score
+    the soup of their weights as a row of its own."""
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    folders = []
+    for i, seed in enumerate(seeds):
+        row = name if len(seeds) == 1 else f"{name}, seed {seed}"
+        folders.append(f"model-{i}" if len(seeds) > 1 else "model-tmp")
+        runs[row] = {}
+        results[row] = train_row(args, ws, bm25, out, recipe, runs[row], seed, folders[-1])
+        print(row, json.dumps(results[row]), flush=True)
+    if len(seeds) > 1:
+        row = f"{name}, soup of {len(seeds)} seeds"
+        runs[row] = {}
+        results[row] = {"pairs": results[f"{name}, seed {seeds[0]}"]["pairs"]}
+        results[row] |= soup_row(args, ws, bm25, out, folders, recipe[-1], runs[row])
+        print(row, json.dumps(results[row]), flush=True)
 
 
 def splits(args) -> tuple[str, ...]:
@@ -218,6 +251,7 @@ def main() -> None:
     ap.add_argument("--synthetic", default="", help="folder of bench/synth_scifact.py generate (optional)")
     ap.add_argument("--suite", default="", help="a suite run's domain folder: its splits, and its model as a row")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--seeds", default="", help="training seeds, e.g. 42,1,2: each row per seed, then their soup")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dev", type=int, default=200, help="dev claims carved from the training claims")
     ap.add_argument("--seq", type=int, default=256)
@@ -263,9 +297,7 @@ def main() -> None:
     runs |= {reused(name): row for name, row in earlier_runs.items()}
     for name, recipe in rows.items():
         if name in args.only or not (args.only or args.reuse):
-            runs[name] = {}
-            results[name] = train_row(args, ws, bm25, out, recipe(), runs[name])
-            print(name, json.dumps(results[name]), flush=True)
+            train_seeds(args, ws, bm25, out, name, recipe(), results, runs)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "runs.json").write_text(json.dumps(runs))
     for split in splits(args):
