@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,6 +10,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+TORCHRUN_2 = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]  # two CPU processes
+
+
+def nbutils_train(launch: list[str], domain: str, params_file, *extra: str) -> dict:
+    """Run ``<launch> -m nbutils train DOMAIN --params FILE [extra]`` from the repository root, outside any
+    launcher's environment, and return the summary it prints last (stderr in the failure when it fails)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "WORLD_SIZE"}}
+    cmd = [*launch, "-m", "nbutils", "train", domain, "--params", str(params_file), *extra]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
 
 SENTENCES = [
     "Cats purr when they are content.",

@@ -177,25 +177,12 @@ def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
 def test_cli_train_runs_both_trainings(domain, tmp_path, processes):
     """``python -m nbutils train`` (the path launchers take) trains the dev-scored model, then the refit; also
     under ``torchrun`` with two CPU processes (gloo), where both trainings run distributed."""
-    import os
-    import subprocess
-
-    from tests.conftest import PY, ROOT
+    from tests.conftest import PY, TORCHRUN_2, nbutils_train
 
     params, paths, ws = domain
     _synthesize_and_mine(params, paths, ws)
-    launch = [PY] if processes == 1 else [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "WORLD_SIZE"}}
-    r = subprocess.run(
-        [*launch, "-m", "nbutils", "train", "facts", "--params", str(tmp_path / "facts.yaml"), "--set", "epochs=1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    printed = json.loads(r.stdout.strip().splitlines()[-1])
+    launch = [PY] if processes == 1 else TORCHRUN_2
+    printed = nbutils_train(launch, "facts", tmp_path / "facts.yaml", "--set", "epochs=1")
     assert printed["model_dir"] == str(paths.dev_model_dir) and printed["dev"]
     assert printed["processes"] == processes
     assert printed["refit"]["model_dir"] == str(paths.model_dir) and printed["refit"]["epochs"] == 1

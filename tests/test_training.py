@@ -212,10 +212,6 @@ def test_keep_epoch_is_validated():
 def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_dir, tmp_path):
     """``torchrun`` / ``accelerate launch -m nbutils train`` train with two CPU processes (gloo); fit() then
     reports that run."""
-    import json
-    import os
-    import subprocess
-
     import yaml
 
     from nbutils.config import load_params
@@ -224,7 +220,7 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     from nbutils.synthesize import gold_pairs
     from nbutils.training import fit, load_training_data
     from nbutils.workspace import bm25_index, prepare_workspace
-    from tests.conftest import PY, ROOT
+    from tests.conftest import PY, TORCHRUN_2, nbutils_train
 
     params_file = tmp_path / "pets.yaml"
     values = {"domain": "pets", "data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "device": "cpu"}
@@ -236,9 +232,8 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     pairs = gold_pairs(ws)
     save_triples(mine_bm25(pairs, bm25_index(ws), known_positives(pairs), 1, 0, 4), paths.triples)
 
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "WORLD_SIZE"}}
     if launcher == "torchrun":
-        cmd = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+        cmd = TORCHRUN_2
     else:
         import socket
 
@@ -248,16 +243,7 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
         # the command a user runs on several GPUs; with device: cpu the processes talk over gloo
         cmd = [PY, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
         cmd += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port]
-    r = subprocess.run(
-        [*cmd, "-m", "nbutils", "train", "pets", "--params", str(params_file)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    printed = json.loads(r.stdout.strip().splitlines()[-1])
+    printed = nbutils_train(cmd, "pets", params_file)
     assert printed["processes"] == 2 and not printed["reused"], "one line, from rank 0, for a two-process run"
     assert (paths.model_dir / "model.safetensors").exists()
 
