@@ -15,12 +15,12 @@ seed of the trained rows only (the split stays the suite's). With ``--suite`` th
 against every trained row, claim by claim (paired permutation tests of nDCG@10 and recall@10, dense and fused
 at BM25 weight 0.3; ``significance.json``; every row's runs are kept in ``runs.json``). The suite's model is
 scored as its suite scores it (its ``long_passages``); ``--windows`` scores every trained row with long passages
-in windows, as a suite with ``long_passages: windows`` does, so the rows differ in training only. ``--seeds
-42,1,2`` trains every row once per seed and scores the uniform soup of those models (their weights averaged:
-one model to serve) as a row of its own. ``--reuse``
+in windows, as a suite with ``long_passages: windows`` does, so the rows differ in training only. ``--reuse``
 takes the rows of an earlier run on the same split (its ``--out`` folder) instead of training them again; with it
-only the rows named by ``--only`` are trained. With ``--suite`` the rows train on the suite's gold pairs after its
-leakage guard (training claims that nearly repeat a dev or test claim are dropped), as the suite's model does.
+only the rows named by ``--only`` are trained. ``--seeds 42,1,2`` trains every row once per seed and scores the
+uniform soup of those models (their weights averaged: one model to serve) as a row of its own. With ``--suite``
+the rows train on the suite's gold pairs after its leakage guard (training claims that nearly repeat a dev or
+test claim are dropped), as the suite's model does.
 A suite that refit its model on train + dev (``refit_with_dev``) is represented by its train-only model
 (``work/model_dev``): the refit model trained on the dev claims, and the suite's evaluate report compares the
 two on its test split.
