@@ -22,6 +22,7 @@ __all__ = [
     "LoadedModel",
     "ResolvedModel",
     "encode",
+    "encode_with_windows",
     "load_for",
     "load_model",
     "model_fingerprint",
@@ -30,6 +31,7 @@ __all__ = [
     "token_counts",
     "resolve_device",
     "resolve_model",
+    "sentence_windows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -129,6 +131,7 @@ def load_model(location: str, device: str = "cpu", max_seq_length: int | None = 
 
 LONG_PASSAGES = ("truncate", "windows")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_NEXT_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")  # a stop followed by a capital: "e.g. the" stays whole
 
 
 def token_counts(tokenizer, texts: list[str]) -> list[int]:
@@ -196,6 +199,54 @@ def passage_windows(text: str, tokenizer, max_tokens: int) -> list[str]:
     windows.append(current)
     prefix = head + "\n" if head else ""
     return [prefix + " ".join(s for s, _ in w) for w in windows]
+
+
+def sentence_windows(title: str, text: str, size: int = 2) -> list[str]:
+    """Windows of ``size`` consecutive sentences of a passage's text (stride one), each under its title.
+
+    A passage of ``size`` sentences or fewer gives one window: its whole text. Sentences end at ``.``, ``!``
+    or ``?`` followed by a capital letter or a bracket, so abbreviations such as "e.g. the" stay whole.
+
+    Example::
+
+        >>> sentence_windows("Aspirin", "It thins blood. It eases pain. It is cheap.")
+        ['Aspirin\nIt thins blood. It eases pain.', 'Aspirin\nIt eases pain. It is cheap.']
+    """
+    if size < 1:
+        raise ValueError(f"window size must be at least 1 sentence, got {size}")
+    sentences = [s for s in _NEXT_SENTENCE.split(text.strip()) if s]
+    bodies = [" ".join(sentences[i : i + size]) for i in range(max(1, len(sentences) - size + 1))]
+    return [f"{title}\n{body}" if title and body else title or body for body in bodies]
+
+
+def encode_with_windows(
+    loaded, passages: list, size: int = 2, batch_size: int = 64, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows for a :class:`~nbutils.retrieval.DenseIndex` whose passages score as their best sentence window.
+
+    Each passage gets its own embedding (as ``loaded`` encodes documents) followed by one row per window
+    of :func:`sentence_windows` when it has more than one window. A query then matches the sentences that
+    answer it even when the rest of a long abstract is about something else.
+
+    Args:
+        loaded: a :class:`LoadedModel`.
+        passages: :class:`~nbutils.data.Passage` objects (``title``, ``text``, ``full_text()``).
+        size: sentences per window.
+
+    Returns:
+        ``(embeddings, starts)``: the rows, and the first row of each passage.
+    """
+    whole = loaded.encode_documents([p.full_text() for p in passages], batch_size, progress=progress)
+    windows = [sentence_windows(p.title, p.text, size) for p in passages]
+    flat = [w for ws in windows if len(ws) > 1 for w in ws]
+    extra = encode(loaded.model, flat, batch_size, kind="document", progress=progress)
+    counts = np.array([1 + (len(ws) if len(ws) > 1 else 0) for ws in windows], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if len(counts) else counts
+    rows = np.empty((int(counts.sum()), whole.shape[1]), dtype=np.float32)
+    is_whole = np.zeros(len(rows), dtype=bool)
+    is_whole[starts] = True
+    rows[is_whole], rows[~is_whole] = whole, extra
+    return rows, starts
 
 
 def _encode_windows(model, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:

@@ -102,22 +102,45 @@ def top_k(scores: np.ndarray, ids: list[str], k: int, positive_only: bool = Fals
 class DenseIndex:
     """Exact cosine top-k over normalised passage embeddings, computed in query chunks.
 
-    Memory stays at ``chunk × corpus`` scores, never the full query × corpus matrix.
+    Memory stays at ``chunk × rows`` scores, never the full query × corpus matrix. With ``starts``, a
+    passage owns several rows (itself and its sentence windows, see
+    :func:`nbutils.models.encode_with_windows`): rows ``starts[i]`` up to ``starts[i + 1]`` belong to
+    passage ``ids[i]``, and a passage scores as its best row.
     """
 
     ids: list[str]
-    embeddings: np.ndarray  # (n_passages, dim), L2-normalised float32
+    embeddings: np.ndarray  # (rows, dim), L2-normalised float32; one row per passage unless ``starts``
+    starts: np.ndarray | None = None  # first row of each passage, when passages own several rows
 
     def __post_init__(self) -> None:
-        if len(self.ids) != len(self.embeddings):
-            raise ValueError(f"{len(self.ids)} ids but {len(self.embeddings)} embeddings")
+        if self.starts is None:
+            if len(self.ids) != len(self.embeddings):
+                raise ValueError(f"{len(self.ids)} ids but {len(self.embeddings)} embeddings")
+            return
+        starts = np.asarray(self.starts)
+        if len(starts) != len(self.ids):
+            raise ValueError(f"{len(self.ids)} ids but {len(starts)} starts")
+        if len(starts) and (starts[0] != 0 or np.any(np.diff(starts) <= 0) or starts[-1] >= len(self.embeddings)):
+            raise ValueError(f"starts must rise from 0 and stay below the {len(self.embeddings)} embedding rows")
+
+    @property
+    def passage_embeddings(self) -> np.ndarray:
+        """One row per passage: the whole passage's embedding (its first row)."""
+        return self.embeddings if self.starts is None else self.embeddings[self.starts]
+
+    def _scores(self, q_emb: np.ndarray) -> np.ndarray:
+        """Cosine of each query with each passage (its best row when passages own several)."""
+        sims = q_emb @ self.embeddings.T
+        if self.starts is None or not len(self.ids):
+            return sims
+        return np.maximum.reduceat(sims, self.starts, axis=1)
 
     def search_embeddings(self, qids: list[str], q_emb: np.ndarray, k: int = 100, chunk: int = 256) -> Run:
         """Top-``k`` passages for already-encoded queries."""
         run: Run = {}
         k = min(k, len(self.ids))
         for start in range(0, len(qids), chunk):
-            sims = q_emb[start : start + chunk] @ self.embeddings.T
+            sims = self._scores(q_emb[start : start + chunk])
             part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             for row, qid in enumerate(qids[start : start + chunk]):
                 cand = part[row]

@@ -36,3 +36,53 @@ def test_train_scifact_trains_a_row_per_seed_and_scores_their_soup(tmp_path):
     assert any(not (first[k] == second[k]).all() for k in first), "two seeds, two models"
     for k in soup:
         assert soup[k] == pytest.approx((first[k] + second[k]) / 2, abs=1e-6)
+
+
+def test_window_scoring_scores_whole_and_windowed_indexes_and_caches_the_rows(tmp_path):
+    """``bench/window_scoring.py`` encodes each passage and its sentence windows once, scores both indexes on
+    the suite's dev and test claims, and a re-run takes the rows from its cache."""
+    from nbutils.config import validate
+    from nbutils.models import sentence_windows
+    from nbutils.paths import DomainPaths
+    from nbutils.workspace import prepare_workspace
+
+    beir_dir = tmp_path / "beir"
+    topics = "copper zinc iron tin lead gold nickel cobalt silver chrome cadmium arsenic mercury lithium boron".split()
+    docs = [
+        {
+            "_id": f"d{i}",
+            "title": f"Study {i}",
+            "text": f"Samples were weighed. {m.title()} levels rose in soil. "
+            "Rain was measured weekly. Results were stable.",
+        }
+        for i, m in enumerate(topics)
+    ]
+    write_jsonl(beir_dir / "corpus.jsonl", docs)
+    write_jsonl(beir_dir / "queries.jsonl", [{"_id": f"q{i}", "text": f"{m} in soil"} for i, m in enumerate(topics)])
+    (beir_dir / "qrels").mkdir()
+    qrels = "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics)))
+    (beir_dir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    params = validate(
+        {
+            "data_dir": str(beir_dir),
+            "outputs_dir": str(tmp_path / "outputs"),
+            "domain": "metals",
+            "test_fraction": 0.3,
+            "dev_fraction": 0.3,
+        }
+    )
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    out = tmp_path / "out"
+    cmd = [PY, "bench/window_scoring.py", "--suite", str(tmp_path / "outputs" / "metals"), "--out", str(out)]
+    cmd += ["--model", "base=sentence-transformers/all-MiniLM-L6-v2", "--seq", "64", "--device", "cpu"]
+    runs = [subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr[-3000:] + runs[1].stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())["models"]["base"]
+    windows = sum(len(sentence_windows(p.title, p.text, 2)) for p in ws.corpus.values())
+    assert res["rows"] == len(docs) + windows == len(docs) * 4  # each passage: itself and 3 windows
+    for split in ("dev", "test"):
+        assert ws.split(split)[0], f"the tiny split has {split} claims"
+        for index in ("whole", "windows"):
+            assert 0 <= res[f"{split} {index} z0.2"]["ndcg@10"] <= 1
+        assert 0 < res[f"{split} windows - whole z0.0 recall@10"]["p_value"] <= 1
+    assert "Batches" in runs[0].stderr and "Batches" not in runs[1].stderr  # the re-run encodes nothing

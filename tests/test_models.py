@@ -109,3 +109,20 @@ def test_weight_bars_are_quiet_in_reports_but_other_bars_and_hooks_stay(minilm, 
     finally:
         hf_logging.set_tqdm_hook(previous)
         quiet_weight_bars()
+
+
+def test_sentence_windows_slide_one_sentence_at_a_time_under_the_title():
+    from nbutils.models import sentence_windows
+
+    text = "Mice were fed fat (n = 12). Weight rose, e.g. by a third. Insulin fell! Why? [1] Unclear."
+    assert sentence_windows("Diet", text, 2) == [
+        "Diet\nMice were fed fat (n = 12). Weight rose, e.g. by a third.",
+        "Diet\nWeight rose, e.g. by a third. Insulin fell!",
+        "Diet\nInsulin fell! Why?",
+        "Diet\nWhy? [1] Unclear.",
+    ]
+    assert sentence_windows("Diet", text, 5) == [f"Diet\n{text}"]  # 5 sentences: one window, the whole text
+    assert sentence_windows("", "One. Two. Three.", 2) == ["One. Two.", "Two. Three."]
+    assert sentence_windows("Only a title", "", 2) == ["Only a title"]
+    with pytest.raises(ValueError, match="at least 1"):
+        sentence_windows("t", "x", 0)

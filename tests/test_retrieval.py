@@ -70,3 +70,57 @@ def test_write_trec(tmp_path):
     path = tmp_path / "run.tsv"
     write_trec({"q1": {"a": 0.5, "b": 0.9}}, path, tag="t")
     assert path.read_text().splitlines() == ["q1 Q0 b 1 0.900000 t", "q1 Q0 a 2 0.500000 t"]
+
+
+def test_passages_with_several_rows_score_as_their_best_row():
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(9, 6)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    starts = np.array([0, 3, 4, 8])  # passage rows: 3, 1, 4, 1
+    q = rng.normal(size=(5, 6)).astype(np.float32)
+    idx = DenseIndex(["a", "b", "c", "d"], emb, starts)
+    run = idx.search_embeddings([f"q{i}" for i in range(5)], q, k=4, chunk=2)
+    bounds = [*starts, len(emb)]
+    for i in range(5):
+        best = [max(emb[bounds[j] : bounds[j + 1]] @ q[i]) for j in range(4)]
+        assert list(run[f"q{i}"].values()) == pytest.approx(sorted(best, reverse=True), abs=1e-6)
+        assert list(run[f"q{i}"]) == [["a", "b", "c", "d"][j] for j in np.argsort(best)[::-1]]
+    assert np.array_equal(idx.passage_embeddings, emb[starts])
+
+
+@pytest.mark.parametrize(
+    ("starts", "message"),
+    [([0, 3], "3 ids but 2 starts"), ([0, 2, 2], "rise from 0"), ([1, 2, 3], "rise from 0"), ([0, 2, 9], "below")],
+)
+def test_bad_starts_are_refused(starts, message):
+    with pytest.raises(ValueError, match=message):
+        DenseIndex(["a", "b", "c"], np.zeros((5, 2), dtype=np.float32), np.array(starts))
+
+
+def test_best_sentence_window_finds_a_claim_the_whole_passage_dilutes(minilm):
+    """A claim about one sentence of a long, mostly unrelated abstract: the whole-passage vector ranks a
+    same-topic distractor first, the passage's best window ranks the abstract first."""
+    from nbutils.data import Passage
+    from nbutils.models import encode_with_windows
+
+    passages = [
+        Passage(
+            "long",
+            "Outcomes of a cardiology cohort",
+            "We followed 2,000 heart failure patients for five years. Blood pressure and heart rate were recorded "
+            "monthly. Hospital admissions fell after the new protocol. Statin users had fewer strokes. "
+            "Incidentally, vitamin D supplements did not change bone fracture rates in elderly women. "
+            "Cardiac deaths were similar across arms. Echocardiography showed stable ejection fractions.",
+        ),
+        Passage("bones", "Bone health", "Calcium intake and bone density in elderly women."),
+    ]
+    query = {"q": "vitamin D does not prevent fractures in older women"}
+    from nbutils.models import encode
+
+    whole = DenseIndex(["long", "bones"], encode(minilm.model, [p.full_text() for p in passages], progress=False))
+    rows, starts = encode_with_windows(minilm, passages, size=2, progress=False)
+    assert list(starts) == [0, 7] and len(rows) == 8  # the long passage: itself and 6 windows; the short: itself
+    windowed = DenseIndex(["long", "bones"], rows, starts)
+    assert next(iter(whole.search(minilm.model, query)["q"])) == "bones"
+    assert next(iter(windowed.search(minilm.model, query)["q"])) == "long"
+    assert np.allclose(windowed.passage_embeddings, whole.embeddings, atol=1e-5)
