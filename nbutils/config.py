@@ -137,6 +137,7 @@ class CommonParams:
     seed: int = 42  # every random choice derives from it
     max_seq_length: int = 128  # tokens per passage for encoding and training
     long_passages: str = "truncate"  # passages over max_seq_length: truncate | windows, averaged over windows
+    window_sentences: int = 0  # N > 0: a passage also scores as its best window of N sentences (0: whole only)
     encode_batch_size: int = 64  # passages per encoding batch
     bm25_backend: str = "bm25s"  # bm25s | rank_bm25
     refit_with_dev: bool = False  # after the dev-scored run, train the shipped model again on train + dev pairs
@@ -266,6 +267,7 @@ _NON_NEGATIVE = {
     "negatives_per_query",
     "few_shot",
     "copy_max_words",
+    "window_sentences",
 }
 
 

@@ -131,7 +131,11 @@ def dev_scored_system(params, paths, ws, tuned: tuple[object, DenseIndex]) -> tu
             f"refit_with_dev: no dev-scored model at {paths.dev_model_dir}; run the train stage with refit_with_dev"
         )
     loaded = load_for(
-        str(paths.dev_model_dir), params.device, params.max_seq_length, long_passages=params.long_passages
+        str(paths.dev_model_dir),
+        params.device,
+        params.max_seq_length,
+        long_passages=params.long_passages,
+        window_sentences=params.window_sentences,
     )
     return loaded.model, dense_index(loaded, ws, paths.embeddings_dir, params.encode_batch_size)
 

@@ -5,7 +5,8 @@ Layout under ``work/registry/``::
     registry.json            {"current": "v2", "versions": [manifest, ...]}
     v1/model/                a standard sentence-transformers folder
     v1/index/                embeddings.npy, ids.json, hashes.json (one content hash per passage),
-                             manifest.json (model version, corpus hash, measured passages/s)
+                             manifest.json (model version, corpus hash, measured passages/s), and
+                             starts.npy with sentence windows (the first row of each passage)
     v1/training_corpus.json  word counts and passage hashes of the corpus the version was trained on
     v1/reference/            the version's first index of that corpus, kept for drift measurements
     evaluations.jsonl        evaluation history, one record per line (see :mod:`nbutils.monitoring`)
@@ -43,6 +44,7 @@ __all__ = [
     "history_table",
     "index_hashes",
     "load_index",
+    "read_index",
     "load_version",
     "passage_hash",
     "query_hash",
@@ -226,6 +228,7 @@ def build_index(
     corpus_hash: str,
     passage_hashes: list[str] | None = None,
     extra: dict | None = None,
+    starts: np.ndarray | None = None,
 ) -> Path:
     """Store a corpus embedding index for ``version``, tagged with the version and corpus hash.
 
@@ -234,17 +237,23 @@ def build_index(
     Args:
         passage_hashes: one :func:`passage_hash` per id, needed for a later incremental :func:`reembed`.
         extra: more manifest entries (e.g. measured throughput).
+        starts: the first row of each passage when passages own several rows (sentence windows, see
+            :class:`~nbutils.retrieval.DenseIndex`); ``None``: one row per passage.
 
     Raises:
-        ValueError: when ids, embeddings and hashes differ in length.
+        ValueError: when ids, embeddings (or starts) and hashes differ in length.
     """
-    if len(ids) != len(embeddings) or (passage_hashes is not None and len(passage_hashes) != len(ids)):
-        raise ValueError(f"index of {version}: {len(ids)} ids, {len(embeddings)} embeddings, hashes do not match")
+    rows = len(embeddings) if starts is None else len(starts)
+    if len(ids) != rows or (passage_hashes is not None and len(passage_hashes) != len(ids)):
+        raise ValueError(f"index of {version}: {len(ids)} ids, {rows} embeddings, hashes do not match")
+    DenseIndex(ids, embeddings, starts)  # refuses starts that do not fit the rows
     final = registry.index_dir(version)
     tmp = final.with_name(".index.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     _save_array(tmp / "embeddings.npy", embeddings)
+    if starts is not None:
+        _save_array(tmp / "starts.npy", np.asarray(starts, dtype=np.int64))
     atomic_write_text(tmp / "ids.json", json.dumps(ids))
     if passage_hashes is not None:
         atomic_write_text(tmp / "hashes.json", json.dumps(passage_hashes))
@@ -283,8 +292,15 @@ def load_index(registry: Registry, version: str, corpus_hash: str | None = None)
             f"index of {version} was built from corpus {manifest['corpus_hash']}, "
             f"but the corpus is now {corpus_hash}: re-embed (python -m nbutils reembed DOMAIN)"
         )
+    return read_index(folder)
+
+
+def read_index(folder: Path) -> DenseIndex:
+    """The :class:`~nbutils.retrieval.DenseIndex` stored in an index folder (with its sentence-window rows,
+    when it has them), unchecked; see :func:`load_index`."""
     ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
-    return DenseIndex(ids, np.load(folder / "embeddings.npy"))
+    starts = np.load(folder / "starts.npy") if (folder / "starts.npy").exists() else None
+    return DenseIndex(ids, np.load(folder / "embeddings.npy"), starts)
 
 
 def index_hashes(registry: Registry, version: str) -> list[str] | None:
@@ -337,7 +353,8 @@ class _Previous:
 
     ids: list[str]
     hashes: list[str]
-    embeddings: np.ndarray
+    embeddings: np.ndarray  # the rows of the index
+    starts: np.ndarray  # first row of each passage (one row per passage without sentence windows)
     passages_per_second: float | None
 
 
@@ -359,20 +376,24 @@ def _previous_index(registry: Registry, version: str, loaded) -> tuple[_Previous
         )
     if manifest.get("long_passages", "truncate") != loaded.long_passages:
         return None, f"the index was built with long_passages {manifest.get('long_passages', 'truncate')}"
-    ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
-    emb = np.load(folder / "embeddings.npy")
-    return _Previous(ids, hashes, emb, manifest.get("passages_per_second")), f"reusing the index of {version}"
+    if manifest.get("window_sentences", 0) != loaded.window_sentences:
+        return None, f"the index was built with window_sentences {manifest.get('window_sentences', 0)}"
+    index = read_index(folder)
+    starts = np.arange(len(index.ids)) if index.starts is None else index.starts
+    rate = manifest.get("passages_per_second")
+    return _Previous(index.ids, hashes, index.embeddings, starts, rate), f"reusing the index of {version}"
 
 
 def _cached(loaded, corpus: dict, hashes: list[str], cache_dir) -> _Previous | None:
-    """Whole-corpus embeddings of this very model from the stage cache (same key as ``corpus_embeddings``)."""
-    from .workspace import embeddings_cache_path
+    """Whole-corpus embeddings of this very model from the stage cache (see ``embeddings_cache_path``)."""
+    from .workspace import cached_rows, embeddings_cache_path
 
     if cache_dir is None:
         return None
-    path = embeddings_cache_path(loaded, corpus, cache_dir)
-    emb = np.load(path) if path.exists() else None
-    return _Previous(list(corpus), hashes, emb, None) if emb is not None and len(emb) == len(corpus) else None
+    cached = cached_rows(embeddings_cache_path(loaded, corpus, cache_dir))
+    if cached is None or len(cached[1]) != len(corpus):
+        return None
+    return _Previous(list(corpus), hashes, cached[0], cached[1], None)
 
 
 def _reusable(registry, version, loaded, corpus, hashes, full, cache_dir) -> tuple[_Previous | None, str]:
@@ -383,26 +404,30 @@ def _reusable(registry, version, loaded, corpus, hashes, full, cache_dir) -> tup
     return (cached, "from the embedding cache of this very model") if cached else (prev, reason)
 
 
-def _encode_chunks(loaded, texts: list[str], batch_size: int, known_rate: float | None, progress: bool):
+def _encode_chunks(loaded, passages: list, batch_size: int, known_rate: float | None, progress: bool):
     """Encode in chunks of one batch with a progress bar; estimate the total time from the last build's
-    throughput, or else from the first batch. Returns ``(embeddings, seconds, estimate, estimate source)``."""
-    from .models import encode
-
-    estimate = len(texts) / known_rate if known_rate and texts else None
+    throughput, or else from the first batch. Returns ``(rows, starts, seconds, estimate, estimate source)``
+    (see :meth:`~nbutils.models.LoadedModel.encode_index`)."""
+    estimate = len(passages) / known_rate if known_rate and passages else None
     source = "last build" if estimate is not None else ""
     if estimate is not None:
-        logger.info("re-embedding %d passages: about %.0f s (last build's throughput)", len(texts), estimate)
-    parts, start = [], time.perf_counter()
-    with tqdm(total=len(texts), desc="re-embedding", unit="passage", disable=not progress or not texts) as bar:
-        for i in range(0, len(texts), batch_size):
-            parts.append(loaded.encode_documents(texts[i : i + batch_size], batch_size, progress=False))
-            bar.update(len(parts[-1]))
+        logger.info("re-embedding %d passages: about %.0f s (last build's throughput)", len(passages), estimate)
+    parts, starts, rows, start = [], [], 0, time.perf_counter()
+    with tqdm(total=len(passages), desc="re-embedding", unit="passage", disable=not progress or not passages) as bar:
+        for i in range(0, len(passages), batch_size):
+            chunk = passages[i : i + batch_size]
+            emb, first = loaded.encode_index(chunk, batch_size, progress=False)
+            parts.append(emb)
+            starts.append(first + rows)
+            rows += len(emb)
+            bar.update(len(chunk))
             if estimate is None:
-                estimate, source = len(texts) * (time.perf_counter() - start) / len(parts[-1]), "first batch"
+                estimate, source = len(passages) * (time.perf_counter() - start) / len(chunk), "first batch"
                 bar.set_postfix_str(f"estimated {estimate:.0f} s in all")
-                logger.info("re-embedding %d passages: about %.0f s (first batch)", len(texts), estimate)
-    emb = np.concatenate(parts) if parts else encode(loaded.model, [], batch_size)
-    return emb, time.perf_counter() - start, estimate, source
+                logger.info("re-embedding %d passages: about %.0f s (first batch)", len(passages), estimate)
+    if not parts:
+        return None, np.zeros(0, dtype=np.int64), time.perf_counter() - start, estimate, source
+    return np.concatenate(parts), np.concatenate(starts), time.perf_counter() - start, estimate, source
 
 
 def reembed(
@@ -440,23 +465,25 @@ def reembed(
         raise ValueError(f"re-embedding {version}: the corpus is empty")
     start = time.perf_counter()
     ids = list(corpus)
-    texts = [corpus[i].full_text() for i in ids]
-    hashes = [passage_hash(t) for t in texts]
+    hashes = [passage_hash(corpus[i].full_text()) for i in ids]
     _recover(registry.index_dir(version))
     prev, reason = _reusable(registry, version, loaded, corpus, hashes, full, cache_dir)
     plan = _plan(ids, hashes, prev)
     known_rate = prev.passages_per_second if prev else None
-    new_emb, enc_seconds, estimate, source = _encode_chunks(
-        loaded, [texts[i] for i in plan["encode"]], batch_size, known_rate, progress
+    new_rows, new_starts, enc_seconds, estimate, source = _encode_chunks(
+        loaded, [corpus[ids[i]] for i in plan["encode"]], batch_size, known_rate, progress
     )
     rate = len(plan["encode"]) / enc_seconds if plan["encode"] and enc_seconds > 0 else None
     extra = {
         "max_seq_length": loaded.model.max_seq_length,
         "long_passages": loaded.long_passages,
+        "window_sentences": loaded.window_sentences,
         "passages_per_second": rate or known_rate,
     }
     chash = corpus_hash(corpus)
-    folder = build_index(registry, version, ids, _assemble(len(ids), plan, prev, new_emb), chash, hashes, extra)
+    rows, starts = _assemble(len(ids), plan, prev, new_rows, new_starts)
+    windows = starts if loaded.window_sentences else None
+    folder = build_index(registry, version, ids, rows, chash, hashes, extra, windows)
     _keep_reference(registry, version, chash, folder)
     return ReembedSummary(
         version,
@@ -490,14 +517,24 @@ def _plan(ids: list[str], hashes: list[str], prev: _Previous | None) -> dict:
     }
 
 
-def _assemble(n: int, plan: dict, prev: _Previous | None, new_emb: np.ndarray) -> np.ndarray:
-    dim = new_emb.shape[1] if len(new_emb) else prev.embeddings.shape[1]
-    emb = np.empty((n, dim), dtype=np.float32)
-    for row, old_row in plan["copy"].items():
-        emb[row] = prev.embeddings[old_row]
-    if plan["encode"]:
-        emb[plan["encode"]] = new_emb
-    return emb
+def _assemble(
+    n: int, plan: dict, prev: _Previous | None, new_rows: np.ndarray | None, new_starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The index's rows and starts: each passage's rows copied from ``prev`` or taken from the new ones."""
+
+    def group(emb: np.ndarray, starts: np.ndarray, i: int) -> np.ndarray:
+        return emb[starts[i] : starts[i + 1] if i + 1 < len(starts) else len(emb)]
+
+    new_of = {row: k for k, row in enumerate(plan["encode"])}
+    groups = [
+        group(new_rows, new_starts, new_of[row])
+        if row in new_of
+        else group(prev.embeddings, prev.starts, plan["copy"][row])
+        for row in range(n)
+    ]
+    counts = np.array([len(g) for g in groups], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    return np.concatenate(groups).astype(np.float32, copy=False), starts
 
 
 def _keep_reference(registry: Registry, version: str, chash: str, index_folder: Path) -> None:
@@ -551,6 +588,7 @@ def load_version(registry: Registry, version: str, device: str = "cpu"):
         device,
         manifest.get("max_seq_length"),
         long_passages=manifest.get("long_passages", "truncate"),
+        window_sentences=manifest.get("window_sentences", 0),
     )
 
 
@@ -619,6 +657,7 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
         "model_fingerprint": model_fingerprint(str(paths.model_dir)),
         "max_seq_length": params.max_seq_length,
         "long_passages": params.long_passages,
+        "window_sentences": params.window_sentences,
         "training_data": (read_metrics(paths, "synthesize") or {}).get(pairs_key, {}),
         "training_data_hash": (train.get("refit") or train).get("training_data_hash"),
         "refit_with_dev": refit,

@@ -318,6 +318,7 @@ class LoadedModel:
     device: str
     fingerprint: str
     long_passages: str = "truncate"  # how passages over max_seq_length are encoded: truncate | windows
+    window_sentences: int = 0  # > 0: its index also holds windows of this many sentences (encode_index)
 
     @property
     def windows(self) -> bool:
@@ -327,8 +328,20 @@ class LoadedModel:
         """Encode passages the way this model's index is built (truncated or in averaged windows)."""
         return encode(self.model, texts, batch_size, kind="document", progress=progress, windows=self.windows)
 
+    def encode_index(
+        self, passages: list, batch_size: int = 64, progress: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows and starts of a :class:`~nbutils.retrieval.DenseIndex` of ``passages``: one row per passage,
+        or with ``window_sentences`` each passage followed by its sentence windows (:func:`encode_with_windows`)."""
+        if self.window_sentences:
+            return encode_with_windows(self, passages, self.window_sentences, batch_size, progress)
+        rows = self.encode_documents([p.full_text() for p in passages], batch_size, progress)
+        return rows, np.arange(len(passages), dtype=np.int64)
+
     def describe(self) -> str:
         how = ", long passages in windows" if self.windows else ""
+        if self.window_sentences:
+            how += f", passages also scored by their best {self.window_sentences}-sentence window"
         return f"{self.resolved.describe()} (device: {self.device}{how})"
 
 
@@ -364,6 +377,7 @@ def load_for(
     max_seq_length: int | None = None,
     training: bool = False,
     long_passages: str = "truncate",
+    window_sentences: int = 0,
 ) -> LoadedModel:
     """Resolve, load and fingerprint a model in one step (``name``: hub id or folder).
 
@@ -373,14 +387,19 @@ def load_for(
     Args:
         long_passages: ``truncate`` or ``windows`` (see :func:`encode`), used by
             :meth:`LoadedModel.encode_documents`.
+        window_sentences: above 0, the model's index also holds each passage's windows of that many
+            sentences, and a passage scores as its best row (:meth:`LoadedModel.encode_index`).
 
     Raises:
-        ValueError: for an unknown ``long_passages``, listing the valid ones.
+        ValueError: for an unknown ``long_passages``, listing the valid ones, or a negative ``window_sentences``.
     """
     if long_passages not in LONG_PASSAGES:
         raise ValueError(f"long_passages: {long_passages!r} is not allowed; valid: {', '.join(LONG_PASSAGES)}")
+    if window_sentences < 0:
+        raise ValueError(f"window_sentences: {window_sentences} must be 0 (whole passages only) or more")
     quiet_weight_bars()
     resolved = resolve_model(name)
     dev = resolve_device(device)
     model = load_model(resolved.location, dev, max_seq_length, half=not training)
-    return LoadedModel(model, resolved, dev, model_fingerprint(resolved.location), long_passages)
+    fingerprint = model_fingerprint(resolved.location)
+    return LoadedModel(model, resolved, dev, fingerprint, long_passages, window_sentences)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .maintain import Registry, load_index, passage_hash, query_hash, reembed, word_counts
+from .maintain import Registry, load_index, passage_hash, query_hash, read_index, reembed, word_counts
 from .paths import append_line, read_json
 
 __all__ = [
@@ -379,7 +379,8 @@ def measure_drift(
     index = load_index(registry, version, corpus_hash(corpus))
     hashes = [passage_hash(corpus[i].full_text()) for i in index.ids]
     ref_hashes = json.loads((ref / "hashes.json").read_text(encoding="utf-8"))
-    shift = embedding_shift(np.load(ref / "embeddings.npy"), ref_hashes, index.embeddings, hashes, similarity)
+    reference = read_index(ref).passage_embeddings
+    shift = embedding_shift(reference, ref_hashes, index.passage_embeddings, hashes, similarity)
     drift.mean_shift, drift.new_passages, drift.far_passages = (
         shift["mean_shift"],
         shift["new_passages"],

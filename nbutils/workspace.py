@@ -23,6 +23,7 @@ from .retrieval import BM25Index, DenseIndex
 __all__ = [
     "Workspace",
     "bm25_index",
+    "cached_rows",
     "corpus_embeddings",
     "corpus_hash",
     "dense_index",
@@ -280,30 +281,56 @@ def load_workspace(paths: DomainPaths) -> Workspace:
 
 def embeddings_cache_path(loaded, corpus: dict[str, Passage], cache_dir: str | Path) -> Path:
     """Where the corpus embeddings of a loaded model are cached: keyed by model fingerprint, sequence
-    length, how long passages are encoded and corpus hash."""
+    length, how long passages are encoded, corpus hash and the size of sentence windows (an ``.npz`` of
+    rows and starts then, see :func:`cached_rows`)."""
     windows = "-windows" if loaded.windows else ""
-    return Path(cache_dir) / f"{loaded.fingerprint}-{loaded.model.max_seq_length}{windows}-{corpus_hash(corpus)}.npy"
+    name = f"{loaded.fingerprint}-{loaded.model.max_seq_length}{windows}-{corpus_hash(corpus)}"
+    if loaded.window_sentences:
+        return Path(cache_dir) / f"{name}-s{loaded.window_sentences}.npz"
+    return Path(cache_dir) / f"{name}.npy"
+
+
+def cached_rows(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows and starts cached at ``path`` (see :func:`embeddings_cache_path`), ``None`` when absent."""
+    if not path.exists():
+        return None
+    if path.suffix == ".npz":
+        saved = np.load(path)
+        return saved["rows"], saved["starts"]
+    emb = np.load(path)
+    return emb, np.arange(len(emb), dtype=np.int64)
+
+
+def _index_rows(loaded, ws: Workspace, cache_dir: Path, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and starts of the corpus for a loaded model, encoded once and cached."""
+    path = embeddings_cache_path(loaded, ws.corpus, cache_dir)
+    if (cached := cached_rows(path)) is not None:
+        return cached
+    rows, starts = loaded.encode_index(list(ws.corpus.values()), batch_size, progress=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        if loaded.window_sentences:
+            np.savez(f, rows=rows, starts=starts)
+        else:
+            np.save(f, rows)
+    tmp.replace(path)
+    return rows, starts
 
 
 def corpus_embeddings(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> np.ndarray:
-    """Embeddings of the whole corpus for a :class:`~nbutils.models.LoadedModel` (cached, see
-    :func:`embeddings_cache_path`), long passages truncated or in windows as the model was loaded."""
-    path = embeddings_cache_path(loaded, ws.corpus, cache_dir)
-    if path.exists():
-        return np.load(path)
-    _, texts = ws.ids_and_texts()
-    emb = loaded.encode_documents(texts, batch_size, progress=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, emb)
-    tmp.replace(path)
-    return emb
+    """Embeddings of the whole corpus for a :class:`~nbutils.models.LoadedModel`, one row per passage
+    (cached, see :func:`embeddings_cache_path`), long passages truncated or in windows as the model was loaded."""
+    rows, starts = _index_rows(loaded, ws, cache_dir, batch_size)
+    return rows if len(rows) == len(starts) else rows[starts]
 
 
 def dense_index(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> DenseIndex:
-    """Exact dense index of the corpus for a loaded model (embeddings cached)."""
+    """Exact dense index of the corpus for a loaded model (embeddings cached); with the model's
+    ``window_sentences``, each passage also holds its sentence windows and scores as its best row."""
     ids, _ = ws.ids_and_texts()
-    return DenseIndex(ids, corpus_embeddings(loaded, ws, cache_dir, batch_size))
+    rows, starts = _index_rows(loaded, ws, cache_dir, batch_size)
+    return DenseIndex(ids, rows, starts if loaded.window_sentences else None)
 
 
 def bm25_index(ws: Workspace, backend: str = "bm25s") -> BM25Index:

@@ -43,6 +43,7 @@ def test_defaults_and_overrides_are_typed(tmp_path):
         ("mine_range_min: 40\nmine_range_max: 10\n", "mine_range_min"),
         ("fusion_metric: ndcg@5\n", "recall@K"),
         ("fusion_metric: recall@0\n", "fusion_metric"),
+        ("window_sentences: -1\n", "window_sentences: -1 must be at least 0"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, text, needle):

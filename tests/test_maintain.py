@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from nbutils.maintain import IndexMismatchError, Registry, build_index, load_index
+from nbutils.paths import read_json
 
 
 def fake_model(tmp_path, name):
@@ -272,3 +273,68 @@ def test_load_version_encodes_long_passages_as_registered(tmp_path):
     reg.register(bundled, {"max_seq_length": 64, "long_passages": "windows"})
     loaded = load_version(reg, "v1")
     assert loaded.windows and loaded.model.max_seq_length == 64
+
+
+# ---------------------------------------------------------------- sentence windows in the served index
+
+THREE_SENTENCES = {
+    "cats": ("Cats", "Cats purr when content. They sleep most of the day. Kittens chase string."),
+    "scope": ("Telescopes", "A refracting telescope uses lenses. Mirrors serve reflectors. Both gather starlight."),
+    "tea": ("Tea", "Green tea is steeped below boiling. Black tea takes four minutes. Milk is optional."),
+}
+
+
+def test_windowed_index_is_reembedded_by_passage_with_its_windows(tmp_path, minilm):
+    """With ``window_sentences``, each passage's rows (itself and its windows) are stored with starts, a
+    changed passage re-encodes only its own rows, and the stored index equals a fresh full build."""
+    from dataclasses import replace
+
+    from nbutils.maintain import reembed
+    from nbutils.models import sentence_windows
+
+    reg = Registry(tmp_path / "registry")
+    first = make_corpus(THREE_SENTENCES | {"bread": PASSAGES["bread"]})  # bread: one sentence, one row
+    windowed = replace(counting(minilm), window_sentences=2)
+    reembed(reg, "v1", windowed, first, batch_size=2, progress=False)
+    index = load_index(reg, "v1")
+    assert list(index.starts) == [0, 3, 6, 9] and len(index.embeddings) == 10  # 3 × (itself + 2 windows) + 1
+    assert read_json(reg.index_dir("v1") / "manifest.json", "m")["window_sentences"] == 2
+
+    items = THREE_SENTENCES | {"bread": PASSAGES["bread"]}
+    items["tea"] = ("Tea", "Oolong tea is half oxidised. It is brewed twice. Its leaves unfurl.")
+    second = make_corpus(items)
+    again = replace(counting(minilm), window_sentences=2)
+    summary = reembed(reg, "v1", again, second, batch_size=2, progress=False)
+    tea = second["tea"]
+    assert again.model.texts == [tea.full_text(), *sentence_windows(tea.title, tea.text, 2)]
+    assert (summary.mode, summary.reused, summary.encoded) == ("incremental", 3, 1)
+    after = load_index(reg, "v1")
+    reembed(Registry(tmp_path / "fresh"), "v1", replace(minilm, window_sentences=2), second, progress=False)
+    fresh = load_index(Registry(tmp_path / "fresh"), "v1")
+    assert np.array_equal(after.starts, fresh.starts)
+    assert np.allclose(after.embeddings, fresh.embeddings, atol=1e-5)
+    run = after.search(minilm.model, {"q": "tea leaves that unfurl when brewed"}, k=1)
+    assert list(run["q"]) == ["tea"]
+
+
+def test_an_index_without_windows_is_not_reused_for_a_windowed_model(tmp_path, minilm):
+    from dataclasses import replace
+
+    from nbutils.maintain import reembed
+
+    reg = Registry(tmp_path / "registry")
+    corpus = make_corpus(THREE_SENTENCES)
+    reembed(reg, "v1", minilm, corpus, progress=False)
+    windowed = replace(counting(minilm), window_sentences=2)
+    summary = reembed(reg, "v1", windowed, corpus, progress=False)
+    assert summary.mode == "full" and "window_sentences 0" in summary.reason
+    assert load_index(reg, "v1").starts is not None
+
+
+def test_load_version_scores_passages_by_windows_as_registered(tmp_path):
+    from nbutils.maintain import load_version
+    from nbutils.models import resolve_model
+
+    reg = Registry(tmp_path / "registry")
+    reg.register(resolve_model("sentence-transformers/all-MiniLM-L6-v2").location, {"window_sentences": 3})
+    assert load_version(reg, "v1").window_sentences == 3

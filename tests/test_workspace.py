@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from nbutils.config import validate
@@ -325,3 +326,25 @@ def test_synthesis_report_counts_held_out_documents_apart_from_held_out_question
         ("c#s-0", "clicks:3"),
         ("c#s-0", "dev split"),
     ]
+
+
+def test_dense_index_with_sentence_windows_is_cached_apart_and_scores_by_the_best_window(tmp_path, minilm):
+    from dataclasses import replace
+
+    from nbutils.data import Passage
+    from nbutils.workspace import Workspace, corpus_embeddings, dense_index
+
+    text = "The cohort was large. Statins cut strokes. Vitamin D did not prevent fractures. Follow-up was long."
+    corpus = {"a": Passage("a", "Cohort", text), "b": Passage("b", "Bones", "Calcium and bone density.")}
+    ws = Workspace(corpus, {}, {}, {})
+    whole = dense_index(minilm, ws, tmp_path)
+    windowed = replace(minilm, window_sentences=2)
+    index = dense_index(windowed, ws, tmp_path)
+    assert whole.starts is None and list(index.starts) == [0, 4]  # a: itself + 3 windows; b: itself
+    assert len(list(tmp_path.glob("*.npy"))) == 1 and len(list(tmp_path.glob("*-s2.npz"))) == 1
+    assert np.allclose(index.passage_embeddings, whole.embeddings, atol=1e-5)
+    assert np.allclose(corpus_embeddings(windowed, ws, tmp_path), whole.embeddings, atol=1e-5)
+    again = dense_index(windowed, ws, tmp_path / "nowhere-else")  # a new cache folder encodes again
+    assert np.allclose(again.embeddings, index.embeddings, atol=1e-5)
+    q = {"q": "vitamin D supplements do not prevent bone fractures"}
+    assert index.search(minilm.model, q)["q"]["a"] > whole.search(minilm.model, q)["q"]["a"]

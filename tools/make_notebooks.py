@@ -96,7 +96,7 @@ DECIDE = header(
     ),
     (
         "code",
-        'base = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages)\nlengths = decide.passage_lengths(ws, base)\nMarkdown(base.describe() + "\\n\\n" + lengths["sentence"])',
+        'base = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\nlengths = decide.passage_lengths(ws, base)\nMarkdown(base.describe() + "\\n\\n" + lengths["sentence"])',
     ),
     (
         "md",
@@ -320,7 +320,7 @@ EVALUATE = header(
     ("md", "## 1. Systems"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length, long_passages=P.long_passages)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(f"{len(queries)} held-out test queries.")',
+        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(f"{len(queries)} held-out test queries.")',
     ),
     (
         "md",
