@@ -98,6 +98,9 @@ def test_maintain_monitors_the_current_version(suite):
     m = metrics(root, "06_maintain")
     tuned = metrics(root, "05_evaluate")["systems"]["fine-tuned"]
     assert m["reembedding"]["encoded"] == 0, "the evaluate stage's embeddings of this model are reused"
+    index = root / "work" / "registry" / "v1" / "index"
+    assert json.loads((index / "manifest.json").read_text())["window_sentences"] == 2, "tiny scores by windows"
+    assert (index / "starts.npy").exists(), "the served index holds each passage's sentence windows"
     test_eval = next(r for r in m["evaluations"] if r["source"] == "test split")
     assert test_eval["metrics"]["recall@10"] == pytest.approx(tuned["recall@10"])  # same model, index and queries
     assert test_eval["ci"]["recall@10"][0] <= test_eval["metrics"]["recall@10"] <= test_eval["ci"]["recall@10"][1]
