@@ -210,7 +210,7 @@ def sentence_windows(title: str, text: str, size: int = 2) -> list[str]:
     Example::
 
         >>> sentence_windows("Aspirin", "It thins blood. It eases pain. It is cheap.")
-        ['Aspirin\nIt thins blood. It eases pain.', 'Aspirin\nIt eases pain. It is cheap.']
+        ['Aspirin\\nIt thins blood. It eases pain.', 'Aspirin\\nIt eases pain. It is cheap.']
     """
     if size < 1:
         raise ValueError(f"window size must be at least 1 sentence, got {size}")
