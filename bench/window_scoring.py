@@ -3,13 +3,15 @@
     python bench/window_scoring.py --suite outputs/scifact --model base=sentence-transformers/all-MiniLM-L6-v2 \
         --model tuned=outputs/scifact/work/model_dev [--size 2] [--out bench/out/windows]
 
-Each model encodes the corpus once as :func:`nbutils.models.encode_with_windows` does: every passage, then
-every window of ``--size`` consecutive sentences (under the title) of a passage that has more than one. The
-whole-passage index is the first row of each passage; the windowed index scores a passage as its best row.
+Each model encodes the corpus once as the suite does with ``window_sentences: SIZE``
+(:func:`nbutils.workspace.dense_index`): every passage, then every window of ``--size`` consecutive sentences
+(under the title) of a passage that has more than one. The whole-passage index is the first row of each passage;
+the windowed index scores a passage as its best row.
 Both are scored dense and fused with BM25 (weighted z-scores, BM25 weights 0.1–0.4) on the suite's dev and
 test claims, and the windowed runs are tested against the whole-passage runs claim by claim (paired
 permutation tests of nDCG@10 and recall@10). Prints a table per model; writes ``results.json`` to ``--out``,
-and caches each model's rows there (a re-run with the same model, size and corpus encodes nothing).
+and caches each model's rows there as the suite's embedding cache does (a re-run with the same model, size and
+corpus encodes nothing).
 On a 2-core CPU one MiniLM model takes about 20 minutes (SciFact: 5,183 passages and about 40,000 windows).
 """
 
@@ -18,38 +20,30 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from nbutils.evaluation import paired_test
 from nbutils.metrics import evaluate_run
-from nbutils.models import encode_with_windows, load_for
+from nbutils.models import load_for
 from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex, weighted_fusion
-from nbutils.workspace import corpus_hash, load_workspace
+from nbutils.workspace import dense_index, load_workspace
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4)  # BM25 weights of the fused rows; 0 is the dense run alone
 
 
-def rows(loaded, ws, size: int, cache: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """The model's rows and starts for the corpus (cached under ``cache``) and the seconds they took."""
-    key = cache / f"{loaded.fingerprint}-{loaded.model.max_seq_length}-s{size}-{corpus_hash(ws.corpus)}.npz"
-    if key.exists():
-        saved = np.load(key)
-        return saved["rows"], saved["starts"], float(saved["seconds"])
+def windowed_index(loaded, ws, size: int, cache: Path) -> tuple[DenseIndex, float]:
+    """The model's index of the corpus with ``size``-sentence windows, as the suite builds it with
+    ``window_sentences`` (cached under ``cache``), and the seconds it took."""
     start = time.perf_counter()
-    emb, starts = encode_with_windows(loaded, list(ws.corpus.values()), size, progress=True)
-    seconds = time.perf_counter() - start
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(key, rows=emb, starts=starts, seconds=seconds)
-    return emb, starts, seconds
+    index = dense_index(replace(loaded, window_sentences=size), ws, cache)
+    return index, time.perf_counter() - start
 
 
-def score(loaded, ws, bm25: BM25Index, emb: np.ndarray, starts: np.ndarray) -> dict:
+def score(loaded, ws, bm25: BM25Index, windowed: DenseIndex) -> dict:
     """Metrics of the whole-passage and windowed indexes, dense and fused, per split, with paired tests."""
-    ids = list(ws.corpus)
-    indexes = {"whole": DenseIndex(ids, emb[starts]), "windows": DenseIndex(ids, emb, starts)}
+    indexes = {"whole": DenseIndex(windowed.ids, windowed.passage_embeddings), "windows": windowed}
     out: dict = {}
     for split in ("dev", "test"):
         queries, qrels = ws.split(split)
@@ -108,11 +102,11 @@ def main() -> None:
     results = {"suite": str(root), "size": args.size, "models": {}}
     for name, location in models.items():
         loaded = load_for(location, args.device, args.seq)
-        emb, starts, seconds = rows(loaded, ws, args.size, out / "cache")
-        res = {"location": location, "rows": len(emb), "encode_s": round(seconds, 1)}
-        res |= score(loaded, ws, bm25, emb, starts)
+        index, seconds = windowed_index(loaded, ws, args.size, out / "cache")
+        res = {"location": location, "rows": len(index.embeddings), "encode_s": round(seconds, 1)}
+        res |= score(loaded, ws, bm25, index)
         results["models"][name] = res
-        show(name, res, len(emb), seconds)
+        show(name, res, len(index.embeddings), seconds)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
 
