@@ -167,10 +167,11 @@ def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
             and ``long_passages``).
 
     Returns:
-        ``tokens_median``, ``tokens_p90``, ``passages_over_window``, ``share_over_window`` and a
-        ``sentence`` for the report.
+        ``tokens_median``, ``tokens_p90``, ``passages_over_window``, ``share_over_window``,
+        ``sentences_median`` and a ``sentence`` for the report (with a hint at ``window_sentences`` when
+        passages hold more than 3 sentences on median and the param is off).
     """
-    from .models import token_counts
+    from .models import sentence_windows, token_counts
 
     seq = loaded.model.max_seq_length
     counts = np.array(token_counts(loaded.model.tokenizer, [p.full_text() for p in ws.corpus.values()])) + 2
@@ -191,6 +192,13 @@ def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
         out["sentence"] = (
             f"{head}; with `long_passages: truncate` the model never sees their ends. "
             "Consider `long_passages: windows` (README, Long passages)."
+        )
+    windows = [len(sentence_windows(p.title, p.text, 1)) for p in ws.corpus.values()]
+    out["sentences_median"] = float(np.median(windows)) if windows else 0.0
+    if out["sentences_median"] > 3 and not loaded.window_sentences:
+        out["sentence"] += (
+            f" Passages hold {out['sentences_median']:.0f} sentences on median: `window_sentences: 2` would also "
+            "score each by its best two sentences (README, Sentence windows)."
         )
     return out
 

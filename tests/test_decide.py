@@ -265,6 +265,9 @@ def test_passage_lengths_counts_what_the_model_cannot_read(minilm):
     assert "encoded in windows" in passage_lengths(ws, replace(minilm, long_passages="windows"))["sentence"]
     short = Workspace({"a": corpus["a"]}, {}, {}, ws.splits)
     assert passage_lengths(short, minilm)["sentence"].startswith("Every passage fits")
+    assert out["sentences_median"] == 6.5 and "`window_sentences: 2`" in out["sentence"]  # 1 and 12 sentences
+    assert "window_sentences" not in passage_lengths(ws, replace(minilm, window_sentences=2))["sentence"]
+    assert "window_sentences" not in passage_lengths(short, minilm)["sentence"]
 
 
 def test_split_resolution_says_how_small_a_difference_each_split_can_show(beir_dir, minilm):
