@@ -171,7 +171,7 @@ def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
         ``sentences_median`` and a ``sentence`` for the report (with a hint at ``window_sentences`` when
         passages hold more than 3 sentences on median and the param is off).
     """
-    from .models import sentence_windows, token_counts
+    from .models import split_sentences, token_counts
 
     seq = loaded.model.max_seq_length
     counts = np.array(token_counts(loaded.model.tokenizer, [p.full_text() for p in ws.corpus.values()])) + 2
@@ -193,8 +193,8 @@ def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
             f"{head}; with `long_passages: truncate` the model never sees their ends. "
             "Consider `long_passages: windows` (README, Long passages)."
         )
-    windows = [len(sentence_windows(p.title, p.text, 1)) for p in ws.corpus.values()]
-    out["sentences_median"] = float(np.median(windows)) if windows else 0.0
+    sentences = [len(split_sentences(p.text)) for p in ws.corpus.values()]
+    out["sentences_median"] = float(np.median(sentences)) if sentences else 0.0
     if out["sentences_median"] > 3 and not loaded.window_sentences:
         out["sentence"] += (
             f" Passages hold {out['sentences_median']:.0f} sentences on median: `window_sentences: 2` would also "

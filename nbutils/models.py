@@ -32,6 +32,7 @@ __all__ = [
     "resolve_device",
     "resolve_model",
     "sentence_windows",
+    "split_sentences",
 ]
 
 logger = logging.getLogger(__name__)
@@ -201,6 +202,11 @@ def passage_windows(text: str, tokenizer, max_tokens: int) -> list[str]:
     return [prefix + " ".join(s for s, _ in w) for w in windows]
 
 
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text``, split where ``.``, ``!`` or ``?`` is followed by a capital letter or a bracket."""
+    return [s for s in _NEXT_SENTENCE.split(text.strip()) if s]
+
+
 def sentence_windows(title: str, text: str, size: int = 2) -> list[str]:
     """Windows of ``size`` consecutive sentences of a passage's text (stride one), each under its title.
 
@@ -214,7 +220,7 @@ def sentence_windows(title: str, text: str, size: int = 2) -> list[str]:
     """
     if size < 1:
         raise ValueError(f"window size must be at least 1 sentence, got {size}")
-    sentences = [s for s in _NEXT_SENTENCE.split(text.strip()) if s]
+    sentences = split_sentences(text)
     bodies = [" ".join(sentences[i : i + size]) for i in range(max(1, len(sentences) - size + 1))]
     return [f"{title}\n{body}" if title and body else title or body for body in bodies]
 

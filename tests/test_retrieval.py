@@ -101,7 +101,7 @@ def test_best_sentence_window_finds_a_claim_the_whole_passage_dilutes(minilm):
     """A claim about one sentence of a long, mostly unrelated abstract: the whole-passage vector ranks a
     same-topic distractor first, the passage's best window ranks the abstract first."""
     from nbutils.data import Passage
-    from nbutils.models import encode_with_windows
+    from nbutils.models import encode, encode_with_windows
 
     passages = [
         Passage(
@@ -115,8 +115,6 @@ def test_best_sentence_window_finds_a_claim_the_whole_passage_dilutes(minilm):
         Passage("bones", "Bone health", "Calcium intake and bone density in elderly women."),
     ]
     query = {"q": "vitamin D does not prevent fractures in older women"}
-    from nbutils.models import encode
-
     whole = DenseIndex(["long", "bones"], encode(minilm.model, [p.full_text() for p in passages], progress=False))
     rows, starts = encode_with_windows(minilm, passages, size=2, progress=False)
     assert list(starts) == [0, 7] and len(rows) == 8  # the long passage: itself and 6 windows; the short: itself
