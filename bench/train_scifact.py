@@ -28,7 +28,10 @@ Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
 - the same with copies of positives excluded and more negatives, and with filtered synthetic pairs added;
-- the same with long passages in windows (teacher, training windows and scoring; README "Long passages").
+- the same with long passages in windows (teacher, training windows and scoring; README "Long passages");
+- one hybrid negative, positive and negative given as their 2-sentence window closest to the claim (by the base
+  model), for a suite with ``window_sentences: 2``: score its model (``--out``/model-tmp) with
+  bench/window_scoring.py (README "Sentence windows").
 Runs in minutes on one GPU; on a CPU each 10-epoch row takes about an hour.
 """
 
@@ -112,6 +115,9 @@ def recipes(args, ws, bm25: BM25Index, base) -> dict[str, Callable[[], tuple]]:
         mined = mine_hybrid(gold, bm25, dense(windows), base.model, positives, 3, 3, 40, 0.5)
         return choose_windows(mined, ws.corpus, base.model, progress=False) if windows else mined
 
+    def sentence_rows() -> list:  # positive and negative as their 2-sentence window closest to the claim
+        return choose_windows(hybrid1(), ws.corpus, base.model, progress=False, sentences=2)
+
     def with_synthetic() -> tuple:
         synthetic, _ = leakage_filter(
             load_pairs(Path(args.synthetic) / "llm_filtered_static.jsonl"), ws, splits=("dev",)
@@ -125,6 +131,7 @@ def recipes(args, ws, bm25: BM25Index, base) -> dict[str, Callable[[], tuple]]:
         "+ 1 hybrid-teacher negative, 10 epochs": lambda: (hybrid1(), 10, 64, 3e-5, 1, False),
         "+ 3 hybrid negatives, copies excluded, 10 epochs": lambda: (hybrid3(), 10, 64, 3e-5, 3, False),
         "+ 3 hybrid negatives, long passages in windows": lambda: (hybrid3(True), 10, 64, 3e-5, 3, True),
+        "+ 1 hybrid negative, trained on 2-sentence windows": lambda: (sentence_rows(), 10, 64, 3e-5, 1, False),
     }
     if args.synthetic:
         rows["+ 1 hybrid negative + filtered LLM pairs, 10 epochs"] = with_synthetic

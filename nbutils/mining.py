@@ -242,7 +242,7 @@ TEACHER_WEIGHTS = {"bm25": 1.0, "hybrid": 0.5, "dense": 0.0}
 
 
 def choose_windows(
-    triples: list[Triple], corpus: dict, model, batch_size: int = 64, progress: bool = True
+    triples: list[Triple], corpus: dict, model, batch_size: int = 64, progress: bool = True, sentences: int = 0
 ) -> list[Triple]:
     """For positives and negatives longer than the model's window, the window that training uses.
 
@@ -250,11 +250,21 @@ def choose_windows(
     window the model finds closest to the query stands in for the passage (``positive_text``,
     ``negative_text``), so training never pairs a query with a cut-off start of the passage that
     lacks the part it asks about. Passages that fit are left as they are.
+
+    With ``sentences`` > 0 the windows are those of ``window_sentences`` instead
+    (:func:`nbutils.models.sentence_windows`): every passage of more than that many sentences trains as
+    its closest run of ``sentences`` sentences under its title.
     """
-    from .models import encode, passage_windows
+    from .models import encode, passage_windows, sentence_windows
+
+    def split(pid: str) -> list[str]:
+        p = corpus[pid]
+        if sentences:
+            return sentence_windows(p.title, p.text, sentences)
+        return passage_windows(p.full_text(), model.tokenizer, model.max_seq_length)
 
     needed = sorted({t.positive for t in triples} | {t.negative for t in triples if t.negative})
-    windows = {pid: passage_windows(corpus[pid].full_text(), model.tokenizer, model.max_seq_length) for pid in needed}
+    windows = {pid: split(pid) for pid in needed}
     windows = {pid: w for pid, w in windows.items() if len(w) > 1}
     if not windows:
         return list(triples)

@@ -97,6 +97,26 @@ def test_mining_gives_long_passages_the_window_closest_to_the_query(tmp_path, be
     assert all(t.positive_text is None and t.negative_text is None for t in plain)
 
 
+def test_sentence_windows_give_positive_and_negative_their_sentences_closest_to_the_query(minilm):
+    from nbutils.data import Passage
+    from nbutils.mining import Triple, choose_windows
+
+    corpus = {
+        "bees": Passage("bees", "Honey bees", " ".join(BEES)),
+        "hive": Passage("hive", "Hives", " ".join(BEES[:4])),
+        "cats": Passage("cats", "Cats", "Cats purr. They sleep."),  # two sentences: one window, used whole
+    }
+    rows = [
+        Triple("what threatens managed bee colonies", "bees", "gold", "train split", "hive", "hybrid", 3, 1.0),
+        Triple("why do cats purr", "cats", "gold", "train split", "bees", "hybrid", 4, 0.5),
+    ]
+    bees, cats = choose_windows(rows, corpus, minilm.model, progress=False, sentences=2)
+    assert bees.positive_text == f"Honey bees\n{BEES[-2]} {BEES[-1]}"  # the varroa sentence, with its neighbour
+    assert bees.negative_text.startswith("Hives\n") and bees.negative_text.count(".") == 2
+    assert cats.positive_text is None and cats.negative_text.startswith("Honey bees\n")
+    assert choose_windows(rows, corpus, minilm.model, progress=False, sentences=9) == rows  # nothing longer
+
+
 def _tokenizer():
     from nbutils.models import load_for
 
