@@ -294,21 +294,32 @@ def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int =
     return loss
 
 
-def _windowed(evaluator_cls):
-    class WindowedInformationRetrievalEvaluator(evaluator_cls):
-        """Encodes passages as an index with ``long_passages: windows`` does: the mean of their windows."""
+def _as_served(evaluator_cls, passages: list, long_passages: str, window_sentences: int):
+    class ServedInformationRetrievalEvaluator(evaluator_cls):
+        """Scores the dev passages as the index will serve them: long passages as the mean of their windows
+        (``long_passages: windows``), each passage as the best of its own row and its sentence windows'
+        (``window_sentences``); metrics as sentence-transformers computes them."""
 
-        def embed_inputs(self, model, sentences, encode_fn_name=None, **kwargs):
-            if encode_fn_name != "document":
-                return super().embed_inputs(model, sentences, encode_fn_name=encode_fn_name, **kwargs)
-            import torch
+        def compute_all_metrics(self, model, corpus_model=None, corpus_embeddings=None, output_path=None):
+            from .models import LoadedModel
+            from .retrieval import DenseIndex
 
-            from .models import encode
+            loaded = LoadedModel(model, None, str(model.device), "", long_passages, window_sentences)
+            rows, starts = loaded.encode_index(passages, self.batch_size, progress=False)
+            index = DenseIndex([p.id for p in passages], rows, starts)
+            cutoffs = (self.mrr_at_k, self.ndcg_at_k, self.accuracy_at_k, self.precision_recall_at_k, self.map_at_k)
+            queries = dict(zip(self.queries_ids, self.queries, strict=True))
+            run = index.search(model, queries, max(max(k) for k in cutoffs), self.batch_size)
+            hits = [
+                [{"corpus_id": pid, "score": score} for pid, score in run.get(qid, {}).items()]
+                for qid in self.queries_ids
+            ]
+            scores = {name: self.compute_metrics(hits) for name in self.score_functions}
+            for name in self.score_function_names:
+                self.output_scores(scores[name])
+            return scores
 
-            emb = encode(model, list(sentences), self.batch_size, kind="document", progress=False, windows=True)
-            return torch.from_numpy(emb).to(model.device)
-
-    return WindowedInformationRetrievalEvaluator
+    return ServedInformationRetrievalEvaluator
 
 
 def dev_corpus(
@@ -356,12 +367,15 @@ def dev_evaluator(
     corpus: dict,
     batch_size: int = 64,
     windows: bool = False,
+    window_sentences: int = 0,
 ):
     """An InformationRetrievalEvaluator over the dev queries (metric ``dev_cosine_ndcg@10``), or ``None``.
 
     Args:
         windows: encode long passages as the mean of their windows, as the index will
             (``long_passages: windows``), so the best epoch is chosen on what will be served.
+        window_sentences: score each passage as the best of its own row and its windows of this many
+            sentences, as the index will (``window_sentences``).
     """
     try:
         from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
@@ -371,7 +385,9 @@ def dev_evaluator(
     relevant = {q: {p for p, g in rel.items() if g > 0} for q, rel in qrels.items()}
     if not any(relevant.values()):
         return None
-    cls = _windowed(InformationRetrievalEvaluator) if windows else InformationRetrievalEvaluator
+    cls = InformationRetrievalEvaluator
+    if windows or window_sentences:
+        cls = _as_served(cls, list(corpus.values()), "windows" if windows else "truncate", window_sentences)
     return cls(
         queries,
         {pid: p.full_text() for pid, p in corpus.items()},
@@ -672,6 +688,8 @@ def _settings(params, corpus_size: int) -> dict:
     settings["eval_during_training"] = params.eval_during_training  # decides which epoch is kept
     if params.eval_during_training:
         settings["keep_epoch"] = params.keep_epoch
+        if params.window_sentences:  # the dev split scores passages by their best window too
+            settings["window_sentences"] = params.window_sentences
     if pool := _dev_pool(params, corpus_size):
         settings["dev_corpus_max"] = pool
     return settings | {"max_seq_length": params.max_seq_length, "long_passages": params.long_passages}
@@ -774,7 +792,9 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
                 bm25 = bm25_index(ws, params.bm25_backend)
                 corpus = dev_corpus(queries, qrels, corpus, pool, bm25, params.seed)
             windows = params.long_passages == "windows"
-            evaluator = dev_evaluator(queries, qrels, corpus, params.encode_batch_size, windows)
+            evaluator = dev_evaluator(
+                queries, qrels, corpus, params.encode_batch_size, windows, params.window_sentences
+            )
     return train(
         base.model,
         datasets,
@@ -833,8 +853,8 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
     base = load_for(params.base_model, params.device, params.max_seq_length, training=True)
     settings = _settings(params, len(ws.corpus)) | {"epochs": epochs, "eval_during_training": False}
     settings["refit_with_dev"] = True
-    settings.pop("keep_epoch", None)
-    settings.pop("dev_corpus_max", None)
+    for key in ("keep_epoch", "dev_corpus_max", "window_sentences"):  # no dev evaluation: they choose nothing
+        settings.pop(key, None)
     fingerprint = _fingerprint(triples, base.fingerprint, settings)
     if done := _finished(params, paths.model_dir, fingerprint):
         return done

@@ -268,6 +268,37 @@ def test_windowed_dev_evaluation_sees_what_truncation_cuts_off(minilm):
     assert scores[True] == 1.0 and scores[False] < 1.0
 
 
+def test_dev_evaluation_with_sentence_windows_scores_passages_as_the_index_serves_them(minilm):
+    """With ``window_sentences`` a passage scores as its best sentence window during training too: a claim about
+    one sentence of an unrelated abstract is found first, and the metrics equal those of the served index."""
+    from nbutils.metrics import evaluate_run
+    from nbutils.models import encode_with_windows
+    from nbutils.retrieval import DenseIndex
+
+    corpus = dict(CORPUS) | {
+        "long": Passage(
+            "long",
+            "Outcomes of a cardiology cohort",
+            "We followed 2,000 heart failure patients for five years. Blood pressure and heart rate were recorded "
+            "monthly. Hospital admissions fell after the new protocol. Statin users had fewer strokes. "
+            "Incidentally, vitamin D supplements did not change bone fracture rates in elderly women. "
+            "Cardiac deaths were similar across arms. Echocardiography showed stable ejection fractions.",
+        ),
+        "bones": Passage("bones", "Bone health", "Calcium intake and bone density in elderly women."),
+    }
+    queries = {"q": "vitamin D does not prevent fractures in older women", "c": "what about subject 7"}
+    qrels = {"q": {"long": 1}, "c": {"p7": 1}}
+    whole = dev_evaluator(queries, qrels, corpus)(minilm.model)
+    served = dev_evaluator(queries, qrels, corpus, window_sentences=2)(minilm.model)
+    assert whole["dev_cosine_accuracy@1"] == 0.5 and served["dev_cosine_accuracy@1"] == 1.0
+
+    rows, starts = encode_with_windows(minilm, list(corpus.values()), size=2, progress=False)
+    run = DenseIndex(list(corpus), rows, starts).search(minilm.model, queries, k=100)
+    ours = evaluate_run(qrels, run, k_values=(10,))
+    assert served["dev_cosine_ndcg@10"] == pytest.approx(ours["ndcg@10"], abs=1e-6)
+    assert served["dev_cosine_mrr@10"] == pytest.approx(ours["mrr@10"], abs=1e-6)
+
+
 def test_run_fingerprint_follows_how_the_epoch_is_chosen():
     """Training settings, and whether (and on what pool) the dev split picks the epoch, identify a run."""
     from nbutils.config import validate
@@ -283,6 +314,8 @@ def test_run_fingerprint_follows_how_the_epoch_is_chosen():
     assert fp(corpus_size=600) != fp(corpus_size=600, dev_corpus_max=500)
     assert fp(loss="cached_mnrl", cached_mini_batch=8) == fp(), "memory_guard's cached variant is the same run"
     assert fp(loss="infonce") != fp()
+    assert fp(window_sentences=2) != fp(), "the dev split scores sentence windows: another epoch may be kept"
+    assert fp(eval_during_training=False, window_sentences=2) == fp(eval_during_training=False)
 
 
 def test_model_card_quotes_training_rows_only_when_asked(minilm, tmp_path):
