@@ -53,6 +53,17 @@ BEES = [
 mites) lies past the cut."""
 
 
+COHORT = (
+    "Outcomes of a cardiology cohort",
+    "We followed 2,000 heart failure patients for five years. Blood pressure and heart rate were recorded "
+    "monthly. Hospital admissions fell after the new protocol. Statin users had fewer strokes. "
+    "Incidentally, vitamin D supplements did not change bone fracture rates in elderly women. "
+    "Cardiac deaths were similar across arms. Echocardiography showed stable ejection fractions.",
+)
+"""Title and text of an abstract whose one sentence about vitamin D and fractures is diluted by the rest: found
+through its best sentence window, missed as a whole against a short passage on bone health."""
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion, write_trec
+from tests.conftest import COHORT
 
 IDS = ["cat", "dog", "scope", "bread", "planet"]
 TEXTS = [
@@ -104,14 +105,7 @@ def test_best_sentence_window_finds_a_claim_the_whole_passage_dilutes(minilm):
     from nbutils.models import encode, encode_with_windows
 
     passages = [
-        Passage(
-            "long",
-            "Outcomes of a cardiology cohort",
-            "We followed 2,000 heart failure patients for five years. Blood pressure and heart rate were recorded "
-            "monthly. Hospital admissions fell after the new protocol. Statin users had fewer strokes. "
-            "Incidentally, vitamin D supplements did not change bone fracture rates in elderly women. "
-            "Cardiac deaths were similar across arms. Echocardiography showed stable ejection fractions.",
-        ),
+        Passage("long", *COHORT),
         Passage("bones", "Bone health", "Calcium intake and bone density in elderly women."),
     ]
     query = {"q": "vitamin D does not prevent fractures in older women"}

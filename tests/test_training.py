@@ -17,7 +17,7 @@ from nbutils.training import (
     negatives_used,
     train,
 )
-from tests.conftest import BEES
+from tests.conftest import BEES, COHORT
 
 CORPUS = {
     f"p{i}": Passage(f"p{i}", f"Topic {i}", f"Passage number {i} talks about subject {i} in detail.") for i in range(12)
@@ -276,14 +276,7 @@ def test_dev_evaluation_with_sentence_windows_scores_passages_as_the_index_serve
     from nbutils.retrieval import DenseIndex
 
     corpus = dict(CORPUS) | {
-        "long": Passage(
-            "long",
-            "Outcomes of a cardiology cohort",
-            "We followed 2,000 heart failure patients for five years. Blood pressure and heart rate were recorded "
-            "monthly. Hospital admissions fell after the new protocol. Statin users had fewer strokes. "
-            "Incidentally, vitamin D supplements did not change bone fracture rates in elderly women. "
-            "Cardiac deaths were similar across arms. Echocardiography showed stable ejection fractions.",
-        ),
+        "long": Passage("long", *COHORT),
         "bones": Passage("bones", "Bone health", "Calcium intake and bone density in elderly women."),
     }
     queries = {"q": "vitamin D does not prevent fractures in older women", "c": "what about subject 7"}
