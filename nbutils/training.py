@@ -566,6 +566,7 @@ def train(
     card: str | Callable[[TrainResult], str] = "",
     card_examples: bool = True,
     callbacks: list | None = None,
+    loss_module=None,
 ) -> TrainResult:
     """Fine-tune ``model`` and save it to ``out_dir`` as a standard sentence-transformers folder.
 
@@ -581,6 +582,10 @@ def train(
             examples, three sample rows per dataset), as it does by default; ``False`` keeps training text
             out of the card (sizes and length statistics stay).
         callbacks: extra ``transformers.TrainerCallback`` objects.
+        loss_module: a sentence-transformers loss built by the caller around ``model``, for a loss or loss
+            options the params do not offer (e.g. MultipleNegativesRankingLoss with ``hardness_mode``); it
+            replaces the loss ``loss`` names, which still picks the batch sampler (``mnrl``, ``cached_mnrl``
+            and ``infonce`` keep duplicates out of a batch) and must match ``datasets``.
 
     The model is written to a temporary folder and renamed into place: ``out_dir`` always holds a
     complete model. Checkpoints are removed after a successful save.
@@ -618,7 +623,7 @@ def train(
         model=model,
         args=args,
         train_dataset=train_data,
-        loss=make_loss(loss, model, matryoshka, mini_batch_size),
+        loss=loss_module if loss_module is not None else make_loss(loss, model, matryoshka, mini_batch_size),
         evaluator=evaluator,
         callbacks=callbacks,
     )

@@ -1,6 +1,7 @@
 """Training stage: dataset columns per loss, every loss option, dev evaluation, model card, and resume."""
 
 import pytest
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from transformers import TrainerCallback
 
 from nbutils.config import ParamsError, validate
@@ -87,6 +88,27 @@ def test_cached_mnrl_encodes_in_the_mini_batch_asked_for(minilm, tmp_path, monke
     assert validate({"domain": "x", "loss": "cached_mnrl"}).cached_mini_batch == 32
     with pytest.raises(ParamsError, match="cached_mini_batch: 0 must be at least 1"):
         validate({"domain": "x", "cached_mini_batch": 0})
+
+
+def test_a_loss_built_by_the_caller_replaces_the_named_one(minilm, tmp_path, monkeypatch):
+    import nbutils.training
+
+    class Counted(MultipleNegativesRankingLoss):
+        calls = 0
+
+        def forward(self, *a, **kw):
+            Counted.calls += 1
+            return super().forward(*a, **kw)
+
+    named = []
+    original = nbutils.training.make_loss
+    monkeypatch.setattr(nbutils.training, "make_loss", lambda *a: named.append(original(*a)) or named[-1])
+    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    loss = Counted(model.model, hardness_mode="in_batch_negatives", hardness_strength=9.0)
+    data = build_datasets(TRIPLES, CORPUS, loss="mnrl")
+    train(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="mnrl", loss_module=loss)
+    assert Counted.calls >= 2 and not named  # every step ran the caller's loss; the named one was never built
+    assert (tmp_path / "m" / "model.safetensors").exists()
 
 
 def test_dev_corpus_keeps_positives_and_each_querys_hardest_candidates():
