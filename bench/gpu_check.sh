@@ -12,6 +12,8 @@
 #             scores, add --windows there for a suite with long_passages: windows). SUITE_SET adds --set
 #             overrides, e.g. "long_passages=windows" or "refit_with_dev=true" (then the rows meet the
 #             suite's train-only model, and its evaluate report compares the refit with it on test).
+#   losses    bench/loss_variants.py with one hybrid negative per pair (GTE's loss, hardness weighting, GIST
+#             against MNRL on the suite's split; the CPU measured them with in-batch negatives only)
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
@@ -39,6 +41,9 @@ for part in $PARTS; do
             --out $OUT/soup --seeds 42,1,2 --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
             --only "+ 1 hybrid-teacher negative, 10 epochs" 2>&1 | quiet | tee $OUT/soup.log
           rm -rf $OUT/soup/model-* ;;
+    losses) python3 bench/loss_variants.py --data .device/scifact --model .device/minilm --out $OUT/losses \
+              --negatives 1 2>&1 | quiet | tee $OUT/losses.log
+            rm -rf $OUT/losses/model-* $OUT/losses/outputs ;;
     suite) python3 -m ipykernel install --prefix /tmp/site >/dev/null 2>&1
            export JUPYTER_PATH=/tmp/site/share/jupyter
            { python3 -m nbutils run scifact "${SUITE[@]}" --stages decide,synthesize,mine --quiet &&

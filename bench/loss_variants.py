@@ -37,8 +37,8 @@ from nbutils.workspace import prepare_workspace
 ROWS = ("mnrl", "gte", "hardness", "gist")
 
 
-def make(name: str, model, device: str):
-    """The loss of row ``name`` around ``model`` (GIST's guide loads on ``device``)."""
+def make(name: str, model, base: str, device: str):
+    """The loss of row ``name`` around ``model`` (GIST's guide: the base model ``base``, loaded on ``device``)."""
     from sentence_transformers.sentence_transformer import losses
 
     if name == "mnrl":
@@ -49,7 +49,7 @@ def make(name: str, model, device: str):
     if name == "hardness":
         return losses.MultipleNegativesRankingLoss(model, hardness_mode="in_batch_negatives", hardness_strength=9.0)
     if name == "gist":
-        return losses.GISTEmbedLoss(model, load_for(MODEL, device, 256).model, temperature=0.05)
+        return losses.GISTEmbedLoss(model, load_for(base, device, 256).model, temperature=0.05)
     raise SystemExit(f"--rows: unknown row {name!r}; the rows are {', '.join(ROWS)}")
 
 
@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/out/loss-variants")
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--negatives", type=int, default=0, choices=(0, 1))
+    ap.add_argument("--model", default=MODEL, help="the base model: hub id or folder")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
@@ -73,14 +74,14 @@ def main() -> None:
     gold, dropped = leakage_filter(gold_pairs(ws), ws)
     print(f"{len(gold)} gold pairs ({len(dropped)} dropped by the leakage guard)", flush=True)
     if args.negatives:
-        base = load_for(MODEL, args.device, 256)
+        base = load_for(args.model, args.device, 256)
         dense = DenseIndex(ids, encode(base.model, texts, 256, progress=False))
         triples = mine_hybrid(gold, bm25, dense, base.model, known_positives(gold), 1, 3, 40, 0.5)
     else:
         triples = mine_bm25(gold, bm25, {}, 0)
     results, runs = {}, {}
     for name in rows:
-        model = load_for(MODEL, args.device, 256, training=True)
+        model = load_for(args.model, args.device, 256, training=True)
         datasets = build_datasets(triples, ws.corpus, args.negatives)
         start = time.perf_counter()
         res = train(
@@ -93,7 +94,7 @@ def main() -> None:
             learning_rate=3e-5,
             seed=42,
             loss="mnrl",
-            loss_module=make(name, model.model, model.device),
+            loss_module=make(name, model.model, args.model, model.device),
         )
         tuned = load_for(str(out / f"model-{name}"), args.device, 256)
         runs[name] = {}
