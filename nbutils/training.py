@@ -585,7 +585,8 @@ def train(
         loss_module: a sentence-transformers loss built by the caller around ``model``, for a loss or loss
             options the params do not offer (e.g. MultipleNegativesRankingLoss with ``hardness_mode``); it
             replaces the loss ``loss`` names, which still picks the batch sampler (``mnrl``, ``cached_mnrl``
-            and ``infonce`` keep duplicates out of a batch) and must match ``datasets``.
+            and ``infonce`` keep duplicates out of a batch) and must match ``datasets``; ``matryoshka`` and
+            ``mini_batch_size`` do not apply to it (wrap or configure the loss itself).
 
     The model is written to a temporary folder and renamed into place: ``out_dir`` always holds a
     complete model. Checkpoints are removed after a successful save.
