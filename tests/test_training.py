@@ -75,12 +75,18 @@ def test_every_loss_trains(loss, minilm, tmp_path):
     assert (tmp_path / "m" / "model.safetensors").exists() and res.loss_curve()[1]
 
 
-def test_cached_mnrl_encodes_in_the_mini_batch_asked_for(minilm, tmp_path, monkeypatch):
+@pytest.fixture
+def made(monkeypatch) -> list:
+    """Every loss :func:`train` builds through ``make_loss``, in order."""
     import nbutils.training
 
-    made = []
+    built = []
     original = nbutils.training.make_loss
-    monkeypatch.setattr(nbutils.training, "make_loss", lambda *a: made.append(original(*a)) or made[-1])
+    monkeypatch.setattr(nbutils.training, "make_loss", lambda *a: built.append(original(*a)) or built[-1])
+    return built
+
+
+def test_cached_mnrl_encodes_in_the_mini_batch_asked_for(minilm, tmp_path, made):
     model = load_for(minilm.resolved.location, "cpu", 32, training=True)
     data = build_datasets(TRIPLES, CORPUS, loss="cached_mnrl")
     train(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="cached_mnrl", mini_batch_size=2)
@@ -90,9 +96,7 @@ def test_cached_mnrl_encodes_in_the_mini_batch_asked_for(minilm, tmp_path, monke
         validate({"domain": "x", "cached_mini_batch": 0})
 
 
-def test_a_loss_built_by_the_caller_replaces_the_named_one(minilm, tmp_path, monkeypatch):
-    import nbutils.training
-
+def test_a_loss_built_by_the_caller_replaces_the_named_one(minilm, tmp_path, made):
     class Counted(MultipleNegativesRankingLoss):
         calls = 0
 
@@ -100,14 +104,11 @@ def test_a_loss_built_by_the_caller_replaces_the_named_one(minilm, tmp_path, mon
             Counted.calls += 1
             return super().forward(*a, **kw)
 
-    named = []
-    original = nbutils.training.make_loss
-    monkeypatch.setattr(nbutils.training, "make_loss", lambda *a: named.append(original(*a)) or named[-1])
     model = load_for(minilm.resolved.location, "cpu", 32, training=True)
     loss = Counted(model.model, hardness_mode="in_batch_negatives", hardness_strength=9.0)
     data = build_datasets(TRIPLES, CORPUS, loss="mnrl")
     train(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="mnrl", loss_module=loss)
-    assert Counted.calls >= 2 and not named  # every step ran the caller's loss; the named one was never built
+    assert Counted.calls >= 2 and not made  # every step ran the caller's loss; the named one was never built
     assert (tmp_path / "m" / "model.safetensors").exists()
 
 
