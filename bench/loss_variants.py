@@ -12,7 +12,8 @@ is scored dense and fused with BM25 on the suite's dev and test claims (``bench/
 - hardness: in-batch negatives weighted by their hardness (``hardness_mode="in_batch_negatives"``, strength 9);
 - gist: GISTEmbedLoss with the base model as its guide (in-batch negatives the guide scores above the positive
   are masked as likely false negatives).
-Raw results go to ``--out`` (results.json, runs.json). On a 2-core CPU a row takes 25 to 35 minutes.
+Raw results go to ``--out`` (results.json, runs.json), with paired permutation tests of MNRL against each other
+row when both ran (significance.json). On a 2-core CPU a row takes 25 to 35 minutes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from synth_scifact import MODEL
-from train_scifact import scores
+from train_scifact import paired_tests, scores, show_tests
 
 from nbutils.config import load_params
 from nbutils.mining import known_positives, mine_bm25, mine_hybrid
@@ -111,6 +112,10 @@ def main() -> None:
             f"{name:<10}{r['dense ndcg@10']:>12.3f}{r['dense recall@10']:>7.3f}{dev:>14}"
             f"{r['test dense ndcg@10']:>14.3f}{r['test dense recall@10']:>7.3f}{test:>14}"
         )
+    if "mnrl" in runs and len(runs) > 1:  # MNRL minus each variant, claim by claim
+        tests = paired_tests(ws, runs, "mnrl", ("dev", "test"))
+        (out / "significance.json").write_text(json.dumps(tests, indent=2))
+        show_tests(tests, "mnrl")
 
 
 if __name__ == "__main__":
