@@ -3,8 +3,9 @@
     python bench/loss_variants.py --data ../shared/data/scifact [--rows gte,hardness] [--negatives 1]
 
 Every row trains MiniLM from the same gold pairs of the suite's train claims (after its leakage guard), 10 epochs
-of batch 64 at lr 3e-5, seed 42, through ``nbutils.training.train`` with a loss built here (``loss_module``), and
-is scored dense and fused with BM25 on the suite's dev and test claims (``bench/train_scifact.py``'s ``scores``).
+of batch 64 at lr 3e-5 (``--epochs``, ``--batch-size``, ``--learning-rate``), seed 42, through
+``nbutils.training.train`` with a loss built here (``loss_module``), and is scored dense and fused with BM25 on
+the suite's dev and test claims (``bench/train_scifact.py``'s ``scores``).
 ``--negatives 1`` adds one hybrid-teacher negative per pair (ranks 4–40, margin 0.5) to every row. Rows:
 - mnrl: MultipleNegativesRankingLoss as the suite trains it (the baseline);
 - gte: the same with all four directions in one softmax (query→passage, query→query, passage→query,
@@ -13,7 +14,7 @@ is scored dense and fused with BM25 on the suite's dev and test claims (``bench/
 - gist: GISTEmbedLoss with the base model as its guide (in-batch negatives the guide scores above the positive
   are masked as likely false negatives).
 Raw results go to ``--out`` (results.json, runs.json), with paired permutation tests of MNRL against each other
-row when both ran (significance.json). On a 2-core CPU a row takes 25 to 35 minutes.
+row when both ran (significance.json). On a 2-core CPU a row takes 25 to 35 minutes, about 50 with one negative.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=0, choices=(0, 1))
     ap.add_argument("--model", default=MODEL, help="the base model: hub id or folder")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--learning-rate", type=float, default=3e-5)
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     if unknown := set(rows) - set(ROWS):
@@ -90,9 +94,9 @@ def main() -> None:
             datasets,
             out / f"model-{name}",
             device=model.device,
-            epochs=10,
-            batch_size=64,
-            learning_rate=3e-5,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
             seed=42,
             loss="mnrl",
             loss_module=make(name, model.model, args.model, model.device),
