@@ -15,7 +15,7 @@
 #   losses    bench/loss_variants.py with one hybrid negative per pair (GTE's loss, hardness weighting, GIST
 #             against MNRL on the suite's split; the CPU measured them with in-batch negatives only)
 #   lr        bench/loss_variants.py's MNRL row at learning rates LRS (default 3e-5 1e-4 2e-4 3e-4), with
-#             in-batch negatives and with one hybrid negative (the CPU measured 3e-5 and 1e-4; README "SciFact")
+#             in-batch negatives and with one hybrid negative (the CPU measured 3e-5, 1e-4, 2e-4; README "SciFact")
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
