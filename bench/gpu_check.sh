@@ -4,7 +4,8 @@
 #   synth     bench/synth_scifact.py train-eval (no-gold synthetic training; SYNTH_ONLY selects configurations)
 #   train     bench/train_scifact.py (gold-pair recipes)
 #   soup      bench/train_scifact.py on the suite's split (run "suite" first, or SOUP_SUITE=a finished suite's
-#             domain folder): the recipe's row trained with three seeds, and the soup of their weights
+#             domain folder): its rows with one and three hybrid negatives (lr 3e-5, the earlier recipes; the
+#             current recipe trains at lr 1e-4, see part "lr") trained with three seeds, and the soups of their weights
 #   suite     the whole notebook suite on params/scifact.yaml (the full recipe), stage 4 under torchrun
 #             on one GPU; needs papermill, ipykernel and nbconvert wheels in .device/whl as well. Then the
 #             recipe against plain training and the hybrid-negative recipes on the suite's dev and test
