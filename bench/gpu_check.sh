@@ -4,8 +4,8 @@
 #   synth     bench/synth_scifact.py train-eval (no-gold synthetic training; SYNTH_ONLY selects configurations)
 #   train     bench/train_scifact.py (gold-pair recipes)
 #   soup      bench/train_scifact.py on the suite's split (run "suite" first, or SOUP_SUITE=a finished suite's
-#             domain folder): its rows with one and three hybrid negatives (lr 3e-5, the earlier recipes; the
-#             current recipe trains at lr 1e-4, see part "lr") trained with three seeds, and the soups of their weights
+#             domain folder): the current recipe (one hybrid negative, lr 1e-4) and the earlier ones (one and
+#             three hybrid negatives, lr 3e-5) trained with three seeds, and the soups of their weights
 #   suite     the whole notebook suite on params/scifact.yaml (the full recipe), stage 4 under torchrun
 #             on one GPU; needs papermill, ipykernel and nbconvert wheels in .device/whl as well. Then the
 #             recipe against plain training and the hybrid-negative recipes on the suite's dev and test
@@ -41,7 +41,8 @@ for part in $PARTS; do
              --synthetic bench/out/scifact 2>&1 | quiet | tee $OUT/train.log
            cp bench/out/scifact-train/results.json $OUT/train_results.json 2>/dev/null ;;
     soup) python3 bench/train_scifact.py --suite ${SOUP_SUITE:-$OUT/outputs/scifact} --test --model .device/minilm \
-            --out $OUT/soup --seeds 42,1,2 --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
+            --out $OUT/soup --seeds 42,1,2 --only "+ 1 hybrid negative, lr 1e-4 (params/scifact.yaml)" \
+            --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
             --only "+ 1 hybrid-teacher negative, 10 epochs" 2>&1 | quiet | tee $OUT/soup.log
           rm -rf $OUT/soup/model-* ;;
     losses) python3 bench/loss_variants.py --data .device/scifact --model .device/minilm --out $OUT/losses \
@@ -59,6 +60,7 @@ for part in $PARTS; do
              python3 -m nbutils run scifact "${SUITE[@]}" --stages train,evaluate,maintain --quiet; } 2>&1 | quiet | tee $OUT/suite.log
            python3 bench/train_scifact.py --suite $OUT/outputs/scifact --test --model .device/minilm --out $OUT/compare \
              --only "plain ST, 10 epochs, b64, lr 3e-5" --only "+ 1 hybrid-teacher negative, 10 epochs" \
+             --only "+ 1 hybrid negative, lr 1e-4 (params/scifact.yaml)" \
              --only "+ 3 hybrid negatives, copies excluded, 10 epochs" \
              --only "+ 3 hybrid negatives, long passages in windows" 2>&1 | quiet | tee $OUT/compare.log ;;
   esac

@@ -26,7 +26,8 @@ A suite that refit its model on train + dev (``refit_with_dev``) is represented 
 two on its test split.
 Rows:
 - plain ST: MNRL, 1 epoch, batch 32, lr 2e-5 — and 10 epochs, batch 64, lr 3e-5 (the usual plain recipes);
-- hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs;
+- hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs, at lr 3e-5 and, as
+  ``params/scifact.yaml`` trains, at lr 1e-4;
 - the same with copies of positives excluded and more negatives, and with filtered synthetic pairs added;
 - the same with long passages in windows (teacher, training windows and scoring; README "Long passages");
 - one hybrid negative, positive and negative given as their 2-sentence window closest to the claim (by the base
@@ -129,6 +130,7 @@ def recipes(args, ws, bm25: BM25Index, base) -> dict[str, Callable[[], tuple]]:
         "plain ST, 1 epoch, b32, lr 2e-5": lambda: (plain(), 1, 32, 2e-5, 0, False),
         "plain ST, 10 epochs, b64, lr 3e-5": lambda: (plain(), 10, 64, 3e-5, 0, False),
         "+ 1 hybrid-teacher negative, 10 epochs": lambda: (hybrid1(), 10, 64, 3e-5, 1, False),
+        "+ 1 hybrid negative, lr 1e-4 (params/scifact.yaml)": lambda: (hybrid1(), 10, 64, 1e-4, 1, False),
         "+ 3 hybrid negatives, copies excluded, 10 epochs": lambda: (hybrid3(), 10, 64, 3e-5, 3, False),
         "+ 3 hybrid negatives, long passages in windows": lambda: (hybrid3(True), 10, 64, 3e-5, 3, True),
         "+ 1 hybrid negative, trained on 2-sentence windows": lambda: (sentence_rows(), 10, 64, 3e-5, 1, False),

@@ -86,3 +86,43 @@ def test_window_scoring_scores_whole_and_windowed_indexes_and_caches_the_rows(tm
             assert 0 <= res[f"{split} {index} z0.2"]["ndcg@10"] <= 1
         assert 0 < res[f"{split} windows - whole z0.0 recall@10"]["p_value"] <= 1
     assert "Batches" in runs[0].stderr and "Batches" not in runs[1].stderr  # the re-run encodes nothing
+
+
+def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against_the_others(tmp_path):
+    """``bench/loss_variants.py`` trains MNRL and a variant loss on the gold pairs of the suite's train claims
+    (with one hybrid negative each), scores both on the suite's dev and test claims, and tests MNRL against
+    the variant claim by claim; an unknown row is refused before any training."""
+    beir_dir = tmp_path / "beir"
+    topics = (
+        "copper zinc iron tin lead gold nickel cobalt silver chrome cadmium arsenic mercury lithium boron "
+        "sodium calcium barium radium cesium"
+    ).split()
+    docs = [
+        {"_id": f"d{i}", "title": f"{m.title()} study", "text": f"{m.title()} levels rose."}
+        for i, m in enumerate(topics)
+    ]
+    write_jsonl(beir_dir / "corpus.jsonl", docs)
+    write_jsonl(beir_dir / "queries.jsonl", [{"_id": f"q{i}", "text": f"{m} levels"} for i, m in enumerate(topics)])
+    (beir_dir / "qrels").mkdir()
+    qrels = "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics)))
+    (beir_dir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    out = tmp_path / "out"
+    cmd = [PY, "bench/loss_variants.py", "--data", str(beir_dir), "--out", str(out), "--device", "cpu"]
+    bad = subprocess.run([*cmd, "--rows", "mnrl,focal"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "focal" in bad.stderr and "gte" in bad.stderr
+    assert not (out / "results.json").exists()
+    cmd += ["--rows", "mnrl,gte", "--negatives", "1", "--epochs", "1", "--batch-size", "4", "--learning-rate", "1e-4"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert list(results) == ["mnrl", "gte"]
+    for row in results.values():
+        assert row["rows"] > 0
+        assert 0 <= row["dense ndcg@10"] <= 1 and 0 <= row["test z0.3 recall@10"] <= 1
+    runs = json.loads((out / "runs.json").read_text())
+    assert set(runs["gte"]) == {"dev", "test"}
+    tests = json.loads((out / "significance.json").read_text())
+    # MNRL against gte: each split × system (dense, fused) × metric
+    assert len(tests) == 8 and {t["row"] for t in tests} == {"gte"}
+    assert {(t["split"], t["system"]) for t in tests} == {(s, y) for s in ("dev", "test") for y in ("dense", "z0.3")}
+    assert all(0 <= t["p_value"] <= 1 for t in tests)
