@@ -320,7 +320,7 @@ class LoadedModel:
     """A model ready to encode, with where it came from and the device it runs on."""
 
     model: object
-    resolved: ResolvedModel
+    resolved: ResolvedModel | None  # None: a model being trained, scored as it will be served (no folder yet)
     device: str
     fingerprint: str
     long_passages: str = "truncate"  # how passages over max_seq_length are encoded: truncate | windows
@@ -348,7 +348,8 @@ class LoadedModel:
         how = ", long passages in windows" if self.windows else ""
         if self.window_sentences:
             how += f", passages also scored by their best {self.window_sentences}-sentence window"
-        return f"{self.resolved.describe()} (device: {self.device}{how})"
+        where = self.resolved.describe() if self.resolved else "a model in training"
+        return f"{where} (device: {self.device}{how})"
 
 
 QUIET_BARS = ("Loading weights", "Writing model shards")
