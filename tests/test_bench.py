@@ -10,6 +10,17 @@ from tests.conftest import PY, ROOT, write_jsonl
 ROW = "plain ST, 1 epoch, b32, lr 2e-5"
 
 
+def write_topics(beir_dir, topics: list[str], doc, query: str) -> None:
+    """A BEIR folder with one claim per topic (``query`` formatted with it) and its one relevant passage
+    (``doc(i, topic)`` gives title and text), all in qrels/train.tsv."""
+    docs = [dict(zip(("_id", "title", "text"), (f"d{i}", *doc(i, m)), strict=True)) for i, m in enumerate(topics)]
+    write_jsonl(beir_dir / "corpus.jsonl", docs)
+    write_jsonl(beir_dir / "queries.jsonl", [{"_id": f"q{i}", "text": query.format(m)} for i, m in enumerate(topics)])
+    (beir_dir / "qrels").mkdir()
+    qrels = "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics)))
+    (beir_dir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+
+
 def test_train_scifact_trains_a_row_per_seed_and_scores_their_soup(tmp_path):
     """``bench/train_scifact.py --seeds`` trains the row once per seed and scores the average of their weights."""
     from safetensors.torch import load_file
@@ -48,20 +59,8 @@ def test_window_scoring_scores_whole_and_windowed_indexes_and_caches_the_rows(tm
 
     beir_dir = tmp_path / "beir"
     topics = "copper zinc iron tin lead gold nickel cobalt silver chrome cadmium arsenic mercury lithium boron".split()
-    docs = [
-        {
-            "_id": f"d{i}",
-            "title": f"Study {i}",
-            "text": f"Samples were weighed. {m.title()} levels rose in soil. "
-            "Rain was measured weekly. Results were stable.",
-        }
-        for i, m in enumerate(topics)
-    ]
-    write_jsonl(beir_dir / "corpus.jsonl", docs)
-    write_jsonl(beir_dir / "queries.jsonl", [{"_id": f"q{i}", "text": f"{m} in soil"} for i, m in enumerate(topics)])
-    (beir_dir / "qrels").mkdir()
-    qrels = "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics)))
-    (beir_dir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    body = "Samples were weighed. {} levels rose in soil. Rain was measured weekly. Results were stable."
+    write_topics(beir_dir, topics, lambda i, m: (f"Study {i}", body.format(m.title())), "{} in soil")
     params = validate(
         {
             "data_dir": str(beir_dir),
@@ -79,7 +78,7 @@ def test_window_scoring_scores_whole_and_windowed_indexes_and_caches_the_rows(tm
     assert all(r.returncode == 0 for r in runs), runs[0].stderr[-3000:] + runs[1].stderr[-3000:]
     res = json.loads((out / "results.json").read_text())["models"]["base"]
     windows = sum(len(sentence_windows(p.title, p.text, 2)) for p in ws.corpus.values())
-    assert res["rows"] == len(docs) + windows == len(docs) * 4  # each passage: itself and 3 windows
+    assert res["rows"] == len(topics) + windows == len(topics) * 4  # each passage: itself and 3 windows
     for split in ("dev", "test"):
         assert ws.split(split)[0], f"the tiny split has {split} claims"
         for index in ("whole", "windows"):
@@ -97,15 +96,7 @@ def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against
         "copper zinc iron tin lead gold nickel cobalt silver chrome cadmium arsenic mercury lithium boron "
         "sodium calcium barium radium cesium"
     ).split()
-    docs = [
-        {"_id": f"d{i}", "title": f"{m.title()} study", "text": f"{m.title()} levels rose."}
-        for i, m in enumerate(topics)
-    ]
-    write_jsonl(beir_dir / "corpus.jsonl", docs)
-    write_jsonl(beir_dir / "queries.jsonl", [{"_id": f"q{i}", "text": f"{m} levels"} for i, m in enumerate(topics)])
-    (beir_dir / "qrels").mkdir()
-    qrels = "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics)))
-    (beir_dir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    write_topics(beir_dir, topics, lambda i, m: (f"{m.title()} study", f"{m.title()} levels rose."), "{} levels")
     out = tmp_path / "out"
     cmd = [PY, "bench/loss_variants.py", "--data", str(beir_dir), "--out", str(out), "--device", "cpu"]
     bad = subprocess.run([*cmd, "--rows", "mnrl,focal"], cwd=ROOT, capture_output=True, text=True, timeout=600)
