@@ -6,7 +6,9 @@ Every row trains MiniLM from the same gold pairs of the suite's train claims (af
 of batch 64 at lr 3e-5 (``--epochs``, ``--batch-size``, ``--learning-rate``), seed 42, through
 ``nbutils.training.train`` with a loss built here (``loss_module``), and is scored dense and fused with BM25 on
 the suite's dev and test claims (``bench/train_scifact.py``'s ``scores``).
-``--negatives 1`` adds one hybrid-teacher negative per pair (ranks 4–40, margin 0.5) to every row. Rows:
+``--negatives N`` adds N hybrid-teacher negatives per pair (ranks 4–40, margin 0.5, as the mine stage mines them) to
+every row; ``--mini-batch M`` computes the MNRL row as CachedMultipleNegativesRankingLoss in mini-batches of M texts
+(the same loss; memory follows M, as the train stage's ``memory_guard`` does where a step would not fit). Rows:
 - mnrl: MultipleNegativesRankingLoss as the suite trains it (the baseline);
 - gte: the same with all four directions in one softmax (query→passage, query→query, passage→query,
   passage→passage; the "improved contrastive loss" of GTE);
@@ -39,10 +41,13 @@ from nbutils.workspace import prepare_workspace
 ROWS = ("mnrl", "gte", "hardness", "gist")
 
 
-def make(name: str, model, base: str, device: str):
-    """The loss of row ``name`` around ``model`` (GIST's guide: the base model ``base``, loaded on ``device``)."""
+def make(name: str, model, base: str, device: str, mini_batch: int = 0):
+    """The loss of row ``name`` around ``model`` (GIST's guide: the base model ``base``, loaded on ``device``);
+    ``mini_batch`` > 0 makes the MNRL row CachedMultipleNegativesRankingLoss in mini-batches of that many texts."""
     from sentence_transformers.sentence_transformer import losses
 
+    if name == "mnrl" and mini_batch:
+        return losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch)
     if name == "mnrl":
         return losses.MultipleNegativesRankingLoss(model)
     if name == "gte":
@@ -61,7 +66,8 @@ def main() -> None:
     ap.add_argument("--params", default="params/scifact.yaml")
     ap.add_argument("--out", default="bench/out/loss-variants")
     ap.add_argument("--rows", default=",".join(ROWS))
-    ap.add_argument("--negatives", type=int, default=0, choices=(0, 1))
+    ap.add_argument("--negatives", type=int, default=0, choices=range(6), metavar="{0..5}")
+    ap.add_argument("--mini-batch", type=int, default=0, help="MNRL row as cached MNRL, this many texts at once")
     ap.add_argument("--model", default=MODEL, help="the base model: hub id or folder")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--epochs", type=int, default=10)
@@ -71,6 +77,8 @@ def main() -> None:
     rows = [r for r in args.rows.split(",") if r]
     if unknown := set(rows) - set(ROWS):
         raise SystemExit(f"--rows: unknown rows {sorted(unknown)}; the rows are {', '.join(ROWS)}")
+    if args.mini_batch < 0 or (args.mini_batch and rows != ["mnrl"]):
+        raise SystemExit(f"--mini-batch {args.mini_batch}: a positive count of texts, for --rows mnrl alone")
     out = Path(args.out)
     params = load_params("scifact", args.params, [f"outputs_dir={out / 'outputs'}", f"data_dir={args.data}"])
     ws = prepare_workspace(params, DomainPaths.from_params(params))  # the suite's split: train / dev / test claims
@@ -81,13 +89,16 @@ def main() -> None:
     if args.negatives:
         base = load_for(args.model, args.device, 256)
         dense = DenseIndex(ids, encode(base.model, texts, 256, progress=False))
-        triples = mine_hybrid(gold, bm25, dense, base.model, known_positives(gold), 1, 3, 40, 0.5)
+        triples = mine_hybrid(
+            gold, bm25, dense, base.model, known_positives(gold, ws.corpus), args.negatives, 3, 40, 0.5
+        )
     else:
         triples = mine_bm25(gold, bm25, {}, 0)
     results, runs = {}, {}
     for name in rows:
         model = load_for(args.model, args.device, 256, training=True)
         datasets = build_datasets(triples, ws.corpus, args.negatives)
+        loss = make(name, model.model, args.model, model.device, args.mini_batch)
         start = time.perf_counter()
         res = train(
             model.model,
@@ -98,12 +109,13 @@ def main() -> None:
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             seed=42,
-            loss="mnrl",
-            loss_module=make(name, model.model, args.model, model.device),
+            loss="cached_mnrl" if args.mini_batch else "mnrl",
+            loss_module=loss,
         )
         tuned = load_for(str(out / f"model-{name}"), args.device, 256)
         runs[name] = {}
         results[name] = {"rows": res.rows, "train_s": round(time.perf_counter() - start, 1)}
+        results[name] |= {"loss": type(loss).__name__, "columns": {k: len(d.column_names) for k, d in datasets.items()}}
         results[name] |= scores(tuned, ws, bm25, False, ("dev", "test"), runs[name])
         print(name, json.dumps(results[name]), flush=True)
         (out / "results.json").write_text(json.dumps(results, indent=2))

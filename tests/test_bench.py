@@ -101,6 +101,8 @@ def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against
     cmd = [PY, "bench/loss_variants.py", "--data", str(beir_dir), "--out", str(out), "--device", "cpu"]
     bad = subprocess.run([*cmd, "--rows", "mnrl,focal"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "focal" in bad.stderr and "gte" in bad.stderr
+    bad = subprocess.run([*cmd, "--rows", "mnrl,gte", "--mini-batch", "8"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0 and "--mini-batch 8" in bad.stderr and "mnrl alone" in bad.stderr
     assert not (out / "results.json").exists()
     cmd += ["--rows", "mnrl,gte", "--negatives", "1", "--epochs", "1", "--batch-size", "4", "--learning-rate", "1e-4"]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -108,7 +110,7 @@ def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against
     results = json.loads((out / "results.json").read_text())
     assert list(results) == ["mnrl", "gte"]
     for row in results.values():
-        assert row["rows"] > 0
+        assert row["rows"] > 0 and row["columns"]["hard"] == 3
         assert 0 <= row["dense ndcg@10"] <= 1 and 0 <= row["test z0.3 recall@10"] <= 1
     runs = json.loads((out / "runs.json").read_text())
     assert set(runs["gte"]) == {"dev", "test"}
@@ -117,3 +119,12 @@ def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against
     assert len(tests) == 8 and {t["row"] for t in tests} == {"gte"}
     assert {(t["split"], t["system"]) for t in tests} == {(s, y) for s in ("dev", "test") for y in ("dense", "z0.3")}
     assert all(0 <= t["p_value"] <= 1 for t in tests)
+    # two negatives per pair, MNRL computed as cached MNRL in mini-batches
+    cached = tmp_path / "cached"
+    cmd = [*cmd[: cmd.index("--out")], "--out", str(cached), *cmd[cmd.index("--out") + 2 : cmd.index("--rows")]]
+    cmd += ["--rows", "mnrl", "--negatives", "2", "--mini-batch", "4", "--epochs", "1", "--batch-size", "4"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = json.loads((cached / "results.json").read_text())["mnrl"]
+    assert row["rows"] > 0 and 0 <= row["dense ndcg@10"] <= 1
+    assert row["loss"] == "CachedMultipleNegativesRankingLoss" and row["columns"]["hard"] == 4  # query, pos, 2 negs
