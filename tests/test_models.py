@@ -85,6 +85,9 @@ def test_loaded_model_encodes_documents_as_loaded(minilm):
     assert windowed.windows and not minilm.windows
     assert np.allclose(windowed.encode_documents([LONG], progress=False), encode(minilm.model, [LONG], windows=True))
     assert "windows" in windowed.describe()
+    in_training = replace(minilm, resolved=None)  # scored during training: no folder to name yet
+    assert in_training.describe().startswith("a model in training (device: cpu")
+    assert minilm.describe().startswith(minilm.resolved.describe())
 
 
 def test_weight_bars_are_quiet_in_reports_but_other_bars_and_hooks_stay(minilm, tmp_path, capsys):
