@@ -17,7 +17,8 @@
 #             against MNRL on the suite's split; the CPU measured them with in-batch negatives only)
 #   lr        bench/loss_variants.py's MNRL row at learning rates LRS (default 3e-5 1e-4 2e-4 3e-4), with
 #             NEGS hybrid negatives per pair (default "0 1": in-batch only, and one; e.g. NEGS="1 3"; the CPU
-#             measured 3e-5, 1e-4, 2e-4 with 0 and 1; README "SciFact")
+#             measured 3e-5, 1e-4, 2e-4 with 0 and 1; README "SciFact"), each with the training seeds SEEDS
+#             (default 42; e.g. SEEDS="42 43 44")
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs
 # of `bench/synth_scifact.py generate` in bench/out/scifact. Writes logs and results to $OUT.
@@ -49,11 +50,11 @@ for part in $PARTS; do
     losses) python3 bench/loss_variants.py --data .device/scifact --model .device/minilm --out $OUT/losses \
               --negatives 1 2>&1 | quiet | tee $OUT/losses.log
             rm -rf $OUT/losses/model-* $OUT/losses/outputs ;;
-    lr) for lr in ${LRS:-3e-5 1e-4 2e-4 3e-4}; do for n in ${NEGS:-0 1}; do
-          python3 bench/loss_variants.py --data .device/scifact --model .device/minilm --out $OUT/lr/$lr-$n --rows mnrl \
-            --learning-rate $lr --negatives $n 2>&1 | quiet | tee $OUT/lr-$lr-$n.log
-          rm -rf $OUT/lr/$lr-$n/model-* $OUT/lr/$lr-$n/outputs
-        done; done ;;
+    lr) for lr in ${LRS:-3e-5 1e-4 2e-4 3e-4}; do for n in ${NEGS:-0 1}; do for s in ${SEEDS:-42}; do
+          python3 bench/loss_variants.py --data .device/scifact --model .device/minilm --out $OUT/lr/$lr-$n-$s --rows mnrl \
+            --learning-rate $lr --negatives $n --seed $s 2>&1 | quiet | tee $OUT/lr-$lr-$n-$s.log
+          rm -rf $OUT/lr/$lr-$n-$s/model-* $OUT/lr/$lr-$n-$s/outputs
+        done; done; done ;;
     suite) python3 -m ipykernel install --prefix /tmp/site >/dev/null 2>&1
            export JUPYTER_PATH=/tmp/site/share/jupyter
            { python3 -m nbutils run scifact "${SUITE[@]}" --stages decide,synthesize,mine --quiet &&

@@ -3,7 +3,7 @@
     python bench/loss_variants.py --data ../shared/data/scifact [--rows gte,hardness] [--negatives 1]
 
 Every row trains MiniLM from the same gold pairs of the suite's train claims (after its leakage guard), 10 epochs
-of batch 64 at lr 3e-5 (``--epochs``, ``--batch-size``, ``--learning-rate``), seed 42, through
+of batch 64 at lr 3e-5 (``--epochs``, ``--batch-size``, ``--learning-rate``), seed 42 (``--seed``), through
 ``nbutils.training.train`` with a loss built here (``loss_module``), and is scored dense and fused with BM25 on
 the suite's dev and test claims (``bench/train_scifact.py``'s ``scores``).
 ``--negatives N`` adds N hybrid-teacher negatives per pair (ranks 4–40, margin 0.5, as the mine stage mines them) to
@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--learning-rate", type=float, default=3e-5)
+    ap.add_argument("--seed", type=int, default=42, help="the training seed (the split stays the suite's)")
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     if unknown := set(rows) - set(ROWS):
@@ -108,13 +109,13 @@ def main() -> None:
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
-            seed=42,
+            seed=args.seed,
             loss="cached_mnrl" if args.mini_batch else "mnrl",
             loss_module=loss,
         )
         tuned = load_for(str(out / f"model-{name}"), args.device, 256)
         runs[name] = {}
-        results[name] = {"rows": res.rows, "train_s": round(time.perf_counter() - start, 1)}
+        results[name] = {"rows": res.rows, "train_s": round(time.perf_counter() - start, 1), "seed": args.seed}
         results[name] |= {"loss": type(loss).__name__, "columns": {k: len(d.column_names) for k, d in datasets.items()}}
         results[name] |= scores(tuned, ws, bm25, False, ("dev", "test"), runs[name])
         print(name, json.dumps(results[name]), flush=True)

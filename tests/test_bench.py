@@ -112,7 +112,7 @@ def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against
     results = json.loads((out / "results.json").read_text())
     assert list(results) == ["mnrl", "gte"]
     for row in results.values():
-        assert row["rows"] > 0 and row["columns"]["hard"] == 3
+        assert row["rows"] > 0 and row["columns"]["hard"] == 3 and row["seed"] == 42
         assert 0 <= row["dense ndcg@10"] <= 1 and 0 <= row["test z0.3 recall@10"] <= 1
     runs = json.loads((out / "runs.json").read_text())
     assert set(runs["gte"]) == {"dev", "test"}
@@ -124,9 +124,9 @@ def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against
     # two negatives per pair, MNRL computed as cached MNRL in mini-batches
     cached = tmp_path / "cached"
     cmd = [*base, "--out", str(cached), "--rows", "mnrl", "--negatives", "2", "--mini-batch", "4"]
-    cmd += ["--epochs", "1", "--batch-size", "4"]
+    cmd += ["--epochs", "1", "--batch-size", "4", "--seed", "7"]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     row = json.loads((cached / "results.json").read_text())["mnrl"]
-    assert row["rows"] > 0 and 0 <= row["dense ndcg@10"] <= 1
+    assert row["rows"] > 0 and 0 <= row["dense ndcg@10"] <= 1 and row["seed"] == 7
     assert row["loss"] == "CachedMultipleNegativesRankingLoss" and row["columns"]["hard"] == 4  # query, pos, 2 negs
