@@ -1,4 +1,4 @@
-"""Command line: ``python -m nbutils run|train|search|registry|serve-llm``.
+"""Command line: ``python -m nbutils run|train|search|registry|reembed|label|serve-llm``.
 
 Examples:
     python -m nbutils run python_docs
@@ -9,6 +9,7 @@ Examples:
     python -m nbutils registry python_docs list
     python -m nbutils registry python_docs rollback
     python -m nbutils reembed python_docs
+    python -m nbutils label my_docs    # the labeling panel in JupyterLab
 """
 
 from __future__ import annotations
@@ -174,6 +175,29 @@ def _cmd_reembed(args) -> int:
     return 0
 
 
+def _cmd_label(args) -> int:
+    """Write the domain's labeling notebook (the panel, with the domain's params) and open it in JupyterLab."""
+    import os
+    import subprocess
+
+    from .labeling import write_label_notebook
+
+    try:
+        params = _params(args)
+        path = write_label_notebook(params, DomainPaths.from_params(params))
+    except (ParamsError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"labeling notebook: {path}")
+    if args.no_lab:
+        print("open it in Jupyter and run all cells; labels are saved as you go")
+        return 0
+    cmd = [sys.executable, "-m", "jupyter", "lab", str(path), f"--port={args.port}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return subprocess.call(cmd)
+
+
 def _cmd_serve_llm(args) -> int:
     from .llm import LocalChatModel
     from .llm_server import make_server
@@ -236,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     reem.add_argument("--full", action="store_true", help="encode every passage")
     _params_options(reem)
     reem.set_defaults(func=_cmd_reembed)
+
+    label = sub.add_parser("label", help="open the labeling panel of a prepared domain in JupyterLab")
+    label.add_argument("domain")
+    label.add_argument("--port", type=int, default=8888, help="JupyterLab port")
+    label.add_argument("--no-lab", action="store_true", help="only write the notebook and print its path")
+    _params_options(label)
+    label.set_defaults(func=_cmd_label)
 
     serve = sub.add_parser("serve-llm", help="serve a local chat model with an OpenAI-compatible API")
     serve.add_argument("--model", default="", help="model folder or hub id (default: the bundled SmolLM2)")

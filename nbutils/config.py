@@ -154,6 +154,8 @@ class DecideParams:
     recall_fine_tune_below: float = 0.7  # base recall@10 under this: fine-tuning pays off
     recall_skip_above: float = 0.9  # base recall@10 at or above this: skip
     stop_after_decide: bool = False  # stop the suite after decide unless it recommends fine-tuning
+    gold_test_min: int = 0  # gold test queries that replace the synthetic test set; 0: what the power analysis says
+    synthetic_test_size: int = 200  # synthetic test questions when gold test queries are too few (dev: half); 0: none
 
 
 @dataclass
@@ -268,11 +270,21 @@ _NON_NEGATIVE = {
     "few_shot",
     "copy_max_words",
     "window_sentences",
+    "gold_test_min",
+    "synthetic_test_size",
 }
 
 
-# Keys of later stages that a stage also receives: decide counts click pairs and plans synthesis and training.
-ALSO_RECEIVES = {"decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks")}
+# Keys of later stages that a stage also receives: decide counts click pairs and plans synthesis and training,
+# and writes a synthetic test set with the synthesize stage's generator and filters.
+_GENERATOR_KEYS = (
+    "llm_backend", "llm_model", "llm_base_url", "llm_api_key_env", "llm_concurrency", "llm_batch_size",
+    "llm_max_tokens", "llm_temperature", "prompt_template", "query_style", "few_shot", "q_min_words", "q_max_words",
+    "copy_max_words", "near_duplicate", "roundtrip_k",
+)  # fmt: skip
+ALSO_RECEIVES = {
+    "decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks", *_GENERATOR_KEYS)
+}
 
 
 def stage_fields(stage: str) -> dict[str, dataclasses.Field]:

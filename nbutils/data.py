@@ -233,13 +233,152 @@ def load_beir(data_dir: str | Path) -> Dataset:
 _UNDERLINE = re.compile(r"^([*=\-~^+#])\1{2,}\s*$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
+# Markdown clean-up (only for ``.md`` files; ``.txt`` files are chunked as they are).
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.M | re.S)
+_YAML_LINE = re.compile(r"^(?:\s*$|\s+\S|#|-(?:\s|$)|[^\s:#][^:]*:(?:\s|$))")
+_FM_TITLE = re.compile(r"^title:[ \t]*(.*?)[ \t]*$", re.M)
+_FENCE_OPEN = re.compile(r"^\s*(`{3,}(?=[^`]*$)|~{3,})")
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_BRACKETED = r"\[((?:[^\[\]]|\[[^\[\]]*\])*)\]"
+_LINK_DEF = re.compile(
+    r"^ {0,3}" + _BRACKETED + r":[ \t]*\S+(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$", re.M
+)
+_CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
+_STASHED = re.compile(r"\x00(\d+)\x00")
+_LINK_TARGET = r"(?:\((?:<[^>\n]*>|[^()\s]|\([^()\s]*\))*(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)|\[[^\[\]]*\])"
+_IMAGE = re.compile(r"!" + _BRACKETED + _LINK_TARGET)
+_LINK = re.compile(_BRACKETED + _LINK_TARGET)
+_SHORTCUT = re.compile(r"(?<![\]\\])" + _BRACKETED + r"(?![\[(:])")
+_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^\s<>]*|[^\s<>@]+@[^\s<>@]+\.[A-Za-z]+)>")
+_HTML_TAG = re.compile(
+    r"</?(a|abbr|b|br|center|code|dd|del|details|div|dl|dt|em|figcaption|figure|font|h[1-6]|hr|i|img|ins|kbd"
+    r"|li|mark|ol|p|picture|pre|s|small|source|span|strong|sub|summary|sup|table|tbody|td|tfoot|th|thead|tr"
+    r"|u|ul|video)(?=[\s/>])[^<>]*>",
+    re.I,
+)
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+_BLOCKQUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
+_TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-+:?\s*\|)+\s*(?::?-+:?\s*)?$")
+_THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "section"
 
 
-def _sections(text: str, title: str) -> list[tuple[str, list[str]]]:
-    """Split a document into (heading, paragraphs); understands Markdown and underlined headings."""
+def _front_matter(text: str) -> tuple[str, str]:
+    """Split a leading YAML front matter block off a Markdown text.
+
+    Returns:
+        ``(title, rest)``: the block's ``title:`` value ("" when absent) and the text after the block.
+        A block with no closing ``---`` line, or with lines that are not ``key: value``-like YAML, is
+        malformed: it is then left in the text, as ordinary text, and the title is "".
+    """
+    m = _FRONT_MATTER.match(text)
+    if not m or not all(_YAML_LINE.match(line) for line in m.group(1).splitlines()):
+        return "", text
+    title = _FM_TITLE.search(m.group(1))
+    return (title.group(1).strip("'\"").strip() if title else ""), text[m.end() :]
+
+
+def _fence_runs(lines: list[str]) -> list[tuple[bool, list[str]]]:
+    """Group lines into runs of ``(is_code_fence, lines)``; an unclosed fence runs to the end."""
+    runs: list[tuple[bool, list[str]]] = []
+    close = None
+    for line in lines:
+        if close is not None:
+            runs[-1][1].append(line)
+            close = None if close.fullmatch(line) else close
+            continue
+        opened = _FENCE_OPEN.match(line)
+        if opened:
+            marker = opened.group(1)
+            close = re.compile(rf"\s*{re.escape(marker[0])}{{{len(marker)},}}\s*")
+            runs.append((True, [line]))
+        elif runs and not runs[-1][0]:
+            runs[-1][1].append(line)
+        else:
+            runs.append((False, [line]))
+    return runs
+
+
+def _link_label(label: str) -> str:
+    return " ".join(label.split()).lower()
+
+
+def _clean_inline(text: str, labels: set[str]) -> str:
+    """Drop comments, link definitions and HTML tags of Markdown prose; links become their text.
+
+    Backslash escapes are undone. Inline code spans are set aside first, so nothing inside backticks
+    is changed.
+    """
+    codes: list[str] = []
+
+    def stash(m: re.Match) -> str:
+        codes.append(m.group(0))
+        return f"\x00{len(codes) - 1}\x00"
+
+    def restore(s: str) -> str:
+        return _STASHED.sub(lambda m: codes[int(m.group(1))], s)
+
+    def shortcut(m: re.Match) -> str:
+        return m.group(1) if _link_label(restore(m.group(1))) in labels else m.group(0)
+
+    text = _CODE_SPAN.sub(stash, _LINK_DEF.sub("", _COMMENT.sub("", text)))
+    text = _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
+    text = _AUTOLINK.sub(r"\1", _SHORTCUT.sub(shortcut, text))
+    text = _HTML_TAG.sub(lambda m: "`" if m.group(1).lower() == "code" else "", text)
+    return restore(_ESCAPED.sub(r"\1", text))
+
+
+def _clean_lines(lines: list[str]) -> list[str]:
+    """Drop blockquote markers, table rule rows and thematic breaks (``---`` after a blank line)."""
+    out: list[str] = []
+    for line in lines:
+        line = _BLOCKQUOTE.sub("", line)
+        if _TABLE_RULE.match(line) or (_THEMATIC_BREAK.match(line) and not (out and out[-1].strip())):
+            line = ""
+        out.append(line.rstrip())
+    return out
+
+
+def _clean_markdown(text: str) -> str:
+    """Markdown reduced to the text a reader needs; fenced code blocks are kept verbatim.
+
+    Removes front matter, HTML comments, link reference definitions and raw HTML tags (keeping their
+    text; ``<code>`` becomes a backtick); inline links, reference links and images become their text,
+    autolinks their URL. Placeholders such as ``<package-spec>`` are not HTML tags and stay.
+    """
+    runs = _fence_runs(_front_matter(text)[1].splitlines())
+    prose = "\n".join("\n".join(lines) for code, lines in runs if not code)
+    labels = {_link_label(m.group(1)) for m in _LINK_DEF.finditer(_COMMENT.sub("", prose))}
+    parts = []
+    for code, lines in runs:
+        parts.extend(lines if code else _clean_lines(_clean_inline("\n".join(lines), labels).split("\n")))
+    return "\n".join(parts)
+
+
+def _line_events(lines: list[str]):
+    """Yield ``(heading, None)`` for each Markdown or underlined heading, ``(None, line)`` otherwise."""
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        md = _MD_HEADING.match(line)
+        if md or (line.strip() and _UNDERLINE.match(nxt) and len(nxt.strip()) >= len(line.strip()) - 2):
+            yield (md.group(2) if md else line).strip(), None
+            i += 1 if md else 2
+            continue
+        yield None, line
+        i += 1
+
+
+def _sections(text: str, title: str, markdown: bool = False) -> list[tuple[str, list[str]]]:
+    """Split a document into (heading, paragraphs); understands Markdown and underlined headings.
+
+    With ``markdown``, a fenced code block is one paragraph of its own and none of its lines is a
+    heading.
+    """
     lines = text.splitlines()
     sections: list[tuple[str, list[str]]] = [(title, [])]
     para: list[str] = []
@@ -249,21 +388,20 @@ def _sections(text: str, title: str) -> list[tuple[str, list[str]]]:
             sections[-1][1].append("\n".join(para).strip("\n"))
         para.clear()
 
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        md = _MD_HEADING.match(line)
-        if md or (line.strip() and _UNDERLINE.match(nxt) and len(nxt.strip()) >= len(line.strip()) - 2):
+    for code, run in _fence_runs(lines) if markdown else [(False, lines)]:
+        if code:
             flush()
-            sections.append(((md.group(2) if md else line).strip(), []))
-            i += 1 if md else 2
+            para.extend(run)
+            flush()
             continue
-        if line.strip():
-            para.append(line)
-        else:
-            flush()
-        i += 1
+        for heading, line in _line_events(run):
+            if heading is not None:
+                flush()
+                sections.append((heading, []))
+            elif line.strip():
+                para.append(line)
+            else:
+                flush()
     flush()
     return [(h, ps) for h, ps in sections if ps]
 
@@ -292,12 +430,16 @@ def _pack(paragraphs: list[str], chunk_words: int) -> list[str]:
     return chunks
 
 
-def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120) -> list[Passage]:
+def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120, markdown: bool = False) -> list[Passage]:
     """Split one document into passages of about ``chunk_words`` words.
 
     Each passage is prefixed with its section heading and carries the document title, so a passage
     read alone still says where it comes from. Ids are ``<doc_id>#<section-slug>-<n>``: they stay the
     same when other sections of the document change.
+
+    With ``markdown``, ``text`` is first cleaned of Markdown noise (front matter, HTML comments and
+    tags, link definitions; links become their text) and fenced code blocks are kept whole, as text:
+    a ``# comment`` inside one is not a heading. Sections left empty give no passage.
 
     Example:
         >>> [p.id for p in chunk_document("faq", "FAQ", "# Install\\npip install x")]
@@ -305,9 +447,11 @@ def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120) -
     """
     if chunk_words < 10:
         raise ValueError(f"chunk_words must be at least 10, got {chunk_words}")
+    if markdown:
+        text = _clean_markdown(text)
     passages: list[Passage] = []
     seen: Counter[str] = Counter()
-    for heading, paragraphs in _sections(text, title):
+    for heading, paragraphs in _sections(text, title, markdown):
         slug = _slug(heading)
         seen[slug] += 1
         if seen[slug] > 1:
@@ -318,7 +462,14 @@ def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120) -
     return passages
 
 
-def _doc_title(path: Path, text: str) -> str:
+def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
+    """A document's title: for Markdown its front matter ``title:``, else its first heading or line."""
+    if markdown:
+        title = _front_matter(text)[0]
+        if title:
+            return title[:200]
+        runs = _fence_runs(_clean_markdown(text).splitlines())
+        text = "\n".join("\n".join(lines) for code, lines in runs if not code)
     for line in text.splitlines():
         if line.strip():
             md = _MD_HEADING.match(line)
@@ -330,7 +481,9 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     """Load every ``.md``/``.txt`` file under ``folder`` and chunk it into passages.
 
     The document id is the file's path relative to ``folder`` without its suffix. A file's title is
-    its first heading or first line.
+    its first heading or first line; a ``.md`` file's front matter ``title:`` comes first. ``.md``
+    files are cleaned of Markdown markup (see :func:`chunk_document`); ``.txt`` files are taken as
+    they are.
 
     Raises:
         DataError: when the folder has no readable, non-empty document.
@@ -349,7 +502,11 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
             issues.add(path, 0, "empty_text", "document is empty")
             continue
         doc_id = path.relative_to(root).with_suffix("").as_posix()
-        for p in chunk_document(doc_id, _doc_title(path, text), text, chunk_words):
+        markdown = path.suffix.lower() == ".md"
+        passages = chunk_document(doc_id, _doc_title(path, text, markdown), text, chunk_words, markdown)
+        if markdown and not passages:
+            issues.add(path, 0, "empty_text", "no text left once Markdown markup is removed")
+        for p in passages:
             corpus[p.id] = p
     if not corpus:
         raise DataError(f"{root}: no non-empty .md or .txt documents found")

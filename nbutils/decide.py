@@ -39,6 +39,7 @@ __all__ = [
     "cost_estimate",
     "estimate_cost",
     "issue_table",
+    "labelled_queries",
     "keep_rate",
     "measure_throughput",
     "pairs_by_source",
@@ -75,6 +76,7 @@ class Step:
 
 RULE: tuple[Step, ...] = (
     Step("vocabulary", "Special vocabulary?"),
+    Step("no_labels", "Nothing labelled at all\n(no gold, no clicks)?", Decision.HYBRID, "the safe answer"),
     Step("generic_high", "Generic recall@10 at or above\nrecall_skip_above?", Decision.SKIP, "generic is good enough"),
     Step("hybrid_high", "Hybrid recall@10 at or above\nrecall_skip_above?", Decision.HYBRID, "no training needed"),
     Step(
@@ -146,7 +148,7 @@ def corpus_stats(ws: Workspace) -> dict[str, float | int]:
         "documents": len({document_of(pid) for pid in ws.corpus}),
         "words_per_passage_mean": round(float(words.mean()), 1),
         "words_per_passage_median": float(np.median(words)),
-        "labelled_queries": len(ws.queries),
+        "labelled_queries": sum(1 for q in ws.queries if ws.query_source.get(q) != "synthetic"),
         "train_queries": len(ws.splits["train"]),
         "dev_queries": len(ws.splits["dev"]),
         "test_queries": len(ws.splits["test"]),
@@ -204,10 +206,20 @@ def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
 
 
 def baseline_runs(
-    ws: Workspace, dense: DenseIndex, bm25: BM25Index, model, split: str = "test", k: int = 100, rrf_k: int = 60
+    ws: Workspace,
+    dense: DenseIndex,
+    bm25: BM25Index,
+    model,
+    split: str = "test",
+    k: int = 100,
+    rrf_k: int = 60,
+    source: str | None = None,
 ) -> dict[str, Run]:
-    """Runs of the base dense model, BM25 and their reciprocal-rank fusion on one split."""
-    queries, _ = ws.split(split)
+    """Runs of the base dense model, BM25 and their reciprocal-rank fusion on one split, or on the test
+    queries of ``source`` (``gold`` or ``synthetic``, see :func:`nbutils.testset.test_queries`)."""
+    from .testset import test_queries
+
+    queries = test_queries(ws, source)[0] if source else ws.split(split)[0]
     dense_run = dense.search(model, queries, k=k)
     bm25_run = bm25.search(queries, k=k)
     hybrid = reciprocal_rank_fusion([dense_run, bm25_run], k=rrf_k, depth=k)
@@ -255,6 +267,17 @@ def split_resolution(
     return pd.DataFrame(rows).set_index("split") if rows else pd.DataFrame()
 
 
+def labelled_queries(ws: Workspace, clicks_file: str = "", min_clicks: int = 1) -> int:
+    """Labelled queries of every kind: gold queries in any split plus distinct click-log queries
+    (with at least ``min_clicks`` clicks). Synthetic test questions do not count."""
+    from .pairs import normalize_query
+    from .synthesize import click_pairs
+
+    gold = sum(1 for q in ws.queries if ws.query_source.get(q) != "synthetic")
+    clicks = {normalize_query(p.query) for p in click_pairs(clicks_file, ws, min_clicks)} if clicks_file else set()
+    return gold + len(clicks)
+
+
 def issue_table(ws: Workspace, limit: int = 20):
     """Data problems found while loading: counts per kind and the first ``limit`` (a DataFrame)."""
     import pandas as pd
@@ -270,9 +293,11 @@ def recommend(
     fine_tune_below: float,
     skip_above: float,
     vocabulary=None,
+    labelled_queries: int | None = None,
+    test_plan=None,
 ) -> Recommendation:
-    """Apply the rule: skip when generic recall@10 is already high; hybrid when fusion closes the gap;
-    fine-tune when generic recall is low (with synthetic pairs when labels are scarce).
+    """Apply the rule: hybrid when nothing is labelled; skip when generic recall@10 is already high; hybrid
+    when fusion closes the gap; fine-tune when generic recall is low (with synthetic pairs when labels are scarce).
 
     The questions of :data:`RULE` are asked in order until one whose *yes* decides is answered yes;
     the checks asked are the recommendation's ``path``.
@@ -284,12 +309,20 @@ def recommend(
         fine_tune_below: base recall@10 under which fine-tuning is recommended.
         skip_above: recall@10 at or above which the generic setup is good enough.
         vocabulary: a :class:`~nbutils.vocabulary.VocabularyReport` (adds the vocabulary evidence), or ``None``.
+        labelled_queries: gold queries and click-log queries of every split (default: ``labelled_pairs``).
+        test_plan: a :class:`~nbutils.testset.TestPlan`; when it built a synthetic test set, the numbers are
+            said to be synthetic and the reasons end with how many questions to label.
     """
     base, bm25, hybrid = (scores[s]["recall@10"] for s in ("base", "bm25", "hybrid"))
+    labelled = labelled_pairs if labelled_queries is None else labelled_queries
     checks = _checks(base, hybrid, labelled_pairs, min_pairs, fine_tune_below, skip_above, vocabulary)
+    checks["no_labels"] = Check("no_labels", "Nothing labelled at all?", labelled == 0, labelled, 0,
+                                f"{labelled:,} labelled queries")  # fmt: skip
     path, decision = walk(checks)
+    synthetic = test_plan is not None and test_plan.build
+    on = "on **synthetic** test questions (written by an LLM from held-out sections) " if synthetic else ""
     facts = [
-        f"Generic embeddings find {base:.0%} of relevant passages in the top 10 (recall@10); "
+        f"Measured {on}generic embeddings find {base:.0%} of relevant passages in the top 10 (recall@10); "
         f"BM25 {bm25:.0%}; hybrid {hybrid:.0%}.",
         f"{labelled_pairs:,} labelled training pairs are available (threshold {min_pairs:,}).",
     ]
@@ -304,7 +337,20 @@ def recommend(
     reasons = facts + [sentences[(c.node, c.answer)] for c in path if (c.node, c.answer) in sentences]
     if path[-1].node == "generic_low" and not checks["enough_pairs"].answer:
         reasons.append(sentences[("enough_pairs", False)])
+    if synthetic:
+        reasons.append(_synthetic_caveat(test_plan))
     return Recommendation(decision, reasons, path)
+
+
+def _synthetic_caveat(test_plan) -> str:
+    """What synthetic numbers can and cannot show, and what would change the recommendation."""
+    return (
+        "Synthetic questions share words with the passage they were written from: they favour BM25 and flatter "
+        "every system against what people ask, so these numbers rank systems only roughly. What would change "
+        f"this: label about {test_plan.labels_to_add:,} questions (the panel: `python -m nbutils label DOMAIN`); "
+        f"once {test_plan.needed:,} of them are test queries they replace the synthetic ones and the rule runs on "
+        "real questions."
+    )
 
 
 def walk(checks: dict[str, Check]) -> tuple[list[Check], Decision]:
@@ -365,6 +411,11 @@ def _sentences(base: float, hybrid: float, low: float, high: float) -> dict[tupl
         ("generic_low", False): middle,
         ("enough_pairs", False): synthetic,
         ("hybrid_gain", True): f"Hybrid gains {hybrid - base:+.0%} over dense alone with no training: start there.",
+        ("no_labels", True): (
+            "Nothing is labelled yet (no gold questions, no click log): hybrid retrieval (BM25 + the generic model) "
+            "is the safe answer. The later stages still fine-tune on synthetic pairs, so the evaluate report can "
+            "show what fine-tuning would bring."
+        ),
     }
 
 

@@ -38,7 +38,9 @@ __all__ = [
     "robustness_sets",
     "robustness_table",
     "significance_table",
+    "summaries_by_source",
     "summary_table",
+    "test_set_note",
     "system_runs",
     "tuned_hybrid",
     "tune_fusion_weight",
@@ -446,20 +448,28 @@ def click_queries(
 
 
 def robustness_sets(ws, train_pairs_file: str | Path, clicks_file: str | Path = "") -> tuple[list[EvalSet], list[str]]:
-    """The held-out test split and, where it exists, an out-of-distribution click-log set.
+    """The held-out test split, the gold test queries when the test split is synthetic, and, where it
+    exists, an out-of-distribution click-log set.
 
     Which sources trained the model is read from the training pairs (``train_pairs.jsonl``, the pairs
     of ``train_sources`` written by the synthesize stage).
 
     Returns:
-        ``(sets, notes)``: the test split first (kind in-domain, or out-of-distribution when no gold pair
-        trained the model), then the click-log queries when they count as out of distribution;
-        ``notes`` are sentences saying which sources are left out and why.
+        ``(sets, notes)``: the test split first (kind in-domain, or out-of-distribution when no pair of its
+        source trained the model), then gold test queries beside a synthetic test split, then the click-log
+        queries when they count as out of distribution; ``notes`` are sentences saying which sources are left
+        out and why.
     """
+    from .testset import test_queries
+
     pairs = load_pairs(train_pairs_file)
-    ood, notes = out_of_distribution_sources({p.source for p in pairs}, bool(clicks_file))
+    used = {p.source for p in pairs}
+    ood, notes = out_of_distribution_sources(used, bool(clicks_file))
     queries, qrels = ws.split("test")
-    sets = [EvalSet("test split (gold)", OUT_OF_DISTRIBUTION if "gold" in ood else IN_DOMAIN, queries, qrels)]
+    kind = IN_DOMAIN if ws.test_source in used else OUT_OF_DISTRIBUTION
+    sets = [EvalSet(f"test split ({ws.test_source})", kind, queries, qrels)]
+    if ws.synthetic and (gold := test_queries(ws, "gold"))[0]:
+        sets.append(EvalSet("test split (gold)", OUT_OF_DISTRIBUTION if "gold" in ood else IN_DOMAIN, *gold))
     if "clicks" in ood:
         cq, cr, dropped = click_queries(clicks_file, ws.corpus, exclude=[p.query for p in pairs])
         if dropped:
@@ -469,6 +479,49 @@ def robustness_sets(ws, train_pairs_file: str | Path, clicks_file: str | Path = 
         else:
             notes.append("The click log has no query on a known passage left to evaluate.")
     return sets, notes
+
+
+def summaries_by_source(ws, base, tuned, bm25, fusion_weight, params):
+    """:func:`summary_table` on the test queries of every source there is (the test split's first), with a
+    ``test set`` column: synthetic and gold side by side while both exist.
+
+    Args:
+        base, tuned: ``(model, DenseIndex)`` of the generic and the fine-tuned model.
+        fusion_weight: the BM25 weight chosen on dev (``None`` for reciprocal rank fusion).
+        params: ``k_values``, ``rrf_k``, ``encode_batch_size``, ``seed``.
+    """
+    import pandas as pd
+
+    from .testset import other_sources, test_queries
+
+    tables = []
+    for source in [ws.test_source, *other_sources(ws)]:
+        queries, qrels = test_queries(ws, source)
+        runs = system_runs(queries, base, tuned, bm25, max(*params.k_values, 100), params.rrf_k,
+                           params.encode_batch_size, fusion_weight)  # fmt: skip
+        table = summary_table(qrels, runs, seed=params.seed)
+        table.insert(0, "test set", f"{source} ({len(qrels)} queries)")
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def test_set_note(ws) -> str:
+    """What the test queries can and cannot show (Markdown), said plainly when they are synthetic."""
+    from .testset import other_sources
+
+    n = len(ws.splits["test"])
+    if not ws.synthetic:
+        return f"{n:,} gold (labelled) test queries, held out from every earlier stage."
+    gold = " The gold test queries labelled so far are scored beside them." if "gold" in other_sources(ws) else ""
+    return (
+        f"**The {n:,} test queries are synthetic**: an LLM wrote them from sections held out of training, mining "
+        "and synthesis. They can show whether fine-tuning moved the model on those unseen sections and whether "
+        "the hybrid helps, with intervals. They cannot show how well it answers what people really ask: "
+        "questions written from a passage reuse its words (which favours BM25), come from the same kind of "
+        "generator as the synthetic training pairs (which favours the fine-tuned model), and miss the vague, "
+        "misspelled and multi-passage questions of real users. Treat differences as provisional until gold "
+        f"questions replace them (`python -m nbutils label DOMAIN`).{gold}"
+    )
 
 
 def general_set(path: str | Path = GENERAL_SET) -> tuple[dict[str, Passage], dict[str, str], dict]:

@@ -16,12 +16,68 @@ from pathlib import Path
 from .pairs import Pair, normalize_query
 from .paths import append_line
 
-__all__ = ["GoldFile", "LabelingPanel", "gold_target"]
+__all__ = ["GoldFile", "LabelingPanel", "gold_target", "open_panel", "progress", "write_label_notebook"]
 
 
 def gold_target(params, paths) -> Path:
     """The file new labels go to: the domain's ``gold_file`` when set, else ``work/gold_labels.jsonl``."""
     return Path(params.gold_file) if params.gold_file else paths.labels
+
+
+def open_panel(params, paths, limit: int = 200) -> LabelingPanel:
+    """The labeling panel for a prepared domain: its corpus, BM25 search, and the synthetic training
+    questions of the synthesize stage (when it has run) as candidates to accept, edit or reject.
+
+    Labels go to :func:`gold_target`; the next run's decide stage reads them.
+
+    Raises:
+        FileNotFoundError: when the decide stage has not prepared the domain yet, saying what to run.
+    """
+    from .synthesize import load_pairs
+    from .workspace import bm25_index, load_workspace
+
+    ws = load_workspace(paths)
+    candidates = load_pairs(paths.pairs, ["synthetic"])[:limit] if paths.pairs.exists() else []
+    return LabelingPanel(
+        ws.corpus, GoldFile(gold_target(params, paths)), candidates, bm25_index(ws, params.bm25_backend)
+    )
+
+
+LABEL_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "label.ipynb"
+
+
+def write_label_notebook(params, paths, template: str | Path = LABEL_NOTEBOOK) -> Path:
+    """Write ``<domain>/label.ipynb``: the labeling notebook with the domain's params injected, not executed.
+
+    Raises:
+        FileNotFoundError: when the decide stage has not prepared the domain, saying what to run.
+    """
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    from .paths import atomic_write_text
+
+    if not paths.splits.exists():
+        raise FileNotFoundError(
+            f"domain {paths.domain!r} is not prepared yet: run `python -m nbutils run {paths.domain} --stages decide`"
+        )
+    nb = parameterize_notebook(load_notebook_node(str(template)), params.stage_values("synthesize"))
+    out = paths.root / "label.ipynb"
+    atomic_write_text(out, nbformat.writes(nb))
+    return out
+
+
+def progress(params, paths) -> str:
+    """How many labelled questions the domain has and how many the decide stage last asked for (Markdown)."""
+    from .report import read_metrics
+
+    rows = GoldFile(gold_target(params, paths)).rows()
+    plan = (read_metrics(paths, "decide") or {}).get("test_plan") or {}
+    asked = plan.get("labels_to_add")
+    head = f"**{len({r.get('id') for r in rows}):,}** questions labelled in `{gold_target(params, paths).name}`"
+    tail = f"; the last decide run asked for about {asked:,} more." if asked else "."
+    return head + tail + " Run `python -m nbutils run DOMAIN` again and the decide stage uses them."
 
 
 class GoldFile:

@@ -292,11 +292,12 @@ def mine(
 ) -> list[Triple]:
     """Mine negatives for ``pairs`` with the teacher the params name (``mine_teacher``: bm25, dense, hybrid).
 
-    With ``split_by: document``, no passage of a held-out document becomes a negative. With
+    With ``split_by: document``, no passage of a held-out document becomes a negative, nor, with a
+    synthetic test set, any passage of its sections. With
     ``long_passages: windows`` (and ``windows``), long passages are given the window training uses
     (:func:`choose_windows`, by the base model).
     """
-    from .workspace import trainable_passages
+    from .workspace import holds_out_passages, trainable_passages
 
     bm25, dense, model = _teacher(params, ws, embeddings_dir)
     rescorer = None
@@ -319,7 +320,7 @@ def mine(
         TEACHER_WEIGHTS[params.mine_teacher],
         params.encode_batch_size,
         rescorer,
-        None if ws.split_by == "query" else trainable_passages(ws),
+        trainable_passages(ws) if holds_out_passages(ws) else None,
     )
     if not windows or params.long_passages != "windows":
         return triples

@@ -56,6 +56,12 @@ __all__ = [
 
 METRICS = ("recall@10", "ndcg@10")
 TEST_SPLIT, CLICK_LOG = "test split", "click log"
+SYNTHETIC_TEST_SPLIT = "synthetic test split"  # the provisional test questions of a domain without enough labels
+
+
+def test_split_source(test_source: str) -> str:
+    """The history's name for the test split of ``test_source`` (``gold`` or ``synthetic``)."""
+    return SYNTHETIC_TEST_SPLIT if test_source == "synthetic" else TEST_SPLIT
 
 
 # ---------------------------------------------------------------- evaluation history
@@ -173,7 +179,10 @@ def record_stage_evaluation(registry: Registry, paths, version: str) -> dict:
     if tuned is None or not ci:
         raise ValueError(f"{path}: needs systems['fine-tuned'] and its confidence rows")
     return append_evaluation(
-        registry, evaluation_record(version, tuned, ci, TEST_SPLIT, tuned["queries"], ev["written"])
+        registry,
+        evaluation_record(
+            version, tuned, ci, test_split_source(ev.get("test_source", "gold")), tuned["queries"], ev["written"]
+        ),
     )
 
 
@@ -232,7 +241,7 @@ def evaluate_current(registry: Registry, loaded, ws, params) -> list[dict]:
 
     version = registry.current
     index = load_index(registry, version, corpus_hash(ws.corpus))
-    sources = {TEST_SPLIT: ws.split("test")}
+    sources = {test_split_source(ws.test_source): ws.split("test")}
     logged = monitored_queries(registry, params, ws, version)
     if logged and logged.qrels:
         sources[CLICK_LOG] = ({q: q for q in logged.qrels}, logged.qrels)
@@ -486,11 +495,13 @@ def check_triggers(registry: Registry, drift: Drift, params) -> list[Trigger]:
         fingerprint = model_fingerprint(resolve_model(params.base_model).location)
     except ValueError:
         fingerprint = None
+    records = read_evaluations(registry)
+    first = next((r for r in records if r["version"] == registry.current and r["source"] != CLICK_LOG), None)
     return [
         corpus_shift_trigger(drift, params.drift_vocab_rate, params.drift_far_share, params.drift_mean_shift),
         query_shift_trigger(drift, params.drift_query_vocab_rate),
         base_model_trigger(manifest, params.base_model, fingerprint),
-        regression_trigger(read_evaluations(registry), registry.current, params.regression_drop),
+        regression_trigger(records, registry.current, params.regression_drop, first["source"] if first else TEST_SPLIT),
     ]
 
 

@@ -82,18 +82,25 @@ def export_html(notebook: str | Path, out: str | Path) -> Path:
 
 
 def headline(paths: DomainPaths) -> dict[str, str]:
-    """The few numbers shown per domain in the index: recommendation and test metrics."""
+    """The few numbers shown per domain in the index: recommendation and test metrics, each marked
+    *synthetic* when the test queries were written by the suite rather than labelled."""
     out: dict[str, str] = {}
     decide = read_metrics(paths, "decide")
     if decide:
-        out["recommendation"] = decide.get("recommendation", {}).get("decision", "")
+        mark = " (on synthetic test questions)" if decide.get("test_source") == "synthetic" else ""
+        out["recommendation"] = decide.get("recommendation", {}).get("decision", "") + mark
     ev = read_metrics(paths, "evaluate")
     if ev:
-        for system in ("base", "fine-tuned"):
-            row = ev.get("systems", {}).get(system)
+        mark = " (synthetic)" if ev.get("test_source") == "synthetic" else ""
+        systems = ev.get("systems", {})
+        hybrid = next((s for s in systems if s.startswith("hybrid (weighted")), None) or next(
+            (s for s in systems if s.startswith("hybrid")), None
+        )
+        for label, system in (("base", "base"), ("fine-tuned", "fine-tuned"), ("hybrid", hybrid)):
+            row = systems.get(system) if system else None
             if row:
-                out[f"{system} nDCG@10"] = f"{row['ndcg@10']:.3f}"
-                out[f"{system} recall@10"] = f"{row['recall@10']:.3f}"
+                out[f"{label} nDCG@10{mark}"] = f"{row['ndcg@10']:.3f}"
+                out[f"{label} recall@10{mark}"] = f"{row['recall@10']:.3f}"
     maintain = read_metrics(paths, "maintain")
     if maintain:
         out["current version"] = str(maintain.get("current", ""))

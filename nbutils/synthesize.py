@@ -19,7 +19,7 @@ from .config import DEFAULT_PROMPT, STATEMENT_PROMPT
 from .data import DataIssues, Passage, load_clicks
 from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache
 from .pairs import Pair, load_pairs, normalize_query, save_pairs
-from .workspace import Workspace, document_of, held_out_documents
+from .workspace import Workspace, document_of, held_out_documents, holds_out_passages, section_of
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -95,7 +95,7 @@ HEURISTICS = {"title": _title_query, "cloze": _cloze_query}
 def sample_passages(ws: Workspace, n: int, seed: int) -> list[str]:
     """A seeded sample of ``n`` passage ids (0 = all), in a stable order.
 
-    With ``split_by: document``, passages of held-out documents are never sampled.
+    Passages training may not see (held-out documents, sections of the synthetic test set) are never sampled.
     """
     from .workspace import trainable_passages
 
@@ -269,7 +269,7 @@ def _partition(pairs: list[Pair], bad: set[int]) -> tuple[list[Pair], list[Pair]
 
 def _held_out_questions(pairs: list[Pair], ws: Workspace, splits: tuple[str, ...], near: float) -> set[int]:
     """Indexes of pairs whose query equals or nearly equals a held-out query."""
-    held = [ws.queries[q] for s in splits for q in ws.splits[s]]
+    held = [ws.queries[q] for q in ws.held_out(splits)]
     held_norm = {normalize_query(q) for q in held}
     exact = {i for i, p in enumerate(pairs) if normalize_query(p.query) in held_norm}
     close = {i for i, _, _ in filters.near_duplicate_pairs([p.query for p in pairs], held, near)} if near < 1 else set()
@@ -277,11 +277,11 @@ def _held_out_questions(pairs: list[Pair], ws: Workspace, splits: tuple[str, ...
 
 
 def _held_out_positives(pairs: list[Pair], ws: Workspace, splits: tuple[str, ...]) -> set[int]:
-    """Indexes of pairs whose positive is in a held-out document; none unless split by document."""
-    if ws.split_by != "document":
-        return set()
-    held = held_out_documents(ws, splits)
-    return {i for i, p in enumerate(pairs) if document_of(p.positive) in held}
+    """Indexes of pairs whose positive training may not see: in a held-out document (``split_by: document``)
+    or in a section of the synthetic test set. None otherwise."""
+    held = held_out_documents(ws, splits) if ws.split_by == "document" else set()
+    units = set(ws.held_out_units)
+    return {i for i, p in enumerate(pairs) if document_of(p.positive) in held or section_of(p.positive) in units}
 
 
 @dataclass
@@ -344,8 +344,9 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
     generated_kept = list(report.kept)
     pairs = gold_pairs(ws) + clicks + generated_kept
     report.step("held-out questions", *_partition(pairs, _held_out_questions(pairs, ws, held, params.near_duplicate)))
-    if ws.split_by == "document":
-        report.step("held-out documents", *_partition(report.kept, _held_out_positives(report.kept, ws, held)))
+    if holds_out_passages(ws):
+        name = "held-out documents" if ws.split_by == "document" else "held-out sections"
+        report.step(name, *_partition(report.kept, _held_out_positives(report.kept, ws, held)))
     usage = chat.tally.as_dict() if chat is not None else {}
     refit: list[Pair] = []
     if params.refit_with_dev:  # the dev questions train the refit model; the test split stays held out

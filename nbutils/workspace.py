@@ -30,6 +30,9 @@ __all__ = [
     "embeddings_cache_path",
     "document_of",
     "held_out_documents",
+    "holds_out_passages",
+    "save_workspace",
+    "section_of",
     "load_workspace",
     "prepare_workspace",
     "split_by_document",
@@ -51,6 +54,27 @@ class Workspace:
     issues: DataIssues = field(default_factory=DataIssues)
     split_by: str = "query"  # how the splits were drawn: by query id, or by the queries' documents
     excluded: list[str] = field(default_factory=list)  # labelled queries in no split (document mode)
+    test_source: str = "gold"  # where the test and dev queries come from: gold labels, or synthetic questions
+    sets: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # held-out query ids by source and split
+    held_out_units: list[str] = field(default_factory=list)  # sections of the synthetic test set, never trained on
+    query_source: dict[str, str] = field(default_factory=dict)  # "synthetic" for generated test questions
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the test and dev splits are provisional synthetic questions rather than labelled ones."""
+        return self.test_source == "synthetic"
+
+    def held_out(self, names: tuple[str, ...] = ("test", "dev")) -> list[str]:
+        """Ids of every held-out query in the splits ``names``: those of the test source and of every other
+        set (gold test queries stay held out while synthetic ones stand in for them)."""
+        ids = {q for name in names for q in self.splits.get(name, [])}
+        ids |= {q for by_split in self.sets.values() for name in names for q in by_split.get(name, [])}
+        return sorted(ids)
+
+    def labelled_split(self, name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+        """Queries and qrels of one split of the *gold* labels, whichever source the test split uses."""
+        ids = self.sets.get("gold", {}).get(name, []) if self.synthetic else self.splits.get(name, [])
+        return {q: self.queries[q] for q in ids}, {q: self.qrels[q] for q in ids}
 
     def split(self, name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
         """Queries and qrels of one split (``train``, ``dev`` or ``test``)."""
@@ -184,19 +208,40 @@ def _exclude_shared_documents(out: dict[str, list[str]], docs: dict[str, set[str
 
 def held_out_documents(ws: Workspace, splits: tuple[str, ...] = ("test", "dev")) -> set[str]:
     """Documents holding a relevant passage of a query in ``splits`` (see :func:`document_of`)."""
-    return {document_of(p) for s in splits for q in ws.splits[s] for p in ws.qrels.get(q, {})}
+    return {document_of(p) for q in ws.held_out(splits) for p in ws.qrels.get(q, {})}
+
+
+def section_of(passage_id: str) -> str:
+    """The section a passage belongs to: its id without the chunk number.
+
+    Chunked documents have passage ids ``<doc>#<section-slug>-<n>``; the section is ``<doc>#<section-slug>``.
+    A passage id without ``#`` (a BEIR corpus) is its own section.
+
+    Example:
+        >>> section_of("guide/install#linux-2"), section_of("4983")
+        ('guide/install#linux', '4983')
+    """
+    if "#" not in passage_id:
+        return passage_id
+    head, _, tail = passage_id.rpartition("-")
+    return head if tail.isdigit() and head else passage_id
 
 
 def trainable_passages(ws: Workspace) -> set[str]:
     """Passage ids training may use as positives or negatives.
 
-    All of them when the splits were drawn by query; with ``split_by: document``, none of a document
-    held out for dev or test, so those passages stay unseen until evaluation.
+    All of them, except: with ``split_by: document``, every passage of a document held out for dev or
+    test; and every passage of a section the synthetic test set was written from (``held_out_units``),
+    so those passages stay unseen until evaluation.
     """
-    if ws.split_by != "document":
-        return set(ws.corpus)
-    held = held_out_documents(ws)
-    return {pid for pid in ws.corpus if document_of(pid) not in held}
+    held = held_out_documents(ws) if ws.split_by == "document" else set()
+    units = set(ws.held_out_units)
+    return {pid for pid in ws.corpus if document_of(pid) not in held and section_of(pid) not in units}
+
+
+def holds_out_passages(ws: Workspace) -> bool:
+    """Whether some passages must stay out of training (document splits or a synthetic test set)."""
+    return ws.split_by == "document" or bool(ws.held_out_units)
 
 
 def _split(ds: Dataset, params) -> dict[str, list[str]]:
@@ -235,6 +280,7 @@ def prepare_workspace(params, paths: DomainPaths) -> Workspace:
     """Load the domain's raw data, sample and split it, and write the prepared files.
 
     Builtin domains (``builtin:<name>``) are first written out as documents under the work folder.
+    Labels saved by the labeling panel (``work/gold_labels.jsonl``) are added to the gold labels.
     """
     data_dir, gold = params.data_dir, params.gold_file or None
     if is_builtin(data_dir):
@@ -245,21 +291,46 @@ def prepare_workspace(params, paths: DomainPaths) -> Workspace:
         add_gold(ds, paths.labels)
     corpus = _sample_corpus(ds, params.corpus_sample, params.seed)
     splits = _split(ds, params)
-    lines = [json.dumps({"_id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) for p in corpus.values()]
+    excluded = splits.pop("excluded", [])
+    gold_sets = {"gold": {"test": list(splits["test"]), "dev": list(splits["dev"])}}
+    ws = Workspace(
+        corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues, params.split_by, excluded, sets=gold_sets
+    )
+    save_workspace(ws, paths, params.seed)
+    return ws
+
+
+def save_workspace(ws: Workspace, paths: DomainPaths, seed: int) -> None:
+    """Write a workspace's corpus, queries (with their source) and splits, each file atomically."""
+    lines = [
+        json.dumps({"_id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) for p in ws.corpus.values()
+    ]
     atomic_write_text(paths.corpus, "\n".join(lines) + "\n")
     qlines = [
-        json.dumps({"_id": q, "text": t, "qrels": ds.qrels[q]}, ensure_ascii=False) for q, t in ds.queries.items()
+        json.dumps(
+            {"_id": q, "text": t, "qrels": ws.qrels[q], **({"source": s} if (s := ws.query_source.get(q)) else {})},
+            ensure_ascii=False,
+        )
+        for q, t in ws.queries.items()
     ]
     atomic_write_text(paths.queries, "\n".join(qlines) + ("\n" if qlines else ""))
     write_json(
-        paths.splits, {"seed": params.seed, "corpus_hash": corpus_hash(corpus), "split_by": params.split_by, **splits}
+        paths.splits,
+        {
+            "seed": seed,
+            "corpus_hash": corpus_hash(ws.corpus),
+            "split_by": ws.split_by,
+            **ws.splits,
+            "excluded": ws.excluded,
+            "test_source": ws.test_source,
+            "sets": ws.sets,
+            "held_out_units": ws.held_out_units,
+        },
     )
-    excluded = splits.pop("excluded", [])
-    return Workspace(corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues, params.split_by, excluded)
 
 
 def load_workspace(paths: DomainPaths) -> Workspace:
-    """Read what :func:`prepare_workspace` wrote.
+    """Read what :func:`prepare_workspace` (and the decide stage's test set) wrote.
 
     Raises:
         FileNotFoundError: when the decide stage has not run for this domain.
@@ -270,13 +341,25 @@ def load_workspace(paths: DomainPaths) -> Workspace:
         for line in f:
             obj = json.loads(line)
             corpus[obj["_id"]] = Passage(obj["_id"], obj["title"], obj["text"])
-    queries, qrels = {}, {}
+    queries, qrels, sources = {}, {}, {}
     with Path(paths.queries).open(encoding="utf-8") as f:
         for line in f:
             obj = json.loads(line)
             queries[obj["_id"]], qrels[obj["_id"]] = obj["text"], obj["qrels"]
-    by, excluded = splits.get("split_by", "query"), splits.get("excluded", [])
-    return Workspace(corpus, queries, qrels, {k: splits[k] for k in SPLITS}, split_by=by, excluded=excluded)
+            if obj.get("source"):
+                sources[obj["_id"]] = obj["source"]
+    return Workspace(
+        corpus,
+        queries,
+        qrels,
+        {k: splits[k] for k in SPLITS},
+        split_by=splits.get("split_by", "query"),
+        excluded=splits.get("excluded", []),
+        test_source=splits.get("test_source", "gold"),
+        sets=splits.get("sets", {}),
+        held_out_units=splits.get("held_out_units", []),
+        query_source=sources,
+    )
 
 
 def embeddings_cache_path(loaded, corpus: dict[str, Passage], cache_dir: str | Path) -> Path:

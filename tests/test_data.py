@@ -148,3 +148,102 @@ def test_parse_timestamp(raw, expected):
 def test_parse_timestamp_names_a_bad_value(raw):
     with pytest.raises(ValueError, match=re.escape(f"timestamp {raw!r} is neither")):
         parse_timestamp(raw)
+
+
+WIDGET_MD = """\
+---
+title: widget-sync
+section: 1
+description: Copy widgets to a remote store
+---
+
+# Overview
+
+<!-- YAML
+added: v1.2.0
+changes:
+  - version: v2.0.0
+-->
+
+> Stability: 2 - Stable
+
+The `widget sync` command copies widgets to a [remote store](/using/remote-store "Stores")
+and checks them with [`widget.verify()`][]. See the [guide][setup] or [Caveats].
+
+![Sync diagram](img/sync.png) ![](img/spacer.png)
+
+<div class="note">Requires <code>--token</code> and a `<name>`.</div>
+<a id="legacy-anchor"></a>
+
+Report bugs at <https://example.com/issues>.
+
+## The [`sync()`][] method
+
+```bash
+# copy everything
+widget sync --all
+
+widget sync <name>
+```
+
+~~~
+## not a heading either
+~~~
+
+## Empty
+
+<!-- nothing here yet -->
+
+[`widget.verify()`]: #widgetverifyname
+[`sync()`]: #sync
+[setup]: https://example.com/setup "Setup guide"
+[caveats]: #caveats
+"""
+
+
+def test_markdown_is_cleaned_and_code_fences_are_kept_whole(tmp_path):
+    (tmp_path / "commands").mkdir()
+    (tmp_path / "commands" / "widget-sync.md").write_text(WIDGET_MD)
+    ds = load_documents(tmp_path, 80)
+    assert list(ds.corpus) == ["commands/widget-sync#overview-0", "commands/widget-sync#the-sync-method-0"]
+    assert {p.title for p in ds.corpus.values()} == {"widget-sync"}
+    assert ds.corpus["commands/widget-sync#overview-0"].text == (
+        "Overview\nStability: 2 - Stable\n\n"
+        "The `widget sync` command copies widgets to a remote store\n"
+        "and checks them with `widget.verify()`. See the guide or Caveats.\n\n"
+        "Sync diagram\n\n"
+        "Requires `--token` and a `<name>`.\n\n"
+        "Report bugs at https://example.com/issues."
+    )
+    assert ds.corpus["commands/widget-sync#the-sync-method-0"].text == (
+        "The `sync()` method\n"
+        "```bash\n# copy everything\nwidget sync --all\n\nwidget sync <name>\n```\n\n"
+        "~~~\n## not a heading either\n~~~"
+    )
+    assert len(ds.issues) == 0
+
+
+def test_markdown_title_falls_back_to_first_heading_and_bad_front_matter_stays_text(tmp_path):
+    (tmp_path / "api.md").write_text("<!--introduced_in=v1.0.0-->\n# HTTP `Agent`\n\ntext [x](y)\n")
+    (tmp_path / "open.md").write_text("---\ntitle: Unclosed\n\nbody text\n")
+    (tmp_path / "prose.md").write_text("---\nnot yaml at all\n---\n\nbody")
+    (tmp_path / "only-meta.md").write_text("---\ntitle: Nothing\n---\n<!-- empty -->\n")
+    ds = load_documents(tmp_path)
+    assert ds.corpus["api#http-agent-0"].title == "HTTP `Agent`"
+    assert ds.corpus["api#http-agent-0"].text == "text x"
+    assert "title: Unclosed" in " ".join(p.text for p in ds.corpus.values() if p.id.startswith("open#"))
+    assert any("not yaml at all" in p.text for p in ds.corpus.values() if p.id.startswith("prose#"))
+    assert not any(p.startswith("only-meta#") for p in ds.corpus)
+    assert [(i.file.endswith("only-meta.md"), i.kind) for i in ds.issues] == [(True, "empty_text")]
+
+
+def test_txt_files_are_not_cleaned_as_markdown(tmp_path):
+    text = "Intro line\n\n# Notes\nsee [docs](http://x) <!-- kept -->\n```\n# still a heading\n```\n"
+    (tmp_path / "notes.txt").write_text(text)
+    ds = load_documents(tmp_path)
+    assert [(p.id, p.title, p.text) for p in ds.corpus.values()] == [
+        ("notes#intro-line-0", "Intro line", "Intro line"),
+        ("notes#notes-0", "Intro line", "Notes\nsee [docs](http://x) <!-- kept -->\n```"),
+        ("notes#still-a-heading-0", "Intro line", "still a heading\n```"),
+    ]
+    assert list(ds.corpus.values()) == chunk_document("notes", "Intro line", text)

@@ -96,10 +96,16 @@ def test_stop_after_decide(tmp_path, beir_dir, decision, stops):
 @pytest.mark.parametrize(
     "s, pairs, nodes, outcome",
     [
-        (scores(0.95, 0.7, 0.96), 5000, ["generic_high"], "generic_high:yes"),
-        (scores(0.80, 0.85, 0.93), 200, ["generic_high", "hybrid_high"], "hybrid_high:yes"),
-        (scores(0.55, 0.50, 0.62), 200, ["generic_high", "hybrid_high", "generic_low"], "generic_low:yes"),
-        (scores(0.75, 0.60, 0.78), 3000, ["generic_high", "hybrid_high", "generic_low", "enough_pairs"], None),
+        (scores(0.50, 0.60, 0.70), 0, ["no_labels"], "no_labels:yes"),
+        (scores(0.95, 0.7, 0.96), 5000, ["no_labels", "generic_high"], "generic_high:yes"),
+        (scores(0.80, 0.85, 0.93), 200, ["no_labels", "generic_high", "hybrid_high"], "hybrid_high:yes"),
+        (scores(0.55, 0.50, 0.62), 200, ["no_labels", "generic_high", "hybrid_high", "generic_low"], "generic_low:yes"),
+        (
+            scores(0.75, 0.60, 0.78),
+            3000,
+            ["no_labels", "generic_high", "hybrid_high", "generic_low", "enough_pairs"],
+            None,
+        ),
         (scores(0.75, 0.70, 0.84), 300, [n.node for n in RULE[1:]], "hybrid_gain:yes"),
         (scores(0.75, 0.70, 0.77), 300, [n.node for n in RULE[1:]], "hybrid_gain:no"),
     ],
@@ -127,15 +133,36 @@ def test_path_carries_the_numbers_and_is_recorded(minilm):
     vocab = analyse_vocabulary([JARGON], minilm.model.tokenizer, min_count=2)
     rec = recommend(scores(0.62, 0.58, 0.66), 120, 1000, 0.7, 0.9, vocab)
     record = json.loads(json.dumps(rec.to_dict()))
-    assert [c["node"] for c in record["path"]] == ["vocabulary", "generic_high", "hybrid_high", "generic_low"]
+    assert [c["node"] for c in record["path"]] == [
+        "vocabulary",
+        "no_labels",
+        "generic_high",
+        "hybrid_high",
+        "generic_low",
+    ]
     low = record["path"][-1]
     assert low["answer"] is True and low["value"] == pytest.approx(0.62) and low["threshold"] == pytest.approx(0.7)
     assert "62%" in low["evidence"] and record["outcome"] == "generic_low:yes"
     assert record["path"][0]["answer"] is True, "the jargon corpus has a special vocabulary"
 
 
+def test_nothing_labelled_recommends_hybrid_and_says_what_would_change_it():
+    from nbutils.testset import TestPlan
+
+    plan = TestPlan(gold_test=0, needed=197, basis="the power analysis", build=True, test_fraction=0.2)
+    rec = recommend(scores(0.55, 0.70, 0.75), 0, 1000, 0.7, 0.9, labelled_queries=0, test_plan=plan)
+    assert rec.decision == Decision.HYBRID and rec.outcome_node == "no_labels:yes"
+    text = " ".join(rec.reasons)
+    assert "**synthetic** test questions" in text and "safe answer" in text and "label about 985 questions" in text
+    labelled = recommend(scores(0.55, 0.70, 0.75), 0, 1000, 0.7, 0.9, labelled_queries=12, test_plan=plan)
+    assert labelled.outcome_node == "generic_low:yes", "click-log or gold queries lead past the zero-label rule"
+
+
 def _old_rule(base, hybrid, pairs, min_pairs=1000, low=0.7, high=0.9):
-    """The rule as written before it exposed its path, to show the decisions did not change."""
+    """The rule as written before it exposed its path, to show the decisions did not change; nothing labelled
+    at all (no pair, no click) leads to hybrid before any threshold is asked."""
+    if pairs == 0:
+        return Decision.HYBRID
     if base >= high:
         return Decision.SKIP
     if hybrid >= high:

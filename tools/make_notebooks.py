@@ -60,7 +60,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, curation, decide, evaluation, explorer, filters, labeling, maintain, memory, mining, models, monitoring, plots, report, synthesize, training, vocabulary, workspace
+from nbutils import config, curation, decide, evaluation, explorer, filters, labeling, maintain, memory, mining, models, monitoring, plots, report, synthesize, testset, training, vocabulary, workspace
 from nbutils.paths import DomainPaths
 
 logging.basicConfig(level=logging.WARNING)
@@ -109,19 +109,39 @@ DECIDE = header(
     ("code", "plots.term_bars(vocab.terms[:20])"),
     (
         "md",
-        "## 4. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split, then the same recall@10 and nDCG@10 as means with 95 % bootstrap intervals over the test queries: with few queries the rule's thresholds can fall inside an interval, and the report should be read with that in mind.",
+        "## 4. Test queries\n\nThe numbers below are only as good as the test queries they are measured on. Labelled (gold) test queries come first. When there are too few of them to tell a 5-point nDCG@10 difference apart (the power analysis below, or `gold_test_min`), the suite writes a **provisional synthetic test set**: it holds out a few sections of the corpus, asks the synthesize stage's LLM for one question per held-out passage, and keeps the questions that pass the same filters (length, copied span, duplicates) and a round trip through the hybrid of BM25 and the base model. Those sections never reach training, mining or synthesis, so the set cannot leak. Every number measured on it is marked *synthetic*; gold queries, while still too few to take over, are shown beside it.",
     ),
     (
         "code",
-        'dense = workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nruns = decide.baseline_runs(ws, dense, bm25, base.model, "test")\nscores = evaluation.compare_systems(ws.split("test")[1], runs, [1, 5, 10, 100])\nreport.table(scores)',
+        'dense = workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size)\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\ngold_runs = decide.baseline_runs(ws, dense, bm25, base.model, "test") if ws.splits["test"] else None\ntest_plan = testset.plan(ws, P, gold_runs)\nws, synthetic = testset.ensure(ws, P, paths, test_plan, dense, bm25, base.model)\ndisplay(Markdown(test_plan.describe()))\npd.Series({**test_plan.to_dict(), **(synthetic.summary() if synthetic else {})}, dtype=object).to_frame("value")',
     ),
     (
         "code",
-        'plots.bar_metrics(scores, ("recall@10", "ndcg@10", "recall@100"), title="Generic retrieval on held-out queries")',
+        'display(synthetic.filters.table() if synthetic else Markdown("No synthetic test set: the gold test queries are used."))\ntestset.examples(ws)',
+    ),
+    (
+        "md",
+        "## 5. Headroom on held-out queries\n\nBase dense retrieval, BM25 and their reciprocal-rank fusion on the test split, then the same recall@10 and nDCG@10 as means with 95 % bootstrap intervals over the test queries: with few queries the rule's thresholds can fall inside an interval, and the report should be read with that in mind. The `test set` column says whether the queries are gold or synthetic.",
     ),
     (
         "code",
-        'ci = evaluation.confidence_table(ws.split("test")[1], runs, seed=P.seed)\ndisplay(ci.round(3))\nplots.confidence_chart(ci, "recall@10", title="Generic recall@10 with 95 % intervals", marks={"fine-tune below": P.recall_fine_tune_below, "skip at": P.recall_skip_above})',
+        'runs = decide.baseline_runs(ws, dense, bm25, base.model, "test")\nscores = evaluation.compare_systems(ws.split("test")[1], runs, [1, 5, 10, 100])\ntestset.marked(scores, ws)',
+    ),
+    (
+        "code",
+        'plots.bar_metrics(scores, ("recall@10", "ndcg@10", "recall@100"), title="Generic retrieval on held-out queries" + testset.caption(ws))',
+    ),
+    (
+        "code",
+        'ci = evaluation.confidence_table(ws.split("test")[1], runs, seed=P.seed)\ndisplay(ci.round(3))\nplots.confidence_chart(ci, "recall@10", title="Generic recall@10 with 95 % intervals" + testset.caption(ws), marks={"fine-tune below": P.recall_fine_tune_below, "skip at": P.recall_skip_above})',
+    ),
+    (
+        "md",
+        "Synthetic and gold test queries side by side, when both exist. Questions written from a passage share its words, which favours BM25: the gap between the two columns shows how far the synthetic numbers can be trusted on this domain.",
+    ),
+    (
+        "code",
+        'side = testset.side_by_side(ws, {source: decide.baseline_runs(ws, dense, bm25, base.model, "test", source=source) for source in [ws.test_source, *testset.other_sources(ws)]})\nside.round(3) if len(side) else Markdown("Only one kind of test query exists here.")',
     ),
     (
         "md",
@@ -131,10 +151,10 @@ DECIDE = header(
         "code",
         'resolution = decide.split_resolution(ws, dense, bm25, base.model, known={"test": runs})\nresolution.round(3)',
     ),
-    ("md", "## 5. Recommendation"),
+    ("md", "## 6. Recommendation"),
     (
         "code",
-        'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above, vocab)\nMarkdown(rec.to_markdown())',
+        'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above, vocab, decide.labelled_queries(ws, P.clicks_file, P.min_clicks), test_plan)\nMarkdown(rec.to_markdown())',
     ),
     (
         "md",
@@ -143,7 +163,7 @@ DECIDE = header(
     ("code", "plots.decision_flowchart(rec)"),
     (
         "md",
-        "## 6. Cost of fine-tuning\n\nWhat fine-tuning would take here: the labelled pairs still missing to reach `min_pairs`, how many synthetic pairs the synthesize stage could add (passages × questions per passage × generators × the share kept by its filters, observed in this domain's last synthesize run or assumed, as the table says), and the training time, extrapolated from a few real training steps of the base model timed on this machine.",
+        "## 7. Cost of fine-tuning\n\nWhat fine-tuning would take here: the labelled pairs still missing to reach `min_pairs`, how many synthetic pairs the synthesize stage could add (passages × questions per passage × generators × the share kept by its filters, observed in this domain's last synthesize run or assumed, as the table says), and the training time, extrapolated from a few real training steps of the base model timed on this machine.",
     ),
     ("code", 'cost = decide.estimate_cost(ws, base, P, paths)\npd.Series(cost, dtype=object).to_frame("value")'),
     (
@@ -157,7 +177,7 @@ DECIDE = header(
     ("md", "## Record\n\nKey results for later stages, tests and the index page."),
     (
         "code",
-        'report.record_metrics(paths, "decide", {"stats": stats, "passage_lengths": lengths, "scores": scores, "confidence": ci.to_dict("records"), "resolution": resolution.reset_index().to_dict("records"), "recommendation": rec.to_dict(), "cost": cost, "pairs_by_source": sources["pairs"].to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
+        'report.record_metrics(paths, "decide", {"stats": stats, "passage_lengths": lengths, "scores": scores, "confidence": ci.to_dict("records"), "resolution": resolution.reset_index().to_dict("records"), "recommendation": rec.to_dict(), "test_source": ws.test_source, "test_plan": test_plan.to_dict(), "synthetic_test": synthetic.summary() if synthetic else None, "side_by_side": side.to_dict() if len(side) else {}, "cost": cost, "pairs_by_source": sources["pairs"].to_dict(), "vocabulary": vocab.summary(), "top_terms": vocab.terms[:10], "base_model": base.describe()})',
     ),
 ]
 
@@ -320,7 +340,7 @@ EVALUATE = header(
     ("md", "## 1. Systems"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(f"{len(queries)} held-out test queries.")',
+        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(evaluation.test_set_note(ws))',
     ),
     (
         "md",
@@ -336,12 +356,12 @@ EVALUATE = header(
     ),
     (
         "md",
-        "## Summary\n\nWhat fine-tuning, then adding BM25, bring over the generic model on the test queries: recall@10 and nDCG@10 with 95 % bootstrap intervals, and the change against the generic model. The hybrid is the weighted fusion whose BM25 weight was chosen on dev (reciprocal rank fusion when there are no dev queries).",
+        "## Summary\n\nWhat fine-tuning, then adding BM25, bring over the generic model on the test queries: recall@10 and nDCG@10 with 95 % bootstrap intervals, and the change against the generic model. The hybrid is the weighted fusion whose BM25 weight was chosen on dev (reciprocal rank fusion when there are no dev queries). When the test split is synthetic and some gold test queries exist, both are shown (`test set`): read the gold rows as the truer ones, the synthetic rows as the larger sample.",
     ),
-    ("code", "summary = evaluation.summary_table(qrels, runs, seed=P.seed)\nsummary.round(3)"),
+    ("code", "summary = evaluation.summaries_by_source(ws, base_system, tuned_system, bm25, weight, P)\nsummary.round(3)"),
     ("md", "## 2. Results\n\nEvery system on the test queries: recall@K, MRR@10, nDCG@10 and MAP@100."),
-    ("code", "scores = evaluation.compare_systems(qrels, runs, P.k_values)\nreport.table(scores)"),
-    ("code", "plots.recall_curves(scores, P.k_values)"),
+    ("code", "scores = evaluation.compare_systems(qrels, runs, P.k_values)\ntestset.marked(scores, ws)"),
+    ("code", "plots.recall_curves(scores, P.k_values, title=\"Recall at K\" + testset.caption(ws))"),
     (
         "md",
         "## 3. Uncertainty\n\nMeans with 95 % bootstrap intervals over the test queries, and paired permutation tests: fine-tuned vs base, and hybrid vs the best single system. With few test queries, intervals are wide: read differences against them.",
@@ -350,7 +370,7 @@ EVALUATE = header(
         "code",
         "ci = evaluation.confidence_table(qrels, runs, seed=P.seed)\ndisplay(ci.round(3))\nevaluation.significance_table(qrels, runs, seed=P.seed).round(4)",
     ),
-    ("code", 'plots.confidence_chart(ci, "ndcg@10")'),
+    ("code", 'plots.confidence_chart(ci, "ndcg@10", title="nDCG@10 with 95 % intervals" + testset.caption(ws))'),
     (
         "md",
         "### Refit on train + dev\n\nWith `refit_with_dev`, the shipped model was trained on the train and dev splits. Here it meets the same recipe trained on the train split only, on the test queries, alone and fused with BM25 at the dev-chosen weight, with a paired permutation test of nDCG@10.",
@@ -396,7 +416,7 @@ EVALUATE = header(
     ("md", "## Record"),
     (
         "code",
-        'report.record_metrics(paths, "evaluate", {"summary": summary.to_dict("records"), "systems": scores, "fusion_weight": weight, "fusion_metric": P.fusion_metric, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values()), "robustness": robustness.to_dict("records"), "robustness_notes": notes, "refit": refit_table.to_dict("records") if refit_table is not None else []})',
+        'report.record_metrics(paths, "evaluate", {"test_source": ws.test_source, "summary": summary.to_dict("records"), "systems": scores, "fusion_weight": weight, "fusion_metric": P.fusion_metric, "confidence": ci.to_dict("records"), "wins": sum(d > 0 for d in deltas.values()), "losses": sum(d < 0 for d in deltas.values()), "ties": sum(d == 0 for d in deltas.values()), "robustness": robustness.to_dict("records"), "robustness_notes": notes, "refit": refit_table.to_dict("records") if refit_table is not None else []})',
     ),
 ]
 
@@ -466,6 +486,22 @@ MAINTAIN = header(
     ),
 ]
 
+LABEL = [
+    (
+        "md",
+        "# Label questions for this domain\n\nReal questions with the passages that answer them are what every number of the suite is best measured on. Type a question a user of these documents would ask, press **Search**, tick every passage that answers it and press **Save marked passages**; or review the questions the synthesize stage wrote (edit one before accepting it if it is close). Each label is appended at once to the domain's gold file (`gold_file`, else `work/gold_labels.jsonl`). The next `python -m nbutils run DOMAIN` reads them: gold test queries appear beside the synthetic ones, and replace them once there are enough (see the decide report).",
+    ),
+    (
+        "code",
+        "from IPython.display import Markdown, display\n\nfrom nbutils import config, labeling\nfrom nbutils.paths import DomainPaths",
+    ),
+    ("params", parameters_source("synthesize")),
+    (
+        "code",
+        'P = config.from_namespace("synthesize", globals())\npaths = DomainPaths.from_params(P)\ndisplay(Markdown(labeling.progress(P, paths)))\npanel = labeling.open_panel(P, paths)\npanel.widget',
+    ),
+]
+
 ALL = {
     "decide": DECIDE,
     "synthesize": SYNTHESIZE,
@@ -501,6 +537,9 @@ def main() -> None:
         path = ROOT / "notebooks" / f"{NOTEBOOKS[stage]}.ipynb"
         nbformat.write(build(cells), str(path))
         print(path)
+    path = ROOT / "notebooks" / "label.ipynb"  # opened by `python -m nbutils label DOMAIN`, not part of the run
+    nbformat.write(build(LABEL), str(path))
+    print(path)
 
 
 if __name__ == "__main__":

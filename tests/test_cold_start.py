@@ -1,0 +1,93 @@
+"""A folder of Markdown pages and nothing else, run end to end: every number is marked synthetic, nothing
+trains on the held-out sections, and gold labels added later appear beside the synthetic test questions."""
+
+import json
+import subprocess
+
+import pytest
+
+from nbutils.labeling import GoldFile
+from nbutils.workspace import section_of
+from tests.conftest import PY, ROOT
+
+pytestmark = pytest.mark.smoke
+
+PARAMS = ROOT / "tests" / "params" / "nolabels.yaml"  # data_dir only
+
+
+def nbutils_run(out, *extra):
+    cmd = [PY, "-m", "nbutils", "run", "docs", "--params", str(PARAMS), "--set", f"outputs_dir={out}", "--quiet"]
+    r = subprocess.run([*cmd, *extra], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cold") / "outputs"
+    nbutils_run(out)
+    return out / "docs"
+
+
+def metrics(root, name):
+    return json.loads((root / "metrics" / f"{name}.json").read_text())
+
+
+def test_params_hold_only_the_data_folder():
+    keys = [line.split(":")[0] for line in PARAMS.read_text().splitlines() if line.strip() and line[0] != "#"]
+    assert keys == ["data_dir"]
+
+
+def test_six_reports_with_synthetic_numbers_marked(suite):
+    for name in ("01_decide", "02_synthesize", "03_mine", "04_train", "05_evaluate", "06_maintain"):
+        assert (suite / f"{name}.html").exists()
+    decide = metrics(suite, "01_decide")
+    assert decide["stats"]["labelled_queries"] == 0 and decide["test_source"] == "synthetic"
+    assert decide["recommendation"]["decision"] == "hybrid" and decide["recommendation"]["outcome"] == "no_labels:yes"
+    assert decide["test_plan"]["labels_to_add"] > 0 and decide["synthetic_test"]["test_questions"] >= 1
+    reasons = " ".join(decide["recommendation"]["reasons"])
+    assert "synthetic" in reasons and "safe answer" in reasons and "python -m nbutils label" in reasons
+    assert decide["scores"]["hybrid"]["queries"] == decide["synthetic_test"]["test_questions"]
+    html = (suite / "01_decide.html").read_text()
+    assert "synthetic test questions" in html and "provisional synthetic test set" in html
+    evaluate = metrics(suite, "05_evaluate")
+    assert evaluate["test_source"] == "synthetic"
+    assert {r["test set"].split()[0] for r in evaluate["summary"]} == {"synthetic"}
+    assert (
+        "The 3 test queries are synthetic" in (suite / "05_evaluate.html").read_text()
+        or "are synthetic" in (suite / "05_evaluate.html").read_text()
+    )
+    assert metrics(suite, "06_maintain")["evaluations"][0]["source"] == "synthetic test split"
+    index = (suite.parent / "index.html").read_text()
+    assert "fine-tuned nDCG@10 (synthetic)" in index and "on synthetic test questions" in index
+
+
+def test_nothing_trains_on_the_held_out_sections(suite):
+    work = suite / "work"
+    splits = json.loads((work / "splits.json").read_text())
+    units = set(splits["held_out_units"])
+    assert units and splits["test_source"] == "synthetic"
+    queries = [json.loads(line) for line in (work / "queries.jsonl").read_text().splitlines()]
+    test_pids = {p for q in queries if q["_id"] in splits["test"] + splits["dev"] for p in q["qrels"]}
+    assert {section_of(p) for p in test_pids} <= units
+    pairs = [json.loads(line) for line in (work / "train_pairs.jsonl").read_text().splitlines()]
+    triples = [json.loads(line) for line in (work / "train_triples.jsonl").read_text().splitlines()]
+    assert pairs and {p["source"] for p in pairs} == {"synthetic"}, "trained on what the suite made"
+    trained = {p["positive"] for p in pairs} | {t["positive"] for t in triples} | {t["negative"] for t in triples}
+    assert not {section_of(p) for p in trained if p} & units
+    assert (work / "model" / "config.json").exists()
+
+
+def test_gold_labels_added_later_are_shown_beside_the_synthetic_ones(suite):
+    out = suite.parent
+    gold = GoldFile(suite / "work" / "gold_labels.jsonl")  # where the labeling panel saves
+    corpus = [json.loads(line) for line in (suite / "work" / "corpus.jsonl").read_text().splitlines()]
+    for i, passage in enumerate(corpus[:15]):
+        gold.append(f"question {i} about {passage['text'].split()[0]} {passage['title']}", [passage["_id"]])
+    nbutils_run(out, "--stages", "decide,evaluate", "--set", "gold_test_min=500")
+    decide = metrics(suite, "01_decide")
+    assert decide["stats"]["labelled_queries"] == 15 and decide["test_source"] == "synthetic"
+    assert decide["recommendation"]["outcome"] != "no_labels:yes", "labels exist now"
+    assert any("gold" in column for column in decide["side_by_side"]), "gold test queries beside synthetic ones"
+    summary = metrics(suite, "05_evaluate")["summary"]
+    assert {r["test set"].split()[0] for r in summary} == {"synthetic", "gold"}
