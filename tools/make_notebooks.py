@@ -358,10 +358,13 @@ EVALUATE = header(
         "md",
         "## Summary\n\nWhat fine-tuning, then adding BM25, bring over the generic model on the test queries: recall@10 and nDCG@10 with 95 % bootstrap intervals, and the change against the generic model. The hybrid is the weighted fusion whose BM25 weight was chosen on dev (reciprocal rank fusion when there are no dev queries). When the test split is synthetic and some gold test queries exist, both are shown (`test set`): read the gold rows as the truer ones, the synthetic rows as the larger sample.",
     ),
-    ("code", "summary = evaluation.summaries_by_source(ws, base_system, tuned_system, bm25, weight, P)\nsummary.round(3)"),
+    (
+        "code",
+        "summary = evaluation.summaries_by_source(ws, base_system, tuned_system, bm25, weight, P)\nsummary.round(3)",
+    ),
     ("md", "## 2. Results\n\nEvery system on the test queries: recall@K, MRR@10, nDCG@10 and MAP@100."),
     ("code", "scores = evaluation.compare_systems(qrels, runs, P.k_values)\ntestset.marked(scores, ws)"),
-    ("code", "plots.recall_curves(scores, P.k_values, title=\"Recall at K\" + testset.caption(ws))"),
+    ("code", 'plots.recall_curves(scores, P.k_values, title="Recall at K" + testset.caption(ws))'),
     (
         "md",
         "## 3. Uncertainty\n\nMeans with 95 % bootstrap intervals over the test queries, and paired permutation tests: fine-tuned vs base, and hybrid vs the best single system. With few test queries, intervals are wide: read differences against them.",
