@@ -17,7 +17,7 @@
 #             against MNRL on the suite's split; the CPU measured them with in-batch negatives only)
 #   lr        bench/loss_variants.py's MNRL row at learning rates LRS (default 3e-5 1e-4 2e-4 3e-4), with
 #             NEGS hybrid negatives per pair (default "0 1": in-batch only, and one; e.g. NEGS="1 3"; the CPU
-#             measured 3e-5, 1e-4, 2e-4 with 0 and 1; README "SciFact"), each with the training seeds SEEDS
+#             measured 3e-5, 1e-4, 2e-4 with 0 and 1; bench/README.md "SciFact"), each with the training seeds SEEDS
 #             (default 42; e.g. SEEDS="42 43 44")
 # Expects, under .device/ (not versioned): whl/ (wheels missing on the GPU image), minilm/ (the base
 # model folder), scifact/ (corpus.jsonl.gz, queries.jsonl, qrels/train.tsv); and the generated pairs

@@ -29,10 +29,10 @@ Rows:
 - hybrid-teacher negatives (z-scored BM25 + base cosine, ranks 4–40, margin 0.5), 10 epochs, at lr 3e-5 and, as
   ``params/scifact.yaml`` trains, at lr 1e-4;
 - the same with copies of positives excluded and more negatives, and with filtered synthetic pairs added;
-- the same with long passages in windows (teacher, training windows and scoring; README "Long passages");
+- the same with long passages in windows (teacher, training windows and scoring; docs/long-passages.md);
 - one hybrid negative, positive and negative given as their 2-sentence window closest to the claim (by the base
   model), for a suite with ``window_sentences: 2``: score its model (``--out``/model-tmp) with
-  bench/window_scoring.py (README "Sentence windows").
+  bench/window_scoring.py (docs/long-passages.md, "Sentence windows").
 Runs in minutes on one GPU; on a CPU each 10-epoch row takes about an hour.
 """
 

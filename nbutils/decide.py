@@ -193,14 +193,14 @@ def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
     else:
         out["sentence"] = (
             f"{head}; with `long_passages: truncate` the model never sees their ends. "
-            "Consider `long_passages: windows` (README, Long passages)."
+            "Consider `long_passages: windows` (docs/long-passages.md)."
         )
     sentences = [len(split_sentences(p.text)) for p in ws.corpus.values()]
     out["sentences_median"] = float(np.median(sentences)) if sentences else 0.0
     if out["sentences_median"] > 3 and not loaded.window_sentences:
         out["sentence"] += (
             f" Passages hold {out['sentences_median']:.0f} sentences on median: `window_sentences: 2` would also "
-            "score each by its best two sentences (README, Sentence windows)."
+            "score each by its best two sentences (docs/long-passages.md, Sentence windows)."
         )
     return out
 
@@ -422,7 +422,7 @@ def _sentences(base: float, hybrid: float, low: float, high: float) -> dict[tupl
 # --------------------------------------------------------------------------- cost of fine-tuning
 
 # Share of generated questions kept by the filters, measured on SciFact with the bundled SmolLM2
-# (README "SciFact results": 535 of 800 and 2,141 of 3,360).
+# (bench/README.md "SciFact results": 535 of 800 and 2,141 of 3,360).
 ASSUMED_KEEP_RATE = 0.65
 _PLAN_KEYS = ("synth_passages", "synth_per_passage", "generators", "epochs")
 

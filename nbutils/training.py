@@ -338,7 +338,7 @@ def dev_corpus(
     the BM25 candidates of the dev queries (``bm25``: a :class:`~nbutils.retrieval.BM25Index`), rank by
     rank across queries so each query keeps its hardest distractors, then a seeded random sample of the
     rest. Scores on the pool run above full-corpus ones, and a small pool ranks epochs less reliably than
-    the full corpus (README "Training"), for a fraction of the encoding cost per epoch on a large corpus.
+    the full corpus (docs/training.md), for a fraction of the encoding cost per epoch on a large corpus.
     """
     if not limit or len(corpus) <= limit:
         return corpus

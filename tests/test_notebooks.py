@@ -49,9 +49,11 @@ def test_notebooks_are_stored_without_outputs_and_thin(path):
 
 
 def test_readme_documents_every_key_and_command():
-    readme = (ROOT / "README.md").read_text()
+    """Every params key is in the params reference (docs/params.md); the README shows the commands."""
+    reference = (ROOT / "docs" / "params.md").read_text()
     for cls in (config.CommonParams, *config.STAGES.values()):
         for f in __import__("dataclasses").fields(cls):
-            assert f"`{f.name}`" in readme, f.name
+            assert f"`{f.name}`" in reference, f.name
+    readme = (ROOT / "README.md").read_text()
     for cmd in ("make demo", "make test", "make install", "python -m nbutils run", "python -m nbutils search"):
         assert cmd in readme

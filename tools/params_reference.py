@@ -1,7 +1,7 @@
 """The params reference table (Markdown) from nbutils/config.py.
 
 python tools/params_reference.py            # print it
-python tools/params_reference.py --write    # replace it in README.md between the params markers
+python tools/params_reference.py --write    # replace it in docs/params.md between the params markers
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from make_notebooks import _comments  # noqa: E402
 
 from nbutils import config  # noqa: E402
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PARAMS_DOC = Path(__file__).resolve().parent.parent / "docs" / "params.md"
 
 
 def table() -> str:
@@ -36,10 +36,10 @@ def main() -> None:
     if "--write" not in sys.argv:
         print(table())
         return
-    text = README.read_text()
+    text = PARAMS_DOC.read_text()
     start, end = "<!-- params:start -->", "<!-- params:end -->"
     head, rest = text.split(start, 1)
-    README.write_text(f"{head}{start}\n{table()}\n{end}{rest.split(end, 1)[1]}")
+    PARAMS_DOC.write_text(f"{head}{start}\n{table()}\n{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":
