@@ -45,7 +45,8 @@ def test_notebooks_are_stored_without_outputs_and_thin(path):
     assert len(params) == 1
     for node in ast.parse("".join(params[0]["source"])).body:
         assert isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.List)), "literals only"
-    assert any("plots." in "".join(c["source"]) for c in code), "every report has a plot"
+    if path.stem in NOTEBOOKS.values():  # label.ipynb holds the labeling panel, not a report
+        assert any("plots." in "".join(c["source"]) for c in code), "every report has a plot"
 
 
 def test_readme_documents_every_key_and_command():
