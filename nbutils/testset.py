@@ -243,7 +243,7 @@ def _as_queries(pairs: list[Pair], dev_units: set[str], size: int):
 def apply(ws: Workspace, synthetic: SyntheticSet) -> Workspace:
     """``ws`` with the synthetic questions as its test and dev splits; gold test and dev queries stay
     held out (reported beside them), gold train queries still train."""
-    sets = {**ws.sets, SYNTHETIC: synthetic.splits}
+    sets = {GOLD: {"test": list(ws.splits["test"]), "dev": list(ws.splits["dev"])}, SYNTHETIC: synthetic.splits}
     splits = {"train": ws.splits["train"], **synthetic.splits}
     return replace(
         ws,

@@ -55,7 +55,8 @@ class Workspace:
     split_by: str = "query"  # how the splits were drawn: by query id, or by the queries' documents
     excluded: list[str] = field(default_factory=list)  # labelled queries in no split (document mode)
     test_source: str = "gold"  # where the test and dev queries come from: gold labels, or synthetic questions
-    sets: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # held-out query ids by source and split
+    sets: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # with a synthetic test split: held-out ids
+    # by source ("gold", "synthetic") and split; empty while the gold labels are the test split
     held_out_units: list[str] = field(default_factory=list)  # sections of the synthetic test set, never trained on
     query_source: dict[str, str] = field(default_factory=dict)  # "synthetic" for generated test questions
 
@@ -292,10 +293,7 @@ def prepare_workspace(params, paths: DomainPaths) -> Workspace:
     corpus = _sample_corpus(ds, params.corpus_sample, params.seed)
     splits = _split(ds, params)
     excluded = splits.pop("excluded", [])
-    gold_sets = {"gold": {"test": list(splits["test"]), "dev": list(splits["dev"])}}
-    ws = Workspace(
-        corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues, params.split_by, excluded, sets=gold_sets
-    )
+    ws = Workspace(corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues, params.split_by, excluded)
     save_workspace(ws, paths, params.seed)
     return ws
 
