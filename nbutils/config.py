@@ -26,7 +26,8 @@ import yaml
 
 from .builtin import builtin_names, is_builtin
 
-DEFAULT_PROMPT = "Write one question that this passage answers.\n\n{examples}Passage: {passage}\n\nQuestion:"
+# No {examples}: examples are shown as earlier chat turns (inline, SmolLM2 answers or copies them)
+DEFAULT_PROMPT = "Write one question that this passage answers.\n\nPassage: {passage}\n\nQuestion:"
 STATEMENT_PROMPT = "Write one sentence stating a finding of this passage.\n\n{examples}Passage: {passage}\n\nClaim:"
 
 __all__ = [
@@ -172,9 +173,9 @@ class SynthesizeParams:
     llm_batch_size: int = 16  # local backend: prompts per generate call
     llm_max_tokens: int = 48  # tokens generated per question
     llm_temperature: float = 0.0  # 0 for greedy, above 0 to sample several questions per passage
-    prompt_template: str = DEFAULT_PROMPT  # must contain {passage}, may contain {examples}
+    prompt_template: str = DEFAULT_PROMPT  # needs {passage}; examples go at {examples}, or else as earlier chat turns
     query_style: str = "question"  # question: keep an answer's first question | statement: its first sentence
-    few_shot: int = 0  # gold train pairs shown in the prompt as examples
+    few_shot: int = 0  # gold train pairs shown as examples; 0 or no gold: built-in generic questions
     min_clicks: int = 1  # click-log pairs need at least this many clicks
     q_min_words: int = 4  # shortest generated question kept
     q_max_words: int = 40  # longest generated question kept

@@ -9,10 +9,12 @@ whatever its source, passes the leakage guard against held-out questions.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import filters
 from .config import DEFAULT_PROMPT, STATEMENT_PROMPT
@@ -32,6 +34,7 @@ __all__ = [
     "examples",
     "few_shot_examples",
     "generate",
+    "generic_examples",
     "gold_pairs",
     "leakage_filter",
     "llm_pairs",
@@ -131,8 +134,17 @@ def _clip(text: str, max_words: int) -> str:
     return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
 
 
+GENERIC_EXAMPLES = Path(__file__).parent / "builtin" / "generic_shots.jsonl"
+
+
+def generic_examples() -> list[tuple[str, str]]:
+    """The built-in (passage, question) examples of technical documentation, shown when there is no gold."""
+    rows = [json.loads(line) for line in GENERIC_EXAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(r["passage"], r["question"]) for r in rows]
+
+
 def few_shot_examples(ws: Workspace, n: int, seed: int, max_words: int = 80) -> list[tuple[str, str]]:
-    """``n`` (passage, question) examples from the gold *train* split, for the prompt."""
+    """``n`` (passage, question) examples from the gold *train* split, for the prompt (``[]`` without gold)."""
     queries, qrels = ws.split("train")
     qids = sorted(queries)
     chosen = random.Random(seed).sample(qids, min(n, len(qids)))
@@ -142,18 +154,67 @@ def few_shot_examples(ws: Workspace, n: int, seed: int, max_words: int = 80) -> 
 def build_messages(
     passage: str, template: str, shots: list[tuple[str, str]], label: str = "Question"
 ) -> list[dict[str, str]]:
-    """Chat messages asking for a query about ``passage`` (``template`` has ``{passage}``, ``{examples}``;
-    each example is shown as ``Passage: …`` then ``<label>: …``)."""
-    examples = "".join(f"Passage: {p}\n{label}: {q}\n\n" for p, q in shots)
-    return [{"role": "user", "content": template.format(passage=passage, examples=examples)}]
+    """Chat messages asking for a query about ``passage``.
+
+    A ``template`` with ``{examples}`` shows the examples there, each as ``Passage: …`` then ``<label>: …``;
+    without it, each example is an earlier exchange: the template filled with the example's passage,
+    answered by its query (small chat models copy or answer examples shown inline).
+    """
+    if _has_examples_field(template):
+        examples = "".join(f"Passage: {p}\n{label}: {q}\n\n" for p, q in shots)
+        return [{"role": "user", "content": template.format(passage=passage, examples=examples)}]
+    turns = [
+        m
+        for p, q in shots
+        for m in ({"role": "user", "content": template.format(passage=p)}, {"role": "assistant", "content": q})
+    ]
+    return turns + [{"role": "user", "content": template.format(passage=passage)}]
+
+
+def _has_examples_field(template: str) -> bool:
+    import string
+
+    return any(f == "examples" for _, f, _, _ in string.Formatter().parse(template))
 
 
 _PREFIX = re.compile(r"^\s*(?:[-*•]|\d+[.)]|q\d*[:.]|(?:question|claim|query|statement)\s*\d*\s*:)\s*", re.I)
-_META = re.compile(
-    r"\b(this|the|given|provided|above) (passage|text|question|claim|study|article|paper|code|snippet)\b"
-    r"|answer to this|the following",
+_META = re.compile(  # questions about the text, its author or its gist, not about a topic
+    r"\b(this|the|given|provided|above) (passage|text|question|claim|study|article|paper|code|snippet)s?\b"
+    r"|\b(the|this) (author|writer)s?\b"
+    r"|\b(this|given|provided|above|following) (document|excerpt|paragraph|section|example)s?\b"
+    r"|answer to this|the following|^according to\b|\bmain (idea|point|topic|theme|message|argument)s?\b"
+    r"|\bkey (points?|takeaways?)\b|\b(is|are|being) (discussed|described|mentioned|presented)\b"
+    r"|\bwhat does (it|this|that) (mean|say|refer)",
     re.I,
 )
+_REPEATED = re.compile(r"\b([a-z]+(?: [a-z]+){0,2}) \1 \1\b")  # over the words: "npm-npm-npm", "a b a b a b"
+_ASK = re.compile(r"^(what|how|why|when|where|which|who|can|could|does|do|did|is|are|should|will)\b", re.I)
+_GENERIC = set(
+    "a an the of to in on for and or is are was were be it its this that these those there here what which who how "
+    "why when where does do did can could should would will i you we they my your about with by from as at if main "
+    "purpose point idea topic meaning mean means difference between example use used way thing things something "
+    "work works happen happens say says".split()
+)
+
+
+def _names_topic(query: str) -> bool:
+    """Whether a query names something: a word or operator (``==``, ``+=``) left once generic words are removed."""
+    return any(w not in _GENERIC for w in re.findall(r"\w+|[-=<>!+*/%&|^~@]{2,}", query.lower()))
+
+
+def _repeats(query: str) -> bool:
+    """Whether a query is degenerate: one to three words said three times in a row ("npm-npm-npm-…")."""
+    return bool(_REPEATED.search(" ".join(re.findall(r"[a-z]+", query.lower()))))
+
+
+def _question_in(line: str) -> str:
+    """The question of a line: up to its first ``?``, or a line opening like a question but ending in
+    ``.``, ``:`` or nothing, given a ``?``; else ``""``."""
+    if "?" in line:
+        return line[: line.index("?") + 1].strip()
+    if _ASK.match(line):
+        return re.split(r"(?<=[.!])\s+", line, maxsplit=1)[0].strip().rstrip(".!:;, ") + "?"
+    return ""
 
 
 def parse_question(text: str | None) -> str | None:
@@ -162,8 +223,10 @@ def parse_question(text: str | None) -> str | None:
     Example:
         >>> parse_question("Question: 1. What does yield return?\\nMore text")
         'What does yield return?'
+        >>> parse_question("How to set the umask in npm.")
+        'How to set the umask in npm?'
     """
-    return _first_usable(text, lambda line: line[: line.index("?") + 1].strip() if "?" in line else "")
+    return _first_usable(text, _question_in)
 
 
 def parse_statement(text: str | None) -> str | None:
@@ -178,10 +241,10 @@ def parse_statement(text: str | None) -> str | None:
 
 def _first_usable(text: str | None, pick) -> str | None:
     """``pick(line)`` of the first answer line (list markers and labels removed) giving 8+ characters
-    that do not talk about the passage or the question itself."""
+    that name a topic, do not repeat themselves and do not talk about the passage, its author or the question."""
     for line in (text or "").splitlines():
         q = pick(_PREFIX.sub("", _PREFIX.sub("", line.strip())).strip().strip('"'))
-        if len(q) >= 8 and not _META.search(q):
+        if len(q) >= 8 and not _META.search(q) and not _repeats(q) and _names_topic(q):
             return q
     return None
 
@@ -224,10 +287,15 @@ def llm_pairs(
     """Ask ``chat`` for ``per_passage`` queries about each passage; failures are kept per passage.
 
     Args:
+        shots: (passage, query) examples shown to the model (see :func:`build_messages`). With none and a
+            ``template`` without ``{examples}``, question-style prompts show the built-in
+            :func:`generic_examples` as earlier chat turns.
         style: ``question`` keeps the first question of each answer; ``statement`` its first sentence
             (claims, search phrases), and examples are labelled ``Claim``.
     """
     parse, label = (parse_statement, "Claim") if style == "statement" else (parse_question, "Question")
+    if not shots and style == "question" and not _has_examples_field(template):
+        shots = generic_examples()
     prompts = [
         build_messages(_clip(ws.corpus[pid].full_text(), max_words), template, shots or [], label)
         for pid in passage_ids

@@ -87,6 +87,22 @@ def test_local_model_writes_a_claim_for_statement_style_queries(tmp_path):
     assert not question.pairs and "no usable question" in question.failures[0][1]
 
 
+def test_local_model_asks_about_the_passage_with_the_default_prompt(tmp_path):
+    """The default prompt shows the built-in generic examples as earlier chat turns; the model then asks
+    about the passage, neither answering nor copying an example."""
+    from types import SimpleNamespace
+
+    from nbutils.data import Passage
+    from nbutils.synthesize import generic_examples, llm_pairs
+
+    ws = SimpleNamespace(corpus={"a": Passage("a", "", PASSAGE)})
+    chat = LocalChatModel(device="cpu", cache=ResponseCache(tmp_path / "cache.jsonl"), max_tokens=32)
+    [pair] = llm_pairs(ws, chat, ["a"]).pairs
+    assert pair.query.endswith("?") and pair.query not in {q for _, q in generic_examples()}
+    assert any(w in pair.query.lower() for w in ("assert", "-o", "debug"))  # greedy: "…purpose of the -O option?"
+    assert chat.tally.prompt_tokens > 300  # the examples were sent
+
+
 def test_openai_backend_against_a_real_local_server(server, tmp_path, monkeypatch):
     base_url, _ = server
     monkeypatch.setenv("TEST_LLM_KEY", "secret-value")

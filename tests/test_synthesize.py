@@ -16,6 +16,21 @@ from nbutils.synthesize import DEFAULT_PROMPT, click_pairs, parse_question, pars
         ("The assert statement checks things.", None),
         ("", None),
         (None, None),
+        ("Question: How to set the umask in npm.", "How to set the umask in npm?"),
+        ("What is the default of `save-exact`", "What is the default of `save-exact`?"),
+        ("What is the main idea of this section?\nWhat does npm ci remove?", "What does npm ci remove?"),
+        ("What does the author recommend?", None),
+        ("According to npm, which file wins?", None),
+        ("What is being discussed here?", None),
+        ("What does it mean?", None),
+        ("What is the purpose of this?", None),
+        ("What is the key takeaway of the docs?", None),
+        ("What is described in this document?", None),
+        ("Why is npm-npm-npm-npm-npm broken?", None),
+        ("What is the package name package name package name?", None),
+        ("What is the difference between is and ==?", "What is the difference between is and ==?"),
+        ("How do I sort a list according to a key?", "How do I sort a list according to a key?"),
+        ("Can 1,000,000,000 rows fit in one table?", "Can 1,000,000,000 rows fit in one table?"),
     ],
 )
 def test_parse_question(text, expected):
@@ -101,3 +116,62 @@ def test_template_validation():
         validate({"prompt_template": "{passage} {title}"})
     with pytest.raises(ParamsError, match="llm_base_url"):
         validate({"llm_backend": "openai"})
+
+
+class RecordingChat:
+    """A chat model stand-in that keeps the prompts it is given and answers one fixed question."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def complete(self, prompts, sample=0, progress=True):
+        from nbutils.llm import Completion
+
+        self.prompts += prompts
+        return [Completion("What does npm ci remove first?") for _ in prompts]
+
+
+def test_examples_are_chat_turns_unless_the_template_places_them():
+    from nbutils.synthesize import build_messages
+
+    shots = [("Passage one.", "What is one?"), ("Passage two.", "What is two?")]
+    msgs = build_messages("The passage.", DEFAULT_PROMPT, shots)
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant", "user"]
+    assert msgs[1]["content"] == "What is one?" and "Passage one." in msgs[0]["content"]
+    assert "The passage." in msgs[-1]["content"] and "What is" not in msgs[-1]["content"]
+    inline = build_messages("The passage.", "Ask.\n{examples}Passage: {passage}", shots)
+    assert len(inline) == 1 and "Passage: Passage two.\nQuestion: What is two?\n\n" in inline[0]["content"]
+    assert build_messages("P.", "Ask about {passage}", []) == [{"role": "user", "content": "Ask about P."}]
+
+
+def test_llm_pairs_show_generic_examples_without_gold_and_gold_when_given():
+    from types import SimpleNamespace
+
+    from nbutils.config import STATEMENT_PROMPT
+    from nbutils.data import Passage
+    from nbutils.synthesize import generic_examples, llm_pairs
+
+    ws = SimpleNamespace(corpus={"a": Passage("a", "ci", "npm ci removes node_modules before installing.")})
+    generic = generic_examples()
+    chat = RecordingChat()
+    gen = llm_pairs(ws, chat, ["a"])
+    assert [p.query for p in gen.pairs] == ["What does npm ci remove first?"]
+    shown = [m["content"] for m in chat.prompts[0] if m["role"] == "assistant"]
+    assert shown == [q for _, q in generic]
+    gold = [("Some passage.", "how do I pin a version")]
+    llm_pairs(ws, chat, ["a"], shots=gold)
+    assert [m["content"] for m in chat.prompts[1] if m["role"] == "assistant"] == ["how do I pin a version"]
+    llm_pairs(ws, chat, ["a"], template=STATEMENT_PROMPT, style="statement")  # no generic questions for claims
+    llm_pairs(ws, chat, ["a"], template="Ask.\n{examples}Passage: {passage}")  # a template placing examples inline
+    assert [len(p) for p in chat.prompts[2:]] == [1, 1] and "Question:" not in chat.prompts[3][0]["content"]
+
+
+def test_generic_examples_are_short_parsable_questions_that_pass_the_filters():
+    from nbutils.synthesize import generic_examples
+
+    examples = generic_examples()
+    assert 3 <= len(examples) <= 5
+    for passage, question in examples:
+        assert parse_question(question) == question and 4 <= len(question.split()) <= 20
+        assert not filters.copied_span(question, passage, 8) and len(passage.split()) <= 60
+    assert len({q.split()[0] for _, q in examples}) >= 3, "varied openings, so the model does not learn one"
