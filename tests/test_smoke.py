@@ -127,8 +127,10 @@ def _check_decide_path_cost_and_split(decide: dict) -> None:
     assert (
         ci[("base", "recall@10")]["low"] <= decide["scores"]["base"]["recall@10"] <= ci[("base", "recall@10")]["high"]
     )
-    assert [c["node"] for c in rec["path"]][:2] == ["vocabulary", "generic_high"]
-    assert rec["path"][1]["value"] == pytest.approx(decide["scores"]["base"]["recall@10"])
+    assert [c["node"] for c in rec["path"]][:3] == ["vocabulary", "no_labels", "generic_high"]
+    assert rec["path"][1]["answer"] is False, "tiny has gold labels and a click log"
+    assert rec["path"][2]["value"] == pytest.approx(decide["scores"]["base"]["recall@10"])
+    assert decide["test_source"] == "gold" and not decide["test_plan"]["synthetic_test_set"], "gold_test_min: 10"
     last = rec["path"][-1]
     step = next(s for s in RULE if s.node == last["node"])
     assert rec["decision"] == (step.on_yes if last["answer"] else LAST_NO[0]).value, "the path leads to the decision"
