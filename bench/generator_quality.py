@@ -1,7 +1,9 @@
 """Question quality of the bundled local generator (SmolLM2-135M-Instruct) per prompt and sampling variant.
 
-    python bench/generator_quality.py                                  # every variant, npm and python docs
-    python bench/generator_quality.py --domains npm --variants current,instruct --passages 20 --show 10
+    python bench/generator_quality.py                                     # every variant, npm and python docs
+    python bench/generator_quality.py --variants current,chat-generic --seed 14            # a second sample
+    python bench/generator_quality.py --variants current,chat-generic --seed 98 --passages 24  # timing, quiet CPU
+    python bench/generator_quality.py --domains npm --variants current --passages 10 --show 10  # read answers
 
 For each domain (the npm CLI docs, real developer Markdown; the built-in Python reference docs, whose
 hand-written gold questions serve as few-shot examples) it samples ``--passages`` passages with the seed,
@@ -9,7 +11,8 @@ generates one question per passage per variant with :class:`~nbutils.llm.LocalCh
 under ``bench/out/``, so a rerun costs nothing) and reports: answers with no question at all, the share of
 meta-questions (a broad pattern of this bench, separate from the production filter), the production
 parse, the share passing each filter (length, copied span, duplicates, round trip with the base dense
-model), the keep rate (kept / passages), the share of the most common opening, and seconds per passage.
+model), the keep rate (kept / passages), the share of the most common 3-word opening and of distinct word
+bigrams (diversity), and seconds per passage.
 Results go to ``bench/results/generator_quality_cpu.json``.
 """
 
@@ -231,7 +234,8 @@ def measure(ws: Workspace, chosen: dict[str, str], retriever, params) -> tuple[d
     stats["kept meta (bench judge)"] = round(sum(is_meta(p.query) for p in report.kept) / n, 3)
     top = Counter(opening(q) for q in asked).most_common(1)
     stats["top opening"] = f"{top[0][0]} ({top[0][1] / max(len(asked), 1):.0%})" if top else ""
-    stats["distinct openings"] = round(len({opening(q) for q in asked}) / max(len(asked), 1), 3)
+    grams = [g for q in asked for g in zip(q.lower().split(), q.lower().split()[1:], strict=False)]
+    stats["distinct bigrams"] = round(len(set(grams)) / max(len(grams), 1), 3)
     kept = {(p.query, p.positive) for p in report.kept}
     rows = [
         {
@@ -265,8 +269,8 @@ def run_domain(domain: str, variants: list[Variant], n: int, seed: int, tmp: Pat
     for v in [v for v in variants if v.shots != "gold" or ws.queries]:
         before = chat.tally.requests
         answers, seconds = generate(chat, ws, ids, v, seed)
-        if chat.tally.requests > before:
-            timings[f"{domain}/{v.name}/{n}/s{seed}"] = round(seconds / n, 2)
+        if 2 * (fresh := chat.tally.requests - before) >= n * v.candidates:  # mostly cached: not timed
+            timings[f"{domain}/{v.name}/{n}/s{seed}"] = round(seconds / fresh * v.candidates, 2)
             TIMINGS.write_text(json.dumps(timings, indent=1))
         stats, rows = measure(ws, choose(ws, answers, retriever, params), retriever, params)
         out[v.name] = stats | {"seconds per passage": timings.get(f"{domain}/{v.name}/{n}/s{seed}")}
@@ -274,6 +278,14 @@ def run_domain(domain: str, variants: list[Variant], n: int, seed: int, tmp: Pat
         (OUT / f"{domain}-{v.name}-s{seed}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"{domain} {v.name}: {out[v.name]}", flush=True)
     return out
+
+
+def describe(variant: Variant) -> dict:
+    """A variant's settings for the results file, naming its prompt instead of quoting it."""
+    prompt = {PLAIN: "plain (the old default)", INSTRUCT: "instruct"}[variant.template]
+    return {"prompt": prompt, "system message": bool(variant.system)} | {
+        k: getattr(variant, k) for k in ("shots", "chat_shots", "temperature", "candidates")
+    }
 
 
 def table(results: dict) -> str:
@@ -300,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     path = Path(args.results)
     results = json.loads(path.read_text()) if path.exists() else {}
-    results["settings"] = {"passages": args.passages, "chunk_words": 80, "model": MODEL}  # keys: "<domain> s<seed>"
+    results["settings"] = {"chunk_words": 80, "model": MODEL, "variants": {v.name: describe(v) for v in VARIANTS}}
     with tempfile.TemporaryDirectory() as tmp:
         for domain in args.domains.split(","):
             key = f"{domain} s{args.seed}"
@@ -308,7 +320,7 @@ def main(argv: list[str] | None = None) -> dict:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2) + "\n")  # after each domain: a crash keeps the rest
             show(domain, variants, args.show, args.seed)
-    print(table({k: v for k, v in results.items() if k != "settings"}))
+    print(table({k: v for k, v in results.items() if k != "settings"}))  # rows keyed "<domain> s<seed>"
     return results
 
 
