@@ -46,7 +46,6 @@ __all__ = [
     "test_queries",
     "held_out_sections",
     "hybrid_retriever",
-    "label",
     "needed_test_queries",
     "plan",
 ]
@@ -255,11 +254,6 @@ def apply(ws: Workspace, synthetic: SyntheticSet) -> Workspace:
         held_out_units=synthetic.units,
         query_source={**ws.query_source, **dict.fromkeys(synthetic.queries, SYNTHETIC)},
     )
-
-
-def label(ws: Workspace) -> str:
-    """``"synthetic"`` or ``"gold"``: the source of the test split, for tables, charts and metrics."""
-    return ws.test_source
 
 
 def ensure(
