@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from .builtin import builtin_names, is_builtin
+from .paths import UnsafePath, check_domain
 
 # No {examples}: examples are shown as earlier chat turns (inline, SmolLM2 answers or copies them)
 DEFAULT_PROMPT = "Write one question that this passage answers.\n\nPassage: {passage}\n\nQuestion:"
@@ -406,6 +407,39 @@ def _check_value(key: str, value: Any) -> None:
         raise ParamsError(f"fusion_metric: {value!r} is not allowed; valid: ndcg@10, mrr@10, map@100, recall@K (K ≥ 1)")
 
 
+# Upper bounds where a larger value is a typo rather than a plan (every other int is capped at _INT_MAX).
+_MAXIMUM = {
+    "epochs": 1000,
+    "batch_size": 1 << 16,
+    "encode_batch_size": 1 << 16,
+    "cached_mini_batch": 1 << 16,
+    "max_seq_length": 1 << 15,
+    "chunk_words": 100_000,
+    "window_sentences": 1000,
+    "synth_per_passage": 100,
+    "negatives_per_query": 1000,
+    "few_shot": 100,
+    "llm_concurrency": 1024,
+    "llm_batch_size": 1 << 12,
+    "llm_max_tokens": 1 << 15,
+    "q_min_words": 1000,
+    "q_max_words": 1000,
+    "roundtrip_k": 100_000,
+    "mine_range_max": 100_000,
+    "rrf_k": 100_000,
+}
+_INT_MAX = 2**32 - 1
+
+
+def _check_bounds(key: str, value: Any) -> None:
+    """Refuse integers past a sane upper bound (``epochs: 100000000000`` is a typo, not a plan)."""
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, int) and not isinstance(v, bool):
+            top = _MAXIMUM.get(key, _INT_MAX)
+            if v > top:
+                raise ParamsError(f"{key}: {v!r} is above the largest sensible value ({top})")
+
+
 def _check_template(template: str) -> None:
     import string
 
@@ -448,6 +482,8 @@ def _defaults() -> dict[str, Any]:
 
 def _check_paths(values: dict[str, Any], base: Path) -> None:
     data_dir = values["data_dir"]
+    if not data_dir.strip():
+        raise ParamsError("data_dir: empty; give a folder of .md/.txt files, a BEIR folder, or builtin:python-docs")
     if is_builtin(data_dir):
         name = data_dir.split(":", 1)[1]
         if name not in builtin_names():
@@ -461,6 +497,8 @@ def _check_paths(values: dict[str, Any], base: Path) -> None:
         raise ParamsError(
             f"mine_rescorer: folder {rescorer!r} does not exist (resolved to {(base / rescorer).resolve()})"
         )
+    if not values["outputs_dir"].strip():
+        raise ParamsError("outputs_dir: empty; give the folder reports and work files go to (default: outputs)")
     for key in ("gold_file", "clicks_file"):
         if values[key] and not (base / values[key]).is_file():
             raise ParamsError(
@@ -485,8 +523,13 @@ def validate(raw: dict[str, Any], source: str = "<params>", base: Path | None = 
     for key, value in values.items():
         try:
             _check_value(key, value)
+            _check_bounds(key, value)
         except ParamsError as e:
             raise ParamsError(f"{source}: {e}") from None
+    try:
+        check_domain(values["domain"])
+    except UnsafePath as e:
+        raise ParamsError(f"{source}: {e}") from None
     if values["recall_fine_tune_below"] > values["recall_skip_above"]:
         raise ParamsError(f"{source}: recall_fine_tune_below must not exceed recall_skip_above")
     if values["test_fraction"] + values["dev_fraction"] >= 0.9:
@@ -521,9 +564,12 @@ def load_params(domain: str, path: str | Path, overrides: list[str] | None = Non
     if not path.is_file():
         raise ParamsError(f"params file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML ({e})") from None
+        check_domain(domain)
+    except UnsafePath as e:
+        raise ParamsError(str(e)) from None
+    raw = _read_yaml(path)
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of key: value")
     if "domain" in raw and raw["domain"] != domain:
@@ -534,7 +580,45 @@ def load_params(domain: str, path: str | Path, overrides: list[str] | None = Non
         key, value = parse_override(item)
         raw[key] = value
         source = f"{path} (with --set)"
+    if "data_dir" not in raw:
+        raise ParamsError(
+            f"{source}: data_dir is required: a folder of .md/.txt files, a BEIR folder, "
+            "or builtin:python-docs for the demo corpus"
+        )
     return validate(raw, source)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ParamsError(f"{self.name}:{line}: key {key!r} given twice (first on line {seen[key]})")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(path: Path) -> Any:
+    """Parse a params file, naming the file and line of bad encoding, bad YAML or a duplicate key."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        byte = data[e.start]
+        raise ParamsError(f"{path}:{line}: not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8") from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML ({e})") from None
+    finally:
+        loader.dispose()
 
 
 def from_namespace(stage: str, namespace: dict[str, Any]) -> Params:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Any
 __all__ = [
     "NOTEBOOKS",
     "DomainPaths",
+    "UnsafePath",
+    "check_domain",
     "append_line",
     "atomic_write_text",
     "json_lines",
@@ -40,12 +43,47 @@ NOTEBOOKS: dict[str, str] = {
 }
 
 
+DOMAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class UnsafePath(ValueError):
+    """A domain name or output path that would write outside the outputs folder."""
+
+
+def check_domain(name: object) -> str:
+    """Return ``name`` if it is a safe domain name: a folder name under ``outputs/`` and nothing more.
+
+    Letters, digits, ``_``, ``-`` and ``.``, starting with a letter or digit, at most 64 characters, no ``..``.
+
+    Raises:
+        UnsafePath: for anything else (paths, ``..``, quotes, spaces, an empty name), naming the value.
+    """
+    if not isinstance(name, str) or not DOMAIN_NAME.fullmatch(name) or ".." in name:
+        raise UnsafePath(
+            f"domain name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit, at most 64 characters"
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class DomainPaths:
-    """Paths of one domain's artifacts. Creating the object creates no folder."""
+    """Paths of one domain's artifacts. Creating the object creates no folder.
+
+    Raises:
+        UnsafePath: when the domain name is not a plain folder name (:func:`check_domain`) or its folder
+            resolves outside ``outputs_dir`` (e.g. through a symbolic link).
+    """
 
     outputs_dir: Path
     domain: str
+
+    def __post_init__(self) -> None:
+        check_domain(self.domain)
+        outputs = Path(self.outputs_dir).resolve()
+        for path in (self.root, self.work):
+            if not path.resolve().is_relative_to(outputs):
+                raise UnsafePath(f"{path} resolves to {path.resolve()}, outside the outputs folder {outputs}")
 
     @classmethod
     def from_params(cls, params) -> DomainPaths:

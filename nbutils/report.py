@@ -8,8 +8,9 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from .paths import NOTEBOOKS, DomainPaths, atomic_write_text, write_json
+from .paths import NOTEBOOKS, DomainPaths, UnsafePath, atomic_write_text, check_domain, write_json
 
 __all__ = ["export_html", "headline", "read_metrics", "record_metrics", "table", "write_index"]
 
@@ -109,20 +110,38 @@ def headline(paths: DomainPaths) -> dict[str, str]:
 
 def _domain_row(paths: DomainPaths) -> str:
     links = " ".join(
-        f'<a href="{paths.domain}/{name}.html">{name}</a>'
+        f'<a href="{html.escape(quote(paths.domain))}/{name}.html">{name}</a>'
         for stage, name in NOTEBOOKS.items()
         if paths.html(stage).exists()
     )
-    times = [json.loads(p.read_text()).get("written", "") for p in paths.metrics_dir.glob("*.json")]
+    times = [str(_written(p)) for p in paths.metrics_dir.glob("*.json")]
     metrics = "<br>".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in headline(paths).items())
-    cells = [html.escape(paths.domain), links, max(times, default=""), metrics]
+    cells = [html.escape(paths.domain), links, html.escape(max(times, default="")), metrics]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _written(path: Path) -> str:
+    """The ``written`` time of a metrics file, or "" when it cannot be read (the index never fails on one)."""
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8")).get("written", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _safe(name: str) -> bool:
+    try:
+        check_domain(name)
+    except UnsafePath:
+        return False
+    return True
 
 
 def write_index(outputs_dir: str | Path) -> Path:
     """Rewrite ``outputs/index.html``: one row per domain with its reports, last run time and headline metrics."""
     root = Path(outputs_dir)
-    domains = sorted(p.name for p in root.iterdir() if (p / "metrics").is_dir()) if root.is_dir() else []
+    domains = (
+        sorted(p.name for p in root.iterdir() if (p / "metrics").is_dir() and _safe(p.name)) if root.is_dir() else []
+    )
     rows = "\n".join(_domain_row(DomainPaths(root, d)) for d in domains)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Embedding fine-tuning reports</title>

@@ -8,8 +8,9 @@ from tests.conftest import PY, ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    """A params file with ``text``; the demo corpus unless ``text`` names a data_dir."""
     p = tmp_path / "p.yaml"
-    p.write_text(text)
+    p.write_text(text if "data_dir" in text else "data_dir: builtin:python-docs\n" + text)
     return p
 
 
@@ -44,6 +45,11 @@ def test_defaults_and_overrides_are_typed(tmp_path):
         ("fusion_metric: ndcg@5\n", "recall@K"),
         ("fusion_metric: recall@0\n", "fusion_metric"),
         ("window_sentences: -1\n", "window_sentences: -1 must be at least 0"),
+        ("epochs: 100000000000\n", "epochs: 100000000000 is above the largest sensible value (1000)"),
+        ("k_values: [10, 99999999999]\n", "k_values: 99999999999 is above"),
+        ("data_dir: ''\n", "data_dir: empty"),
+        ("outputs_dir: ''\n", "outputs_dir: empty"),
+        ("domain: ../evil\n", "does not match"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, text, needle):
@@ -99,3 +105,50 @@ def test_cli_rejects_bad_value_before_running(tmp_path):
     )
     assert r.returncode == 2 and "device" in r.stderr and "tpu" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["", "epochs: 2\n", "# only a comment\n"])
+def test_a_params_file_without_data_dir_is_refused_not_run_on_the_demo(tmp_path, text):
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    with pytest.raises(ParamsError, match="data_dir is required"):
+        load_params("mine", p)
+
+
+def test_empty_data_dir_override_is_refused(tmp_path):
+    with pytest.raises(ParamsError, match="data_dir: empty"):
+        load_params("mine", write(tmp_path, "epochs: 1\n"), ["data_dir="])
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    with pytest.raises(ParamsError, match=r"p.yaml:3: key 'epochs' given twice \(first on line 2\)"):
+        load_params("mine", write(tmp_path, "epochs: 1\nepochs: 3\n"))
+
+
+def test_a_params_file_that_is_not_utf8_names_the_line(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_bytes(b"data_dir: builtin:python-docs\nseed: 4\xff2\n")
+    with pytest.raises(ParamsError, match=r"p.yaml:2: not UTF-8 text \(byte 0xff\)"):
+        load_params("mine", p)
+
+
+@pytest.mark.parametrize(
+    "domain", ["..", ".", "../../evil", "/tmp/abs", "a/b", 'x" onmouseover="alert(1)', "", "-x", "a b", "x" * 65]
+)
+def test_unsafe_domain_names_are_refused(tmp_path, domain):
+    with pytest.raises(ParamsError, match="is not allowed"):
+        load_params(domain, write(tmp_path, "epochs: 1\n"))
+
+
+def test_cli_refuses_a_domain_that_escapes_outputs_and_writes_nothing(tmp_path):
+    params = write(tmp_path, "epochs: 1\n")
+    out = tmp_path / "work" / "outputs"
+    for domain in ("../../evil", ".."):
+        r = subprocess.run(
+            [PY, "-m", "nbutils", "run", domain, "--params", str(params), "--set", f"outputs_dir={out}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 2 and "is not allowed" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
