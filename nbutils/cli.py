@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .config import ParamsError, load_params
 from .data import DataIssues, load_queries_jsonl
+from .lock import DomainLocked, domain_lock
 from .paths import DomainPaths
 
 __all__ = ["main"]
@@ -43,7 +44,11 @@ def _cmd_run(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        summary = run_domain(params, stages, progress=not args.quiet)
+        with domain_lock(DomainPaths.from_params(params).lock, f"run --stages {','.join(stages)}"):
+            summary = run_domain(params, stages, progress=not args.quiet)
+    except DomainLocked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     except RunFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -58,9 +63,7 @@ def _cmd_train(args) -> int:
     """Stage 4 outside the notebooks, for launchers: ``torchrun --nproc_per_node N -m nbutils train DOMAIN``."""
     import os
 
-    from .memory import StepTooLarge, guarded
-    from .models import load_for
-    from .training import fit, load_training_data, refit
+    from .training import load_training_data
     from .workspace import load_workspace
 
     try:
@@ -71,6 +74,23 @@ def _cmd_train(args) -> int:
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if int(os.environ.get("RANK", "0")) != 0:  # under a launcher, rank 0 holds the domain lock for all ranks
+        return _train(params, paths, ws, triples, datasets)
+    try:
+        with domain_lock(paths.lock, "train"):
+            return _train(params, paths, ws, triples, datasets)
+    except DomainLocked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+
+
+def _train(params, paths, ws, triples, datasets) -> int:
+    import os
+
+    from .memory import StepTooLarge, guarded
+    from .models import load_for
+    from .training import fit, refit
+
     device = params.device
     if "LOCAL_RANK" in os.environ and device != "cpu":
         import torch
@@ -115,14 +135,21 @@ def _cmd_search(args) -> int:
             print(f"warning: {issue}", file=sys.stderr)
         if not queries:
             raise ValueError(f"{args.queries}: no valid queries")
-        run, version = search_domain(
-            DomainPaths.from_params(params), queries, args.mode, args.k, args.version, "cpu", params.bm25_backend
-        )
-    except (ParamsError, ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
+        run, version, system = search_domain(
+            DomainPaths.from_params(params), queries, args.mode, args.k, args.version, "cpu", params.bm25_backend,
+            params.rrf_k,
+        )  # fmt: skip
+        write_trec(run, args.out, tag=f"{params.domain}-{version or 'bm25'}-{system['mode']}")
+    except (ParamsError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    write_trec(run, args.out, tag=f"{params.domain}-{version or 'bm25'}-{args.mode}")
-    print(json.dumps({"queries": len(run), "out": str(args.out), "model_version": version, "mode": args.mode}))
+    unanswered = [q for q, hits in run.items() if not hits]
+    if unanswered:
+        shown = ", ".join(unanswered[:10]) + (" …" if len(unanswered) > 10 else "")
+        print(f"warning: {len(unanswered)} queries found nothing and have no line in the run: {shown}", file=sys.stderr)
+    summary = {"queries": len(run), "answered": len(run) - len(unanswered), "unanswered": unanswered}
+    summary |= {"out": str(args.out), "model_version": version, "mode": args.mode, "system": system}
+    print(json.dumps(summary))
     return 0
 
 
@@ -131,6 +158,8 @@ def _cmd_registry(args) -> int:
 
     try:
         registry = Registry(DomainPaths.from_params(_params(args)).registry)
+        for folder in registry.leftovers():
+            print(f"warning: {folder} is not registered (left by an interrupted run; the next one removes it)")
         if args.action == "list":
             table = history_table(registry)
             print(table.to_string(index=False) if len(table) else "no registered versions")
@@ -141,8 +170,11 @@ def _cmd_registry(args) -> int:
             print(f"current: {registry.current}")
         else:
             print(f"rolled back; current: {registry.rollback()}")
-    except (ParamsError, ValueError, KeyError) as e:
+    except DomainLocked as e:
         print(f"error: {e}", file=sys.stderr)
+        return 3
+    except (ParamsError, ValueError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     return 0
 
@@ -165,11 +197,17 @@ def _cmd_reembed(args) -> int:
         version = args.version or registry.current
         if version is None:
             raise ValueError(f"no model is registered for domain {params.domain!r}: run the maintain stage first")
-        loaded = load_version(registry, version, params.device)
-        corpus = load_workspace(paths).corpus
-        summary = reembed(registry, version, loaded, corpus, params.encode_batch_size, args.full, paths.embeddings_dir)
-    except (ParamsError, ValueError, FileNotFoundError, KeyError) as e:
+        with domain_lock(paths.lock, f"reembed {version}"):
+            loaded = load_version(registry, version, params.device)
+            corpus = load_workspace(paths).corpus
+            summary = reembed(
+                registry, version, loaded, corpus, params.encode_batch_size, args.full, paths.embeddings_dir
+            )
+    except DomainLocked as e:
         print(f"error: {e}", file=sys.stderr)
+        return 3
+    except (ParamsError, ValueError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     print(json.dumps(summary.to_dict()))
     return 0
@@ -241,8 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("domain")
     search.add_argument("--queries", required=True, help="JSONL with _id and text per line")
     search.add_argument("--out", required=True, help="TREC run file to write")
-    search.add_argument("--mode", default="dense", help="dense | bm25 | hybrid")
-    search.add_argument("--k", type=int, default=100)
+    search.add_argument(
+        "--mode",
+        default="served",
+        help="served (default: what the version was registered to serve, chosen on dev) | dense | bm25 | "
+        "hybrid (weighted at the version's BM25 weight) | rrf",
+    )
+    search.add_argument("--k", type=int, default=100, help="results per query (1 to 100000)")
     search.add_argument("--version", help="model version (default: current)")
     _params_options(search)
     search.set_defaults(func=_cmd_search)

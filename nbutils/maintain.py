@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .lock import domain_lock
 from .pairs import load_pairs, normalize_query
 from .paths import atomic_write_text, read_json, write_json
 from .retrieval import DenseIndex, tokenize
@@ -40,6 +41,7 @@ __all__ = [
     "IndexMismatchError",
     "ReembedSummary",
     "Registry",
+    "RegistryDamaged",
     "build_index",
     "history_table",
     "index_hashes",
@@ -51,7 +53,10 @@ __all__ = [
     "record_training_corpus",
     "reembed",
     "register_run",
+    "SEARCH_MODES",
+    "publish_run",
     "search_domain",
+    "serving_choice",
     "word_counts",
 ]
 
@@ -60,6 +65,10 @@ logger = logging.getLogger(__name__)
 
 class IndexMismatchError(RuntimeError):
     """An index built with another model version, or from another corpus, than asked for."""
+
+
+class RegistryDamaged(ValueError):
+    """``registry.json`` cannot be read; the message names it and the backup of its previous state."""
 
 
 @dataclass
@@ -75,10 +84,32 @@ class Registry:
     def file(self) -> Path:
         return self.root / "registry.json"
 
+    @property
+    def lock(self) -> Path:
+        """The domain's writer lock, held by every registry write (``work/.lock``, see :mod:`nbutils.lock`)."""
+        return self.root.parent / ".lock"
+
+    @property
+    def backup(self) -> Path:
+        """The registry file as it was before the last write."""
+        return self.root / "registry.json.prev"
+
     def _read(self) -> dict:
         if not self.file.exists():
             return {"current": None, "versions": []}
-        return json.loads(self.file.read_text(encoding="utf-8"))
+        try:
+            state = json.loads(self.file.read_text(encoding="utf-8"))
+            if not isinstance(state, dict) or not isinstance(state.get("versions"), list):
+                raise ValueError("not a registry record")
+        except (ValueError, UnicodeDecodeError) as e:
+            backup = f"; the state before the last write is in {self.backup}" if self.backup.exists() else ""
+            raise RegistryDamaged(f"{self.file} is damaged ({e}): nothing was changed{backup}") from None
+        return state
+
+    def _write(self, state: dict) -> None:
+        if self.file.exists():
+            atomic_write_text(self.backup, self.file.read_text(encoding="utf-8"))
+        write_json(self.file, state)
 
     def versions(self) -> list[dict]:
         """Manifests of every version, oldest first."""
@@ -109,63 +140,117 @@ class Registry:
     def index_dir(self, version: str) -> Path:
         return self.root / version / "index"
 
-    def register(self, model_dir: str | Path, info: dict, promote: bool = True) -> dict:
-        """Copy a trained model in as the next version and record its manifest.
+    def register(self, model_dir: str | Path, info: dict, promote: bool = True, complete=None) -> dict:
+        """Copy a trained model in as the next version and record its manifest, as one transaction.
+
+        The version becomes visible (listed, and current with ``promote``) only once everything it needs is
+        on disk: the model is copied into the version's folder, ``complete`` builds the rest (its index),
+        and only then is the manifest written to ``registry.json``. A crash at any point leaves an
+        unregistered folder that the next registration removes (see :meth:`leftovers`).
 
         Args:
             model_dir: a saved sentence-transformers folder.
             info: what it was trained on, params, metrics (stored in the manifest).
             promote: make it the current version.
+            complete: called as ``complete(version, manifest)`` before the version is recorded, e.g. to
+                build its index; an exception there leaves the registry as it was.
+
+        Raises:
+            DomainLocked: when another process writes this domain.
         """
-        state = self._read()
-        version = f"v{len(state['versions']) + 1}"
-        final = self.model_dir(version)
-        tmp = final.with_name(".model.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(model_dir, tmp)
-        tmp.rename(final)
-        manifest = {
-            "version": version,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "parent": state["current"],
-            **info,
-        }
-        state["versions"].append(manifest)
-        if promote:
-            _set_current(state, version)
-        write_json(self.file, state)
+        with domain_lock(self.lock, "registry register"):
+            state = self._read()
+            for folder in self.leftovers(state):
+                logger.warning("removing %s: left by an interrupted registration, never registered", folder)
+                shutil.rmtree(folder)
+            version = f"v{max((_number(m['version']) for m in state['versions']), default=0) + 1}"
+            final = self.model_dir(version)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(".model.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(model_dir, tmp)
+            tmp.rename(final)
+            manifest = {
+                "version": version,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "parent": state["current"],
+                **info,
+            }
+            if complete is not None:
+                complete(version, manifest)
+            state["versions"].append(manifest)
+            if promote:
+                _set_current(state, version)
+            self._write(state)
         return manifest
+
+    def leftovers(self, state: dict | None = None) -> list[Path]:
+        """Version folders on disk that ``registry.json`` does not list: what a crashed registration left."""
+        known = {m["version"] for m in (state or self._read())["versions"]}
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and _number(p.name) and p.name not in known)
+
+    def incomplete(self, version: str) -> str:
+        """Why ``version`` cannot serve searches (its model or its index is missing), or "" when it can."""
+        manifest = self.manifest(version)
+        model = self.model_dir(version)
+        if not model.is_dir() or not any(model.iterdir()):
+            return f"the model folder {self.model_dir(version)} is missing"
+        if manifest.get("indexed") and not (_index_folder(self, version) / "manifest.json").exists():
+            return f"its index is missing: build it with `python -m nbutils reembed DOMAIN --version {version}`"
+        return ""
 
     def promote(self, version: str) -> None:
         """Make ``version`` current.
 
         Raises:
             KeyError: for an unknown version, listing the known ones.
+            ValueError: for a version that cannot serve (see :meth:`incomplete`).
         """
-        self.manifest(version)
-        state = self._read()
-        _set_current(state, version)
-        write_json(self.file, state)
+        with domain_lock(self.lock, "registry promote"):
+            self.manifest(version)
+            if problem := self.incomplete(version):
+                raise ValueError(f"{version} cannot be made current: {problem}")
+            state = self._read()
+            _set_current(state, version)
+            self._write(state)
 
     def rollback(self) -> str:
-        """Make the previously current version current again; returns it.
+        """Make the previously current version current again; returns it. Versions that cannot serve
+        (see :meth:`incomplete`) are passed over.
 
         Raises:
             ValueError: when there is no earlier current version to go back to.
         """
-        state = self._read()
-        trail = _rollback_trail(state)
-        if not trail:
-            raise ValueError(f"nothing to roll back to: {state['current']} is the first current version")
-        state["history"] = state["history"][: len(trail)]
-        state["current"] = trail[-1]
-        write_json(self.file, state)
-        return trail[-1]
+        with domain_lock(self.lock, "registry rollback"):
+            state = self._read()
+            trail = self._usable_trail(state)
+            if not trail:
+                raise ValueError(f"nothing to roll back to: {state['current']} is the first usable current version")
+            state["history"] = state["history"][: len(trail)]
+            state["current"] = trail[-1]
+            self._write(state)
+            return trail[-1]
 
     def previous(self) -> str | None:
         """The version :meth:`rollback` would make current, or ``None`` when there is none."""
-        trail = _rollback_trail(self._read())
+        trail = self._usable_trail(self._read())
         return trail[-1] if trail else None
+
+    def _usable_trail(self, state: dict) -> list[str]:
+        """The history up to the version a roll back returns to: not the current one, nor one that cannot serve."""
+        trail = _rollback_trail(state)
+        while trail and (trail[-1] == state["current"] or self.incomplete(trail[-1])):
+            if trail[-1] != state["current"]:
+                logger.warning("roll back passes over %s: %s", trail[-1], self.incomplete(trail[-1]))
+            trail.pop()
+        return trail
+
+
+def _number(name: str) -> int:
+    """The number of a version name (``v12`` → 12), 0 for any other name."""
+    return int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else 0
 
 
 def _rollback_trail(state: dict) -> list[str]:
@@ -580,9 +665,13 @@ def record_training_corpus(registry: Registry, version: str, corpus: dict, queri
 def load_version(registry: Registry, version: str, device: str = "cpu"):
     """Load a registered model version (a :class:`~nbutils.models.LoadedModel`) with its sequence length
     and the way it encodes long passages."""
+    return _load_manifest(registry, registry.manifest(version), device)
+
+
+def _load_manifest(registry: Registry, manifest: dict, device: str = "cpu"):
     from .models import load_for
 
-    manifest = registry.manifest(version)
+    version = manifest["version"]
     return load_for(
         str(registry.model_dir(version)),
         device,
@@ -592,10 +681,45 @@ def load_version(registry: Registry, version: str, device: str = "cpu"):
     )
 
 
+SEARCH_MODES = ("served", "dense", "bm25", "hybrid", "rrf")
+MAX_K = 100_000
+
+
+def serving_choice(evaluate: dict, params) -> dict:
+    """The system a version serves, as the evaluate stage chose it on the dev split.
+
+    The weighted z-score fusion of the fine-tuned model and BM25, with the BM25 weight ``evaluate``
+    recorded (``fusion_weight``); plain dense when that weight is 0 (BM25 added nothing on dev) or when
+    no weight was chosen (no dev queries).
+    """
+    weight = evaluate.get("fusion_weight")
+    if weight is None:
+        return {"mode": "dense", "why": "no dev queries chose a BM25 weight"}
+    if weight <= 0:
+        return {"mode": "dense", "why": f"BM25 weight 0 scored best on dev ({params.fusion_metric})"}
+    return {
+        "mode": "hybrid",
+        "fusion": "weighted",
+        "bm25_weight": float(weight),
+        "normalisation": "z-score per query",
+        "why": f"BM25 weight {weight:g} scored best on dev ({params.fusion_metric})",
+    }
+
+
+def _check_search(queries: dict[str, str], mode: str, k: int) -> None:
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"--mode: {mode!r} is not allowed; valid: {', '.join(SEARCH_MODES)}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"--k: {k!r} is not allowed; give a number of results from 1 to {MAX_K}")
+    bad = [q for q in queries if not q or any(c.isspace() for c in q)]
+    if bad:
+        raise ValueError(f"query ids must not be empty or contain spaces (the TREC format splits on them): {bad[:5]}")
+
+
 def search_domain(
     paths,
     queries: dict[str, str],
-    mode: str = "dense",
+    mode: str = "served",
     k: int = 100,
     version: str | None = None,
     device: str = "cpu",
@@ -604,50 +728,84 @@ def search_domain(
 ):
     """Answer ``queries`` with a registered model version (default: current) and its index.
 
+    Modes: ``served`` (default) is the system the version was registered to serve, chosen on dev by the
+    evaluate stage (see :func:`serving_choice`); ``dense``; ``bm25``; ``hybrid``, the weighted fusion at
+    the version's BM25 weight (reciprocal rank fusion when the version has none); ``rrf``, reciprocal rank
+    fusion. Every query is in the returned run; one with no result maps to an empty dict.
+
     Returns:
-        ``(run, version)``.
+        ``(run, version, system)``: ``system`` describes what answered (mode, fusion, weight).
 
     Raises:
-        ValueError: unknown mode, or no registered model for a dense/hybrid search.
+        ValueError: bad mode, ``k`` or query id, an unknown or unusable version, no registered model for a
+            dense or fused search, or a passage id the TREC format cannot carry.
         IndexMismatchError: when the index was built from another corpus or model version.
     """
     from .models import load_model
-    from .retrieval import BM25Index, reciprocal_rank_fusion
+    from .retrieval import BM25Index, reciprocal_rank_fusion, weighted_fusion
     from .workspace import corpus_hash, load_workspace
 
-    modes = ("dense", "bm25", "hybrid")
-    if mode not in modes:
-        raise ValueError(f"--mode: {mode!r} is not allowed; valid: {', '.join(modes)}")
-    ws = load_workspace(paths)
+    _check_search(queries, mode, k)
     registry = Registry(paths.registry)
     version = version or registry.current
-    runs = []
-    if mode in {"dense", "hybrid"}:
+    if mode != "bm25":
         if version is None:
             raise ValueError(f"no model is registered for domain {paths.domain!r}: run the maintain stage first")
+        try:
+            manifest = registry.manifest(version)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+        if problem := registry.incomplete(version):
+            raise ValueError(f"{version} cannot serve: {problem}")
+    system = _system(mode, manifest if mode != "bm25" else {}, rrf_k)
+    ws = load_workspace(paths)
+    bad = next((pid for pid in ws.corpus if any(c.isspace() for c in pid)), None)
+    if bad is not None:
+        raise ValueError(f"passage id {bad!r} contains a space: the TREC format cannot carry it")
+    runs = []
+    if system["mode"] in {"dense", "hybrid"}:
         index = load_index(registry, version, corpus_hash(ws.corpus))
-        model = load_model(str(registry.model_dir(version)), device, registry.manifest(version).get("max_seq_length"))
+        model = load_model(str(registry.model_dir(version)), device, manifest.get("max_seq_length"))
         runs.append(index.search(model, queries, k=k))
-    if mode in {"bm25", "hybrid"}:
+    if system["mode"] in {"bm25", "hybrid"}:
         ids, texts = ws.ids_and_texts()
         runs.append(BM25Index(ids, texts, bm25_backend).search(queries, k=k))
-    run = runs[0] if len(runs) == 1 else reciprocal_rank_fusion(runs, k=rrf_k, depth=k)
-    return run, (version if mode != "bm25" else None)
+    if len(runs) == 1:
+        run = runs[0]
+    elif system["fusion"] == "weighted":
+        weight = system["bm25_weight"]
+        run = weighted_fusion(runs, [1 - weight, weight], depth=k)
+    else:
+        run = reciprocal_rank_fusion(runs, k=rrf_k, depth=k)
+    run = {q: run.get(q, {}) for q in queries}
+    return run, (version if system["mode"] != "bm25" else None), system
 
 
-def register_run(registry: Registry, paths, params, promote: bool = True) -> dict:
-    """Register the model trained for this domain, with what it was trained on and its test metrics.
+def _system(mode: str, manifest: dict, rrf_k: int) -> dict:
+    """What answers a search in ``mode`` with a version whose manifest is ``manifest``."""
+    served = manifest.get("serving") or {"mode": "dense", "why": "registered before serving choices were recorded"}
+    if mode == "served":
+        return served
+    if mode == "hybrid" and served.get("fusion") == "weighted":
+        return served
+    if mode in {"hybrid", "rrf"}:
+        return {"mode": "hybrid", "fusion": "rrf", "rrf_k": rrf_k, "why": f"--mode {mode}"}
+    return {"mode": mode, "why": f"--mode {mode}"}
+
+
+def _run_info(paths, params) -> tuple[dict, list[str]]:
+    """The manifest entries of the model trained for this domain, and its training queries.
 
     Reads the records of the synthesize, train and evaluate stages (``metrics/*.json``).
     """
     from .models import model_fingerprint
     from .report import read_metrics
-    from .workspace import load_workspace
 
     train = read_metrics(paths, "train") or {}
     if not paths.model_dir.exists():
         raise FileNotFoundError(f"no trained model at {paths.model_dir}: run the train stage first")
-    evaluation = (read_metrics(paths, "evaluate") or {}).get("systems", {}).get("fine-tuned", {})
+    evaluate = read_metrics(paths, "evaluate") or {}
+    evaluation = evaluate.get("systems", {}).get("fine-tuned", {})
     refit = bool(train.get("refit"))  # the shipped model was trained again on the train and dev splits
     pairs_key = "refit_pairs" if refit else "training_pairs"
     info = {
@@ -663,11 +821,52 @@ def register_run(registry: Registry, paths, params, promote: bool = True) -> dic
         "refit_with_dev": refit,
         "params": train.get("params", {}),
         "metrics": {k: v for k, v in evaluation.items() if k != "queries"},
+        "serving": serving_choice(evaluate, params),
     }
-    manifest = registry.register(paths.model_dir, info, promote=promote)
-    queries = _training_queries(paths.refit_pairs if refit else paths.train_pairs)
-    record_training_corpus(registry, manifest["version"], load_workspace(paths).corpus, queries)
-    return manifest
+    return info, _training_queries(paths.refit_pairs if refit else paths.train_pairs)
+
+
+def register_run(registry: Registry, paths, params, promote: bool = True) -> dict:
+    """Register the model trained for this domain, with what it was trained on and its test metrics, but
+    without an index (see :func:`publish_run` for both in one step)."""
+    from .workspace import load_workspace
+
+    info, queries = _run_info(paths, params)
+    corpus = load_workspace(paths).corpus
+
+    def complete(version: str, manifest: dict) -> None:
+        record_training_corpus(registry, version, corpus, queries)
+
+    return registry.register(paths.model_dir, info, promote=promote, complete=complete)
+
+
+def publish_run(registry: Registry, paths, params, progress: bool = True) -> tuple[dict, ReembedSummary]:
+    """Register the model trained for this domain and build its index, as one transaction.
+
+    The new version is listed (and made current with ``params.promote``) only after its model, its
+    training-corpus record and its complete index are on disk, so a search never meets a version
+    without an index; a crash on the way leaves the registry as it was.
+
+    Returns:
+        ``(manifest, summary of the index build)``.
+    """
+    from .workspace import load_workspace
+
+    info, queries = _run_info(paths, params)
+    corpus = load_workspace(paths).corpus
+    built: list[ReembedSummary] = []
+
+    def complete(version: str, manifest: dict) -> None:
+        record_training_corpus(registry, version, corpus, queries)
+        loaded = _load_manifest(registry, manifest, params.device)
+        cache = paths.embeddings_dir
+        built.append(
+            reembed(registry, version, loaded, corpus, params.encode_batch_size, cache_dir=cache, progress=progress)
+        )
+        manifest["indexed"] = True
+
+    manifest = registry.register(paths.model_dir, info, promote=params.promote, complete=complete)
+    return manifest, built[0]
 
 
 def _training_queries(pairs_file: Path) -> list[str]:

@@ -105,6 +105,11 @@ class DomainPaths:
     def work(self) -> Path:
         return self.root / "work"
 
+    @property
+    def lock(self) -> Path:
+        """The domain's writer lock (see :mod:`nbutils.lock`); the registry's lives beside it, the same file."""
+        return self.work / ".lock"
+
     def notebook(self, stage: str) -> Path:
         return self.root / f"{NOTEBOOKS[stage]}.ipynb"
 

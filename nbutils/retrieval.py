@@ -197,9 +197,19 @@ def weighted_fusion(runs: list[Run], weights: list[float], depth: int = 100) -> 
 
 
 def write_trec(run: Run, path, tag: str = "nbutils") -> None:
-    """Write a run in TREC format: ``qid Q0 docid rank score tag``, best first."""
+    """Write a run in TREC format: ``qid Q0 docid rank score tag``, best first. Queries without results
+    write no line (the format has none for them).
+
+    Raises:
+        ValueError: for an id or tag that is empty or holds whitespace (it would break the six fields).
+    """
     from .paths import atomic_write_text
 
+    for value in [tag, *run, *(pid for scores in run.values() for pid in scores)]:
+        if not value or any(c.isspace() for c in value):
+            raise ValueError(
+                f"{value!r} cannot be written to a TREC run: ids and the tag must be non-empty, without spaces"
+            )
     lines = []
     for qid, scores in run.items():
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])

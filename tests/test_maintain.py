@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -338,3 +340,82 @@ def test_load_version_scores_passages_by_windows_as_registered(tmp_path):
     reg = Registry(tmp_path / "registry")
     reg.register(resolve_model("sentence-transformers/all-MiniLM-L6-v2").location, {"window_sentences": 3})
     assert load_version(reg, "v1").window_sentences == 3
+
+
+# ---------------------------------------------------------------- registration is one transaction
+
+
+def test_a_version_is_recorded_only_after_its_index_is_complete(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    reg.register(fake_model(tmp_path, "a"), {})
+    seen = []
+
+    def complete(version, manifest):
+        seen.append((version, reg.current, [m["version"] for m in reg.versions()]))
+        raise RuntimeError("index build failed")
+
+    with pytest.raises(RuntimeError, match="index build failed"):
+        reg.register(fake_model(tmp_path, "b"), {}, complete=complete)
+    assert seen == [("v2", "v1", ["v1"])]  # invisible while its index was being built
+    assert reg.current == "v1" and [m["version"] for m in reg.versions()] == ["v1"]
+    assert reg.leftovers() == [reg.root / "v2"]
+    m = reg.register(fake_model(tmp_path, "c"), {})  # the leftover is cleaned, not "Directory not empty"
+    assert m["version"] == "v2" and (reg.model_dir("v2") / "config.json").read_text() == '{"name": "c"}'
+    assert reg.leftovers() == []
+
+
+KILLED_PUBLISH = """
+import os, signal, sys
+from nbutils.maintain import Registry
+def complete(version, manifest):
+    (Registry(sys.argv[1]).root / version / "index").mkdir()
+    os.kill(os.getpid(), signal.SIGKILL)
+Registry(sys.argv[1]).register(sys.argv[2], {}, complete=complete)
+"""
+
+
+def test_a_crash_while_building_the_index_leaves_the_current_version_serving(tmp_path):
+    import subprocess
+
+    from tests.conftest import PY, ROOT
+
+    reg = Registry(tmp_path / "registry")
+    reg.register(fake_model(tmp_path, "a"), {})
+    build_index(reg, "v1", ["x"], np.eye(1, dtype=np.float32), corpus_hash="h")
+    r = subprocess.run([PY, "-c", KILLED_PUBLISH, str(reg.root), str(fake_model(tmp_path, "b"))], cwd=ROOT)
+    assert r.returncode == -9
+    assert reg.current == "v1" and load_index(reg, "v1", "h").ids == ["x"]
+    assert [p.name for p in reg.leftovers()] == ["v2"]
+    assert reg.register(fake_model(tmp_path, "c"), {})["version"] == "v2"
+
+
+def test_rollback_and_promote_pass_over_a_version_without_its_index(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    for name in ("a", "b", "c"):
+        reg.register(fake_model(tmp_path, name), {"indexed": True})
+        version = reg.current
+        build_index(reg, version, ["x"], np.eye(1, dtype=np.float32), corpus_hash="h")
+    import shutil
+
+    shutil.rmtree(reg.index_dir("v2"))  # as an interrupted run of an older release left it
+    assert "index is missing" in reg.incomplete("v2") and reg.incomplete("v1") == ""
+    assert reg.previous() == "v1"
+    assert reg.rollback() == "v1" and reg.current == "v1"
+    with pytest.raises(ValueError, match="v2 cannot be made current: its index is missing"):
+        reg.promote("v2")
+
+
+def test_a_damaged_registry_file_is_named_and_left_alone(tmp_path):
+    from nbutils.maintain import RegistryDamaged
+
+    reg = Registry(tmp_path / "registry")
+    reg.register(fake_model(tmp_path, "a"), {})
+    reg.register(fake_model(tmp_path, "b"), {})
+    good = reg.file.read_text()
+    reg.file.write_text(good[: len(good) // 2])
+    with pytest.raises(RegistryDamaged, match=r"registry.json is damaged .*registry.json.prev"):
+        assert reg.current
+    with pytest.raises(RegistryDamaged):
+        reg.register(fake_model(tmp_path, "c"), {})
+    assert reg.file.read_text() == good[: len(good) // 2]
+    assert [m["version"] for m in json.loads(reg.backup.read_text())["versions"]] == ["v1"]

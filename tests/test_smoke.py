@@ -243,3 +243,75 @@ def test_rollback_restores_exactly_the_previous_results(suite, tmp_path):
     assert "current: v2" in _registry(root, "promote", "v2")
     assert _search(root, qfile, tmp_path / "again.tsv") == second
     assert "v2" in _registry(root, "list")
+
+
+def _cli_result(root, *args):
+    return subprocess.run(
+        [PY, "-m", "nbutils", *args, "--params", str(ROOT / "tests" / "params" / "tiny.yaml")]
+        + ["--set", f"outputs_dir={root.parent}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_search_serves_the_system_evaluate_chose(suite, tmp_path):
+    from nbutils.maintain import Registry, load_index
+    from nbutils.models import load_model
+    from nbutils.paths import DomainPaths
+    from nbutils.retrieval import BM25Index, weighted_fusion
+    from nbutils.workspace import load_workspace
+
+    root, _ = suite
+    weight = metrics(root, "05_evaluate")["fusion_weight"]
+    registry = Registry(root / "work" / "registry")
+    serving = registry.manifest(registry.current)["serving"]
+    assert serving["mode"] == ("hybrid" if weight else "dense") and serving.get("bm25_weight") == (weight or None)
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"_id": "a", "text": "how do I catch an exception"}\n{"_id": "b", "text": "with statement"}\n')
+    r = _cli_result(root, "search", "python_docs", "--queries", str(qfile), "--out", str(tmp_path / "s.tsv"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["system"] == serving
+    # the same ranking, computed here from the version's index and BM25 at the recorded weight
+    ws = load_workspace(DomainPaths(root.parent, "python_docs"))
+    queries = {"a": "how do I catch an exception", "b": "with statement"}
+    v = registry.current
+    model = load_model(str(registry.model_dir(v)), "cpu", registry.manifest(v).get("max_seq_length"))
+    dense = load_index(registry, v).search(model, queries)
+    if weight:
+        bm25 = BM25Index(*ws.ids_and_texts(), "bm25s").search(queries, k=100)
+        dense = weighted_fusion([dense, bm25], [1 - weight, weight], depth=100)
+    served = [line.split()[2] for line in (tmp_path / "s.tsv").read_text().splitlines() if line.startswith("a ")]
+    assert served[:10] == list(dense["a"])[:10]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--k", "-1"], "--k: -1 is not allowed; give a number of results from 1 to"),
+        (["--k", "0"], "--k: 0 is not allowed"),
+        (["--mode", "magic"], "--mode: 'magic' is not allowed; valid: served, dense, bm25, hybrid, rrf"),
+        (["--version", "v99"], "unknown model version 'v99'; known: v1"),
+    ],
+)
+def test_search_refuses_bad_arguments_by_name(suite, tmp_path, args, needle):
+    root, _ = suite
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"_id": "a", "text": "exceptions"}\n')
+    r = _cli_result(root, "search", "python_docs", "--queries", str(qfile), "--out", str(tmp_path / "o.tsv"), *args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_search_keeps_unanswered_queries_and_refuses_ids_trec_cannot_carry(suite, tmp_path):
+    root, _ = suite
+    qfile, out = tmp_path / "q.jsonl", tmp_path / "o.tsv"
+    qfile.write_text('{"_id": "a", "text": "exceptions"}\n{"_id": "none", "text": "zzqqxx wwvvkk"}\n')
+    r = _cli_result(root, "search", "python_docs", "--queries", str(qfile), "--out", str(out), "--mode", "bm25")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert (summary["queries"], summary["answered"], summary["unanswered"]) == (2, 1, ["none"])
+    assert "1 queries found nothing" in r.stderr and {line.split()[0] for line in out.read_text().splitlines()} == {"a"}
+    qfile.write_text('{"_id": "a b", "text": "exceptions"}\n')
+    r = _cli_result(root, "search", "python_docs", "--queries", str(qfile), "--out", str(tmp_path / "x.tsv"))
+    assert r.returncode == 2 and "contain spaces" in r.stderr and not (tmp_path / "x.tsv").exists()

@@ -432,19 +432,16 @@ MAINTAIN = header(
     "logged queries is measured against what the version was trained on, and the report ends with a recommendation — "
     "**keep**, **re-train** or **roll back** — built from those numbers.",
 ) + [
-    ("md", "## 1. Register the model"),
-    (
-        "code",
-        'registry = maintain.Registry(paths.registry)\nmanifest = maintain.register_run(registry, paths, P, promote=P.promote)\npd.Series({k: v for k, v in manifest.items() if k != "params"}).to_frame("value")',
-    ),
     (
         "md",
-        "## 2. Build the index for this version\n\nOnly passages added or changed since the version's last index are encoded (each passage's content hash is stored with the index); embeddings this very model already computed in the evaluate stage are reused. The new index replaces the old one atomically.",
+        "## 1. Register the model with its index\n\nThe model is copied in as the next version and the corpus is embedded with it; only when both are complete is the version recorded (and made current with `promote`), so a search never meets a version without its index, and a crash on the way leaves the registry as it was. Embeddings this very model already computed in the evaluate stage are reused. The version also records the system it serves: the weighted fusion with BM25 at the weight the evaluate stage chose on dev, or the model alone when BM25 added nothing there.",
     ),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nmodel = maintain.load_version(registry, manifest["version"], P.device)\nbuilt = maintain.reembed(registry, manifest["version"], model, ws.corpus, P.encode_batch_size, cache_dir=paths.embeddings_dir)\nMarkdown(built.describe())',
+        'registry = maintain.Registry(paths.registry)\nmanifest, built = maintain.publish_run(registry, paths, P)\ndisplay(Markdown(built.describe()))\npd.Series({k: v for k, v in manifest.items() if k != "params"}).to_frame("value")',
     ),
+    ("md", "## 2. What searches get\n\n`python -m nbutils search DOMAIN` answers with the system below unless `--mode` asks for another."),
+    ("code", 'ws = workspace.load_workspace(paths)\npd.Series(manifest["serving"]).to_frame("served system")'),
     ("md", "## 3. Version history"),
     ("code", "maintain.history_table(registry)"),
     ("code", "plots.version_history(registry.versions(), current=registry.current)"),
