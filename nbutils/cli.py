@@ -323,4 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except OSError as e:  # a read-only folder, a full disk, a path through a file: named, never a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {args.command} could not write or read {where}{e.strerror or e}", file=sys.stderr)
+        return 1

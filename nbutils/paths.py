@@ -116,6 +116,17 @@ class DomainPaths:
     def html(self, stage: str) -> Path:
         return self.root / f"{NOTEBOOKS[stage]}.html"
 
+    def running(self, stage: str) -> Path:
+        """Where a stage's notebook is executed; renamed to :meth:`notebook` when it succeeds."""
+        return self.root / f"{NOTEBOOKS[stage]}.running.ipynb"
+
+    def failed(self, stage: str) -> Path:
+        """A stage's last failed run, kept beside its last good report (removed by the next success)."""
+        return self.root / f"{NOTEBOOKS[stage]}.failed.ipynb"
+
+    def failed_html(self, stage: str) -> Path:
+        return self.root / f"{NOTEBOOKS[stage]}.failed.html"
+
     def metrics(self, stage: str) -> Path:
         return self.metrics_dir / f"{NOTEBOOKS[stage]}.json"
 

@@ -109,11 +109,16 @@ def headline(paths: DomainPaths) -> dict[str, str]:
 
 
 def _domain_row(paths: DomainPaths) -> str:
+    folder = html.escape(quote(paths.domain))
     links = " ".join(
-        f'<a href="{html.escape(quote(paths.domain))}/{name}.html">{name}</a>'
-        for stage, name in NOTEBOOKS.items()
-        if paths.html(stage).exists()
+        f'<a href="{folder}/{name}.html">{name}</a>' for stage, name in NOTEBOOKS.items() if paths.html(stage).exists()
     )
+    failed = [
+        f'<a style="color:#b00" href="{folder}/{name}.failed.html">{name} failed</a>'
+        for stage, name in NOTEBOOKS.items()
+        if paths.failed_html(stage).exists()
+    ]
+    links += ("<br>" + " ".join(failed)) if failed else ""
     times = [str(_written(p)) for p in paths.metrics_dir.glob("*.json")]
     metrics = "<br>".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in headline(paths).items())
     cells = [html.escape(paths.domain), links, html.escape(max(times, default="")), metrics]

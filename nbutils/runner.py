@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,10 +21,14 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 class RunFailed(RuntimeError):
-    """A notebook raised; carries the saved, partly executed notebook's path."""
+    """A notebook raised; carries the saved, partly executed notebook's path (``NN_stage.failed.ipynb``, beside
+    the last good report of the stage, which stays as it was with its metrics)."""
 
     def __init__(self, stage: str, notebook: Path, error: str):
-        super().__init__(f"stage {stage!r} failed: {error}\nThe partly executed notebook is saved at {notebook}")
+        super().__init__(
+            f"stage {stage!r} failed: {error}\nThe partly executed notebook is saved at {notebook}; "
+            "the stage's last good report and metrics are unchanged"
+        )
         self.stage, self.notebook, self.error = stage, notebook, error
 
 
@@ -99,13 +104,13 @@ def run_domain(
     summary = RunSummary(params.domain)
     for i, stage in enumerate(stages, 1):
         src = notebook_dir / f"{NOTEBOOKS[stage]}.ipynb"
-        out = paths.notebook(stage)
+        out, running, failed = paths.notebook(stage), paths.running(stage), paths.failed(stage)
         print(f"[{i}/{len(stages)}] {params.domain}: {NOTEBOOKS[stage]} …", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
             pm.execute_notebook(
                 str(src),
-                str(out),
+                str(running),
                 parameters=params.stage_values(stage),
                 kernel_name="python3",
                 progress_bar=progress,
@@ -113,10 +118,15 @@ def run_domain(
                 **_kernel_transport(),
             )
         except Exception as exc:  # noqa: BLE001 - papermill raises several kinds; all end the run
-            if out.exists():
-                export_html(out, paths.html(stage))
+            # the last good report and its metrics stay together; the failed run is kept beside them
+            if running.exists():
+                os.replace(running, failed)
+                export_html(failed, paths.failed_html(stage))
             write_index(paths.outputs_dir)
-            raise RunFailed(stage, out, _error_text(exc)) from exc
+            raise RunFailed(stage, failed, _error_text(exc)) from exc
+        os.replace(running, out)
+        for stale in (failed, paths.failed_html(stage)):
+            stale.unlink(missing_ok=True)
         summary.seconds[stage] = time.perf_counter() - start
         summary.reports[stage] = export_html(out, paths.html(stage))
         print(f"      done in {summary.seconds[stage]:.0f} s → {summary.reports[stage]}", file=sys.stderr, flush=True)
