@@ -3,17 +3,27 @@
 Every loader reports bad input (duplicate ids, empty texts, malformed lines, references to unknown
 ids) as :class:`DataIssue` records naming the file and line, and keeps going with the good rows.
 Only input that leaves nothing usable raises :class:`DataError`.
+
+Kinds of issue: ``malformed`` (not JSON / CSV, or a value that is not a number), ``bad_encoding`` (bytes
+that are not UTF-8), ``bad_type`` (a field of the wrong JSON type), ``bad_clicks`` (a click count that is
+negative, infinite or NaN), ``unreadable_text`` (text made mostly of control characters or undecodable
+bytes), ``read_error``, ``missing_id``, ``duplicate_id``, ``empty_text``, ``unknown_query``,
+``unknown_doc`` and ``no_positive``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from .paths import atomic_write_text
 
 __all__ = [
     "DataError",
@@ -48,6 +58,10 @@ class DataIssue:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.kind}: {self.message}"
 
+    def to_dict(self) -> dict[str, str | int]:
+        """The issue as a JSON-ready ``{"file", "line", "kind", "message"}`` record."""
+        return {"file": self.file, "line": self.line, "kind": self.kind, "message": self.message}
+
 
 @dataclass
 class DataIssues:
@@ -64,6 +78,33 @@ class DataIssues:
     def counts(self) -> dict[str, int]:
         """Number of issues per kind."""
         return dict(Counter(i.kind for i in self.items))
+
+    def summary(self, where: str | Path | None = None) -> str:
+        """One short line for a console: the number of issues, the count per kind, and where the full list is.
+
+        Example: ``3 data issues (2 bad_encoding, 1 bad_clicks); full list: outputs/x/work/data_issues.jsonl``,
+        or ``no data issues``.
+
+        Args:
+            where: the file the full list was written to (see :meth:`write`); left out of the line when None.
+        """
+        if not self.items:
+            return "no data issues"
+        kinds = ", ".join(f"{n} {kind}" for kind, n in Counter(i.kind for i in self.items).most_common())
+        line = f"{len(self.items)} data issue{'s' if len(self.items) != 1 else ''} ({kinds})"
+        return f"{line}; full list: {where}" if where is not None else line
+
+    def write(self, path: str | Path) -> Path:
+        """Write every issue to ``path`` as one JSON object per line (see :meth:`DataIssue.to_dict`), atomically.
+
+        An empty collection writes an empty file, so a list left by an earlier run never lingers.
+
+        Returns:
+            The path written.
+        """
+        path = Path(path)
+        atomic_write_text(path, "".join(json.dumps(i.to_dict(), ensure_ascii=False) + "\n" for i in self.items))
+        return path
 
     def __len__(self) -> int:
         return len(self.items)
@@ -105,24 +146,116 @@ class Dataset:
     fixed_splits: dict[str, list[str]] = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- text helpers
+
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+_CONTROL_BREAK = re.compile(r"[\x0b\x0c\x1c-\x1e\x85]")  # control characters str.splitlines() breaks at
+_NOISE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_ALNUM = re.compile(r"[^\W_]")
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+_SURROGATE = re.compile(r"[\udc80-\udcff]")
+UNREADABLE_SHARE = 0.25
+"""Share of control characters and undecodable bytes (U+FFFD) above which a text is not readable."""
+
+
+def _strip_controls(text: str) -> str:
+    """``text`` without control characters; those that break lines (form feed, vertical tab...) become ``\\n``.
+
+    Tabs, newlines and carriage returns are kept.
+    """
+    return _CONTROL.sub("", _CONTROL_BREAK.sub("\n", text))
+
+
+def _unreadable(text: str) -> str | None:
+    """Why ``text`` is not readable (mostly control characters or U+FFFD, or no letter or digit), else None."""
+    noise = len(_NOISE.findall(text))
+    visible = len(text) - sum(map(text.count, " \t\n\r"))
+    if visible and noise / visible > UNREADABLE_SHARE:
+        return f"{noise / visible:.0%} of its characters are control characters or undecodable bytes"
+    if not _ALNUM.search(_strip_controls(text) if noise else text):
+        return "it has no letter or digit"
+    return None
+
+
+def _show(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bytes(n: int) -> str:
+    """``"1 byte is"`` or ``"<n> bytes are"``, for messages."""
+    return "1 byte is" if n == 1 else f"{n} bytes are"
+
+
+def _decoded_lines(path: Path, issues: DataIssues, keepends: bool = False, header: bool = False):
+    """Yield (line number, text) for each line of a UTF-8 file; a leading byte order mark is dropped.
+
+    Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r``, as in text mode. A line that is not valid UTF-8 is
+    reported as ``bad_encoding`` and skipped, except a ``header`` line (line 1), which is kept with U+FFFD
+    for its undecodable bytes so that the lines after it still parse.
+    """
+    n = 0
+    with path.open("rb") as f:
+        for raw in f:
+            n += 1
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                where = f"byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line"
+                if not (header and n == 1):
+                    issues.add(path, n, "bad_encoding", f"line is not valid UTF-8 ({where}); line skipped")
+                    continue
+                issues.add(path, n, "bad_encoding", f"header is not valid UTF-8 ({where}); bytes replaced")
+                line = raw.decode("utf-8", errors="replace")
+            parts = [part for part in _LONE_CR.split(line) if part] if "\r" in line else [line]
+            for i, part in enumerate(parts):
+                n += 1 if i else 0
+                yield n, part if keepends else part.rstrip("\r\n")
+
+
+def _decode_document(data: bytes) -> tuple[str, int, int]:
+    """A document's bytes as text: UTF-8, or UTF-16 when it starts with a UTF-16 byte order mark.
+
+    Returns:
+        ``(text, bad, line)``: bytes that are not UTF-8 become U+FFFD; ``bad`` counts them and ``line`` is
+        the line of the first (0 when all decoded).
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), 0, 0
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8"), 0, 0
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+    text = data.decode("utf-8", errors="surrogateescape")
+    return _SURROGATE.sub("\ufffd", text), len(_SURROGATE.findall(text)), line
+
+
 # --------------------------------------------------------------------------- JSONL helpers
 
 
 def _read_jsonl(path: Path, issues: DataIssues):
     """Yield (line number, object) for each valid JSON object line; report the others."""
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                issues.add(path, n, "malformed", f"not valid JSON ({e.msg})")
-                continue
-            if not isinstance(obj, dict):
-                issues.add(path, n, "malformed", "expected a JSON object")
-                continue
-            yield n, obj
+    for n, line in _decoded_lines(path, issues):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            issues.add(path, n, "malformed", f"not valid JSON ({e.msg})")
+            continue
+        except (ValueError, RecursionError) as e:  # integers too long to convert, nesting too deep
+            issues.add(path, n, "malformed", f"not usable JSON ({str(e).split(':')[0]})")
+            continue
+        if not isinstance(obj, dict):
+            issues.add(path, n, "malformed", "expected a JSON object")
+            continue
+        yield n, obj
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -134,17 +267,25 @@ def _require_file(path: Path, what: str) -> None:
 
 
 def load_corpus_jsonl(path: Path, issues: DataIssues) -> dict[str, Passage]:
-    """Read a BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``)."""
+    """Read a BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``).
+
+    Control characters are stripped from titles and texts; a passage whose text is mostly control
+    characters or undecodable bytes is reported as ``unreadable_text`` and skipped.
+    """
     _require_file(path, "corpus file")
     corpus: dict[str, Passage] = {}
     for n, obj in _read_jsonl(path, issues):
         pid = str(obj.get("_id", obj.get("id", ""))).strip()
-        text = str(obj.get("text") or "").strip()
-        title = str(obj.get("title") or "").strip()
+        raw_text = str(obj.get("text") or "")
+        text = _strip_controls(raw_text).strip()
+        title = _strip_controls(str(obj.get("title") or "")).strip()
+        why = _unreadable(raw_text) if raw_text.strip() else None
         if not pid:
             issues.add(path, n, "missing_id", "passage has no '_id'")
         elif pid in corpus:
             issues.add(path, n, "duplicate_id", f"passage id {pid!r} already seen; kept the first")
+        elif why:
+            issues.add(path, n, "unreadable_text", f"passage {pid!r} skipped: {why}")
         elif not text and not title:
             issues.add(path, n, "empty_text", f"passage {pid!r} has no text")
         else:
@@ -160,7 +301,7 @@ def load_queries_jsonl(path: Path, issues: DataIssues) -> dict[str, str]:
     queries: dict[str, str] = {}
     for n, obj in _read_jsonl(path, issues):
         qid = str(obj.get("_id", obj.get("id", ""))).strip()
-        text = str(obj.get("text") or "").strip()
+        text = _strip_controls(str(obj.get("text") or "")).strip()
         if not qid:
             issues.add(path, n, "missing_id", "query has no '_id'")
         elif qid in queries:
@@ -177,28 +318,27 @@ def load_qrels_tsv(
 ) -> dict[str, dict[str, int]]:
     """Read a BEIR qrels TSV (``query-id  corpus-id  score`` with a header line)."""
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            parts = line.rstrip("\n").split("\t")
-            if n == 1 and parts[0] in {"query-id", "query_id", "qid"}:
-                continue
-            if not line.strip():
-                continue
-            if len(parts) < 3:
-                issues.add(path, n, "malformed", f"expected 3 tab-separated columns, got {len(parts)}")
-                continue
-            qid, pid, score = parts[0].strip(), parts[1].strip(), parts[2].strip()
-            try:
-                grade = int(float(score))
-            except ValueError:
-                issues.add(path, n, "malformed", f"score {score!r} is not a number")
-                continue
-            if qid not in queries:
-                issues.add(path, n, "unknown_query", f"query id {qid!r} is not in the queries file")
-            elif pid not in corpus:
-                issues.add(path, n, "unknown_doc", f"passage id {pid!r} is not in the corpus")
-            elif grade > 0:
-                qrels.setdefault(qid, {})[pid] = grade
+    for n, line in _decoded_lines(path, issues):
+        parts = line.split("\t")
+        if n == 1 and parts[0] in {"query-id", "query_id", "qid"}:
+            continue
+        if not line.strip():
+            continue
+        if len(parts) < 3:
+            issues.add(path, n, "malformed", f"expected 3 tab-separated columns, got {len(parts)}")
+            continue
+        qid, pid, score = parts[0].strip(), parts[1].strip(), parts[2].strip()
+        try:
+            grade = int(float(score))
+        except (ValueError, OverflowError):
+            issues.add(path, n, "malformed", f"score {_show(score)} is not a finite number")
+            continue
+        if qid not in queries:
+            issues.add(path, n, "unknown_query", f"query id {qid!r} is not in the queries file")
+        elif pid not in corpus:
+            issues.add(path, n, "unknown_doc", f"passage id {pid!r} is not in the corpus")
+        elif grade > 0:
+            qrels.setdefault(qid, {})[pid] = grade
     return qrels
 
 
@@ -485,6 +625,11 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     files are cleaned of Markdown markup (see :func:`chunk_document`); ``.txt`` files are taken as
     they are.
 
+    Files are read as UTF-8 (UTF-16 when they start with its byte order mark). Bytes that are not UTF-8
+    become U+FFFD and are reported as ``bad_encoding``; control characters are stripped. A file that is
+    mostly control characters or undecodable bytes, or has no letter or digit, is reported as
+    ``unreadable_text`` and skipped.
+
     Raises:
         DataError: when the folder has no readable, non-empty document.
     """
@@ -494,13 +639,22 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".md", ".txt"} and p.is_file())
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            issues.add(path, 0, "malformed", f"not UTF-8 text ({e.reason})")
+            text, bad, bad_line = _decode_document(path.read_bytes())
+        except OSError as e:
+            issues.add(path, 0, "read_error", f"cannot read the file ({e.strerror or e})")
             continue
         if not text.strip():
             issues.add(path, 0, "empty_text", "document is empty")
             continue
+        why = _unreadable(text)
+        if why:
+            not_utf8 = f" ({_bytes(bad)} not UTF-8)" if bad else ""
+            issues.add(path, 0, "unreadable_text", f"document skipped: {why}{not_utf8}")
+            continue
+        if bad:
+            message = f"{_bytes(bad)} not valid UTF-8 (the first on this line); kept as U+FFFD"
+            issues.add(path, bad_line, "bad_encoding", message)
+        text = _strip_controls(text)
         doc_id = path.relative_to(root).with_suffix("").as_posix()
         markdown = path.suffix.lower() == ".md"
         passages = chunk_document(doc_id, _doc_title(path, text, markdown), text, chunk_words, markdown)
@@ -521,7 +675,9 @@ def load_gold_pairs(path: str | Path, corpus: dict[str, Passage]) -> tuple[dict,
 
     ``id`` is optional (a stable id is derived from the line), ``positives`` may also be given as
     ``doc_id`` (one id). Unknown passage ids are reported and dropped; a query left with no known
-    positive is dropped too.
+    positive is dropped too. A row whose ``query`` is not a string, ``id`` neither a string nor an
+    integer, or ``positives`` neither a string nor a list of strings is reported as ``bad_type`` and
+    skipped.
 
     Returns:
         ``(queries, qrels, issues)``.
@@ -532,7 +688,11 @@ def load_gold_pairs(path: str | Path, corpus: dict[str, Passage]) -> tuple[dict,
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
     for n, obj in _read_jsonl(path, issues):
-        query = str(obj.get("query") or "").strip()
+        wrong = _gold_type_error(obj)
+        if wrong:
+            issues.add(path, n, "bad_type", wrong)
+            continue
+        query = _strip_controls(obj.get("query") or "").strip()
         qid = str(obj.get("id") or f"gold-{n}")
         raw = obj.get("positives", obj.get("doc_id"))
         positives = [raw] if isinstance(raw, str) else list(raw or [])
@@ -552,6 +712,23 @@ def load_gold_pairs(path: str | Path, corpus: dict[str, Passage]) -> tuple[dict,
         queries[qid] = query
         qrels[qid] = {p: 1 for p in known}
     return queries, qrels, issues
+
+
+def _gold_type_error(obj: dict) -> str | None:
+    """What is wrong with the JSON types of a gold row (``query``, ``id``, ``positives``/``doc_id``), or None."""
+    query, qid = obj.get("query"), obj.get("id")
+    if query is not None and not isinstance(query, str):
+        return f"'query' must be a string, got {type(query).__name__}"
+    if qid is not None and (isinstance(qid, bool) or not isinstance(qid, str | int)):
+        return f"'id' must be a string, got {type(qid).__name__}"
+    key = "positives" if "positives" in obj else "doc_id"
+    raw = obj.get(key)
+    if raw is None or isinstance(raw, str):
+        return None
+    if not isinstance(raw, list):
+        return f"{key!r} must be a passage id or a list of them, got {type(raw).__name__}"
+    odd = next((p for p in raw if not isinstance(p, str)), "")
+    return None if isinstance(odd, str) else f"{key!r} must hold passage ids (strings), got {type(odd).__name__}"
 
 
 @dataclass(frozen=True)
@@ -582,11 +759,49 @@ def parse_timestamp(raw) -> datetime:
 
 
 def _click_rows(path: Path, issues: DataIssues):
+    """Yield (line number, row) of a JSONL or CSV click log; for CSV the line a row ends on.
+
+    Lines that are not UTF-8 and rows the CSV reader rejects are reported and skipped.
+    """
     if path.suffix.lower() == ".jsonl":
         yield from _read_jsonl(path, issues)
         return
-    with path.open(encoding="utf-8", newline="") as f:
-        yield from enumerate(csv.DictReader(f), 2)
+    line = [0]
+
+    def lines():
+        for n, text in _decoded_lines(path, issues, keepends=True, header=True):
+            line[0] = n
+            yield text
+
+    reader = csv.DictReader(lines())
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            issues.add(path, line[0], "malformed", f"not a valid CSV row ({e})")
+            continue
+        yield line[0], row
+
+
+def _click_count(raw) -> tuple[int | None, str, str]:
+    """A row's ``clicks`` value as a count: ``(count, "", "")``, or ``(None, kind, message)`` when unusable.
+
+    No value counts as one click; a value that is not a number is ``malformed``; one that is negative,
+    infinite or NaN is ``bad_clicks``. Fractions are truncated.
+    """
+    if raw is None or raw == "":
+        return 1, "", ""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None, "malformed", f"clicks {_show(raw)} is not a number"
+    except OverflowError:  # an integer too large for a float
+        value = math.inf
+    if not math.isfinite(value) or value < 0:
+        return None, "bad_clicks", f"clicks {_show(raw)} is not a finite, non-negative count; row skipped"
+    return int(value), "", ""
 
 
 def load_clicks(path: str | Path, corpus: dict[str, Passage]) -> tuple[list[Click], DataIssues]:
@@ -595,7 +810,8 @@ def load_clicks(path: str | Path, corpus: dict[str, Passage]) -> tuple[list[Clic
     Rows with a ``clicks`` count add that many clicks; rows without one count as one click each
     (one row per click event, e.g. with a ``timestamp``). Rows are aggregated per (query, doc_id),
     keeping the latest timestamp (see :func:`parse_timestamp`); a row whose timestamp cannot be read
-    is reported and skipped.
+    is reported and skipped, and so is one whose ``clicks`` is not a number (``malformed``) or is
+    negative, infinite or NaN (``bad_clicks``).
     """
     path = Path(path)
     _require_file(path, "click log")
@@ -611,11 +827,9 @@ def load_clicks(path: str | Path, corpus: dict[str, Passage]) -> tuple[list[Clic
         if doc_id not in corpus:
             issues.add(path, n, "unknown_doc", f"passage id {doc_id!r} is not in the corpus")
             continue
-        raw = row.get("clicks")
-        try:
-            clicks = 1 if raw in (None, "") else int(float(raw))
-        except (TypeError, ValueError):
-            issues.add(path, n, "malformed", f"clicks {raw!r} is not a number")
+        clicks, kind, message = _click_count(row.get("clicks"))
+        if clicks is None:
+            issues.add(path, n, kind, message)
             continue
         stamp = row.get("timestamp")
         if stamp not in (None, ""):

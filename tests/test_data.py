@@ -1,10 +1,13 @@
+import json
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from nbutils.data import (
     DataError,
+    DataIssues,
     chunk_document,
     load_beir,
     load_clicks,
@@ -247,3 +250,211 @@ def test_txt_files_are_not_cleaned_as_markdown(tmp_path):
         ("notes#still-a-heading-0", "Intro line", "still a heading\n```"),
     ]
     assert list(ds.corpus.values()) == chunk_document("notes", "Intro line", text)
+
+
+# --------------------------------------------------------------------------- bad input is reported, never raised
+
+
+def _append_bytes(path: Path, data: bytes) -> None:
+    with path.open("ab") as f:
+        f.write(data)
+
+
+def test_bad_utf8_lines_in_beir_files_are_reported_with_file_and_line(beir_dir):
+    _append_bytes(
+        beir_dir / "corpus.jsonl",
+        b'{"_id": "d6", "title": "Bad", "text": "caf\xff au lait"}\n{"_id": "d7", "title": "Ok", "text": "fine"}\n',
+    )
+    _append_bytes(beir_dir / "queries.jsonl", b'{"_id": "q5", "text": "\xff\xfe"}\n{"_id": "q6", "text": "fine"}\n')
+    _append_bytes(beir_dir / "qrels" / "train.tsv", b"q1\td\xff\t1\nq6\td7\t1\n")
+    ds = load_beir(beir_dir)
+    bad = [(Path(i.file).name, i.line) for i in ds.issues if i.kind == "bad_encoding"]
+    assert bad == [("corpus.jsonl", 6), ("queries.jsonl", 5), ("train.tsv", 6)]
+    assert "0xff" in ds.issues.items[0].message
+    assert "d7" in ds.corpus and "d6" not in ds.corpus
+    assert ds.queries["q6"] == "fine" and ds.qrels["q6"] == {"d7": 1}
+    assert len(ds.issues) == 3
+
+
+def test_bad_utf8_deep_into_a_large_corpus_names_its_line(tmp_path):
+    rows = [{"_id": f"p{i}", "text": "some words " * 10} for i in range(100)]
+    write_jsonl(tmp_path / "corpus.jsonl", rows)
+    _append_bytes(tmp_path / "corpus.jsonl", b'{"_id": "x", "text": "\xff"}\n{"_id": "y", "text": "after"}\n')
+    ds = load_beir(tmp_path)
+    assert [(i.line, i.kind) for i in ds.issues] == [(101, "bad_encoding")]
+    assert len(ds.corpus) == 101 and ds.corpus["y"].text == "after"
+
+
+def test_bad_utf8_line_in_gold_pairs(beir_dir, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_bytes(
+        b'{"id": "g1", "query": "dog walks", "positives": ["d2"]}\n'
+        b'{"id": "g2", "query": "caf\xff", "positives": ["d1"]}\n'
+        b'{"id": "g3", "query": "bread", "positives": ["d4"]}\n'
+    )
+    queries, qrels, issues = load_gold_pairs(gold, load_beir(beir_dir).corpus)
+    assert queries == {"g1": "dog walks", "g3": "bread"}
+    assert [(i.file, i.line, i.kind) for i in issues] == [(str(gold), 2, "bad_encoding")]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_bad_utf8_line_in_click_logs(beir_dir, tmp_path, suffix):
+    corpus = load_beir(beir_dir).corpus
+    log = tmp_path / f"clicks.{suffix}"
+    if suffix == "csv":
+        log.write_bytes(b"query,doc_id,clicks\ncat purr,d1,3\ncaf\xff,d2,1\nbread,d4,2\n")
+        bad_line = 3
+    else:
+        log.write_bytes(
+            b'{"query": "cat purr", "doc_id": "d1", "clicks": 3}\n'
+            b'{"query": "caf\xff", "doc_id": "d2", "clicks": 1}\n'
+            b'{"query": "bread", "doc_id": "d4", "clicks": 2}\n'
+        )
+        bad_line = 2
+    clicks, issues = load_clicks(log, corpus)
+    assert sorted((c.query, c.clicks) for c in clicks) == [("bread", 2), ("cat purr", 3)]
+    assert [(i.line, i.kind) for i in issues] == [(bad_line, "bad_encoding")]
+
+
+def test_csv_click_log_reports_unparsable_rows_and_physical_lines(beir_dir, tmp_path):
+    corpus = load_beir(beir_dir).corpus
+    log = tmp_path / "clicks.csv"
+    big = "y" * 200_000
+    log.write_text(f'query,doc_id,clicks\ncat purr,d1,1\n\n"{big}",d1,1\nbread,d4,2\n')
+    clicks, issues = load_clicks(log, corpus)
+    assert sorted((c.query, c.clicks) for c in clicks) == [("bread", 2), ("cat purr", 1)]
+    assert [(i.line, i.kind) for i in issues] == [(4, "malformed")]
+
+
+def test_documents_with_bad_utf8_keep_their_text_and_are_reported(tmp_path):
+    (tmp_path / "menu.txt").write_bytes(b"Caf\xe9 menu\n\nGood coffee and tea.\n")
+    (tmp_path / "guide.md").write_bytes(b"# Guide\n\nfine\n\nna\xefve \xff text\n")
+    (tmp_path / "wide.txt").write_bytes("Wide title\n\nsaved as UTF-16 by an editor".encode("utf-16"))
+    ds = load_documents(tmp_path)
+    assert [(Path(i.file).name, i.line, i.kind) for i in ds.issues] == [
+        ("guide.md", 5, "bad_encoding"),
+        ("menu.txt", 1, "bad_encoding"),
+    ]
+    assert "2 bytes" in ds.issues.items[0].message
+    assert ds.corpus["menu#caf-menu-0"].text.startswith("Caf\ufffd menu")
+    assert "na\ufffdve \ufffd text" in ds.corpus["guide#guide-0"].text
+    assert ds.corpus["wide#wide-title-0"].text == "Wide title\n\nsaved as UTF-16 by an editor"
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"query": "q", "positives": 123}, "'positives' must be a passage id or a list of them, got int"),
+        ({"query": "q", "positives": {"d1": 1}}, "'positives' must be a passage id or a list of them, got dict"),
+        ({"query": "q", "positives": ["d1", 5]}, "'positives' must hold passage ids (strings), got int"),
+        ({"query": "q", "positives": [None]}, "'positives' must hold passage ids (strings), got NoneType"),
+        ({"query": "q", "doc_id": 7}, "'doc_id' must be a passage id or a list of them, got int"),
+        ({"query": 42, "positives": ["d1"]}, "'query' must be a string, got int"),
+        ({"query": ["a", "b"], "positives": ["d1"]}, "'query' must be a string, got list"),
+        ({"id": {"x": 1}, "query": "q", "positives": ["d1"]}, "'id' must be a string, got dict"),
+    ],
+)
+def test_gold_rows_of_the_wrong_type_are_reported_and_skipped(beir_dir, tmp_path, row, message):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [row, {"id": "ok", "query": "dog walks", "positives": "d2"}])
+    queries, qrels, issues = load_gold_pairs(gold, load_beir(beir_dir).corpus)
+    assert queries == {"ok": "dog walks"} and qrels == {"ok": {"d2": 1}}
+    assert [(i.line, i.kind, i.message) for i in issues] == [(1, "bad_type", message)]
+
+
+def test_click_counts_that_are_not_finite_non_negative_numbers_are_reported(beir_dir, tmp_path):
+    corpus = load_beir(beir_dir).corpus
+    log = tmp_path / "clicks.csv"
+    log.write_text(
+        "query,doc_id,clicks\ncat purr,d1,1e999\ncat purr,d1,-5\ncat purr,d1,nan\ncat purr,d1,2\nbread,d4,0\n"
+    )
+    clicks, issues = load_clicks(log, corpus)
+    assert [(c.query, c.clicks) for c in clicks] == [("cat purr", 2)]
+    assert [(i.line, i.kind) for i in issues] == [(2, "bad_clicks"), (3, "bad_clicks"), (4, "bad_clicks")]
+    assert ["'1e999'" in issues.items[0].message, "'-5'" in issues.items[1].message] == [True, True]
+    jl = tmp_path / "clicks.jsonl"
+    jl.write_text(
+        '{"query": "cat purr", "doc_id": "d1", "clicks": 1e999}\n'
+        '{"query": "cat purr", "doc_id": "d1", "clicks": NaN}\n'
+        '{"query": "cat purr", "doc_id": "d1", "clicks": -5}\n'
+        '{"query": "cat purr", "doc_id": "d1", "clicks": ' + "9" * 400 + "}\n"
+        '{"query": "cat purr", "doc_id": "d1", "clicks": 3}\n'
+    )
+    clicks, issues = load_clicks(jl, corpus)
+    assert [(c.query, c.clicks) for c in clicks] == [("cat purr", 3)]
+    assert [(i.line, i.kind) for i in issues] == [(n, "bad_clicks") for n in (1, 2, 3, 4)]
+    assert "inf" in issues.items[0].message and "nan" in issues.items[1].message
+
+
+def test_json_lines_that_break_the_parser_are_malformed(beir_dir):
+    with (beir_dir / "corpus.jsonl").open("a") as f:
+        f.write("[" * 100_000 + "\n")  # line 6: too deeply nested
+        f.write('{"_id": "big", "text": ' + "1" * 5000 + "}\n")  # line 7: integer too long to convert
+    ds = load_beir(beir_dir)
+    assert [(i.line, i.kind) for i in ds.issues] == [(6, "malformed"), (7, "malformed")]
+    assert len(ds.corpus) == 5
+
+
+def test_unreadable_documents_are_skipped_and_control_characters_stripped(tmp_path):
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
+    (tmp_path / "mostly.md").write_bytes(b"# ok\n" + b"\x00\x07\x1b" * 50 + b"abc")
+    (tmp_path / "blob.txt").write_bytes(bytes(range(128, 256)) * 4)
+    (tmp_path / "good.txt").write_bytes(b"Good doc\n\nhello\x00 wor\x07ld\x0cpage two\n")
+    ds = load_documents(tmp_path)
+    assert [(Path(i.file).name, i.kind) for i in ds.issues] == [
+        ("binary.txt", "unreadable_text"),
+        ("blob.txt", "unreadable_text"),
+        ("mostly.md", "unreadable_text"),
+    ]
+    assert "512 bytes are not UTF-8" in ds.issues.items[1].message
+    assert list(ds.corpus) == ["good#good-doc-0"]
+    assert ds.corpus["good#good-doc-0"].text == "Good doc\n\nhello world\npage two"
+
+
+def test_unreadable_corpus_passages_are_skipped_and_control_characters_stripped(tmp_path):
+    write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            {"_id": "a", "title": "T\u0000itle", "text": "caf\u0000e au lait"},
+            {"_id": "b", "title": "Binary", "text": "\u0000\u0001\u0002" * 100},
+            {"_id": "c", "title": "", "text": "\ufffd" * 40},
+        ],
+    )
+    ds = load_beir(tmp_path)
+    assert list(ds.corpus) == ["a"] and ds.corpus["a"].text == "cafe au lait" and ds.corpus["a"].title == "Title"
+    assert [(i.line, i.kind) for i in ds.issues] == [(2, "unreadable_text"), (3, "unreadable_text")]
+
+
+def test_issue_summary_and_write(tmp_path):
+    issues = DataIssues()
+    assert issues.summary() == "no data issues"
+    issues.add("a.jsonl", 3, "bad_encoding", "line is not valid UTF-8")
+    assert issues.summary("x.jsonl") == "1 data issue (1 bad_encoding); full list: x.jsonl"
+    issues.add("b.csv", 2, "bad_clicks", "clicks 'inf'")
+    issues.add(Path("a.jsonl"), 9, "bad_encoding", "line is not valid UTF-8 \u00e9")
+    out = tmp_path / "outputs" / "x" / "work" / "data_issues.jsonl"
+    assert issues.summary(out) == f"3 data issues (2 bad_encoding, 1 bad_clicks); full list: {out}"
+    assert issues.summary() == "3 data issues (2 bad_encoding, 1 bad_clicks)"
+    issues.write(out)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows == [i.to_dict() for i in issues]
+    assert rows[2] == {
+        "file": "a.jsonl",
+        "line": 9,
+        "kind": "bad_encoding",
+        "message": "line is not valid UTF-8 \u00e9",
+    }
+    DataIssues().write(out)
+    assert out.read_text() == ""
+
+
+def test_lone_carriage_returns_still_end_lines(beir_dir, tmp_path):
+    corpus = load_beir(beir_dir).corpus
+    log = tmp_path / "clicks.csv"
+    log.write_bytes(b'query,doc_id,clicks\rcat purr,d1,3\r"two\rlines",d2,1\rbread,nope,2\r')
+    clicks, issues = load_clicks(log, corpus)
+    assert sorted((c.query, c.clicks) for c in clicks) == [("cat purr", 3), ("two\rlines", 1)]
+    assert [(i.line, i.kind) for i in issues] == [(5, "unknown_doc")]
+    jl = tmp_path / "clicks.jsonl"
+    jl.write_bytes(b'{"query": "a", "doc_id": "d1"}\r{"query": "b", "doc_id": "zz"}\r\n{"query": "c", "doc_id": "d2"}')
+    clicks, issues = load_clicks(jl, corpus)
+    assert [c.query for c in clicks] == ["a", "c"] and [(i.line, i.kind) for i in issues] == [(2, "unknown_doc")]
