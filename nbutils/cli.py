@@ -133,6 +133,8 @@ def _cmd_search(args) -> int:
         queries = load_queries_jsonl(Path(args.queries), issues)
         for issue in issues:
             print(f"warning: {issue}", file=sys.stderr)
+        if len(issues):
+            print(f"query file: {issues.summary()}", file=sys.stderr)
         if not queries:
             raise ValueError(f"{args.queries}: no valid queries")
         run, version, system = search_domain(

@@ -106,6 +106,21 @@ class DataIssues:
         atomic_write_text(path, "".join(json.dumps(i.to_dict(), ensure_ascii=False) + "\n" for i in self.items))
         return path
 
+    @classmethod
+    def read(cls, path: str | Path) -> DataIssues:
+        """The issues :meth:`write` saved at ``path`` (none when the file is missing; torn lines are skipped)."""
+        issues = cls()
+        path = Path(path)
+        if not path.is_file():
+            return issues
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+                issues.add(row["file"], int(row["line"]), str(row["kind"]), str(row["message"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return issues
+
     def __len__(self) -> int:
         return len(self.items)
 

@@ -118,6 +118,7 @@ class Recommendation:
     decision: Decision
     reasons: list[str] = field(default_factory=list)
     path: list[Check] = field(default_factory=list)
+    provisional: bool = False  # too few passages or test queries for the rule's numbers to mean much
 
     @property
     def outcome_node(self) -> str | None:
@@ -133,10 +134,12 @@ class Recommendation:
             "reasons": self.reasons,
             "path": [c.to_dict() for c in self.path],
             "outcome": self.outcome_node,
+            "provisional": self.provisional,
         }
 
     def to_markdown(self) -> str:
-        return f"### Recommendation: **{self.decision.value}**\n\n" + "\n".join(f"- {r}" for r in self.reasons)
+        mark = " (provisional)" if self.provisional else ""
+        return f"### Recommendation: **{self.decision.value}**{mark}\n\n" + "\n".join(f"- {r}" for r in self.reasons)
 
 
 def corpus_stats(ws: Workspace) -> dict[str, float | int]:
@@ -295,6 +298,7 @@ def recommend(
     vocabulary=None,
     labelled_queries: int | None = None,
     test_plan=None,
+    passages: int | None = None,
 ) -> Recommendation:
     """Apply the rule: hybrid when nothing is labelled; skip when generic recall@10 is already high; hybrid
     when fusion closes the gap; fine-tune when generic recall is low (with synthetic pairs when labels are scarce).
@@ -312,6 +316,8 @@ def recommend(
         labelled_queries: gold queries and click-log queries of every split (default: ``labelled_pairs``).
         test_plan: a :class:`~nbutils.testset.TestPlan`; when it built a synthetic test set, the numbers are
             said to be synthetic and the reasons end with how many questions to label.
+        passages: corpus size; with too few passages or test queries (``scores["base"]["queries"]``) the
+            recommendation is marked provisional and the first reason says why, with the numbers.
     """
     base, bm25, hybrid = (scores[s]["recall@10"] for s in ("base", "bm25", "hybrid"))
     labelled = labelled_pairs if labelled_queries is None else labelled_queries
@@ -339,7 +345,36 @@ def recommend(
         reasons.append(sentences[("enough_pairs", False)])
     if synthetic:
         reasons.append(_synthetic_caveat(test_plan))
-    return Recommendation(decision, reasons, path)
+    too_small = _too_small(passages, scores["base"].get("queries"))
+    return Recommendation(decision, ([too_small] if too_small else []) + reasons, path, provisional=bool(too_small))
+
+
+MIN_TEST_QUERIES = 30  # below this, recall@10 of one system has a 95 % interval wider than ±18 points
+MIN_PASSAGES = 100  # below this, a random ranking already puts over 10 % of the corpus in the top 10
+
+
+def _too_small(passages: int | None, test_queries: int | None) -> str:
+    """A sentence saying why the numbers cannot carry the rule, or "" when the inputs are large enough."""
+    problems = []
+    if passages is not None and passages < MIN_PASSAGES:
+        chance = min(1.0, 10 / max(passages, 1))
+        problems.append(
+            f"the corpus has {passages:,} passages (a random ranking puts {chance:.0%} of them in the top 10; "
+            f"at least {MIN_PASSAGES} are needed for recall@10 to tell systems apart)"
+        )
+    if test_queries is not None and test_queries < MIN_TEST_QUERIES:
+        width = 0.98 / max(test_queries, 1) ** 0.5
+        problems.append(
+            f"{test_queries:,} test quer{'y' if test_queries == 1 else 'ies'} measured it (a recall on so few has a "
+            f"95 % interval of up to ±{min(width, 1):.0%}; at least {MIN_TEST_QUERIES} are needed)"
+        )
+    if not problems:
+        return ""
+    return (
+        "**Provisional: too little data for the rule to mean much.** "
+        + "; and ".join(problems).capitalize()
+        + ". Add documents or label test questions before acting on this."
+    )
 
 
 def _synthetic_caveat(test_plan) -> str:

@@ -144,6 +144,16 @@ class DomainPaths:
         return self.work / "queries.jsonl"
 
     @property
+    def data_issues(self) -> Path:
+        """Problems the decide stage found in the corpus, queries and gold files (one JSON object a line)."""
+        return self.work / "data_issues.jsonl"
+
+    @property
+    def click_issues(self) -> Path:
+        """Problems the synthesize stage found in the click log."""
+        return self.work / "click_issues.jsonl"
+
+    @property
     def splits(self) -> Path:
         return self.work / "splits.json"
 

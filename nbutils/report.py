@@ -89,7 +89,9 @@ def headline(paths: DomainPaths) -> dict[str, str]:
     decide = read_metrics(paths, "decide")
     if decide:
         mark = " (on synthetic test questions)" if decide.get("test_source") == "synthetic" else ""
-        out["recommendation"] = decide.get("recommendation", {}).get("decision", "") + mark
+        rec = decide.get("recommendation", {})
+        mark += " (provisional: too little data)" if rec.get("provisional") else ""
+        out["recommendation"] = rec.get("decision", "") + mark
     ev = read_metrics(paths, "evaluate")
     if ev:
         mark = " (synthetic)" if ev.get("test_source") == "synthetic" else ""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Params
+from .data import DataIssues
 from .paths import NOTEBOOKS, DomainPaths
 from .report import export_html, write_index
 
@@ -37,6 +38,9 @@ class RunSummary:
     domain: str
     seconds: dict[str, float] = field(default_factory=dict)
     reports: dict[str, Path] = field(default_factory=dict)
+    issues: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # data issues per kind, by the stage that found them
     index: Path | None = None
 
 
@@ -130,6 +134,11 @@ def run_domain(
         summary.seconds[stage] = time.perf_counter() - start
         summary.reports[stage] = export_html(out, paths.html(stage))
         print(f"      done in {summary.seconds[stage]:.0f} s → {summary.reports[stage]}", file=sys.stderr, flush=True)
+        if issues_file := {"decide": paths.data_issues, "synthesize": paths.click_issues}.get(stage):
+            found = DataIssues.read(issues_file)
+            what = "input files" if stage == "decide" else "click log"
+            summary.issues[stage] = found.counts()
+            print(f"      {what}: {found.summary(issues_file)}", file=sys.stderr, flush=True)
         if stage == "decide" and _stop_after_decide(params, paths):
             break
     summary.index = write_index(paths.outputs_dir)

@@ -458,3 +458,15 @@ def test_lone_carriage_returns_still_end_lines(beir_dir, tmp_path):
     jl.write_bytes(b'{"query": "a", "doc_id": "d1"}\r{"query": "b", "doc_id": "zz"}\r\n{"query": "c", "doc_id": "d2"}')
     clicks, issues = load_clicks(jl, corpus)
     assert [c.query for c in clicks] == ["a", "c"] and [(i.line, i.kind) for i in issues] == [(2, "unknown_doc")]
+
+
+def test_issues_written_are_read_back(tmp_path):
+    issues = DataIssues()
+    issues.add("a.jsonl", 3, "bad_encoding", "byte 0xff")
+    issues.add("b.csv", 7, "bad_clicks", "clicks -5")
+    path = issues.write(tmp_path / "issues.jsonl")
+    with path.open("a") as f:
+        f.write('{"torn": ')
+    back = DataIssues.read(path)
+    assert [(i.file, i.line, i.kind) for i in back] == [("a.jsonl", 3, "bad_encoding"), ("b.csv", 7, "bad_clicks")]
+    assert len(DataIssues.read(tmp_path / "missing.jsonl")) == 0

@@ -59,6 +59,21 @@ def test_recommendation_rule(s, pairs, expected):
     assert any(f"{pairs:,}" in r for r in rec.reasons), "reasons are built from the numbers"
 
 
+def test_three_passages_and_one_test_query_make_a_provisional_recommendation_that_says_why():
+    tiny = scores(1.0, 1.0, 1.0)
+    tiny["base"]["queries"] = 1
+    rec = recommend(tiny, 1, 1000, 0.7, 0.9, passages=3)
+    assert rec.decision == Decision.SKIP and rec.provisional and rec.to_dict()["provisional"] is True
+    first = rec.reasons[0]
+    assert first.startswith("**Provisional: too little data")
+    assert "3 passages (a random ranking puts 100% of them in the top 10" in first
+    assert "1 test query measured it" in first and "±98%" in first
+    assert "(provisional)" in rec.to_markdown()
+    enough = scores(1.0, 1.0, 1.0)
+    enough["base"]["queries"] = 200
+    assert not recommend(enough, 1, 1000, 0.7, 0.9, passages=5000).provisional
+
+
 def test_vocabulary_evidence_joins_the_reasons(minilm):
     vocab = analyse_vocabulary([JARGON], minilm.model.tokenizer, min_count=2)
     rec = recommend(scores(0.5, 0.4, 0.6), 100, 1000, 0.7, 0.9, vocab)

@@ -47,6 +47,7 @@ def test_every_stage_leaves_notebook_report_and_metrics(suite):
     index = (root.parent / "index.html").read_text()
     assert "python_docs" in index and "01_decide.html" in index and "fine-tuned nDCG@10" in index
     assert "Reports:" in r.stdout
+    assert "input files: no data issues" in r.stderr and (root / "work" / "data_issues.jsonl").exists()
 
 
 def test_recorded_results_are_consistent(suite):

@@ -83,7 +83,7 @@ DECIDE = header(
     ),
     (
         "md",
-        "Problems found in the input files (file, line, kind). Bad rows are skipped and counted, not silently dropped.",
+        "Problems found in the input files (file, line, kind), the first 20; the full list is in `work/data_issues.jsonl`. Bad rows are skipped and counted, not silently dropped.",
     ),
     ("code", "decide.issue_table(ws)"),
     (
@@ -154,7 +154,7 @@ DECIDE = header(
     ("md", "## 6. Recommendation"),
     (
         "code",
-        'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above, vocab, decide.labelled_queries(ws, P.clicks_file, P.min_clicks), test_plan)\nMarkdown(rec.to_markdown())',
+        'rec = decide.recommend(scores, stats["train_pairs"], P.min_pairs, P.recall_fine_tune_below, P.recall_skip_above, vocab, decide.labelled_queries(ws, P.clicks_file, P.min_clicks), test_plan, passages=stats["passages"])\nMarkdown(rec.to_markdown())',
     ),
     (
         "md",
@@ -199,10 +199,13 @@ SYNTHESIZE = header(
     ),
     ("md", "Problems in the click log, if one is given (file, line, kind):"),
     ("code", 'pd.DataFrame([vars(i) for i in pairs.click_issues], columns=["file", "line", "kind", "message"])'),
-    ("md", "LLM usage and failures (requests, cache hits, tokens; the API key is never shown):"),
+    (
+        "md",
+        "LLM usage and failures (requests, cache hits, tokens; the API key is never shown, and keys in the endpoint's error texts are redacted). When every LLM request failed, or more than `llm_max_failures` of them, the stage stops here with `GenerationFailed`:",
+    ),
     (
         "code",
-        'display(pd.Series({**pairs.usage, "model": chat.name, "failed passages": len(pairs.failures)}, dtype=object).to_frame("value"))\npd.DataFrame(pairs.failures[:5], columns=["passage", "failure"])',
+        'display(pd.Series({**pairs.usage, "model": chat.name, "failed passages": len(pairs.failures)}, dtype=object).to_frame("value"))\ndisplay(pd.DataFrame(pairs.failures[:5], columns=["passage", "failure"]))\nsynthesize.check_failures(pairs.generation, P)',
     ),
     (
         "md",
