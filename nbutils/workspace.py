@@ -281,7 +281,8 @@ def prepare_workspace(params, paths: DomainPaths) -> Workspace:
     """Load the domain's raw data, sample and split it, and write the prepared files.
 
     Builtin domains (``builtin:<name>``) are first written out as documents under the work folder.
-    Problems found in the input files are written to ``work/data_issues.jsonl``. Labels saved by the labeling panel (``work/gold_labels.jsonl``) are added to the gold labels.
+    Problems found in the input files are written to ``work/data_issues.jsonl``.
+    Labels saved by the labeling panel (``work/gold_labels.jsonl``) are added to the gold labels.
     """
     data_dir, gold = params.data_dir, params.gold_file or None
     if is_builtin(data_dir):
