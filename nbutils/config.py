@@ -171,6 +171,9 @@ class SynthesizeParams:
     llm_base_url: str = ""  # openai backend: endpoint such as http://localhost:8011/v1
     llm_api_key_env: str = "OPENAI_API_KEY"  # openai backend: environment variable holding the key
     llm_concurrency: int = 4  # openai backend: requests in flight
+    llm_timeout: float = 60.0  # openai backend: seconds one request may take (above 0, at most 3600)
+    llm_retries: int = 3  # openai backend: retries of a failed request (0 to 10), none for a refused key (401, 403)
+    llm_max_failures: float = 0.5  # share of LLM requests that may fail before the stage fails; all failing always does
     llm_batch_size: int = 16  # local backend: prompts per generate call
     llm_max_tokens: int = 48  # tokens generated per question
     llm_temperature: float = 0.0  # 0 for greedy, above 0 to sample several questions per passage
@@ -262,6 +265,7 @@ FUSION_METRIC = re.compile(r"ndcg@10|mrr@10|map@100|recall@[1-9][0-9]*")  # the 
 _FRACTIONS = {"test_fraction", "dev_fraction", "recall_fine_tune_below", "recall_skip_above", "warmup_ratio"}
 _FRACTIONS |= {"drift_vocab_rate", "drift_far_share", "drift_similarity", "drift_mean_shift", "simulate_share"}
 _FRACTIONS |= {"drift_query_vocab_rate", "regression_drop"}
+_FRACTIONS |= {"llm_max_failures"}
 _NON_NEGATIVE = {
     "corpus_sample",
     "synth_passages",
@@ -274,15 +278,16 @@ _NON_NEGATIVE = {
     "window_sentences",
     "gold_test_min",
     "synthetic_test_size",
+    "llm_retries",
 }
 
 
 # Keys of later stages that a stage also receives: decide counts click pairs and plans synthesis and training,
 # and writes a synthetic test set with the synthesize stage's generator and filters.
 _GENERATOR_KEYS = (
-    "llm_backend", "llm_model", "llm_base_url", "llm_api_key_env", "llm_concurrency", "llm_batch_size",
-    "llm_max_tokens", "llm_temperature", "prompt_template", "query_style", "few_shot", "q_min_words", "q_max_words",
-    "copy_max_words", "near_duplicate", "roundtrip_k",
+    "llm_backend", "llm_model", "llm_base_url", "llm_api_key_env", "llm_concurrency", "llm_timeout", "llm_retries",
+    "llm_max_failures", "llm_batch_size", "llm_max_tokens", "llm_temperature", "prompt_template", "query_style",
+    "few_shot", "q_min_words", "q_max_words", "copy_max_words", "near_duplicate", "roundtrip_k",
 )  # fmt: skip
 ALSO_RECEIVES = {
     "decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks", *_GENERATOR_KEYS)
@@ -401,6 +406,10 @@ def _check_value(key: str, value: Any) -> None:
         raise ParamsError(f"near_duplicate: {value!r} must be above 0 and at most 1")
     if key == "llm_temperature" and not 0 <= value <= 2:
         raise ParamsError(f"llm_temperature: {value!r} must be between 0 and 2")
+    if key == "llm_timeout" and not 0 < value <= 3600:
+        raise ParamsError(f"llm_timeout: {value!r} must be above 0 and at most 3600 (seconds)")
+    if key == "llm_retries" and value > 10:
+        raise ParamsError(f"llm_retries: {value!r} must be at most 10")
     if key == "prompt_template":
         _check_template(value)
     if key == "fusion_metric" and not FUSION_METRIC.fullmatch(value):

@@ -9,7 +9,9 @@
 Both answer through :meth:`ChatModel.complete`, consult a :class:`ResponseCache` keyed by model, messages
 and sampling settings (a re-run or resumed run does not pay twice), and count requests, tokens, cache
 hits and failures in a :class:`Tally`. A failed request becomes a :class:`Completion` with ``error``
-set; nothing is dropped silently.
+set; nothing is dropped silently. Error texts of an endpoint pass through :func:`redact` before they are
+stored anywhere (some endpoints echo the key in their error bodies), and errors are never cached. An
+endpoint that refuses the key (401, 403) stops the generation at once with :class:`LlmAuthError`.
 """
 
 from __future__ import annotations
@@ -18,31 +20,89 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import quote
 
 from tqdm.auto import tqdm
 
 from .paths import append_line
 
 __all__ = [
+    "REDACTED",
     "ChatModel",
     "Completion",
+    "LlmAuthError",
     "LocalChatModel",
     "OpenAIChatModel",
     "ResponseCache",
     "Tally",
     "bundled_smollm2",
+    "redact",
+    "without_credentials",
 ]
 
 logger = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+REDACTED = "[redacted]"
+
+# What looks like a credential in an error text, whatever the key: the value after a key-like name
+# (api_key=…, "token": "…", Authorization: …), a bearer token, sk-… keys, and long tokens mixing
+# letters and digits (base64 or hex; no "/" or ".", so URLs and paths stay readable).
+_NAMED_SECRET = re.compile(
+    r"(?i)(\b(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret|password|passwd|token|key|authorization)"
+    r"""["']?\s*[:=]\s*["']?)(?:bearer\s+)?(?!\[redacted\])([^\s"'&,;}\]]+)"""
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+(?!\[redacted\])[^\s\"',;}\]]+")
+_SK_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{4,}")
+_TOKEN_CHAR = r"[A-Za-z0-9_+=\-]"
+_LONG_TOKEN = re.compile(rf"(?<!{_TOKEN_CHAR})(?={_TOKEN_CHAR}*[0-9])(?={_TOKEN_CHAR}*[A-Za-z]){_TOKEN_CHAR}{{20,}}")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every secret and everything that looks like a key replaced by ``[redacted]``.
+
+    Args:
+        text: an error text, e.g. an endpoint's error body.
+        secrets: the actual key values (e.g. read from the key's environment variable); also replaced
+            where the text carries them JSON-escaped or URL-encoded. Empty values are ignored.
+
+    Example:
+        >>> redact("Error code: 401 - invalid key Bearer abc", ["abc"])
+        'Error code: 401 - invalid key Bearer [redacted]'
+    """
+    for secret in secrets:
+        if secret:
+            for form in {secret, json.dumps(secret)[1:-1], quote(secret, safe="")}:
+                text = text.replace(form, REDACTED)
+    text = _NAMED_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _SK_KEY.sub(REDACTED, text)
+    return _LONG_TOKEN.sub(REDACTED, text)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part, fit to show in a report."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{REDACTED}@{parts.netloc.rsplit('@', 1)[1]}"))
+
+
+class LlmAuthError(RuntimeError):
+    """The endpoint refused the key (HTTP 401 or 403): the generation stops at once, nothing is retried.
+
+    The message names the endpoint and the key's environment variable, never the key.
+    """
 
 
 @dataclass
@@ -274,7 +334,12 @@ class OpenAIChatModel(ChatModel):
         api_key_env: name of the environment variable holding the key (the key itself is never
             stored or reported); a missing variable means no key (fine for local servers).
         concurrency: requests in flight at once.
-        max_retries: retries per request after the first try, with exponential backoff.
+        max_retries: retries per request after the first try, with exponential backoff. A refused key
+            (401, 403) is never retried: it raises :class:`LlmAuthError`; other client errors (4xx but
+            408, 409 and 429) are not retried either.
+        timeout: seconds one request may take.
+        max_failures: share of a :meth:`complete` call's prompts that may fail; once more have failed, the
+            prompts not yet sent are not sent (their answers say so), since the stage will fail anyway.
     """
 
     def __init__(
@@ -289,23 +354,42 @@ class OpenAIChatModel(ChatModel):
         cache: ResponseCache | None = None,
         temperature: float = 0.0,
         max_tokens: int = 48,
+        max_failures: float = 1.0,
     ):
         super().__init__(cache, temperature, max_tokens)
         if not base_url:
             raise ValueError("llm_base_url is required for the openai backend (e.g. http://localhost:8000/v1)")
         from openai import OpenAI
 
-        self.name = f"openai:{base_url}:{model}"
+        self.base_url = without_credentials(base_url)
+        self.name = f"openai:{self.base_url}:{model}"
+        self.max_failures = max_failures
         self.model = model
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.backoff = backoff
-        key = os.environ.get(api_key_env, "") or "unused"
-        self._client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
+        self.api_key_env = api_key_env
+        key = os.environ.get(api_key_env, "")
+        self._secrets = (key,) if key else ()
+        self._stop = threading.Event()  # set on a refused key or an interrupt: no further request is sent
+        self._client = OpenAI(base_url=base_url, api_key=key or "unused", timeout=timeout, max_retries=0)
+
+    def _auth_error(self, status: int) -> LlmAuthError:
+        unset = "" if self._secrets else f" (${self.api_key_env} is not set)"
+        return LlmAuthError(
+            f"the endpoint at {self.base_url} refused the key in ${self.api_key_env} ({status}){unset}: "
+            "check the key (llm_api_key_env names the variable); no request is retried"
+        )
 
     def _one(self, messages: Messages, sample: int) -> Completion:
-        error = ""
+        """One request with retries; a refused key raises :class:`LlmAuthError` (outside any ``except``,
+        so the endpoint's error, which may carry the key, is not chained to it)."""
+        from openai import APIStatusError
+
+        error, refused = "", 0
         for attempt in range(self.max_retries + 1):
+            if self._stop.is_set():
+                return Completion(None, "not sent: the generation stopped")
             if attempt:
                 self.tally.add(retries=1)
                 time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -318,6 +402,9 @@ class OpenAIChatModel(ChatModel):
                     max_tokens=self.max_tokens,
                     seed=sample,
                 )
+                if not hasattr(resp, "choices"):  # the client hands back a body it could not parse as text
+                    error = f"the endpoint's answer is not a chat completion: {str(resp)[:200]!r}"
+                    continue
                 usage = resp.usage
                 self.tally.add(
                     prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
@@ -327,15 +414,36 @@ class OpenAIChatModel(ChatModel):
                 return Completion(
                     text, None, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
                 )
-            except Exception as e:  # noqa: BLE001 - every failure is retried, then recorded
+            except APIStatusError as e:
+                if e.status_code in (401, 403):
+                    refused = e.status_code
+                    break
+                error = f"{type(e).__name__}: {e}"
+                if 400 <= e.status_code < 500 and e.status_code not in (408, 409, 429):
+                    break  # a bad request, an unknown model: the same answer on every try
+            except Exception as e:  # noqa: BLE001 - every other failure is retried, then recorded
                 error = f"{type(e).__name__}: {e}"
         self.tally.add(failures=1)
-        return Completion(None, error)
+        if refused:
+            self._stop.set()
+            raise self._auth_error(refused)
+        return Completion(None, redact(error, self._secrets))
 
     def _complete(self, prompts: list[Messages], sample: int, progress: bool) -> Iterator[tuple[int, Completion]]:
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        self._stop.clear()
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
             futures = {pool.submit(self._one, p, sample): i for i, p in enumerate(prompts)}
+            failed = 0
             for f in tqdm(
                 as_completed(futures), total=len(futures), desc="Generating (API)", unit="prompt", disable=not progress
             ):
-                yield futures[f], f.result()
+                answer = f.result()
+                failed += answer.error is not None
+                if failed > self.max_failures * len(prompts) and not self._stop.is_set():
+                    logger.warning("%d of %d requests failed: the rest are not sent", failed, len(prompts))
+                    self._stop.set()
+                yield futures[f], answer
+        finally:  # on a refused key or an interrupt, requests not yet started are dropped, not sent
+            self._stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -685,24 +685,24 @@ SEARCH_MODES = ("served", "dense", "bm25", "hybrid", "rrf")
 MAX_K = 100_000
 
 
-def serving_choice(evaluate: dict, params) -> dict:
+def serving_choice(evaluate: dict) -> dict:
     """The system a version serves, as the evaluate stage chose it on the dev split.
 
     The weighted z-score fusion of the fine-tuned model and BM25, with the BM25 weight ``evaluate``
     recorded (``fusion_weight``); plain dense when that weight is 0 (BM25 added nothing on dev) or when
     no weight was chosen (no dev queries).
     """
-    weight = evaluate.get("fusion_weight")
+    weight, metric = evaluate.get("fusion_weight"), evaluate.get("fusion_metric", "ndcg@10")
     if weight is None:
         return {"mode": "dense", "why": "no dev queries chose a BM25 weight"}
     if weight <= 0:
-        return {"mode": "dense", "why": f"BM25 weight 0 scored best on dev ({params.fusion_metric})"}
+        return {"mode": "dense", "why": f"BM25 weight 0 scored best on dev ({metric})"}
     return {
         "mode": "hybrid",
         "fusion": "weighted",
         "bm25_weight": float(weight),
         "normalisation": "z-score per query",
-        "why": f"BM25 weight {weight:g} scored best on dev ({params.fusion_metric})",
+        "why": f"BM25 weight {weight:g} scored best on dev ({metric})",
     }
 
 
@@ -821,7 +821,7 @@ def _run_info(paths, params) -> tuple[dict, list[str]]:
         "refit_with_dev": refit,
         "params": train.get("params", {}),
         "metrics": {k: v for k, v in evaluation.items() if k != "queries"},
-        "serving": serving_choice(evaluate, params),
+        "serving": serving_choice(evaluate),
     }
     return info, _training_queries(paths.refit_pairs if refit else paths.train_pairs)
 

@@ -4,7 +4,8 @@ Sources: gold labels of the *train* split (never dev or test), click logs, and g
 corpus — an LLM asked for the question a passage answers (local model or OpenAI-compatible endpoint),
 and the heuristic baselines ``title`` (the section heading) and ``cloze`` (one sentence of the passage),
 kept for comparison. Generated questions pass quality filters (:mod:`nbutils.filters`); every pair,
-whatever its source, passes the leakage guard against held-out questions.
+whatever its source, passes the leakage guard against held-out questions. When every LLM request failed,
+or more than ``llm_max_failures`` of them, :func:`check_failures` fails the stage with :class:`GenerationFailed`.
 """
 
 from __future__ import annotations
@@ -19,16 +20,19 @@ from pathlib import Path
 from . import filters
 from .config import DEFAULT_PROMPT, STATEMENT_PROMPT
 from .data import DataIssues, Passage, load_clicks
-from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache
+from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache, without_credentials
 from .pairs import Pair, load_pairs, normalize_query, save_pairs
 from .workspace import Workspace, document_of, held_out_documents, holds_out_passages, section_of
 
 __all__ = [
     "DEFAULT_PROMPT",
+    "Generation",
+    "GenerationFailed",
     "Pair",
     "PairSet",
     "build_pairs",
     "chat_model",
+    "check_failures",
     "click_pairs",
     "dropped_examples",
     "examples",
@@ -258,20 +262,78 @@ def prompt_for(params) -> str:
 
 
 def chat_model(params, cache_path) -> ChatModel:
-    """The chat model the params ask for (``llm_backend``: local or openai), with a response cache."""
+    """The chat model the params ask for (``llm_backend``: local or openai), with a response cache.
+
+    The openai backend gives each request ``llm_timeout`` seconds and ``llm_retries`` retries.
+    """
     cache = ResponseCache(cache_path)
     common = {"cache": cache, "temperature": params.llm_temperature, "max_tokens": params.llm_max_tokens}
     if params.llm_backend == "openai":
         return OpenAIChatModel(
-            params.llm_base_url, params.llm_model, params.llm_api_key_env, params.llm_concurrency, **common
+            params.llm_base_url,
+            params.llm_model,
+            params.llm_api_key_env,
+            params.llm_concurrency,
+            max_retries=params.llm_retries,
+            timeout=params.llm_timeout,
+            max_failures=params.llm_max_failures,
+            **common,
         )
     return LocalChatModel(params.llm_model, params.device, params.llm_batch_size, seed=params.seed, **common)
 
 
 @dataclass
 class Generation:
+    """What :func:`llm_pairs` got: the pairs, a failure per passage, and how many answers failed."""
+
     pairs: list[Pair]
     failures: list[tuple[str, str]]  # (passage id, error or unusable answer)
+    requests: int = 0  # answers asked of the LLM, cached ones included
+    errors: list[str] = field(default_factory=list)  # the error of each failed request (redacted)
+
+
+class GenerationFailed(RuntimeError):
+    """Every LLM request failed, or a larger share than ``llm_max_failures``: the stage fails rather than
+    carrying on with the questions of the few that answered."""
+
+
+_HINTS = (  # (pattern in an error text, hint), the first that matches
+    ("Timeout", "no answer within llm_timeout={timeout:g} s at {url}"),
+    ("Connection", "closed port or wrong address at {url}: nothing answers there"),
+    ("not a chat completion", "the endpoint at {url} does not answer like an OpenAI-compatible chat API"),
+    ("NotFound", "the endpoint at {url} does not know this path or llm_model"),
+)
+
+
+def check_failures(gen: Generation | None, params) -> None:
+    """Fail when every LLM request of ``gen`` failed, or more than ``params.llm_max_failures`` of them.
+
+    Call it after the failures are shown, so the report keeps the list.
+
+    Raises:
+        GenerationFailed: naming the count, the most common error (with a hint for a closed port, a
+            timeout or an endpoint that is not a chat API) and the param to raise.
+    """
+    if gen is None or not gen.requests or not gen.errors:
+        return
+    failed, total = len(gen.errors), gen.requests
+    if failed < total and failed <= params.llm_max_failures * total:
+        return
+    sent = [e for e in gen.errors if not e.startswith("not sent")] or gen.errors
+    common, times = Counter(e[:300] for e in sent).most_common(1)[0]
+    url = without_credentials(params.llm_base_url) if params.llm_backend == "openai" else "the local model"
+    hint = next((h for key, h in _HINTS if key in common), "{url}").format(url=url, timeout=params.llm_timeout)
+    accept = (
+        "with none answered, check llm_backend, llm_base_url and llm_model"
+        if failed == total
+        else f"raise llm_max_failures (now {params.llm_max_failures:g}) to accept this"
+    )
+    unsent = len(gen.errors) - len(sent) if sent is not gen.errors else 0
+    skipped = f", {unsent} of them not sent once the failures passed llm_max_failures" if unsent else ""
+    raise GenerationFailed(
+        f"{failed} of {total} LLM requests failed{skipped} ({hint}; {times}× {common}); "
+        f"see the failure list in the report; {accept}"
+    )
 
 
 def llm_pairs(
@@ -300,17 +362,18 @@ def llm_pairs(
         build_messages(_clip(ws.corpus[pid].full_text(), max_words), template, shots or [], label)
         for pid in passage_ids
     ]
-    pairs, failures = [], []
+    pairs, failures, errors = [], [], []
     for sample in range(per_passage):
         for pid, ans in zip(passage_ids, chat.complete(prompts, sample=sample), strict=True):
             q = parse(ans.text)
             if ans.error:
                 failures.append((pid, ans.error))
+                errors.append(ans.error)
             elif q is None:
                 failures.append((pid, f"no usable {style} in {(ans.text or '')[:80]!r}"))
             else:
                 pairs.append(Pair(q, pid, "synthetic", "generator:llm"))
-    return Generation(pairs, failures)
+    return Generation(pairs, failures, len(prompts) * per_passage, errors)
 
 
 # --------------------------------------------------------------------------- leakage and assembly
@@ -362,6 +425,7 @@ class PairSet:
     usage: dict[str, int] = field(default_factory=dict)
     click_issues: DataIssues = field(default_factory=DataIssues)
     refit: list[Pair] = field(default_factory=list)  # with refit_with_dev: pairs of train and dev, guarded for test
+    generation: Generation | None = None  # the LLM generator's outcome, for :func:`check_failures`
 
     @property
     def dropped(self) -> list[Pair]:
@@ -399,6 +463,7 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
         ws, [g for g in params.generators if g != "llm"], passage_ids, params.synth_per_passage, params.seed
     )
     failures: list[tuple[str, str]] = []
+    gen = None
     if "llm" in params.generators:
         shots = few_shot_examples(ws, params.few_shot, params.seed)
         gen = llm_pairs(
@@ -420,17 +485,19 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
     if params.refit_with_dev:  # the dev questions train the refit model; the test split stays held out
         refit_candidates = gold_pairs(ws, ("train", "dev")) + clicks + generated_kept
         refit = leakage_filter(refit_candidates, ws, ("test",), params.near_duplicate)[0]
-    return PairSet(report.kept, report, failures, usage, issues, refit)
+    return PairSet(report.kept, report, failures, usage, issues, refit, gen)
 
 
 def save_training_pairs(pairs: PairSet, params, paths) -> list[Pair]:
-    """Write every kept pair (``pairs.jsonl``), those of ``train_sources`` (``train_pairs.jsonl``) and the
-    refit pairs of those sources (``refit_pairs.jsonl``, empty without ``refit_with_dev``).
+    """Write every kept pair (``pairs.jsonl``), those of ``train_sources`` (``train_pairs.jsonl``), the
+    refit pairs of those sources (``refit_pairs.jsonl``, empty without ``refit_with_dev``) and the click
+    log's problems (``click_issues.jsonl``).
 
     Returns:
         the training pairs of the train split.
     """
     train = [p for p in pairs.kept if p.source in params.train_sources]
+    pairs.click_issues.write(paths.click_issues)
     save_pairs(pairs.kept, paths.pairs)
     save_pairs(train, paths.train_pairs)
     save_pairs([p for p in pairs.refit if p.source in params.train_sources], paths.refit_pairs)

@@ -196,6 +196,7 @@ class SyntheticSet:
     generated: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     filters: object = None  # a filters.FilterReport
+    generation: object = None  # the synthesize.Generation, for synthesize.check_failures
 
     def summary(self) -> dict:
         return {
@@ -224,7 +225,7 @@ def build(ws: Workspace, params, chat, retriever) -> SyntheticSet:
     gen = synthesize.llm_pairs(ws, chat, pids, 1, synthesize.prompt_for(params), shots, style=params.query_style)
     report = synthesize.filter_generated(gen.pairs, ws, params, retriever)
     queries, qrels, splits = _as_queries(report.kept, set(dev_units), per_split)
-    return SyntheticSet(queries, qrels, splits, sorted(units), len(gen.pairs), gen.failures, report)
+    return SyntheticSet(queries, qrels, splits, sorted(units), len(gen.pairs), gen.failures, report, gen)
 
 
 def _as_queries(pairs: list[Pair], dev_units: set[str], size: int):
@@ -281,7 +282,11 @@ def ensure_with(ws: Workspace, params, paths, test_plan: TestPlan, chat, retriev
     Raises:
         RuntimeError: when no synthetic question survives (the LLM failed or every answer was filtered
             out), naming the counts and the first failure.
+        GenerationFailed: when some survive but more than ``llm_max_failures`` of the LLM requests failed
+            (:func:`nbutils.synthesize.check_failures`).
+        LlmAuthError: when the endpoint refuses the key.
     """
+    from .synthesize import check_failures
     from .workspace import save_workspace
 
     if not test_plan.build:
@@ -295,6 +300,7 @@ def ensure_with(ws: Workspace, params, paths, test_plan: TestPlan, chat, retriev
             "Check the LLM settings (llm_backend, llm_base_url, llm_model) or label questions with "
             "`python -m nbutils label DOMAIN`."
         )
+    check_failures(synthetic.generation, params)
     ws = apply(ws, synthetic)
     save_workspace(ws, paths, params.seed)
     return ws, synthetic
