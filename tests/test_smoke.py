@@ -266,17 +266,18 @@ def test_search_serves_the_system_evaluate_chose(suite, tmp_path):
     root, _ = suite
     weight = metrics(root, "05_evaluate")["fusion_weight"]
     registry = Registry(root / "work" / "registry")
-    serving = registry.manifest(registry.current)["serving"]
+    serving = registry.manifest("v1")["serving"]  # the version the suite registered (a test above adds v2)
     assert serving["mode"] == ("hybrid" if weight else "dense") and serving.get("bm25_weight") == (weight or None)
     qfile = tmp_path / "q.jsonl"
     qfile.write_text('{"_id": "a", "text": "how do I catch an exception"}\n{"_id": "b", "text": "with statement"}\n')
-    r = _cli_result(root, "search", "python_docs", "--queries", str(qfile), "--out", str(tmp_path / "s.tsv"))
+    out = tmp_path / "s.tsv"
+    r = _cli_result(root, "search", "python_docs", "--queries", str(qfile), "--out", str(out), "--version", "v1")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["system"] == serving
     # the same ranking, computed here from the version's index and BM25 at the recorded weight
     ws = load_workspace(DomainPaths(root.parent, "python_docs"))
     queries = {"a": "how do I catch an exception", "b": "with statement"}
-    v = registry.current
+    v = "v1"
     model = load_model(str(registry.model_dir(v)), "cpu", registry.manifest(v).get("max_seq_length"))
     dense = load_index(registry, v).search(model, queries)
     if weight:
