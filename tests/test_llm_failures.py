@@ -311,6 +311,6 @@ def test_synthesize_stage_fails_and_writes_no_key(decided, endpoint, status, err
     notebook.unlink()  # the next case writes its own
     if status == "500":
         assert "LLM requests failed" in shown and "InternalServerError" in shown and REDACTED in shown
-        assert server.hits == 2 * 16, "16 passages, one retry each"
+        assert server.hits <= 2 * 16, "16 passages, one retry each at most: sending stops past llm_max_failures"
     else:
         assert "refused the key in $OPENAI_API_KEY (401)" in shown and server.hits <= 4
