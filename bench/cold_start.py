@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from nbutils.evaluation import compare_systems, confidence_table, paired_test, system_runs
+from nbutils.evaluate import compare_systems, confidence_table, paired_test, system_runs
 from nbutils.models import load_for
 from nbutils.paths import DomainPaths, write_json
 from nbutils.retrieval import reciprocal_rank_fusion

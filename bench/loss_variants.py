@@ -4,7 +4,7 @@
 
 Every row trains MiniLM from the same gold pairs of the suite's train claims (after its leakage guard), 10 epochs
 of batch 64 at lr 3e-5 (``--epochs``, ``--batch-size``, ``--learning-rate``), seed 42 (``--seed``), through
-``nbutils.training.train`` with a loss built here (``loss_module``), and is scored dense and fused with BM25 on
+``nbutils.train.train`` with a loss built here (``loss_module``), and is scored dense and fused with BM25 on
 the suite's dev and test claims (``bench/train_scifact.py``'s ``scores``).
 ``--negatives N`` adds N hybrid-teacher negatives per pair (ranks 4–40, margin 0.5, as the mine stage mines them) to
 every row; ``--mini-batch M`` computes the MNRL row as CachedMultipleNegativesRankingLoss in mini-batches of M texts
@@ -30,12 +30,12 @@ from synth_scifact import MODEL
 from train_scifact import paired_tests, scores, show_tests
 
 from nbutils.config import load_params
-from nbutils.mining import known_positives, mine_bm25, mine_hybrid
+from nbutils.mine import known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
 from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex
 from nbutils.synthesize import gold_pairs, leakage_filter
-from nbutils.training import build_datasets, train
+from nbutils.train import build_datasets, train
 from nbutils.workspace import prepare_workspace
 
 ROWS = ("mnrl", "gte", "hardness", "gist")

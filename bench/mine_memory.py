@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from nbutils.mining import mine_hybrid
+from nbutils.mine import mine_hybrid
 from nbutils.models import load_for
 from nbutils.pairs import Pair
 from nbutils.retrieval import BM25Index, DenseIndex

@@ -8,7 +8,7 @@ Two steps, so generation (slow on a CPU, cached) and training (fast on a GPU) ca
 ``generate`` writes every generated pair with its provenance, and the pairs left after each filter, to
 ``--out``. ``train-eval`` trains one model per training set (1 epoch, MNRL, no gold pair), evaluates dense
 retrieval on a dev split of 200 training claims carved with the seed, and prints nDCG@10 and recall@10
-per configuration, base model first. Gold labels are used only for the dev evaluation.
+per configuration, base model first. Gold labels are used only for the dev evaluate.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from nbutils.config import validate
 from nbutils.data import load_beir
 from nbutils.llm import LocalChatModel, ResponseCache
 from nbutils.metrics import evaluate_run
-from nbutils.mining import duplicate_groups, known_positives, mine_bm25, mine_hybrid
+from nbutils.mine import duplicate_groups, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
 from nbutils.pairs import Pair, load_pairs, save_pairs
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion
 from nbutils.synthesize import Generation, filter_generated, generate, leakage_filter, llm_pairs, sample_passages
-from nbutils.training import build_datasets, train
+from nbutils.train import build_datasets, train
 from nbutils.workspace import Workspace, split_queries
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"

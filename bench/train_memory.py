@@ -5,8 +5,8 @@
 Each loss trains in a fresh process (so the peaks do not mix) on the same synthetic pairs: a short
 query and a passage of ``--words`` random words, long enough to fill ``--seq`` tokens; one epoch,
 batch ``--batch``. Prints the process's peak RSS and the rows per second for each loss, and their
-ratio to MultipleNegativesRankingLoss, and the peak :func:`nbutils.memory.training_estimate` predicts
-before training. ``cached_mnrl`` computes the same loss with gradient caching in mini-batches: memory
+ratio to MultipleNegativesRankingLoss, and the peak :func:`nbutils.train.memory.training_estimate` predicts
+before train. ``cached_mnrl`` computes the same loss with gradient caching in mini-batches: memory
 should follow the mini-batch, not the batch.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from synth_scifact import MODEL
 
 from nbutils.data import Passage
-from nbutils.mining import Triple
+from nbutils.mine import Triple
 
 LOSSES = ("mnrl", "cached_mnrl")
 
@@ -49,9 +49,9 @@ def one(args) -> dict:
     """Train with one loss in this process; return its peak RSS and speed."""
     from types import SimpleNamespace
 
-    from nbutils.memory import training_estimate
     from nbutils.models import load_for
-    from nbutils.training import build_datasets, train
+    from nbutils.train import build_datasets, train
+    from nbutils.train.memory import training_estimate
 
     triples, corpus = synthetic(args.pairs, args.words, args.negatives)
     loaded = load_for(args.model or MODEL, args.device, args.seq, training=True)

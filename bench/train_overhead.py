@@ -18,11 +18,11 @@ from pathlib import Path
 
 from synth_scifact import MODEL, workspace
 
-from nbutils.mining import known_positives, mine_bm25
+from nbutils.mine import known_positives, mine_bm25
 from nbutils.models import load_for
 from nbutils.retrieval import BM25Index
 from nbutils.synthesize import gold_pairs
-from nbutils.training import build_datasets, train
+from nbutils.train import build_datasets, train
 
 
 def plain(location: str, data, out: Path, device: str, batch: int, seq: int) -> float:

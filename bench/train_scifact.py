@@ -48,16 +48,16 @@ from pathlib import Path
 from synth_scifact import MODEL, workspace
 
 from nbutils.config import validate
-from nbutils.evaluation import paired_test
-from nbutils.memory import guarded
+from nbutils.evaluate import paired_test
 from nbutils.metrics import evaluate_run
-from nbutils.mining import choose_windows, known_positives, mine_bm25, mine_hybrid
+from nbutils.mine import choose_windows, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_for
 from nbutils.pairs import load_pairs
 from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion
 from nbutils.synthesize import gold_pairs, leakage_filter
-from nbutils.training import build_datasets, train
+from nbutils.train import build_datasets, train
+from nbutils.train.memory import guarded
 from nbutils.workspace import load_workspace
 
 FUSED = 0.3  # the BM25 weight of the fused runs kept for paired tests (the weight the suite chose on dev)

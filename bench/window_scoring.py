@@ -23,7 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from nbutils.evaluation import paired_test
+from nbutils.evaluate import paired_test
 from nbutils.metrics import evaluate_run
 from nbutils.models import load_for
 from nbutils.paths import DomainPaths

@@ -21,8 +21,18 @@ from pathlib import Path
 
 from .config import ParamsError, load_params
 from .data import DataIssues, load_queries_jsonl
+from .llm import LocalChatModel
+from .llm_server import make_server
 from .lock import DomainLocked, domain_lock
+from .maintain import Registry, history_table, load_version, reembed, search_domain
+from .models import load_for
 from .paths import DomainPaths
+from .retrieval import write_trec
+from .runner import RunFailed, parse_stages, run_domain
+from .synthesize.labeling import write_label_notebook
+from .train import fit, load_training_data, refit
+from .train.memory import StepTooLarge, guarded
+from .workspace import load_workspace
 
 __all__ = ["main"]
 
@@ -35,7 +45,6 @@ def _params(args) -> object:
 
 
 def _cmd_run(args) -> int:
-    from .runner import RunFailed, parse_stages, run_domain
 
     try:
         stages = parse_stages(args.stages)
@@ -63,9 +72,6 @@ def _cmd_train(args) -> int:
     """Stage 4 outside the notebooks, for launchers: ``torchrun --nproc_per_node N -m nbutils train DOMAIN``."""
     import os
 
-    from .training import load_training_data
-    from .workspace import load_workspace
-
     try:
         params = _params(args)
         paths = DomainPaths.from_params(params)
@@ -86,10 +92,6 @@ def _cmd_train(args) -> int:
 
 def _train(params, paths, ws, triples, datasets) -> int:
     import os
-
-    from .memory import StepTooLarge, guarded
-    from .models import load_for
-    from .training import fit, refit
 
     device = params.device
     if "LOCAL_RANK" in os.environ and device != "cpu":
@@ -124,8 +126,6 @@ def _train(params, paths, ws, triples, datasets) -> int:
 
 
 def _cmd_search(args) -> int:
-    from .maintain import search_domain
-    from .retrieval import write_trec
 
     try:
         params = _params(args)
@@ -156,7 +156,6 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_registry(args) -> int:
-    from .maintain import Registry, history_table
 
     try:
         registry = Registry(DomainPaths.from_params(_params(args)).registry)
@@ -189,8 +188,6 @@ def _need_version(args) -> str:
 
 def _cmd_reembed(args) -> int:
     """Bring a version's index up to date with the prepared corpus, encoding only new or changed passages."""
-    from .maintain import Registry, load_version, reembed
-    from .workspace import load_workspace
 
     try:
         params = _params(args)
@@ -220,8 +217,6 @@ def _cmd_label(args) -> int:
     import os
     import subprocess
 
-    from .labeling import write_label_notebook
-
     try:
         params = _params(args)
         path = write_label_notebook(params, DomainPaths.from_params(params))
@@ -239,8 +234,6 @@ def _cmd_label(args) -> int:
 
 
 def _cmd_serve_llm(args) -> int:
-    from .llm import LocalChatModel
-    from .llm_server import make_server
 
     server = make_server(LocalChatModel(args.model, args.device), args.host, args.port, args.name)
     print(f"serving {args.name} on http://{args.host}:{server.server_address[1]}/v1", flush=True)

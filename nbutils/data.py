@@ -18,7 +18,7 @@ import csv
 import json
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -883,3 +883,15 @@ def add_gold(ds: Dataset, gold_file: str | Path) -> None:
             continue
         ds.queries[qid] = queries[qid]
         ds.qrels[qid] = qrels[qid]
+
+
+def duplicate_groups(corpus: dict) -> dict[str, set[str]]:
+    """Passage ids that share the same text (ignoring the title), for each passage that has copies.
+
+    Corpora often hold the same passage under several documents; a copy of a positive must never
+    be mined as a negative.
+    """
+    by_text: dict[str, set[str]] = defaultdict(set)
+    for pid, p in corpus.items():
+        by_text[" ".join(p.text.split()).lower()].add(pid)
+    return {pid: ids for ids in by_text.values() if len(ids) > 1 for pid in ids}

@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 from tqdm.auto import tqdm
 
+from .models import resolve_device
 from .paths import append_line
 
 __all__ = [
@@ -253,7 +254,6 @@ class LocalChatModel(ChatModel):
         seed: int = 42,
     ):
         super().__init__(cache, temperature, max_tokens)
-        from .models import resolve_device
 
         self.device = resolve_device(device)
         self.batch_size = batch_size

@@ -1,4 +1,5 @@
-"""Retrieval metrics from qrels and runs: recall@K, MRR@10, nDCG@10, MAP@100.
+"""Retrieval metrics from qrels and runs: recall@K, MRR@10, nDCG@10, MAP@100; and their statistics:
+bootstrap intervals, paired permutation tests, the smallest difference a set of queries can show.
 
 ``qrels``: ``{query_id: {passage_id: grade}}`` (grade > 0 is relevant); ``run``: ``{query_id:
 {passage_id: score}}``. Queries without relevant passages are ignored; a query missing from the run
@@ -11,7 +12,22 @@ import math
 
 import numpy as np
 
-__all__ = ["average_precision_at_k", "evaluate_run", "mrr_at_k", "ndcg_at_k", "per_query", "recall_at_k"]
+Run = dict[str, dict[str, float]]  # query id → passage id → score
+
+__all__ = [
+    "average_precision_at_k",
+    "bootstrap_ci",
+    "compare_systems",
+    "confidence_table",
+    "detectable_difference",
+    "evaluate_run",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "paired_test",
+    "per_query",
+    "per_query_deltas",
+    "recall_at_k",
+]
 
 
 def _ranked(scores: dict[str, float]) -> list[str]:
@@ -95,3 +111,69 @@ def evaluate_run(
     summary = {key: float(np.mean([r[key] for r in rows.values()])) for key in keys}
     summary["queries"] = len(rows)
     return summary
+
+
+def compare_systems(qrels: dict, runs: dict[str, Run], k_values: list[int]) -> dict[str, dict[str, float]]:
+    """Metrics per system: recall at every cut-off in ``k_values``, MRR@10, nDCG@10 and MAP@100."""
+    return {name: evaluate_run(qrels, run, tuple(k_values)) for name, run in runs.items()}
+
+
+def per_query_deltas(qrels: dict, before: Run, after: Run, metric: str = "ndcg@10") -> dict[str, float]:
+    """Per-query change of ``metric`` from run ``before`` to run ``after``."""
+    a, b = per_query(qrels, before), per_query(qrels, after)
+    return {q: b[q][metric] - a[q][metric] for q in a}
+
+
+def bootstrap_ci(values, n_resamples: int = 1000, seed: int = 42, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of per-query ``values``."""
+    vals = np.asarray(list(values), dtype=float)
+    if len(vals) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = vals[rng.integers(0, len(vals), size=(n_resamples, len(vals)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def confidence_table(qrels: dict, runs: dict[str, Run], metrics=("ndcg@10", "recall@10"), seed: int = 42):
+    """Mean and 95 % bootstrap interval of each metric for each system (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for name, run in runs.items():
+        per = per_query(qrels, run, (10, 100))
+        for m in metrics:
+            vals = [r[m] for r in per.values()]
+            low, high = bootstrap_ci(vals, seed=seed)
+            rows.append({"system": name, "metric": m, "mean": sum(vals) / len(vals), "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def paired_test(qrels: dict, run_a: Run, run_b: Run, metric: str = "ndcg@10", seed: int = 42) -> dict[str, float]:
+    """Paired permutation test (two-sided) of ``metric`` between two runs on the same queries (scipy)."""
+    from scipy.stats import permutation_test
+
+    a, b = per_query(qrels, run_a, (10, 100)), per_query(qrels, run_b, (10, 100))
+    xs = [a[q][metric] for q in a]
+    ys = [b[q][metric] for q in a]
+    res = permutation_test(
+        (xs, ys),
+        lambda x, y: sum(x) / len(x) - sum(y) / len(y),
+        permutation_type="samples",
+        n_resamples=9999,
+        alternative="two-sided",
+        random_state=seed,
+    )
+    return {"difference": float(res.statistic), "p_value": float(res.pvalue), "queries": len(xs)}
+
+
+def detectable_difference(differences, power: float = 0.8, alpha: float = 0.05) -> float:
+    """Smallest mean difference a two-sided paired test at level ``alpha`` detects with probability ``power``,
+    given per-query ``differences`` between two systems: ``(z(1 - alpha/2) + z(power)) * sd / sqrt(n)``
+    (normal approximation). ``nan`` with fewer than two queries."""
+    from scipy.stats import norm
+
+    d = np.asarray(list(differences), dtype=float)
+    if len(d) < 2:
+        return float("nan")
+    return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * d.std(ddof=1) / np.sqrt(len(d)))

@@ -410,3 +410,40 @@ def load_for(
     model = load_model(resolved.location, dev, max_seq_length, half=not training)
     fingerprint = model_fingerprint(resolved.location)
     return LoadedModel(model, resolved, dev, fingerprint, long_passages, window_sentences)
+
+
+def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int = 32):
+    """The loss module for ``name``, optionally wrapped in MatryoshkaLoss (dimensions d, d/2, d/4, d/8).
+
+    ``infonce`` is MultipleNegativesRankingLoss with a temperature of 0.05 computed in both directions
+    (query→passage and passage→query) where the installed sentence-transformers supports it.
+    """
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer import losses
+    except ImportError:  # 5.x layout
+        from sentence_transformers import losses
+
+    if name == "mnrl":
+        loss = losses.MultipleNegativesRankingLoss(model)
+    elif name == "cached_mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)
+    elif name == "triplet":
+        loss = losses.TripletLoss(model)
+    elif name == "cosent":
+        loss = losses.CoSENTLoss(model)
+    elif name == "infonce":
+        try:
+            loss = losses.MultipleNegativesRankingLoss(model, scale=20.0, directions=("query_to_doc", "doc_to_query"))
+        except TypeError:
+            loss = losses.MultipleNegativesSymmetricRankingLoss(model, scale=20.0)
+    else:
+        raise ValueError(f"loss: {name!r} is not allowed; valid: {', '.join(LOSSES)}")
+    if matryoshka:
+        dim = getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)()
+        loss = losses.MatryoshkaLoss(
+            model, loss, matryoshka_dims=[d for d in (dim, dim // 2, dim // 4, dim // 8) if d >= 16]
+        )
+    return loss
+
+
+LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce")

@@ -1,15 +1,33 @@
-"""Training pairs (query, relevant passage) with provenance, and their JSONL files."""
+"""The artifacts stages hand each other: training pairs (query, relevant passage) with provenance, mined
+triples, curation flags, and their files; and pairs from a click log."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .paths import atomic_write_text, read_records
+from .data import DataIssues, load_clicks
+from .paths import append_line, atomic_write_text, read_records
 
-__all__ = ["Pair", "load_pairs", "normalize_query", "save_pairs"]
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+__all__ = [
+    "FlagFile",
+    "Pair",
+    "Triple",
+    "apply_flags",
+    "click_pairs",
+    "load_pairs",
+    "load_triples",
+    "normalize_query",
+    "save_pairs",
+    "save_triples",
+]
 
 
 @dataclass(frozen=True)
@@ -36,3 +54,99 @@ def load_pairs(path: str | Path, sources: list[str] | None = None) -> list[Pair]
     """Read pairs written by :func:`save_pairs`, optionally only the given sources."""
     pairs = read_records(path, Pair, "training pairs", "the synthesize stage")
     return [p for p in pairs if sources is None or p.source in sources]
+
+
+def click_pairs(path: str, ws: Workspace, min_clicks: int = 1, issues: DataIssues | None = None) -> list[Pair]:
+    """Pairs from a click log: queries normalised, duplicates merged, at least ``min_clicks`` clicks.
+
+    Problems in the log (unknown doc ids, malformed rows) are added to ``issues`` when given.
+    """
+    clicks, found = load_clicks(path, ws.corpus)
+    if issues is not None:
+        issues.extend(found)
+    merged: Counter[tuple[str, str]] = Counter()
+    shown: dict[str, str] = {}
+    for c in clicks:
+        key = normalize_query(c.query)
+        shown.setdefault(key, " ".join(c.query.split()))
+        merged[(key, c.doc_id)] += c.clicks
+    return [Pair(shown[q], d, "clicks", f"clicks:{n}") for (q, d), n in merged.items() if n >= min_clicks]
+
+
+@dataclass(frozen=True)
+class Triple:
+    """A training pair with an optional hard negative and where that negative came from."""
+
+    query: str
+    positive: str
+    source: str
+    origin: str
+    negative: str | None = None
+    neg_source: str | None = None  # bm25 | dense | hybrid, "+cross-encoder" when rescored | manual
+    neg_rank: int | None = None
+    neg_score: float | None = None
+    positive_text: str | None = None  # window of a long positive that training uses (long_passages: windows)
+    negative_text: str | None = None  # same for the negative
+
+
+def save_triples(triples: list[Triple], path: str | Path) -> None:
+    """Write triples as JSONL, atomically."""
+    atomic_write_text(path, "".join(json.dumps(asdict(t), ensure_ascii=False) + "\n" for t in triples))
+
+
+def load_triples(path: str | Path) -> list[Triple]:
+    """Read triples written by :func:`save_triples`; a malformed line is an error naming file and line."""
+    return read_records(path, Triple, "training triples", "the mine stage")
+
+
+class FlagFile:
+    """Append-only JSONL of (query, passage) pairs flagged as relevant."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def add(self, query: str, passage: str) -> None:
+        append_line(self.path, json.dumps({"query": query, "passage": passage}, ensure_ascii=False))
+
+    def pairs(self) -> set[tuple[str, str]]:
+        """Flagged (normalised query, passage id) pairs; a torn last line is ignored."""
+        if not self.path.exists():
+            return set()
+        out = set()
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            out.add((normalize_query(row["query"]), row["passage"]))
+        return out
+
+    def as_positives(self) -> dict[str, set[str]]:
+        """Flags as extra known positives per normalised query (for the next mining run)."""
+        out: dict[str, set[str]] = {}
+        for q, p in self.pairs():
+            out.setdefault(q, set()).add(p)
+        return out
+
+
+def apply_flags(triples: list[Triple], flags: set[tuple[str, str]]) -> tuple[list[Triple], int]:
+    """Drop flagged negatives; a pair left with none keeps one row without a negative.
+
+    Returns:
+        ``(triples, number of negatives removed)``.
+    """
+    kept: list[Triple] = []
+    removed = 0
+    seen_pairs: set[tuple[str, str]] = set()
+    flagged_pairs: set[tuple[str, str]] = set()
+    for t in triples:
+        if t.negative and (normalize_query(t.query), t.negative) in flags:
+            removed += 1
+            flagged_pairs.add((t.query, t.positive))
+            continue
+        kept.append(t)
+        seen_pairs.add((t.query, t.positive))
+    for q, pos in flagged_pairs - seen_pairs:
+        t = next(t for t in triples if (t.query, t.positive) == (q, pos))
+        kept.append(replace(t, negative=None, neg_source=None, neg_rank=None, neg_score=None))
+    return kept, removed

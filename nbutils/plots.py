@@ -206,14 +206,19 @@ _FLOW_TAKEN = "#c0392b"  # boxes and arrows on the path the rule took
 _FLOW_COLOURS = {"fine-tune": "#e8f5e9", "hybrid": "#e3f2fd", "skip": "#f5f5f5"}
 
 
-def decision_flowchart(rec, title: str = "") -> Figure:
-    """The decide rule as a flowchart: questions down the left, outcomes on the right.
+def decision_flowchart(rec, rule, last_no, title: str = "") -> Figure:
+    """A decision rule as a flowchart: questions down the left, outcomes on the right.
 
-    The boxes and arrows on the path the rule took for ``rec`` (a :class:`~nbutils.decide.Recommendation`)
-    are highlighted and carry the measured numbers. Every box and arrow has a ``gid``
-    (``box:<node>``, ``box:<node>:yes``, ``arrow:<from>-><to>``) so tests can find them.
+    The boxes and arrows on the path the rule took for ``rec`` (a recommendation with ``path``, ``decision``
+    and ``outcome_node``, e.g. :class:`~nbutils.decide.Recommendation`) are highlighted and carry the measured
+    numbers. Every box and arrow has a ``gid`` (``box:<node>``, ``box:<node>:yes``, ``arrow:<from>-><to>``) so
+    tests can find them.
+
+    Args:
+        rule: the questions in order, each with ``node``, ``label``, ``on_yes`` (an outcome or ``None``) and ``note``.
+        last_no: ``(outcome, note)`` when the last question is answered no.
     """
-    from .decide import LAST_NO, RULE
+    RULE, LAST_NO = rule, last_no  # noqa: N806 - read as the rule's constants
 
     rows = len(RULE) + 1
     fig = Figure(figsize=(8, 0.95 * rows + 0.6), layout="constrained")

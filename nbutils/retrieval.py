@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from .models import encode
+from .paths import atomic_write_text
+
 __all__ = [
     "BM25Index",
     "DenseIndex",
@@ -150,7 +153,6 @@ class DenseIndex:
 
     def search(self, model, queries: dict[str, str], k: int = 100, batch_size: int = 64, progress: bool = False) -> Run:
         """Encode ``queries`` with ``model`` and return their top-``k`` passages."""
-        from .models import encode
 
         qids = list(queries)
         q_emb = encode(model, [queries[q] for q in qids], batch_size, kind="query", progress=progress)
@@ -203,7 +205,6 @@ def write_trec(run: Run, path, tag: str = "nbutils") -> None:
     Raises:
         ValueError: for an id or tag that is empty or holds whitespace (it would break the six fields).
     """
-    from .paths import atomic_write_text
 
     for value in [tag, *run, *(pid for scores in run.values() for pid in scores)]:
         if not value or any(c.isspace() for c in value):

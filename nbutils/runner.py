@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import Params
 from .data import DataIssues
 from .paths import NOTEBOOKS, DomainPaths
-from .report import export_html, write_index
+from .report import export_html, read_metrics, write_index
 
 __all__ = ["NOTEBOOK_DIR", "RunFailed", "parse_stages", "run_domain"]
 
@@ -65,7 +65,6 @@ def _error_text(exc: Exception) -> str:
 
 
 def _stop_after_decide(params: Params, paths: DomainPaths) -> bool:
-    from .report import read_metrics
 
     decision = ((read_metrics(paths, "decide") or {}).get("recommendation") or {}).get("decision")
     if params.stop_after_decide and decision != "fine-tune":

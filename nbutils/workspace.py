@@ -18,6 +18,7 @@ from .builtin import is_builtin, materialize
 from .config import SplitBy
 from .data import DataIssues, Dataset, Passage, add_gold, load_dataset
 from .paths import DomainPaths, atomic_write_text, read_json, write_json
+from .report import table
 from .retrieval import BM25Index, DenseIndex
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 SPLITS = ("train", "dev", "test")
+
+GOLD, SYNTHETIC = "gold", "synthetic"  # kinds of test queries: labelled, or written by the suite
 
 
 @dataclass
@@ -420,3 +423,31 @@ def bm25_index(ws: Workspace, backend: str = "bm25s") -> BM25Index:
     """BM25 index of the corpus (title + text)."""
     ids, texts = ws.ids_and_texts()
     return BM25Index(ids, texts, backend)
+
+
+def _test_ids(ws: Workspace, source: str) -> list[str]:
+    return ws.sets.get(source, {}).get("test", []) if source != ws.test_source else ws.splits["test"]
+
+
+def test_queries(ws: Workspace, source: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """Queries and qrels of the test split of ``source`` (``gold`` or ``synthetic``)."""
+    ids = _test_ids(ws, source)
+    return {q: ws.queries[q] for q in ids}, {q: ws.qrels[q] for q in ids}
+
+
+def other_sources(ws: Workspace) -> list[str]:
+    """Sources of test queries besides the one the test split uses, with at least one test query."""
+    return [s for s in (GOLD, SYNTHETIC) if s != ws.test_source and ws.sets.get(s, {}).get("test")]
+
+
+def caption(ws: Workspace) -> str:
+    """A suffix for chart titles saying the test queries are synthetic (empty for gold)."""
+    return " — synthetic test questions" if ws.synthetic else ""
+
+
+def marked(scores: dict[str, dict[str, float]], ws: Workspace, digits: int = 3):
+    """Metrics per system (a DataFrame, systems as rows) with a ``test set`` column naming the source."""
+
+    df = table(scores, digits)
+    df.insert(0, "test set", ws.test_source)
+    return df

@@ -90,7 +90,7 @@ def test_window_scoring_scores_whole_and_windowed_indexes_and_caches_the_rows(tm
 def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against_the_others(tmp_path):
     """``bench/loss_variants.py`` trains MNRL and a variant loss on the gold pairs of the suite's train claims
     (with one hybrid negative each), scores both on the suite's dev and test claims, and tests MNRL against
-    the variant claim by claim; an unknown row is refused before any training."""
+    the variant claim by claim; an unknown row is refused before any train."""
     beir_dir = tmp_path / "beir"
     topics = (
         "copper zinc iron tin lead gold nickel cobalt silver chrome cadmium arsenic mercury lithium boron "

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from nbutils.labeling import GoldFile
+from nbutils.synthesize.labeling import GoldFile
 from nbutils.workspace import section_of
 from tests.conftest import PY, ROOT
 

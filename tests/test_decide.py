@@ -15,16 +15,16 @@ from nbutils.decide import (
     baseline_runs,
     cost_estimate,
     estimate_cost,
+    flowchart,
     keep_rate,
     measure_throughput,
     planning_values,
     recommend,
     split_resolution,
 )
+from nbutils.decide.vocabulary import analyse_vocabulary
 from nbutils.paths import NOTEBOOKS
-from nbutils.plots import decision_flowchart
 from nbutils.runner import run_domain
-from nbutils.vocabulary import analyse_vocabulary
 
 ENGLISH = "The cat sat on the mat and looked at the people walking by the house in the morning. " * 20
 JARGON = "The zorblax frimbicates the quandrelite via glopnar cascades in vextrine cells. " * 20
@@ -133,7 +133,7 @@ def test_path_leads_to_the_decision_and_the_flowchart_highlights_it(s, pairs, no
     step = next(st for st in RULE if st.node == last.node)
     assert rec.decision == (step.on_yes if last.answer else LAST_NO[0])
     assert all(not c.answer for c in rec.path[:-1]), "every earlier question was answered no"
-    fig = decision_flowchart(rec)
+    fig = flowchart(rec)
     ax = fig.axes[0]
     thick = {p.get_gid() for p in ax.patches if p.get_gid() and p.get_linewidth() > 2}
     boxes = {g.removeprefix("box:") for g in thick if g.startswith("box:")}
@@ -162,7 +162,7 @@ def test_path_carries_the_numbers_and_is_recorded(minilm):
 
 
 def test_nothing_labelled_recommends_hybrid_and_says_what_would_change_it():
-    from nbutils.testset import TestPlan
+    from nbutils.decide.testset import TestPlan
 
     plan = TestPlan(gold_test=0, needed=197, basis="the power analysis", build=True, test_fraction=0.2)
     rec = recommend(scores(0.55, 0.70, 0.75), 0, 1000, 0.7, 0.9, labelled_queries=0, test_plan=plan)
@@ -314,7 +314,7 @@ def test_passage_lengths_counts_what_the_model_cannot_read(minilm):
 
 def test_split_resolution_says_how_small_a_difference_each_split_can_show(beir_dir, minilm):
     from nbutils.data import load_beir
-    from nbutils.evaluation import detectable_difference
+    from nbutils.evaluate import detectable_difference
     from nbutils.metrics import per_query
     from nbutils.models import encode
     from nbutils.retrieval import BM25Index, DenseIndex

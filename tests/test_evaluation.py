@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from nbutils import evaluation
+from nbutils import evaluate
 from nbutils.data import Passage
-from nbutils.evaluation import EvalSet
+from nbutils.evaluate import EvalSet
 from nbutils.metrics import evaluate_run, per_query
 from nbutils.pairs import Pair, save_pairs
 from nbutils.workspace import Workspace
@@ -32,37 +32,37 @@ def _system_runs():
         "base": run([1, 3, 12, 12, 2, 12]),
         "fine-tuned": run([1, 2, 4, 12, 1, 12]),
         "bm25": run([2, 2, 2, 2, 2, 2]),
-        evaluation.RRF_HYBRID: run([1, 1, 2, 3, 1, 12]),
-        evaluation.WEIGHTED_HYBRID.format(weight=0.3): run([1, 1, 1, 2, 1, 5]),
+        evaluate.RRF_HYBRID: run([1, 1, 2, 3, 1, 12]),
+        evaluate.WEIGHTED_HYBRID.format(weight=0.3): run([1, 1, 1, 2, 1, 5]),
     }
     return qrels, runs
 
 
 def test_summary_table_numbers_are_the_system_scores():
     qrels, runs = _system_runs()
-    table = evaluation.summary_table(qrels, runs, seed=3).set_index("step")
-    weighted = evaluation.WEIGHTED_HYBRID.format(weight=0.3)
+    table = evaluate.summary_table(qrels, runs, seed=3).set_index("step")
+    weighted = evaluate.WEIGHTED_HYBRID.format(weight=0.3)
     assert list(table.index) == ["generic", "fine-tuned", "fine-tuned + hybrid"]
     assert list(table["system"]) == ["base", "fine-tuned", weighted]
-    scores = evaluation.compare_systems(qrels, runs, [10])
+    scores = evaluate.compare_systems(qrels, runs, [10])
     for step, system in zip(table.index, table["system"], strict=True):
         for metric, label in (("recall@10", "recall@10"), ("ndcg@10", "nDCG@10")):
             row = table.loc[step]
             assert row[label] == pytest.approx(scores[system][metric])
             assert row[f"{label} change"] == pytest.approx(scores[system][metric] - scores["base"][metric])
             values = [v[metric] for v in per_query(qrels, runs[system]).values()]
-            assert (row[f"{label} low"], row[f"{label} high"]) == pytest.approx(evaluation.bootstrap_ci(values, seed=3))
+            assert (row[f"{label} low"], row[f"{label} high"]) == pytest.approx(evaluate.bootstrap_ci(values, seed=3))
     assert table.loc["generic", "nDCG@10 change"] == 0.0
     assert table.loc["fine-tuned + hybrid", "nDCG@10 change"] > table.loc["fine-tuned", "nDCG@10 change"] > 0
 
 
 def test_the_hybrid_in_the_summary_is_the_tuned_one_else_rrf():
     _, runs = _system_runs()
-    assert evaluation.tuned_hybrid(runs).startswith("hybrid (weighted")
+    assert evaluate.tuned_hybrid(runs).startswith("hybrid (weighted")
     without = {k: v for k, v in runs.items() if not k.startswith("hybrid (weighted")}
-    assert evaluation.tuned_hybrid(without) == evaluation.RRF_HYBRID
+    assert evaluate.tuned_hybrid(without) == evaluate.RRF_HYBRID
     with pytest.raises(KeyError, match="no hybrid"):
-        evaluation.tuned_hybrid({"base": {}, "fine-tuned": {}})
+        evaluate.tuned_hybrid({"base": {}, "fine-tuned": {}})
 
 
 @pytest.mark.parametrize(
@@ -77,13 +77,13 @@ def test_the_hybrid_in_the_summary_is_the_tuned_one_else_rrf():
     ],
 )
 def test_which_sources_are_out_of_distribution(sources, clicks, ood, n_notes):
-    got, notes = evaluation.out_of_distribution_sources(sources, clicks)
+    got, notes = evaluate.out_of_distribution_sources(sources, clicks)
     assert got == ood and len(notes) == n_notes
 
 
 def test_unknown_training_source_is_an_error():
     with pytest.raises(ValueError, match="'web'.*valid: clicks, gold, synthetic"):
-        evaluation.out_of_distribution_sources(["gold", "web"], False)
+        evaluate.out_of_distribution_sources(["gold", "web"], False)
 
 
 CLICKS = (
@@ -95,7 +95,7 @@ CLICKS = (
 def test_click_queries_merge_normalised_and_drop_training_queries(tmp_path):
     path = tmp_path / "clicks.csv"
     path.write_text(CLICKS)
-    queries, qrels, dropped = evaluation.click_queries(path, CORPUS, exclude=["Tea leaves!"])
+    queries, qrels, dropped = evaluate.click_queries(path, CORPUS, exclude=["Tea leaves!"])
     assert dropped == 1
     assert sorted(queries.values()) == ["Why do cats purr?", "biggest planet"]
     by_text = {queries[q]: qrels[q] for q in queries}
@@ -112,23 +112,23 @@ def test_robustness_sets_follow_the_training_sources(tmp_path):
     clicks = tmp_path / "clicks.csv"
     clicks.write_text(CLICKS)
     save_pairs([Pair("what makes tea", "d5", "synthetic", "generator:llm")], tmp_path / "a.jsonl")
-    sets, notes = evaluation.robustness_sets(_workspace(), tmp_path / "a.jsonl", clicks)
+    sets, notes = evaluate.robustness_sets(_workspace(), tmp_path / "a.jsonl", clicks)
     assert [(s.name, s.kind) for s in sets] == [
-        ("test split (gold)", evaluation.OUT_OF_DISTRIBUTION),
-        ("click-log queries", evaluation.OUT_OF_DISTRIBUTION),
+        ("test split (gold)", evaluate.OUT_OF_DISTRIBUTION),
+        ("click-log queries", evaluate.OUT_OF_DISTRIBUTION),
     ]
     assert set(sets[0].queries) == {"g2", "g3"} and len(sets[1].queries) == 3 and notes == []
     pairs = [Pair("purring cats", "d0", "gold", "train split"), Pair("why do cats purr", "d0", "clicks", "clicks:3")]
     save_pairs(pairs, tmp_path / "b.jsonl")
-    sets, notes = evaluation.robustness_sets(_workspace(), tmp_path / "b.jsonl", clicks)
-    assert [(s.name, s.kind) for s in sets] == [("test split (gold)", evaluation.IN_DOMAIN)]
+    sets, notes = evaluate.robustness_sets(_workspace(), tmp_path / "b.jsonl", clicks)
+    assert [(s.name, s.kind) for s in sets] == [("test split (gold)", evaluate.IN_DOMAIN)]
     assert any("click pairs trained the model" in n for n in notes)
-    sets, notes = evaluation.robustness_sets(_workspace(), tmp_path / "b.jsonl", "")
+    sets, notes = evaluate.robustness_sets(_workspace(), tmp_path / "b.jsonl", "")
     assert len(sets) == 1 and any("No click log" in n for n in notes)
 
 
 def test_shipped_general_set_is_valid():
-    corpus, queries, qrels = evaluation.general_set()
+    corpus, queries, qrels = evaluate.general_set()
     assert 60 <= len(queries) <= 100
     assert all(re.fullmatch(r"gen-\d{3}", q) for q in queries) and set(corpus) == set(queries)
     assert all(p.text.strip() for p in corpus.values()) and all(q.strip() for q in queries.values())
@@ -141,22 +141,22 @@ def test_general_set_errors_name_file_and_line(tmp_path):
     bad = tmp_path / "g.jsonl"
     bad.write_text('{"id": "a", "query": "q", "passage": "p"}\n{"id": "b", "query": "q", "passage": " "}\n')
     with pytest.raises(ValueError, match=r"g\.jsonl:2: .*non-empty"):
-        evaluation.general_set(bad)
+        evaluate.general_set(bad)
     bad.write_text('{"id": "a", "query": "q", "passage": "p"}\n\n{"id": "a", "query": "r", "passage": "s"}\n')
     with pytest.raises(ValueError, match=r"g\.jsonl:3: id 'a' already used"):
-        evaluation.general_set(bad)
+        evaluate.general_set(bad)
     bad.write_text("{not json\n")
     with pytest.raises(ValueError, match=r"g\.jsonl:1: not valid JSON"):
-        evaluation.general_set(bad)
+        evaluate.general_set(bad)
     bad.write_text('{"id": "a", "query": "q", "passage": "p"}\n["a", "q", "p"]\n')
     with pytest.raises(ValueError, match=r"g\.jsonl:2: not a JSON object"):
-        evaluation.general_set(bad)
+        evaluate.general_set(bad)
 
 
 def test_general_set_is_answerable_by_a_generic_model(minilm):
     """The regression check only catches forgetting if a generic model does well on it to begin with."""
-    corpus, queries, qrels = evaluation.general_set()
-    scores = evaluation.dense_scores(minilm.model, corpus, queries, qrels)
+    corpus, queries, qrels = evaluate.general_set()
+    scores = evaluate.dense_scores(minilm.model, corpus, queries, qrels)
     assert scores["queries"] == len(queries) and scores["ndcg@10"] > 0.8 and scores["recall@10"] > 0.9
     assert scores["z-margin"] > 1.0  # the right passage stands clearly apart, with room to shrink
 
@@ -166,10 +166,10 @@ def test_z_margin_is_scale_free_and_turns_negative_when_a_wrong_passage_leads():
     run = {"q1": {"a": 0.9, "x": 0.5, "y": 0.4}, "q2": {"b": 0.8, "x": 0.7, "c": 0.6}}
     expected_q1 = (0.9 - 0.5) / np.std([0.9, 0.5, 0.4])
     expected_q2 = (0.6 - 0.7) / np.std([0.8, 0.7, 0.6])  # the lowest relevant against the best other
-    assert evaluation.z_margin(qrels, run) == pytest.approx((expected_q1 + expected_q2) / 2)
+    assert evaluate.z_margin(qrels, run) == pytest.approx((expected_q1 + expected_q2) / 2)
     scaled = {q: {p: 10 * s + 3 for p, s in hits.items()} for q, hits in run.items()}
-    assert evaluation.z_margin(qrels, scaled) == pytest.approx(evaluation.z_margin(qrels, run))
-    assert np.isnan(evaluation.z_margin({"q1": {"a": 1}}, {"q1": {"a": 0.9}}))  # no other passage to beat
+    assert evaluate.z_margin(qrels, scaled) == pytest.approx(evaluate.z_margin(qrels, run))
+    assert np.isnan(evaluate.z_margin({"q1": {"a": 1}}, {"q1": {"a": 0.9}}))  # no other passage to beat
 
 
 def test_robustness_table_scores_each_set_and_the_general_set(minilm, tmp_path):
@@ -185,10 +185,10 @@ def test_robustness_table_scores_each_set_and_the_general_set(minilm, tmp_path):
     index = DenseIndex(list(CORPUS), encode(minilm.model, TEXTS, progress=False))
     shuffled = DenseIndex(list(CORPUS), index.embeddings[::-1].copy())  # a different, worse "fine-tuned" index
     ws = _workspace()
-    sets = [EvalSet("test split (gold)", evaluation.IN_DOMAIN, *ws.split("test"))]
-    table = evaluation.robustness_table(sets, (minilm.model, index), (minilm.model, shuffled), general=general)
+    sets = [EvalSet("test split (gold)", evaluate.IN_DOMAIN, *ws.split("test"))]
+    table = evaluate.robustness_table(sets, (minilm.model, index), (minilm.model, shuffled), general=general)
     assert list(table["set"]) == ["test split (gold)", "general English (shipped pairs)"]
-    assert list(table["kind"]) == [evaluation.IN_DOMAIN, evaluation.GENERAL]
+    assert list(table["kind"]) == [evaluate.IN_DOMAIN, evaluate.GENERAL]
     queries, qrels = ws.split("test")
     base = evaluate_run(qrels, index.search(minilm.model, queries), (10, 100))
     tuned = evaluate_run(qrels, shuffled.search(minilm.model, queries), (10, 100))
@@ -208,8 +208,8 @@ def test_robustness_chart_draws_base_and_fine_tuned_per_set():
 
     table = pd.DataFrame(
         [
-            {"set": "test split (gold)", "kind": evaluation.IN_DOMAIN, "base nDCG@10": 0.5, "fine-tuned nDCG@10": 0.6},
-            {"set": "general", "kind": evaluation.GENERAL, "base nDCG@10": 1.0, "fine-tuned nDCG@10": 0.9},
+            {"set": "test split (gold)", "kind": evaluate.IN_DOMAIN, "base nDCG@10": 0.5, "fine-tuned nDCG@10": 0.6},
+            {"set": "general", "kind": evaluate.GENERAL, "base nDCG@10": 1.0, "fine-tuned nDCG@10": 0.9},
         ]
     )
     ax = robustness_chart(table).axes[0]
@@ -219,9 +219,9 @@ def test_robustness_chart_draws_base_and_fine_tuned_per_set():
 
 def test_significance_compares_the_dev_tuned_hybrid_not_the_best_hybrid_on_test():
     qrels, runs = _system_runs()
-    weighted = evaluation.WEIGHTED_HYBRID.format(weight=0.3)
-    runs[evaluation.RRF_HYBRID] = runs[weighted] | {"q5": _ranked("d5")}  # RRF now beats it on the test queries
-    table = evaluation.significance_table(qrels, runs, seed=3)
+    weighted = evaluate.WEIGHTED_HYBRID.format(weight=0.3)
+    runs[evaluate.RRF_HYBRID] = runs[weighted] | {"q5": _ranked("d5")}  # RRF now beats it on the test queries
+    table = evaluate.significance_table(qrels, runs, seed=3)
     assert list(table["comparison"]) == ["fine-tuned vs base", f"{weighted} vs bm25"]
     row = table.iloc[1]
     best_single = evaluate_run(qrels, runs["bm25"], (10,))["ndcg@10"]
@@ -233,7 +233,7 @@ def test_confidence_chart_draws_each_system_and_the_threshold_marks():
     from nbutils.plots import confidence_chart
 
     qrels, runs = _system_runs()
-    ci = evaluation.confidence_table(qrels, runs, seed=3)
+    ci = evaluate.confidence_table(qrels, runs, seed=3)
     fig = confidence_chart(ci, "recall@10", marks={"fine-tune below": 0.7, "skip at": 0.9})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == list(runs)
@@ -247,11 +247,11 @@ def test_detectable_difference_has_the_power_it_claims():
 
     rng = np.random.default_rng(0)
     n, sd = 120, 0.3
-    assert evaluation.detectable_difference(rng.normal(0, sd, n)) == pytest.approx(2.8 * sd / np.sqrt(n), rel=0.2)
+    assert evaluate.detectable_difference(rng.normal(0, sd, n)) == pytest.approx(2.8 * sd / np.sqrt(n), rel=0.2)
     exact = (1.959964 + 0.841621) * sd / np.sqrt(n)
     found = np.mean([ttest_1samp(rng.normal(exact, sd, n), 0).pvalue < 0.05 for _ in range(2000)])
     assert 0.75 < found < 0.85
-    two = evaluation.detectable_difference([0.1, 0.3])
+    two = evaluate.detectable_difference([0.1, 0.3])
     assert two == pytest.approx(2.8016 * np.std([0.1, 0.3], ddof=1) / 2**0.5, rel=1e-3)
-    assert np.isnan(evaluation.detectable_difference([0.5]))
-    assert evaluation.detectable_difference([0.2] * 50) == pytest.approx(0.0, abs=1e-12)  # no spread
+    assert np.isnan(evaluate.detectable_difference([0.5]))
+    assert evaluate.detectable_difference([0.2] * 50) == pytest.approx(0.0, abs=1e-12)  # no spread

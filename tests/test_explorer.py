@@ -5,7 +5,7 @@ import html
 import pytest
 
 from nbutils.data import Passage
-from nbutils.explorer import QueryExplorer
+from nbutils.evaluate.explorer import QueryExplorer
 from nbutils.models import encode
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion
 from tests.conftest import SENTENCES

@@ -3,9 +3,9 @@
 import json
 
 from nbutils.data import Passage
-from nbutils.labeling import GoldFile, LabelingPanel
 from nbutils.pairs import Pair
 from nbutils.retrieval import BM25Index
+from nbutils.synthesize.labeling import GoldFile, LabelingPanel
 
 CORPUS = {
     "a": Passage("a", "Cats", "Cats purr when content."),
@@ -71,10 +71,10 @@ QUESTIONS = {  # what a user of the tidepool docs asks, with a word the search f
 
 def test_labels_from_the_panel_reach_the_next_decide_run_and_take_over_the_test_split(tmp_path):
     """No labels → the panel (as `python -m nbutils label` opens it) → gold file → the next run uses them."""
-    from nbutils import testset
     from nbutils.config import validate
-    from nbutils.labeling import open_panel, write_label_notebook
+    from nbutils.decide import testset
     from nbutils.paths import DomainPaths
+    from nbutils.synthesize.labeling import open_panel, write_label_notebook
     from nbutils.workspace import prepare_workspace
 
     params = validate({"domain": "docs", "data_dir": DOCS, "outputs_dir": str(tmp_path), "gold_test_min": 2})

@@ -228,7 +228,7 @@ def test_failure_share_check():
 def test_synthetic_test_set_fails_when_too_many_requests_failed(tmp_path):
     """decide's synthetic test set uses the same generator and the same check: most requests failing fails it
     even though the few answers made some test questions."""
-    from nbutils import testset
+    from nbutils.decide import testset
     from nbutils.llm import ChatModel, Completion
     from nbutils.paths import DomainPaths
     from tests.test_testset import EchoChat, bm25_retriever, params, workspace

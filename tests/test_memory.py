@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import pytest
 
 from nbutils.data import Passage
-from nbutils.memory import padded_length, step_peak_gb, training_estimate
-from nbutils.mining import Triple
-from nbutils.training import build_datasets
+from nbutils.mine import Triple
+from nbutils.train import build_datasets
+from nbutils.train.memory import padded_length, step_peak_gb, training_estimate
 
 MINILM = (6, 384, 12)  # layers, hidden size, heads
 MINILM_STATES_GB = 22_713_216 * 16 / 1e9
@@ -100,7 +100,7 @@ def real_params(**changes):
 
 
 def test_guard_adapts_mnrl_to_the_cached_loss_and_stops_or_warns_otherwise(minilm):
-    from nbutils.memory import StepTooLarge, guard, guarded
+    from nbutils.train.memory import StepTooLarge, guard, guarded
 
     p = real_params()
     datasets = build_datasets(TRIPLES, LONG, loss=p.loss)

@@ -51,7 +51,7 @@ def test_metrics_match_sentence_transformers_evaluator(minilm):
     from nbutils.data import Passage
     from nbutils.models import encode
     from nbutils.retrieval import DenseIndex
-    from nbutils.training import dev_evaluator
+    from nbutils.train import dev_evaluator
 
     texts = SENTENCES
     corpus = {f"d{i}": Passage(f"d{i}", "", t) for i, t in enumerate(texts)}
@@ -79,7 +79,7 @@ def test_metrics_match_sentence_transformers_evaluator(minilm):
 
 
 def test_bootstrap_interval_and_paired_test():
-    from nbutils.evaluation import bootstrap_ci, paired_test
+    from nbutils.evaluate import bootstrap_ci, paired_test
 
     low, high = bootstrap_ci([0.0, 1.0] * 50, seed=1)
     assert low < 0.5 < high and high - low < 0.3
@@ -93,7 +93,7 @@ def test_bootstrap_interval_and_paired_test():
 
 
 def test_fusion_weight_follows_the_better_retriever():
-    from nbutils.evaluation import best_fusion_weight
+    from nbutils.evaluate import best_fusion_weight
 
     qrels = {f"q{i}": {f"rel{i}": 1} for i in range(6)}
     good = {q: {f"rel{i}": 3.0, "x": 2.0, "y": 1.0} for i, q in enumerate(qrels)}
@@ -105,7 +105,7 @@ def test_fusion_weight_follows_the_better_retriever():
 
 def test_fusion_weight_by_another_metric_breaks_ties_by_ndcg():
     """recall@3 ties across weights here: the chosen weight has the best recall@3, then the best nDCG@10."""
-    from nbutils.evaluation import best_fusion_weight
+    from nbutils.evaluate import best_fusion_weight
 
     qrels = {f"q{i}": {f"rel{i}": 1} for i in range(6)}
     dense = {q: {"x": 3.0, f"rel{i}": 2.0, "y": 1.0, "z": 0.5} for i, q in enumerate(qrels)}

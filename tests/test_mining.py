@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nbutils.config import ParamsError, validate
-from nbutils.mining import CrossEncoderRescorer, known_positives, mine
+from nbutils.mine import CrossEncoderRescorer, known_positives, mine
 from nbutils.paths import DomainPaths
 from nbutils.synthesize import Pair
 from nbutils.workspace import prepare_workspace
@@ -99,7 +99,7 @@ def test_mining_gives_long_passages_the_window_closest_to_the_query(tmp_path, be
 
 def test_sentence_windows_give_positive_and_negative_their_sentences_closest_to_the_query(minilm):
     from nbutils.data import Passage
-    from nbutils.mining import Triple, choose_windows
+    from nbutils.mine import Triple, choose_windows
 
     corpus = {
         "bees": Passage("bees", "Honey bees", " ".join(BEES)),
@@ -127,8 +127,8 @@ def test_training_rows_use_the_chosen_window_and_it_changes_the_fingerprint():
     from dataclasses import replace
 
     from nbutils.data import Passage
-    from nbutils.mining import Triple
-    from nbutils.training import build_datasets, data_hash
+    from nbutils.mine import Triple
+    from nbutils.train import build_datasets, data_hash
 
     corpus = {"bees": Passage("bees", "Honey bees", " ".join(BEES)), "d1": Passage("d1", "Cats", "Cats purr.")}
     whole = Triple("what threatens bee colonies", "bees", "gold", "train split", "d1", "bm25", 3, 1.0)
@@ -140,7 +140,7 @@ def test_training_rows_use_the_chosen_window_and_it_changes_the_fingerprint():
 
 
 def test_summary_counts_windows():
-    from nbutils.mining import Triple, summary
+    from nbutils.mine import Triple, summary
 
     rows = [
         Triple("q", "a", "gold", "x", "b", "bm25", 3, 1.0, positive_text="A window", negative_text="B window"),
@@ -154,7 +154,7 @@ def test_summary_counts_windows():
 
 def test_a_malformed_training_file_names_its_line(tmp_path):
     """Triples and pairs files read back as written; a broken line is reported with file and line."""
-    from nbutils.mining import Triple, load_triples, save_triples
+    from nbutils.mine import Triple, load_triples, save_triples
     from nbutils.pairs import load_pairs, save_pairs
 
     rows = [Triple("q one", "p1", "gold", "train split", "p2", "bm25", 4, 1.5), Triple("q two", "p3", "gold", "x")]
@@ -178,7 +178,7 @@ def test_a_malformed_training_file_names_its_line(tmp_path):
 
 
 def test_the_report_states_what_the_miner_was_asked():
-    from nbutils.mining import setting
+    from nbutils.mine import setting
 
     text = setting(validate({"domain": "x", "negatives_per_query": 3, "mine_range_min": 3, "mine_range_max": 40}))
     assert "**3** negatives" in text and "ranks 4–40" in text and "**hybrid** teacher" in text

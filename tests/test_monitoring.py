@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from nbutils import monitoring
-from nbutils.maintain import Registry, load_index, record_training_corpus, reembed
-from nbutils.monitoring import Drift, Trigger
+from nbutils.maintain import Registry, load_index, monitoring, record_training_corpus, reembed
+from nbutils.maintain.monitoring import Drift, Trigger
 from tests.test_maintain import PASSAGES, counting, fake_model, make_corpus
 
 PARAMS = dict(

@@ -5,7 +5,7 @@ import random
 import pytest
 import ranx  # a dev dependency (pip install -e .[dev])
 
-from nbutils.evaluation import paired_test
+from nbutils.evaluate import paired_test
 from nbutils.metrics import evaluate_run
 from nbutils.retrieval import reciprocal_rank_fusion, weighted_fusion
 

@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 
-from nbutils import evaluation, mining, synthesize, training, workspace
+from nbutils import evaluate, mine, synthesize, train, workspace
 from nbutils.config import load_params
-from nbutils.curation import FlagFile
+from nbutils.mine.curation import FlagFile
 from nbutils.models import load_for
 from nbutils.pairs import load_pairs
 from nbutils.paths import DomainPaths
@@ -51,11 +51,11 @@ def domain(tmp_path):
 def _synthesize_and_mine(params, paths, ws):
     pairs = synthesize.build_pairs(ws, params)
     train_pairs = synthesize.save_training_pairs(pairs, params, paths)
-    known = mining.known_positives(load_pairs(paths.pairs), ws.corpus, FlagFile(paths.negative_flags).as_positives())
-    triples = mining.mine(params, ws, train_pairs, known, paths.embeddings_dir)
-    refit_rows = mining.mine_refit(params, ws, load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)
-    mining.save_triples(triples, paths.triples)
-    mining.save_triples(refit_rows, paths.refit_triples)
+    known = mine.known_positives(load_pairs(paths.pairs), ws.corpus, FlagFile(paths.negative_flags).as_positives())
+    triples = mine.mine(params, ws, train_pairs, known, paths.embeddings_dir)
+    refit_rows = mine.mine_refit(params, ws, load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)
+    mine.save_triples(triples, paths.triples)
+    mine.save_triples(refit_rows, paths.refit_triples)
     return train_pairs, triples, refit_rows
 
 
@@ -77,7 +77,7 @@ def test_refit_pairs_add_the_dev_split_and_stay_guarded_against_test(domain):
         assert row.negative and row.negative != QRELS[q] and row.neg_source == "bm25"
 
     params.values["refit_with_dev"] = False
-    assert mining.mine_refit(params, ws, list(refit.values()), triples, {}, paths.embeddings_dir) == []
+    assert mine.mine_refit(params, ws, list(refit.values()), triples, {}, paths.embeddings_dir) == []
 
 
 def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
@@ -85,29 +85,29 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     _, triples, refit_rows = _synthesize_and_mine(params, paths, ws)
     params.values["keep_epoch"] = "last"
     base = load_for(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
-    datasets = training.build_datasets(triples, ws.corpus, loss=params.loss)
-    first = training.fit(params, ws, datasets, base, paths, triples)
+    datasets = train.build_datasets(triples, ws.corpus, loss=params.loss)
+    first = train.fit(params, ws, datasets, base, paths, triples)
     assert first.model_dir == str(paths.dev_model_dir) and first.kept_dev(), "the dev split scores the first model"
     assert not paths.model_dir.exists()
 
-    result = training.refit(params, ws, paths, first)
-    assert result.model_dir == str(paths.model_dir) and result.epochs == training.refit_epochs(params, first) == 2
+    result = train.refit(params, ws, paths, first)
+    assert result.model_dir == str(paths.model_dir) and result.epochs == train.refit_epochs(params, first) == 2
     assert result.rows == len({(t.query, t.positive) for t in refit_rows}) > first.rows
     card = (paths.model_dir / "README.md").read_text()
     assert "Refit on the train and dev splits" in card and "gold: 11" in card
     assert not [t.query for t in refit_rows if t.query in card], "model_card_examples is off: no training query"
-    summary = training.refit_summary(params, paths, result)
-    assert summary["training_data_hash"] == training.data_hash(refit_rows) != training.data_hash(triples)
-    assert "trained again from the base model" in training.describe_refit(result, first)
-    assert training.refit(params, ws, paths, first).reused, "a finished refit is not trained again"
+    summary = train.refit_summary(params, paths, result)
+    assert summary["training_data_hash"] == train.data_hash(refit_rows) != train.data_hash(triples)
+    assert "trained again from the base model" in train.describe_refit(result, first)
+    assert train.refit(params, ws, paths, first).reused, "a finished refit is not trained again"
 
     # evaluate: the dev split is scored with the train-only model, the test split compares both
     shipped = load_for(str(paths.model_dir), "cpu", params.max_seq_length)
     shipped_system = (shipped.model, workspace.dense_index(shipped, ws, paths.embeddings_dir))
-    dev_system = evaluation.dev_scored_system(params, paths, ws, shipped_system)
+    dev_system = evaluate.dev_scored_system(params, paths, ws, shipped_system)
     assert dev_system is not shipped_system
     bm25 = workspace.bm25_index(ws)
-    table = evaluation.refit_comparison(*ws.split("test"), dev_system, shipped_system, bm25, 0.3)
+    table = evaluate.refit_comparison(*ws.split("test"), dev_system, shipped_system, bm25, 0.3)
     assert list(table["system"]) == [
         "train split only",
         "train + dev (shipped)",
@@ -139,20 +139,20 @@ def test_without_refit_the_first_model_ships(domain):
     pairs = synthesize.build_pairs(ws, params)
     synthesize.save_training_pairs(pairs, params, paths)
     assert pairs.refit == [] and load_pairs(paths.refit_pairs) == []
-    first = training.TrainResult(str(paths.model_dir), 1.0, 8, 2, "cpu", "fp32")
-    assert training.refit(params, ws, paths, first) is None
-    assert "is the one the evaluate stage scores" in training.describe_refit(None, first)
+    first = train.TrainResult(str(paths.model_dir), 1.0, 8, 2, "cpu", "fp32")
+    assert train.refit(params, ws, paths, first) is None
+    assert "is the one the evaluate stage scores" in train.describe_refit(None, first)
     marker = object()
-    assert evaluation.dev_scored_system(params, paths, ws, marker) is marker
+    assert evaluate.dev_scored_system(params, paths, ws, marker) is marker
 
 
 def test_refit_without_refit_rows_says_which_stages_to_run(domain):
     params, paths, ws = domain
-    first = training.TrainResult(str(paths.dev_model_dir), 1.0, 8, 2, "cpu", "fp32")
+    first = train.TrainResult(str(paths.dev_model_dir), 1.0, 8, 2, "cpu", "fp32")
     with pytest.raises(FileNotFoundError, match="refit_with_dev: true"):
-        training.refit(params, ws, paths, first)
+        train.refit(params, ws, paths, first)
     with pytest.raises(FileNotFoundError, match="no dev-scored model"):
-        evaluation.dev_scored_system(params, paths, ws, None)
+        evaluate.dev_scored_system(params, paths, ws, None)
 
 
 def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
@@ -161,16 +161,16 @@ def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
     _, triples, _ = _synthesize_and_mine(params, paths, ws)
     params.values |= {"refit_with_dev": False, "epochs": 1, "eval_during_training": False}
     base = load_for(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
-    datasets = training.build_datasets(triples, ws.corpus, loss=params.loss)
-    first = training.fit(params, ws, datasets, base, paths, triples)
+    datasets = train.build_datasets(triples, ws.corpus, loss=params.loss)
+    first = train.fit(params, ws, datasets, base, paths, triples)
     assert first.model_dir == str(paths.model_dir) and not first.reused
     params.values["refit_with_dev"] = True
-    again = training.fit(params, ws, datasets, base, paths, triples)
+    again = train.fit(params, ws, datasets, base, paths, triples)
     assert again.reused and again.model_dir == str(paths.dev_model_dir)
     weights = [(folder / "model.safetensors").read_bytes() for folder in (paths.dev_model_dir, paths.model_dir)]
     assert weights[0] == weights[1]
     params.values["learning_rate"] = 1e-4  # another run: trained into model_dev, model left alone
-    assert not training.fit(params, ws, datasets, base, paths, triples).reused
+    assert not train.fit(params, ws, datasets, base, paths, triples).reused
 
 
 @pytest.mark.parametrize("processes", [1, 2])
@@ -187,4 +187,4 @@ def test_cli_train_runs_both_trainings(domain, tmp_path, processes):
     assert printed["processes"] == processes
     assert printed["refit"]["model_dir"] == str(paths.model_dir) and printed["refit"]["epochs"] == 1
     assert (paths.model_dir / "model.safetensors").exists() and (paths.dev_model_dir / "model.safetensors").exists()
-    assert training.TrainResult.load(paths.model_dir).processes == processes, "the refit ran on every process too"
+    assert train.TrainResult.load(paths.model_dir).processes == processes, "the refit ran on every process too"

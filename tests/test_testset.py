@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from nbutils import testset
 from nbutils.data import Passage
+from nbutils.decide import testset
 from nbutils.llm import ChatModel, Completion
 from nbutils.pairs import Pair
 from nbutils.retrieval import BM25Index
@@ -105,7 +105,7 @@ def test_plan_builds_until_gold_test_queries_are_enough():
 
 
 def test_synthetic_set_cannot_leak_into_training_pairs_mining_or_sampling(tmp_path):
-    from nbutils.mining import known_positives, mine_hybrid
+    from nbutils.mine import known_positives, mine_hybrid
     from nbutils.paths import DomainPaths
     from nbutils.synthesize import build_pairs, leakage_filter, sample_passages
 

@@ -6,9 +6,9 @@ from transformers import TrainerCallback
 
 from nbutils.config import ParamsError, validate
 from nbutils.data import Passage
-from nbutils.mining import Triple
+from nbutils.mine import Triple
 from nbutils.models import load_for
-from nbutils.training import (
+from nbutils.train import (
     LOSSES,
     build_datasets,
     dev_corpus,
@@ -78,11 +78,11 @@ def test_every_loss_trains(loss, minilm, tmp_path):
 @pytest.fixture
 def made(monkeypatch) -> list:
     """Every loss :func:`train` builds through ``make_loss``, in order."""
-    import nbutils.training
+    import nbutils.train
 
     built = []
-    original = nbutils.training.make_loss
-    monkeypatch.setattr(nbutils.training, "make_loss", lambda *a: built.append(original(*a)) or built[-1])
+    original = nbutils.train.make_loss
+    monkeypatch.setattr(nbutils.train, "make_loss", lambda *a: built.append(original(*a)) or built[-1])
     return built
 
 
@@ -238,10 +238,10 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     import yaml
 
     from nbutils.config import load_params
-    from nbutils.mining import known_positives, mine_bm25, save_triples
+    from nbutils.mine import known_positives, mine_bm25, save_triples
     from nbutils.paths import DomainPaths
     from nbutils.synthesize import gold_pairs
-    from nbutils.training import fit, load_training_data
+    from nbutils.train import fit, load_training_data
     from nbutils.workspace import bm25_index, prepare_workspace
     from tests.conftest import PY, TORCHRUN_2, nbutils_train
 
@@ -318,7 +318,7 @@ def test_dev_evaluation_with_sentence_windows_scores_passages_as_the_index_serve
 def test_run_fingerprint_follows_how_the_epoch_is_chosen():
     """Training settings, and whether (and on what pool) the dev split picks the epoch, identify a run."""
     from nbutils.config import validate
-    from nbutils.training import run_fingerprint
+    from nbutils.train import run_fingerprint
 
     def fp(corpus_size=1000, **over):
         return run_fingerprint(validate({"domain": "x", **over}), TRIPLES, "base", corpus_size)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nbutils.config import validate
-from nbutils.mining import known_positives, mine_bm25
+from nbutils.mine import known_positives, mine_bm25
 from nbutils.paths import DomainPaths
 from nbutils.synthesize import Pair, leakage_filter
 from nbutils.workspace import (
@@ -76,7 +76,7 @@ def test_mining_never_returns_a_known_positive(tmp_path, beir_dir):
 
 def test_copies_of_a_positive_are_known_positives():
     from nbutils.data import Passage
-    from nbutils.mining import known_positives
+    from nbutils.mine import known_positives
 
     corpus = {
         "a#x-0": Passage("a#x-0", "Doc A", "Same body text."),
@@ -95,7 +95,7 @@ def test_unknown_split_name(tmp_path, beir_dir):
 
 
 def test_hybrid_teacher_negatives_respect_window_margin_and_positives(tmp_path, beir_dir, minilm):
-    from nbutils.mining import mine_hybrid
+    from nbutils.mine import mine_hybrid
     from nbutils.workspace import dense_index
 
     params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out")})
@@ -115,7 +115,7 @@ def test_hybrid_teacher_negatives_respect_window_margin_and_positives(tmp_path, 
 
 
 def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir):
-    from nbutils.mining import false_negative_estimate
+    from nbutils.mine import false_negative_estimate
 
     with (beir_dir / "qrels" / "train.tsv").open("a") as f:
         f.write("q1\td2\t1\n")  # q1 ("why do cats purr") has two relevant passages: d1 and d2
@@ -130,9 +130,9 @@ def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir
 
 
 def test_false_negative_estimate_mines_nothing_for_in_batch_training(tmp_path, beir_dir, monkeypatch):
-    import nbutils.mining
+    import nbutils.mine
     import nbutils.workspace
-    from nbutils.mining import examples, false_negative_estimate
+    from nbutils.mine import examples, false_negative_estimate
 
     with (beir_dir / "qrels" / "train.tsv").open("a") as f:
         f.write("q1\td2\t1\n")
@@ -145,7 +145,7 @@ def test_false_negative_estimate_mines_nothing_for_in_batch_training(tmp_path, b
     def no_teacher(*args, **kwargs):
         raise AssertionError("no teacher is needed when nothing is mined")
 
-    monkeypatch.setattr(nbutils.mining, "_teacher", no_teacher)
+    monkeypatch.setattr(nbutils.mine, "_teacher", no_teacher)
     monkeypatch.setattr(nbutils.workspace, "bm25_index", no_teacher)
     summary, rows = false_negative_estimate(params, ws, tmp_path / "emb")
     assert summary == {"queries": 1, "negatives": 0, "false_negatives": 0, "rate": None} and rows == []
@@ -277,7 +277,7 @@ def test_leakage_filter_drops_positives_from_held_out_documents_in_document_mode
 
 
 def test_document_mode_never_samples_or_mines_passages_of_held_out_documents():
-    from nbutils.mining import known_positives, mine_hybrid
+    from nbutils.mine import known_positives, mine_hybrid
     from nbutils.retrieval import BM25Index
     from nbutils.synthesize import sample_passages
     from nbutils.workspace import trainable_passages

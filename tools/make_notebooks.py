@@ -60,8 +60,14 @@ import logging
 import pandas as pd
 from IPython.display import Markdown, display
 
-from nbutils import config, curation, decide, evaluation, explorer, filters, labeling, maintain, memory, mining, models, monitoring, plots, report, synthesize, testset, training, vocabulary, workspace
+from nbutils import config, decide, evaluate, filters, maintain, mine, models, plots, report, synthesize, train, workspace
+from nbutils.decide import testset, vocabulary
+from nbutils.evaluate import explorer
+from nbutils.maintain import monitoring
+from nbutils.mine import curation
 from nbutils.paths import DomainPaths
+from nbutils.synthesize import labeling
+from nbutils.train import memory
 
 logging.basicConfig(level=logging.WARNING)
 pd.set_option("display.max_colwidth", 160)"""
@@ -75,7 +81,7 @@ DECIDE = header(
 ) + [
     (
         "md",
-        "## 1. Corpus and labelled data\n\nThe domain's data is loaded, checked and split once here; later stages read these prepared files. Held-out test queries are chosen now and never reach synthesis, mining or training. With `split_by: document` the queries are split by their relevant documents, so a test document never trains the model either: a query whose documents fall in different splits is left out of all of them (`queries_in_no_split`), and later stages drop training pairs whose positive is in a held-out document.",
+        "## 1. Corpus and labelled data\n\nThe domain's data is loaded, checked and split once here; later stages read these prepared files. Held-out test queries are chosen now and never reach synthesis, mining or train. With `split_by: document` the queries are split by their relevant documents, so a test document never trains the model either: a query whose documents fall in different splits is left out of all of them (`queries_in_no_split`), and later stages drop training pairs whose positive is in a held-out document.",
     ),
     (
         "code",
@@ -125,15 +131,15 @@ DECIDE = header(
     ),
     (
         "code",
-        'runs = decide.baseline_runs(ws, dense, bm25, base.model, "test")\nscores = evaluation.compare_systems(ws.split("test")[1], runs, [1, 5, 10, 100])\ntestset.marked(scores, ws)',
+        'runs = decide.baseline_runs(ws, dense, bm25, base.model, "test")\nscores = evaluate.compare_systems(ws.split("test")[1], runs, [1, 5, 10, 100])\nworkspace.marked(scores, ws)',
     ),
     (
         "code",
-        'plots.bar_metrics(scores, ("recall@10", "ndcg@10", "recall@100"), title="Generic retrieval on held-out queries" + testset.caption(ws))',
+        'plots.bar_metrics(scores, ("recall@10", "ndcg@10", "recall@100"), title="Generic retrieval on held-out queries" + workspace.caption(ws))',
     ),
     (
         "code",
-        'ci = evaluation.confidence_table(ws.split("test")[1], runs, seed=P.seed)\ndisplay(ci.round(3))\nplots.confidence_chart(ci, "recall@10", title="Generic recall@10 with 95 % intervals" + testset.caption(ws), marks={"fine-tune below": P.recall_fine_tune_below, "skip at": P.recall_skip_above})',
+        'ci = evaluate.confidence_table(ws.split("test")[1], runs, seed=P.seed)\ndisplay(ci.round(3))\nplots.confidence_chart(ci, "recall@10", title="Generic recall@10 with 95 % intervals" + workspace.caption(ws), marks={"fine-tune below": P.recall_fine_tune_below, "skip at": P.recall_skip_above})',
     ),
     (
         "md",
@@ -160,7 +166,7 @@ DECIDE = header(
         "md",
         "The rule as a flowchart. Its questions are asked top to bottom until one leads to an outcome; the path taken for this domain is highlighted with the measured numbers, so a reader can see which threshold decided and how far the numbers were from the others.",
     ),
-    ("code", "plots.decision_flowchart(rec)"),
+    ("code", "decide.flowchart(rec)"),
     (
         "md",
         "## 7. Cost of fine-tuning\n\nWhat fine-tuning would take here: the labelled pairs still missing to reach `min_pairs`, how many synthetic pairs the synthesize stage could add (passages × questions per passage × generators × the share kept by its filters, observed in this domain's last synthesize run or assumed, as the table says), and the training time, extrapolated from a few real training steps of the base model timed on this machine.",
@@ -251,7 +257,7 @@ MINE = header(
     ("md", "## 1. Mine"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nflags = curation.FlagFile(paths.negative_flags)\nknown = mining.known_positives(all_pairs, ws.corpus, flags.as_positives())\ntriples = mining.mine(P, ws, train_pairs, known, paths.embeddings_dir)\nrefit_rows = mining.mine_refit(P, ws, synthesize.load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)\ndisplay(Markdown(mining.setting(P)))\npd.Series(mining.summary(triples) | {"refit rows (train + dev, refit_with_dev)": len(refit_rows)}).to_frame("count")',
+        'ws = workspace.load_workspace(paths)\nall_pairs = synthesize.load_pairs(paths.pairs)\ntrain_pairs = synthesize.load_pairs(paths.train_pairs)\nflags = curation.FlagFile(paths.negative_flags)\nknown = mine.known_positives(all_pairs, ws.corpus, flags.as_positives())\ntriples = mine.mine(P, ws, train_pairs, known, paths.embeddings_dir)\nrefit_rows = mine.mine_refit(P, ws, synthesize.load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)\ndisplay(Markdown(mine.setting(P)))\npd.Series(mine.summary(triples) | {"refit rows (train + dev, refit_with_dev)": len(refit_rows)}).to_frame("count")',
     ),
     (
         "md",
@@ -259,10 +265,10 @@ MINE = header(
     ),
     (
         "code",
-        'fn, fn_examples = mining.false_negative_estimate(P, ws, paths.embeddings_dir)\ndisplay(pd.Series(fn, dtype=object).to_frame("value"))\npd.DataFrame(fn_examples)',
+        'fn, fn_examples = mine.false_negative_estimate(P, ws, paths.embeddings_dir)\ndisplay(pd.Series(fn, dtype=object).to_frame("value"))\npd.DataFrame(fn_examples)',
     ),
     ("md", "## 3. Examples"),
-    ("code", "mining.examples(triples, ws.corpus, n=8, seed=P.seed)"),
+    ("code", "mine.examples(triples, ws.corpus, n=8, seed=P.seed)"),
     (
         "code",
         'plots.histogram([t.neg_rank for t in triples if t.neg_rank], xlabel="teacher rank of the chosen negative", title="Where negatives come from", bins=P.mine_range_max)',
@@ -275,7 +281,7 @@ MINE = header(
     ("md", "## 5. Save"),
     (
         "code",
-        'mining.save_triples(triples, paths.triples)\nmining.save_triples(refit_rows, paths.refit_triples)\nreport.record_metrics(paths, "mine", {**mining.summary(triples), "refit_rows": len(refit_rows), "teacher": P.mine_teacher, "false_negative_estimate": fn})',
+        'mine.save_triples(triples, paths.triples)\nmining.save_triples(refit_rows, paths.refit_triples)\nreport.record_metrics(paths, "mine", {**mine.summary(triples), "refit_rows": len(refit_rows), "teacher": P.mine_teacher, "false_negative_estimate": fn})',
     ),
 ]
 
@@ -292,7 +298,7 @@ TRAIN = header(
     ("md", "## 1. Base model and training data"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\ntriples, datasets = training.load_training_data(P, ws, paths)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\nused = training.negatives_used(triples, datasets)\ndisplay(Markdown(f"Mined negatives in the training rows: **{used[\'trained\']:,} of {used[\'mined\']:,}**"))\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
+        'ws = workspace.load_workspace(paths)\ntriples, datasets = train.load_training_data(P, ws, paths)\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, training=True)\nused = train.negatives_used(triples, datasets)\ndisplay(Markdown(f"Mined negatives in the training rows: **{used[\'trained\']:,} of {used[\'mined\']:,}**"))\npd.DataFrame({name: {"rows": len(d), "columns": ", ".join(d.column_names)} for name, d in datasets.items()}).T',
     ),
     (
         "md",
@@ -305,7 +311,7 @@ TRAIN = header(
     ("md", "## 2. Train"),
     (
         "code",
-        'result = training.fit(P, ws, datasets, base, paths, triples)\npd.Series({"loss": P.loss, "rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "processes": result.processes, "dev passages scored per epoch": f"{result.dev_passages:,} of {len(ws.corpus):,}", "resumed from a checkpoint": result.resumed, "finished run reused": result.reused, "saved to": result.model_dir}).to_frame("value")',
+        'result = train.fit(P, ws, datasets, base, paths, triples)\npd.Series({"loss": P.loss, "rows": result.rows, "epochs": result.epochs, "seconds": round(result.seconds, 1), "rows/s": round(result.rows_per_second, 2), "device": result.device, "precision": result.precision, "processes": result.processes, "dev passages scored per epoch": f"{result.dev_passages:,} of {len(ws.corpus):,}", "resumed from a checkpoint": result.resumed, "finished run reused": result.reused, "saved to": result.model_dir}).to_frame("value")',
     ),
     ("code", "plots.loss_curve(*result.loss_curve())"),
     (
@@ -325,12 +331,12 @@ TRAIN = header(
     ),
     (
         "code",
-        "refit_result = training.refit(P, ws, paths, result)\nMarkdown(training.describe_refit(refit_result, result))",
+        "refit_result = train.refit(P, ws, paths, result)\nMarkdown(train.describe_refit(refit_result, result))",
     ),
     ("md", "## 4. Record"),
     (
         "code",
-        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.kept_dev(), "kept_epoch": result.kept, "memory": mem.to_dict(), "training_data_hash": training.data_hash(triples), "refit": training.refit_summary(P, paths, refit_result), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
+        'report.record_metrics(paths, "train", {"base_model": base.describe(), "base_model_fingerprint": base.fingerprint, "loss": P.loss, "rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second, "device": result.device, "precision": result.precision, "resumed": result.resumed, "reused": result.reused, "processes": result.processes, "dev_passages": result.dev_passages, "negatives": used, "final_loss": (result.loss_curve()[1] or [None])[-1], "dev": result.kept_dev(), "kept_epoch": result.kept, "memory": mem.to_dict(), "training_data_hash": train.data_hash(triples), "refit": train.refit_summary(P, paths, refit_result), "params": {k: P.values[k] for k in config.stage_fields("train")}})',
     ),
 ]
 
@@ -343,7 +349,7 @@ EVALUATE = header(
     ("md", "## 1. Systems"),
     (
         "code",
-        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(evaluation.test_set_note(ws))',
+        'ws = workspace.load_workspace(paths)\nqueries, qrels = ws.split("test")\nbase = models.load_for(P.base_model, P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\ntuned = models.load_for(str(paths.model_dir), P.device, P.max_seq_length, long_passages=P.long_passages, window_sentences=P.window_sentences)\nbase_system = (base.model, workspace.dense_index(base, ws, paths.embeddings_dir, P.encode_batch_size))\ntuned_system = (tuned.model, workspace.dense_index(tuned, ws, paths.embeddings_dir, P.encode_batch_size))\nbm25 = workspace.bm25_index(ws, P.bm25_backend)\nMarkdown(evaluate.test_set_note(ws))',
     ),
     (
         "md",
@@ -351,11 +357,11 @@ EVALUATE = header(
     ),
     (
         "code",
-        'dev_system = evaluation.dev_scored_system(P, paths, ws, tuned_system)\nweight, weight_table = evaluation.tune_fusion_weight(*ws.split("dev"), dev_system, bm25, metric=P.fusion_metric)\nweight_table.round(4)',
+        'dev_system = evaluate.dev_scored_system(P, paths, ws, tuned_system)\nweight, weight_table = evaluate.tune_fusion_weight(*ws.split("dev"), dev_system, bm25, metric=P.fusion_metric)\nweight_table.round(4)',
     ),
     (
         "code",
-        "runs = evaluation.system_runs(queries, base_system, tuned_system, bm25, k=max(*P.k_values, 100), rrf_k=P.rrf_k, fusion_weight=weight)",
+        "runs = evaluate.system_runs(queries, base_system, tuned_system, bm25, k=max(*P.k_values, 100), rrf_k=P.rrf_k, fusion_weight=weight)",
     ),
     (
         "md",
@@ -363,27 +369,27 @@ EVALUATE = header(
     ),
     (
         "code",
-        "summary = evaluation.summaries_by_source(ws, base_system, tuned_system, bm25, weight, P)\nsummary.round(3)",
+        "summary = evaluate.summaries_by_source(ws, base_system, tuned_system, bm25, weight, P)\nsummary.round(3)",
     ),
     ("md", "## 2. Results\n\nEvery system on the test queries: recall@K, MRR@10, nDCG@10 and MAP@100."),
-    ("code", "scores = evaluation.compare_systems(qrels, runs, P.k_values)\ntestset.marked(scores, ws)"),
-    ("code", 'plots.recall_curves(scores, P.k_values, title="Recall at K" + testset.caption(ws))'),
+    ("code", "scores = evaluate.compare_systems(qrels, runs, P.k_values)\nworkspace.marked(scores, ws)"),
+    ("code", 'plots.recall_curves(scores, P.k_values, title="Recall at K" + workspace.caption(ws))'),
     (
         "md",
         "## 3. Uncertainty\n\nMeans with 95 % bootstrap intervals over the test queries, and paired permutation tests: fine-tuned vs base, and hybrid vs the best single system. With few test queries, intervals are wide: read differences against them.",
     ),
     (
         "code",
-        "ci = evaluation.confidence_table(qrels, runs, seed=P.seed)\ndisplay(ci.round(3))\nevaluation.significance_table(qrels, runs, seed=P.seed).round(4)",
+        "ci = evaluate.confidence_table(qrels, runs, seed=P.seed)\ndisplay(ci.round(3))\nevaluation.significance_table(qrels, runs, seed=P.seed).round(4)",
     ),
-    ("code", 'plots.confidence_chart(ci, "ndcg@10", title="nDCG@10 with 95 % intervals" + testset.caption(ws))'),
+    ("code", 'plots.confidence_chart(ci, "ndcg@10", title="nDCG@10 with 95 % intervals" + workspace.caption(ws))'),
     (
         "md",
         "### Refit on train + dev\n\nWith `refit_with_dev`, the shipped model was trained on the train and dev splits. Here it meets the same recipe trained on the train split only, on the test queries, alone and fused with BM25 at the dev-chosen weight, with a paired permutation test of nDCG@10.",
     ),
     (
         "code",
-        'refit_table = evaluation.refit_comparison(queries, qrels, dev_system, tuned_system, bm25, weight, seed=P.seed) if P.refit_with_dev else None\nrefit_table.round(4) if refit_table is not None else Markdown("`refit_with_dev` is off: the fine-tuned model was trained on the train split only.")',
+        'refit_table = evaluate.refit_comparison(queries, qrels, dev_system, tuned_system, bm25, weight, seed=P.seed) if P.refit_with_dev else None\nrefit_table.round(4) if refit_table is not None else Markdown("`refit_with_dev` is off: the fine-tuned model was trained on the train split only.")',
     ),
     (
         "md",
@@ -391,7 +397,7 @@ EVALUATE = header(
     ),
     (
         "code",
-        'deltas = evaluation.per_query_deltas(qrels, runs["base"], runs["fine-tuned"])\nplots.histogram(list(deltas.values()), xlabel="nDCG@10 fine-tuned − base", title="Per-query change")',
+        'deltas = evaluate.per_query_deltas(qrels, runs["base"], runs["fine-tuned"])\nplots.histogram(list(deltas.values()), xlabel="nDCG@10 fine-tuned − base", title="Per-query change")',
     ),
     ("md", "Wins, losses and ties, and the biggest changes with the relevant passage and each model's top hit:"),
     (
@@ -404,11 +410,11 @@ EVALUATE = header(
     ),
     (
         "code",
-        'sets, notes = evaluation.robustness_sets(ws, paths.train_pairs, P.clicks_file)\nMarkdown(" ".join(notes) or "Every source of labelled queries is out of distribution and evaluated below.")',
+        'sets, notes = evaluate.robustness_sets(ws, paths.train_pairs, P.clicks_file)\nMarkdown(" ".join(notes) or "Every source of labelled queries is out of distribution and evaluated below.")',
     ),
     (
         "code",
-        "robustness = evaluation.robustness_table(sets, base_system, tuned_system, P.encode_batch_size)\nrobustness.round(3)",
+        "robustness = evaluate.robustness_table(sets, base_system, tuned_system, P.encode_batch_size)\nrobustness.round(3)",
     ),
     ("code", 'plots.robustness_chart(robustness, "nDCG@10")'),
     (
@@ -443,7 +449,10 @@ MAINTAIN = header(
         "code",
         'registry = maintain.Registry(paths.registry)\nmanifest, built = maintain.publish_run(registry, paths, P)\ndisplay(Markdown(built.describe()))\npd.Series({k: v for k, v in manifest.items() if k != "params"}).to_frame("value")',
     ),
-    ("md", "## 2. What searches get\n\n`python -m nbutils search DOMAIN` answers with the system below unless `--mode` asks for another."),
+    (
+        "md",
+        "## 2. What searches get\n\n`python -m nbutils search DOMAIN` answers with the system below unless `--mode` asks for another.",
+    ),
     ("code", 'ws = workspace.load_workspace(paths)\npd.Series(manifest["serving"]).to_frame("served system")'),
     ("md", "## 3. Version history"),
     ("code", "maintain.history_table(registry)"),
@@ -475,7 +484,7 @@ MAINTAIN = header(
     ),
     (
         "md",
-        "## 7. Triggers and recommendation\n\nEach trigger with the numbers behind it: corpus shift, query shift, a newer base model configured than the one the version was trained from, and a recall regression beyond `regression_drop` and outside the 95 % interval against the version's own first evaluation.",
+        "## 7. Triggers and recommendation\n\nEach trigger with the numbers behind it: corpus shift, query shift, a newer base model configured than the one the version was trained from, and a recall regression beyond `regression_drop` and outside the 95 % interval against the version's own first evaluate.",
     ),
     ("code", "triggers = monitoring.check_triggers(registry, drift, P)\nmonitoring.trigger_table(triggers)"),
     (
@@ -496,7 +505,7 @@ LABEL = [
     ),
     (
         "code",
-        "from IPython.display import Markdown, display\n\nfrom nbutils import config, labeling\nfrom nbutils.paths import DomainPaths",
+        "from IPython.display import Markdown, display\n\nfrom nbutils import config\nfrom nbutils.paths import DomainPaths\nfrom nbutils.synthesize import labeling",
     ),
     ("params", parameters_source("synthesize")),
     (

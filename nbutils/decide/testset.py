@@ -23,10 +23,23 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .metrics import per_query
-from .pairs import Pair
-from .retrieval import reciprocal_rank_fusion
-from .workspace import Workspace, section_of
+from .. import questions
+from ..metrics import evaluate_run, per_query
+from ..pairs import Pair
+from ..questions import check_failures
+from ..retrieval import reciprocal_rank_fusion
+from ..workspace import (
+    GOLD,
+    SYNTHETIC,
+    Workspace,
+    _test_ids,
+    caption,
+    marked,
+    other_sources,
+    save_workspace,
+    section_of,
+    test_queries,
+)
 
 __all__ = [
     "GOLD",
@@ -50,7 +63,6 @@ __all__ = [
     "plan",
 ]
 
-GOLD, SYNTHETIC = "gold", "synthetic"
 TARGET_DIFFERENCE = 0.05  # nDCG@10 a test split should tell apart (the hybrid gain the decide rule asks for)
 FALLBACK_SD = 0.25  # per-query nDCG@10 difference spread assumed when no test query is scored yet
 MAX_HELD_OUT_SHARE = 0.2  # at most this share of the passages is held out for synthetic questions
@@ -196,7 +208,7 @@ class SyntheticSet:
     generated: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     filters: object = None  # a filters.FilterReport
-    generation: object = None  # the synthesize.Generation, for synthesize.check_failures
+    generation: object = None  # the questions.Generation, for questions.check_failures
 
     def summary(self) -> dict:
         return {
@@ -212,18 +224,17 @@ def build(ws: Workspace, params, chat, retriever) -> SyntheticSet:
     """Generate, filter and split the synthetic test and dev questions (see the module docstring).
 
     Args:
-        chat: the synthesize stage's chat model (:func:`nbutils.synthesize.chat_model`).
+        chat: the synthesize stage's chat model (:func:`nbutils.questions.chat_model`).
         retriever: ``fn(queries, k) -> run`` for the round trip (:func:`hybrid_retriever`).
     """
-    from . import synthesize
 
     per_split = params.synthetic_test_size
     test_units, dev_units = held_out_sections(ws.corpus, math.ceil(per_split * 1.5 / 0.65), params.seed)
     units = set(test_units) | set(dev_units)
     pids = [pid for pid in ws.corpus if section_of(pid) in units]
-    shots = synthesize.few_shot_examples(ws, params.few_shot, params.seed)
-    gen = synthesize.llm_pairs(ws, chat, pids, 1, synthesize.prompt_for(params), shots, style=params.query_style)
-    report = synthesize.filter_generated(gen.pairs, ws, params, retriever)
+    shots = questions.few_shot_examples(ws, params.few_shot, params.seed)
+    gen = questions.llm_pairs(ws, chat, pids, 1, questions.prompt_for(params), shots, style=params.query_style)
+    report = questions.filter_generated(gen.pairs, ws, params, retriever)
     queries, qrels, splits = _as_queries(report.kept, set(dev_units), per_split)
     return SyntheticSet(queries, qrels, splits, sorted(units), len(gen.pairs), gen.failures, report, gen)
 
@@ -266,11 +277,10 @@ def ensure(
     Raises:
         RuntimeError: see :func:`ensure_with`.
     """
-    from . import synthesize
 
     if not test_plan.build:
         return ws, None
-    chat = synthesize.chat_model(params, paths.llm_cache)
+    chat = questions.chat_model(params, paths.llm_cache)
     return ensure_with(
         ws, params, paths, test_plan, chat, hybrid_retriever(dense, bm25, model, params.encode_batch_size)
     )
@@ -283,11 +293,9 @@ def ensure_with(ws: Workspace, params, paths, test_plan: TestPlan, chat, retriev
         RuntimeError: when no synthetic question survives (the LLM failed or every answer was filtered
             out), naming the counts and the first failure.
         GenerationFailed: when some survive but more than ``llm_max_failures`` of the LLM requests failed
-            (:func:`nbutils.synthesize.check_failures`).
+            (:func:`nbutils.questions.check_failures`).
         LlmAuthError: when the endpoint refuses the key.
     """
-    from .synthesize import check_failures
-    from .workspace import save_workspace
 
     if not test_plan.build:
         return ws, None
@@ -329,8 +337,6 @@ def side_by_side(ws: Workspace, runs_by_set: dict[str, dict], metrics=("recall@1
     """
     import pandas as pd
 
-    from .metrics import evaluate_run
-
     if len(runs_by_set) < 2:
         return pd.DataFrame()
     table = {}
@@ -341,32 +347,3 @@ def side_by_side(ws: Workspace, runs_by_set: dict[str, dict], metrics=("recall@1
             for m in metrics:
                 table.setdefault(system, {})[f"{m} ({source}, {row['queries']} queries)"] = row[m]
     return pd.DataFrame(table).T
-
-
-def _test_ids(ws: Workspace, source: str) -> list[str]:
-    return ws.sets.get(source, {}).get("test", []) if source != ws.test_source else ws.splits["test"]
-
-
-def test_queries(ws: Workspace, source: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    """Queries and qrels of the test split of ``source`` (``gold`` or ``synthetic``)."""
-    ids = _test_ids(ws, source)
-    return {q: ws.queries[q] for q in ids}, {q: ws.qrels[q] for q in ids}
-
-
-def other_sources(ws: Workspace) -> list[str]:
-    """Sources of test queries besides the one the test split uses, with at least one test query."""
-    return [s for s in (GOLD, SYNTHETIC) if s != ws.test_source and ws.sets.get(s, {}).get("test")]
-
-
-def caption(ws: Workspace) -> str:
-    """A suffix for chart titles saying the test queries are synthetic (empty for gold)."""
-    return " — synthetic test questions" if ws.synthetic else ""
-
-
-def marked(scores: dict[str, dict[str, float]], ws: Workspace, digits: int = 3):
-    """Metrics per system (a DataFrame, systems as rows) with a ``test set`` column naming the source."""
-    from .report import table
-
-    df = table(scores, digits)
-    df.insert(0, "test set", ws.test_source)
-    return df

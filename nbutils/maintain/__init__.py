@@ -32,10 +32,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .lock import domain_lock
-from .pairs import load_pairs, normalize_query
-from .paths import atomic_write_text, read_json, write_json
-from .retrieval import DenseIndex, tokenize
+from ..lock import domain_lock
+from ..models import load_for, load_model, model_fingerprint
+from ..pairs import load_pairs, normalize_query
+from ..paths import atomic_write_text, read_json, write_json
+from ..report import read_metrics
+from ..retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, tokenize, weighted_fusion
+from ..workspace import cached_rows, corpus_hash, embeddings_cache_path, load_workspace
 
 __all__ = [
     "IndexMismatchError",
@@ -471,7 +474,6 @@ def _previous_index(registry: Registry, version: str, loaded) -> tuple[_Previous
 
 def _cached(loaded, corpus: dict, hashes: list[str], cache_dir) -> _Previous | None:
     """Whole-corpus embeddings of this very model from the stage cache (see ``embeddings_cache_path``)."""
-    from .workspace import cached_rows, embeddings_cache_path
 
     if cache_dir is None:
         return None
@@ -544,7 +546,6 @@ def reembed(
         summary = reembed(registry, "v1", load_version(registry, "v1"), ws.corpus)
         summary.encoded, summary.reused  # (2, 998) after one passage changed and one was added
     """
-    from .workspace import corpus_hash
 
     if not corpus:
         raise ValueError(f"re-embedding {version}: the corpus is empty")
@@ -645,7 +646,6 @@ def record_training_corpus(registry: Registry, version: str, corpus: dict, queri
     """Write what ``version`` was trained on, for later drift measurements: the corpus hash, one content
     hash per passage, the word counts of the corpus and of the training queries, and one hash per
     training query (monitoring leaves those queries out of the click log it reads)."""
-    from .workspace import corpus_hash
 
     texts = [p.full_text() for p in corpus.values()]
     path = registry.version_dir(version) / "training_corpus.json"
@@ -669,7 +669,6 @@ def load_version(registry: Registry, version: str, device: str = "cpu"):
 
 
 def _load_manifest(registry: Registry, manifest: dict, device: str = "cpu"):
-    from .models import load_for
 
     version = manifest["version"]
     return load_for(
@@ -741,9 +740,6 @@ def search_domain(
             dense or fused search, or a passage id the TREC format cannot carry.
         IndexMismatchError: when the index was built from another corpus or model version.
     """
-    from .models import load_model
-    from .retrieval import BM25Index, reciprocal_rank_fusion, weighted_fusion
-    from .workspace import corpus_hash, load_workspace
 
     _check_search(queries, mode, k)
     registry = Registry(paths.registry)
@@ -798,8 +794,6 @@ def _run_info(paths, params) -> tuple[dict, list[str]]:
 
     Reads the records of the synthesize, train and evaluate stages (``metrics/*.json``).
     """
-    from .models import model_fingerprint
-    from .report import read_metrics
 
     train = read_metrics(paths, "train") or {}
     if not paths.model_dir.exists():
@@ -829,7 +823,6 @@ def _run_info(paths, params) -> tuple[dict, list[str]]:
 def register_run(registry: Registry, paths, params, promote: bool = True) -> dict:
     """Register the model trained for this domain, with what it was trained on and its test metrics, but
     without an index (see :func:`publish_run` for both in one step)."""
-    from .workspace import load_workspace
 
     info, queries = _run_info(paths, params)
     corpus = load_workspace(paths).corpus
@@ -850,7 +843,6 @@ def publish_run(registry: Registry, paths, params, progress: bool = True) -> tup
     Returns:
         ``(manifest, summary of the index build)``.
     """
-    from .workspace import load_workspace
 
     info, queries = _run_info(paths, params)
     corpus = load_workspace(paths).corpus

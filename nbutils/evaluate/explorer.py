@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import html
 
-from .retrieval import BM25Index, DenseIndex
+from ..retrieval import BM25Index, DenseIndex
+from . import system_runs, tuned_hybrid
 
 __all__ = ["QueryExplorer"]
 
@@ -62,7 +63,6 @@ class QueryExplorer:
 
     def rank(self, query: str) -> dict[str, tuple[str, list[str]]]:
         """Top passage ids per column for ``query``, with the name of the system behind each column."""
-        from .evaluation import system_runs, tuned_hybrid
 
         runs = system_runs(
             {"q": query}, self.base, self.tuned, self.bm25, k=self.depth, fusion_weight=self.fusion_weight

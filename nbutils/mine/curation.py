@@ -8,68 +8,10 @@ are mined.
 from __future__ import annotations
 
 import html
-import json
-from dataclasses import replace
-from pathlib import Path
 
-from .mining import Triple
-from .pairs import normalize_query
-from .paths import append_line
+from ..pairs import FlagFile, Triple, apply_flags, normalize_query
 
 __all__ = ["CurationPanel", "FlagFile", "apply_flags"]
-
-
-class FlagFile:
-    """Append-only JSONL of (query, passage) pairs flagged as relevant."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def add(self, query: str, passage: str) -> None:
-        append_line(self.path, json.dumps({"query": query, "passage": passage}, ensure_ascii=False))
-
-    def pairs(self) -> set[tuple[str, str]]:
-        """Flagged (normalised query, passage id) pairs; a torn last line is ignored."""
-        if not self.path.exists():
-            return set()
-        out = set()
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            out.add((normalize_query(row["query"]), row["passage"]))
-        return out
-
-    def as_positives(self) -> dict[str, set[str]]:
-        """Flags as extra known positives per normalised query (for the next mining run)."""
-        out: dict[str, set[str]] = {}
-        for q, p in self.pairs():
-            out.setdefault(q, set()).add(p)
-        return out
-
-
-def apply_flags(triples: list[Triple], flags: set[tuple[str, str]]) -> tuple[list[Triple], int]:
-    """Drop flagged negatives; a pair left with none keeps one row without a negative.
-
-    Returns:
-        ``(triples, number of negatives removed)``.
-    """
-    kept: list[Triple] = []
-    removed = 0
-    seen_pairs: set[tuple[str, str]] = set()
-    flagged_pairs: set[tuple[str, str]] = set()
-    for t in triples:
-        if t.negative and (normalize_query(t.query), t.negative) in flags:
-            removed += 1
-            flagged_pairs.add((t.query, t.positive))
-            continue
-        kept.append(t)
-        seen_pairs.add((t.query, t.positive))
-    for q, pos in flagged_pairs - seen_pairs:
-        t = next(t for t in triples if (t.query, t.positive) == (q, pos))
-        kept.append(replace(t, negative=None, neg_source=None, neg_rank=None, neg_score=None))
-    return kept, removed
 
 
 class CurationPanel:

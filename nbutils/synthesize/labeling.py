@@ -13,8 +13,10 @@ import html
 import json
 from pathlib import Path
 
-from .pairs import Pair, normalize_query
-from .paths import append_line
+from ..pairs import Pair, load_pairs, normalize_query
+from ..paths import append_line, atomic_write_text
+from ..report import read_metrics
+from ..workspace import bm25_index, load_workspace
 
 __all__ = ["GoldFile", "LabelingPanel", "gold_target", "open_panel", "progress", "write_label_notebook"]
 
@@ -33,8 +35,6 @@ def open_panel(params, paths, limit: int = 200) -> LabelingPanel:
     Raises:
         FileNotFoundError: when the decide stage has not prepared the domain yet, saying what to run.
     """
-    from .synthesize import load_pairs
-    from .workspace import bm25_index, load_workspace
 
     ws = load_workspace(paths)
     candidates = load_pairs(paths.pairs, ["synthetic"])[:limit] if paths.pairs.exists() else []
@@ -43,7 +43,7 @@ def open_panel(params, paths, limit: int = 200) -> LabelingPanel:
     )
 
 
-LABEL_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "label.ipynb"
+LABEL_NOTEBOOK = Path(__file__).resolve().parent.parent.parent / "notebooks" / "label.ipynb"
 
 
 def write_label_notebook(params, paths, template: str | Path = LABEL_NOTEBOOK) -> Path:
@@ -55,8 +55,6 @@ def write_label_notebook(params, paths, template: str | Path = LABEL_NOTEBOOK) -
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
-
-    from .paths import atomic_write_text
 
     if not paths.splits.exists():
         raise FileNotFoundError(
@@ -70,7 +68,6 @@ def write_label_notebook(params, paths, template: str | Path = LABEL_NOTEBOOK) -
 
 def progress(params, paths) -> str:
     """How many labelled questions the domain has and how many the decide stage last asked for (Markdown)."""
-    from .report import read_metrics
 
     rows = GoldFile(gold_target(params, paths)).rows()
     plan = (read_metrics(paths, "decide") or {}).get("test_plan") or {}

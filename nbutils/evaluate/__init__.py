@@ -12,11 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Passage, load_clicks
-from .metrics import evaluate_run, per_query
-from .pairs import load_pairs, normalize_query
-from .paths import json_lines
-from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
+from ..data import Passage, load_clicks
+from ..metrics import (
+    bootstrap_ci,
+    compare_systems,
+    confidence_table,
+    detectable_difference,
+    evaluate_run,
+    paired_test,
+    per_query_deltas,
+)
+from ..models import encode, load_for
+from ..pairs import load_pairs, normalize_query
+from ..paths import json_lines
+from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
+from ..workspace import dense_index, other_sources, test_queries
 
 __all__ = [
     "GENERAL_SET",
@@ -125,8 +135,6 @@ def dev_scored_system(params, paths, ws, tuned: tuple[object, DenseIndex]) -> tu
     """
     if not params.refit_with_dev:
         return tuned
-    from .models import load_for
-    from .workspace import dense_index
 
     if not paths.dev_model_dir.exists():
         raise FileNotFoundError(
@@ -211,89 +219,6 @@ def best_fusion_weight(qrels: dict, dense_run: Run, bm25_run: Run, weights=WEIGH
     return best, pd.DataFrame(rows, columns=["bm25 weight", *columns])
 
 
-def compare_systems(qrels: dict, runs: dict[str, Run], k_values: list[int]) -> dict[str, dict[str, float]]:
-    """Metrics per system: recall at every cut-off in ``k_values``, MRR@10, nDCG@10 and MAP@100."""
-    return {name: evaluate_run(qrels, run, tuple(k_values)) for name, run in runs.items()}
-
-
-def per_query_deltas(qrels: dict, before: Run, after: Run, metric: str = "ndcg@10") -> dict[str, float]:
-    """Per-query change of ``metric`` from run ``before`` to run ``after``."""
-    a, b = per_query(qrels, before), per_query(qrels, after)
-    return {q: b[q][metric] - a[q][metric] for q in a}
-
-
-def bootstrap_ci(values, n_resamples: int = 1000, seed: int = 42, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean of per-query ``values``."""
-    vals = np.asarray(list(values), dtype=float)
-    if len(vals) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = vals[rng.integers(0, len(vals), size=(n_resamples, len(vals)))].mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
-
-
-def confidence_table(qrels: dict, runs: dict[str, Run], metrics=("ndcg@10", "recall@10"), seed: int = 42):
-    """Mean and 95 % bootstrap interval of each metric for each system (a DataFrame)."""
-    import pandas as pd
-
-    rows = []
-    for name, run in runs.items():
-        per = per_query(qrels, run, (10, 100))
-        for m in metrics:
-            vals = [r[m] for r in per.values()]
-            low, high = bootstrap_ci(vals, seed=seed)
-            rows.append({"system": name, "metric": m, "mean": sum(vals) / len(vals), "low": low, "high": high})
-    return pd.DataFrame(rows)
-
-
-def paired_test(qrels: dict, run_a: Run, run_b: Run, metric: str = "ndcg@10", seed: int = 42) -> dict[str, float]:
-    """Paired permutation test (two-sided) of ``metric`` between two runs on the same queries (scipy)."""
-    from scipy.stats import permutation_test
-
-    a, b = per_query(qrels, run_a, (10, 100)), per_query(qrels, run_b, (10, 100))
-    xs = [a[q][metric] for q in a]
-    ys = [b[q][metric] for q in a]
-    res = permutation_test(
-        (xs, ys),
-        lambda x, y: sum(x) / len(x) - sum(y) / len(y),
-        permutation_type="samples",
-        n_resamples=9999,
-        alternative="two-sided",
-        random_state=seed,
-    )
-    return {"difference": float(res.statistic), "p_value": float(res.pvalue), "queries": len(xs)}
-
-
-def detectable_difference(differences, power: float = 0.8, alpha: float = 0.05) -> float:
-    """Smallest mean difference a two-sided paired test at level ``alpha`` detects with probability ``power``,
-    given per-query ``differences`` between two systems: ``(z(1 - alpha/2) + z(power)) * sd / sqrt(n)``
-    (normal approximation). ``nan`` with fewer than two queries."""
-    from scipy.stats import norm
-
-    d = np.asarray(list(differences), dtype=float)
-    if len(d) < 2:
-        return float("nan")
-    return float((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * d.std(ddof=1) / np.sqrt(len(d)))
-
-
-def significance_table(qrels: dict, runs: dict[str, Run], metric: str = "ndcg@10", seed: int = 42):
-    """Fine-tuned vs base, and hybrid vs the best single system, with p-values (a DataFrame).
-
-    The hybrid is the one chosen without the test queries (:func:`tuned_hybrid`); the single system it
-    is compared with is the best on the test queries, which favours the single system.
-    """
-    import pandas as pd
-
-    singles = {k: v for k, v in runs.items() if not k.startswith("hybrid")}
-    scores = {k: evaluate_run(qrels, v, (10,))[metric] for k, v in singles.items()}
-    best = max(scores, key=scores.get)
-    hybrid = tuned_hybrid(runs) if any(k.startswith("hybrid") for k in runs) else None
-    pairs = [("fine-tuned", "base")] + ([(hybrid, best)] if hybrid else [])
-    rows = [{"comparison": f"{a} vs {b}", **paired_test(qrels, runs[a], runs[b], metric, seed)} for a, b in pairs]
-    return pd.DataFrame(rows)
-
-
 def biggest_changes(
     deltas: dict[str, float], queries: dict[str, str], qrels: dict, runs: dict[str, Run], corpus: dict, n: int = 5
 ):
@@ -369,7 +294,7 @@ def summary_table(qrels: dict, runs: dict[str, Run], seed: int = 42):
 IN_DOMAIN = "in-domain"
 OUT_OF_DISTRIBUTION = "out-of-distribution"
 GENERAL = "general-domain regression"
-GENERAL_SET = Path(__file__).parent / "builtin" / "general_pairs.jsonl"
+GENERAL_SET = Path(__file__).parent.parent / "builtin" / "general_pairs.jsonl"
 
 
 @dataclass
@@ -460,7 +385,6 @@ def robustness_sets(ws, train_pairs_file: str | Path, clicks_file: str | Path = 
         queries when they count as out of distribution; ``notes`` are sentences saying which sources are left
         out and why.
     """
-    from .testset import test_queries
 
     pairs = load_pairs(train_pairs_file)
     used = {p.source for p in pairs}
@@ -492,8 +416,6 @@ def summaries_by_source(ws, base, tuned, bm25, fusion_weight, params):
     """
     import pandas as pd
 
-    from .testset import other_sources, test_queries
-
     tables = []
     for source in [ws.test_source, *other_sources(ws)]:
         queries, qrels = test_queries(ws, source)
@@ -507,7 +429,6 @@ def summaries_by_source(ws, base, tuned, bm25, fusion_weight, params):
 
 def test_set_note(ws) -> str:
     """What the test queries can and cannot show (Markdown), said plainly when they are synthetic."""
-    from .testset import other_sources
 
     n = len(ws.splits["test"])
     if not ws.synthetic:
@@ -551,7 +472,6 @@ def dense_scores(
 ) -> dict[str, float]:
     """recall@10, recall@100, MRR@10, nDCG@10 and MAP@100 of ``model`` retrieving among ``corpus`` alone,
     and its mean ``z-margin`` (see :func:`z_margin`)."""
-    from .models import encode
 
     ids = list(corpus)
     embeddings = encode(model, [corpus[i].full_text() for i in ids], batch_size, kind="document", progress=False)
@@ -623,4 +543,21 @@ def robustness_table(
     corpus, queries, qrels = general_set(general)
     general = [dense_scores(m, corpus, queries, qrels, batch_size) for m in (base[0], tuned[0])]
     rows.append(_shift_row("general English (shipped pairs)", GENERAL, *general))
+    return pd.DataFrame(rows)
+
+
+def significance_table(qrels: dict, runs: dict[str, Run], metric: str = "ndcg@10", seed: int = 42):
+    """Fine-tuned vs base, and hybrid vs the best single system, with p-values (a DataFrame).
+
+    The hybrid is the one chosen without the test queries (:func:`tuned_hybrid`); the single system it
+    is compared with is the best on the test queries, which favours the single system.
+    """
+    import pandas as pd
+
+    singles = {k: v for k, v in runs.items() if not k.startswith("hybrid")}
+    scores = {k: evaluate_run(qrels, v, (10,))[metric] for k, v in singles.items()}
+    best = max(scores, key=scores.get)
+    hybrid = tuned_hybrid(runs) if any(k.startswith("hybrid") for k in runs) else None
+    pairs = [("fine-tuned", "base")] + ([(hybrid, best)] if hybrid else [])
+    rows = [{"comparison": f"{a} vs {b}", **paired_test(qrels, runs[a], runs[b], metric, seed)} for a, b in pairs]
     return pd.DataFrame(rows)

@@ -20,8 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .maintain import Registry, load_index, passage_hash, query_hash, read_index, reembed, word_counts
-from .paths import append_line, read_json
+from ..data import Passage, load_clicks, parse_timestamp
+from ..metrics import bootstrap_ci, per_query
+from ..models import model_fingerprint, resolve_model
+from ..paths import append_line, read_json
+from ..workspace import corpus_hash
+from . import Registry, load_index, passage_hash, query_hash, read_index, reembed, word_counts
 
 __all__ = [
     "METRICS",
@@ -104,8 +108,6 @@ def evaluation_record(
 
 def score_run(version: str, qrels: dict, run: dict, source: str, seed: int = 42) -> dict:
     """A history record from a run: means and percentile-bootstrap 95 % intervals over the queries."""
-    from .evaluation import bootstrap_ci
-    from .metrics import per_query
 
     per = per_query(qrels, run, (10,))
     if not per:
@@ -194,7 +196,6 @@ def log_queries(params, ws, since=None) -> dict[str, dict[str, int]] | None:
             current version's registration, so the queries it was trained on do not dilute the new
             ones. Clicks without a timestamp are kept (their time is unknown).
     """
-    from .data import load_clicks, parse_timestamp
 
     if not params.clicks_file:
         return None
@@ -237,7 +238,6 @@ def evaluate_current(registry: Registry, loaded, ws, params) -> list[dict]:
     Raises:
         IndexMismatchError: when the current version's index is not of the current corpus (re-embed first).
     """
-    from .workspace import corpus_hash
 
     version = registry.current
     index = load_index(registry, version, corpus_hash(ws.corpus))
@@ -364,7 +364,6 @@ def measure_drift(
     Needs the version's index of ``corpus`` (see :func:`~nbutils.maintain.reembed`) and the records written
     at registration; a measure whose record is missing is left ``None`` with a note.
     """
-    from .workspace import corpus_hash
 
     trained = 0
     if isinstance(queries, LoggedQueries):
@@ -488,7 +487,6 @@ def regression_trigger(records: list[dict], version: str, drop: float, source: s
 
 def check_triggers(registry: Registry, drift: Drift, params) -> list[Trigger]:
     """Every trigger for the current version, from the drift, the params and the evaluation history."""
-    from .models import model_fingerprint, resolve_model
 
     manifest = registry.manifest(registry.current)
     try:
@@ -580,7 +578,6 @@ _NEW_TOPIC = [
 def drift_passages(n: int, seed: int = 42) -> dict:
     """``n`` short passages about beekeeping, a topic unrelated to the demo corpus, built deterministically
     from a fixed set of sentences (three per passage)."""
-    from .data import Passage
 
     rng = random.Random(seed)
     out = {}

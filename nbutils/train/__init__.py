@@ -21,8 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import KeepEpoch
-from .mining import Triple
+from ..config import KeepEpoch
+from ..models import LOSSES, LoadedModel, load_for, make_loss
+from ..pairs import FlagFile, Triple, apply_flags, load_triples
+from ..retrieval import DenseIndex
+from ..workspace import bm25_index
 
 __all__ = [
     "LOSSES",
@@ -255,43 +258,8 @@ def negatives_used(triples: list[Triple], datasets: dict) -> dict[str, int]:
     return {"mined": len({(t.query, t.positive, t.negative) for t in triples if t.negative}), "trained": trained}
 
 
-LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce")
 RESULT_FILE = "train_result.json"  # saved inside the model folder: timings, log history, fingerprint
 IN_BATCH_LOSSES = ("mnrl", "cached_mnrl", "infonce")
-
-
-def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int = 32):
-    """The loss module for ``name``, optionally wrapped in MatryoshkaLoss (dimensions d, d/2, d/4, d/8).
-
-    ``infonce`` is MultipleNegativesRankingLoss with a temperature of 0.05 computed in both directions
-    (query→passage and passage→query) where the installed sentence-transformers supports it.
-    """
-    try:  # sentence-transformers >= 6
-        from sentence_transformers.sentence_transformer import losses
-    except ImportError:  # 5.x layout
-        from sentence_transformers import losses
-
-    if name == "mnrl":
-        loss = losses.MultipleNegativesRankingLoss(model)
-    elif name == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)
-    elif name == "triplet":
-        loss = losses.TripletLoss(model)
-    elif name == "cosent":
-        loss = losses.CoSENTLoss(model)
-    elif name == "infonce":
-        try:
-            loss = losses.MultipleNegativesRankingLoss(model, scale=20.0, directions=("query_to_doc", "doc_to_query"))
-        except TypeError:
-            loss = losses.MultipleNegativesSymmetricRankingLoss(model, scale=20.0)
-    else:
-        raise ValueError(f"loss: {name!r} is not allowed; valid: {', '.join(LOSSES)}")
-    if matryoshka:
-        dim = getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)()
-        loss = losses.MatryoshkaLoss(
-            model, loss, matryoshka_dims=[d for d in (dim, dim // 2, dim // 4, dim // 8) if d >= 16]
-        )
-    return loss
 
 
 def _as_served(evaluator_cls, passages: list, long_passages: str, window_sentences: int):
@@ -301,8 +269,6 @@ def _as_served(evaluator_cls, passages: list, long_passages: str, window_sentenc
         (``window_sentences``); metrics as sentence-transformers computes them."""
 
         def compute_all_metrics(self, model, corpus_model=None, corpus_embeddings=None, output_path=None):
-            from .models import LoadedModel
-            from .retrieval import DenseIndex
 
             loaded = LoadedModel(model, None, str(model.device), "", long_passages, window_sentences)
             rows, starts = loaded.encode_index(passages, self.batch_size, progress=False)
@@ -727,8 +693,6 @@ def load_training_data(params, ws, paths) -> tuple[list[Triple], dict]:
     Returns:
         ``(triples, datasets)``; see :func:`build_datasets`.
     """
-    from .curation import FlagFile, apply_flags
-    from .mining import load_triples
 
     triples, _ = apply_flags(load_triples(paths.triples), FlagFile(paths.negative_flags).pairs())
     datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=params.loss)
@@ -793,8 +757,6 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
         if queries:
             corpus = ws.corpus
             if pool := _dev_pool(params, len(corpus)):
-                from .workspace import bm25_index
-
                 bm25 = bm25_index(ws, params.bm25_backend)
                 corpus = dev_corpus(queries, qrels, corpus, pool, bm25, params.seed)
             windows = params.long_passages == "windows"
@@ -829,8 +791,6 @@ def load_refit_data(params, ws, paths) -> tuple[list[Triple], dict]:
     Raises:
         FileNotFoundError: when the mine stage left no refit rows (it ran without ``refit_with_dev``).
     """
-    from .curation import FlagFile, apply_flags
-    from .mining import load_triples
 
     rows = load_triples(paths.refit_triples) if paths.refit_triples.exists() else []
     if not rows:
@@ -852,7 +812,6 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
     """
     if not params.refit_with_dev:
         return None
-    from .models import load_for
 
     triples, datasets = load_refit_data(params, ws, paths)
     epochs = refit_epochs(params, first)
@@ -888,8 +847,6 @@ def refit_summary(params, paths, result: TrainResult | None) -> dict:
     (``{}`` without a refit)."""
     if result is None:
         return {}
-    from .curation import FlagFile, apply_flags
-    from .mining import load_triples
 
     triples, _ = apply_flags(load_triples(paths.refit_triples), FlagFile(paths.negative_flags).pairs())
     return {

@@ -7,17 +7,17 @@ unlabelled positives hide.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .pairs import Pair, normalize_query
-from .paths import atomic_write_text, read_records
-from .retrieval import BM25Index, DenseIndex
+from ..data import duplicate_groups
+from ..models import encode, load_for, passage_windows, resolve_device, sentence_windows
+from ..pairs import Pair, Triple, load_triples, normalize_query, save_triples
+from ..retrieval import BM25Index, DenseIndex
+from ..workspace import bm25_index, dense_index, holds_out_passages, trainable_passages
 
 __all__ = [
     "CrossEncoderRescorer",
@@ -36,34 +36,6 @@ __all__ = [
     "setting",
     "summary",
 ]
-
-
-@dataclass(frozen=True)
-class Triple:
-    """A training pair with an optional hard negative and where that negative came from."""
-
-    query: str
-    positive: str
-    source: str
-    origin: str
-    negative: str | None = None
-    neg_source: str | None = None  # bm25 | dense | hybrid, "+cross-encoder" when rescored | manual
-    neg_rank: int | None = None
-    neg_score: float | None = None
-    positive_text: str | None = None  # window of a long positive that training uses (long_passages: windows)
-    negative_text: str | None = None  # same for the negative
-
-
-def duplicate_groups(corpus: dict) -> dict[str, set[str]]:
-    """Passage ids that share the same text (ignoring the title), for each passage that has copies.
-
-    Corpora often hold the same passage under several documents; a copy of a positive must never
-    be mined as a negative.
-    """
-    by_text: dict[str, set[str]] = defaultdict(set)
-    for pid, p in corpus.items():
-        by_text[" ".join(p.text.split()).lower()].add(pid)
-    return {pid: ids for ids in by_text.values() if len(ids) > 1 for pid in ids}
 
 
 def known_positives(
@@ -159,7 +131,6 @@ def mine_hybrid(
     ``allowed``, when given, limits negatives to those passage ids (e.g. no passage of a held-out
     document).
     """
-    from .models import encode
 
     if per_query <= 0:  # in-batch negatives only: nothing to rank
         return [t for p in pairs for t in _triples(p, [], "")]
@@ -255,7 +226,6 @@ def choose_windows(
     (:func:`nbutils.models.sentence_windows`): every passage of more than that many sentences trains as
     its closest run of ``sentences`` sentences under its title.
     """
-    from .models import encode, passage_windows, sentence_windows
 
     def split(pid: str) -> list[str]:
         p = corpus[pid]
@@ -297,13 +267,10 @@ def mine(
     ``long_passages: windows`` (and ``windows``), long passages are given the window training uses
     (:func:`choose_windows`, by the base model).
     """
-    from .workspace import holds_out_passages, trainable_passages
 
     bm25, dense, model = _teacher(params, ws, embeddings_dir)
     rescorer = None
     if params.mine_rescorer:
-        from .models import resolve_device
-
         rescorer = CrossEncoderRescorer.load(
             params.mine_rescorer, ws.corpus, resolve_device(params.device), params.encode_batch_size
         )
@@ -325,8 +292,6 @@ def mine(
     if not windows or params.long_passages != "windows":
         return triples
     if model is None:
-        from .models import load_for
-
         model = load_for(params.base_model, params.device, params.max_seq_length).model
     return choose_windows(triples, ws.corpus, model, params.encode_batch_size)
 
@@ -357,8 +322,6 @@ def mine_refit(
 
 
 def _teacher(params, ws, embeddings_dir):
-    from .models import load_for
-    from .workspace import bm25_index, dense_index
 
     bm25 = bm25_index(ws, params.bm25_backend)
     if params.mine_teacher == "bm25":
@@ -391,16 +354,6 @@ def false_negative_estimate(params, ws, embeddings_dir, limit: int = 500) -> tup
     summary["rate"] = round(len(wrong) / len(mined), 4) if mined else None
     examples = [{"query": t.query, "mined negative (gold-relevant)": t.negative, "rank": t.neg_rank} for t in wrong[:8]]
     return summary, examples
-
-
-def save_triples(triples: list[Triple], path: str | Path) -> None:
-    """Write triples as JSONL, atomically."""
-    atomic_write_text(path, "".join(json.dumps(asdict(t), ensure_ascii=False) + "\n" for t in triples))
-
-
-def load_triples(path: str | Path) -> list[Triple]:
-    """Read triples written by :func:`save_triples`; a malformed line is an error naming file and line."""
-    return read_records(path, Triple, "training triples", "the mine stage")
 
 
 def setting(params) -> str:

@@ -2,7 +2,7 @@
 
 The recommendation is one of ``fine-tune``, ``hybrid`` or ``skip``, with the reasons written as
 sentences built from the measured numbers and the path it took through the questions of :data:`RULE`
-(drawn by :func:`nbutils.plots.decision_flowchart`). :func:`estimate_cost` says what fine-tuning would
+(drawn by :func:`flowchart`). :func:`estimate_cost` says what fine-tuning would
 take: pairs still missing, synthetic pairs expected, and training time from throughput measured here.
 """
 
@@ -17,11 +17,16 @@ from enum import Enum
 
 import numpy as np
 
-from .config import SynthesizeParams, TrainParams
-from .mining import duplicate_groups
-from .report import read_metrics
-from .retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
-from .workspace import Workspace, document_of
+from .. import plots
+from ..config import SynthesizeParams, TrainParams
+from ..data import duplicate_groups
+from ..metrics import detectable_difference, per_query
+from ..models import make_loss, split_sentences, token_counts
+from ..pairs import click_pairs, normalize_query
+from ..report import read_metrics
+from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
+from ..workspace import Workspace, document_of
+from .testset import test_queries
 
 __all__ = [
     "ASSUMED_KEEP_RATE",
@@ -38,6 +43,7 @@ __all__ = [
     "passage_lengths",
     "cost_estimate",
     "estimate_cost",
+    "flowchart",
     "issue_table",
     "labelled_queries",
     "keep_rate",
@@ -176,7 +182,6 @@ def passage_lengths(ws: Workspace, loaded) -> dict[str, object]:
         ``sentences_median`` and a ``sentence`` for the report (with a hint at ``window_sentences`` when
         passages hold more than 3 sentences on median and the param is off).
     """
-    from .models import split_sentences, token_counts
 
     seq = loaded.model.max_seq_length
     counts = np.array(token_counts(loaded.model.tokenizer, [p.full_text() for p in ws.corpus.values()])) + 2
@@ -220,7 +225,6 @@ def baseline_runs(
 ) -> dict[str, Run]:
     """Runs of the base dense model, BM25 and their reciprocal-rank fusion on one split, or on the test
     queries of ``source`` (``gold`` or ``synthetic``, see :func:`nbutils.testset.test_queries`)."""
-    from .testset import test_queries
 
     queries = test_queries(ws, source)[0] if source else ws.split(split)[0]
     dense_run = dense.search(model, queries, k=k)
@@ -248,9 +252,6 @@ def split_resolution(
     """
     import pandas as pd
 
-    from .evaluation import detectable_difference
-    from .metrics import per_query
-
     rows = []
     for split in splits:
         queries, qrels = ws.split(split)
@@ -273,8 +274,6 @@ def split_resolution(
 def labelled_queries(ws: Workspace, clicks_file: str = "", min_clicks: int = 1) -> int:
     """Labelled queries of every kind: gold queries in any split plus distinct click-log queries
     (with at least ``min_clicks`` clicks). Synthetic test questions do not count."""
-    from .pairs import normalize_query
-    from .synthesize import click_pairs
 
     gold = sum(1 for q in ws.queries if ws.query_source.get(q) != "synthetic")
     clicks = {normalize_query(p.query) for p in click_pairs(clicks_file, ws, min_clicks)} if clicks_file else set()
@@ -510,8 +509,6 @@ def measure_throughput(
     """
     import torch
 
-    from .training import make_loss
-
     if not rows:
         raise ValueError("measure_throughput: no rows to time training on")
     student = copy.deepcopy(model).float()
@@ -644,8 +641,6 @@ def pairs_by_source(ws: Workspace, clicks_file: str, min_clicks: int, cost: dict
     """
     import pandas as pd
 
-    from .synthesize import click_pairs
-
     gold = sum(len(ws.qrels[q]) for q in ws.splits["train"])
     clicks = len(click_pairs(clicks_file, ws, min_clicks)) if clicks_file else 0
     rows = [
@@ -658,3 +653,8 @@ def pairs_by_source(ws: Workspace, clicks_file: str, min_clicks: int, cost: dict
     table.loc[len(table)] = ["total", total, f"threshold min_pairs {cost['min_pairs']:,}"]
     table["share of min_pairs"] = (table["pairs"] / cost["min_pairs"]).round(2)
     return table.set_index("source")
+
+
+def flowchart(rec: Recommendation, title: str = ""):
+    """The decision rule as a flowchart with the path ``rec`` took highlighted (a matplotlib Figure)."""
+    return plots.decision_flowchart(rec, RULE, LAST_NO, title)
