@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 DOMAIN ?= python_docs
 
-.PHONY: install demo test lint notebooks clean
+.PHONY: install demo test test-slow test-all lint params clean
 
 install: $(VENV)/.installed
 
@@ -24,16 +24,28 @@ demo: install
 	$(PY) -m nbutils run $(DOMAIN)
 	@echo "Reports: outputs/$(DOMAIN)/*.html — overview: outputs/index.html"
 
+# The fast tier, what CI and a newcomer run first: lint, unit tests, one smoke run of the six notebooks.
 test: install
-	$(VENV)/bin/ruff check nbutils tests bench tools
-	$(PY) -m pytest
+	$(VENV)/bin/ruff check nbutils tests bench tools notebooks
+	$(PY) -m pytest -m "not slow"
 
+# The slow tier alone: real training runs, torchrun, the bench scripts, the cold-start run, failing endpoints.
+test-slow: install
+	$(PY) -m pytest -m slow
+
+# Both tiers (what .ci/run runs).
+test-all: test test-slow
+
+# Style, formatting, and the package's layer rules (tests/test_layout.py).
 lint: install
-	$(VENV)/bin/ruff check nbutils tests bench tools
-	$(VENV)/bin/ruff format --check nbutils tests bench tools
+	$(VENV)/bin/ruff check nbutils tests bench tools notebooks
+	$(VENV)/bin/ruff format --check nbutils tests bench tools notebooks
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_layout.py
 
-notebooks: install
-	$(PY) tools/make_notebooks.py
+# After changing a params key: the notebooks' parameters cells and docs/params.md, from nbutils/config.py.
+params: install
+	$(PY) tools/sync_params.py
+	$(PY) tools/params_reference.py --write
 
 clean:
 	rm -rf outputs/*/ outputs/index.html

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from nbutils.evaluate import compare_systems, confidence_table, paired_test, system_runs
-from nbutils.models import load_for
+from nbutils.models import load_encoder
 from nbutils.paths import DomainPaths, write_json
 from nbutils.retrieval import reciprocal_rank_fusion
 from nbutils.workspace import bm25_index, dense_index, document_of, load_workspace, section_of
@@ -97,8 +97,8 @@ def cmd_score(args) -> None:
     ws = load_workspace(paths)
     ev = json.loads(paths.metrics("evaluate").read_text())
     queries, qrels, missing = human_questions(Path(args.questions), ws.corpus)
-    base = load_for("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
-    tuned = load_for(str(paths.model_dir), "auto", 128)
+    base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
+    tuned = load_encoder(str(paths.model_dir), "auto", 128)
     systems = [(m.model, dense_index(m, ws, paths.embeddings_dir)) for m in (base, tuned)]
     bm25 = bm25_index(ws)
     runs = system_runs(queries, *systems, bm25, k=100, fusion_weight=ev["fusion_weight"])

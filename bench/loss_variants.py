@@ -31,11 +31,11 @@ from train_scifact import paired_tests, scores, show_tests
 
 from nbutils.config import load_params
 from nbutils.mine import known_positives, mine_bm25, mine_hybrid
-from nbutils.models import encode, load_for
+from nbutils.models import encode, load_encoder
 from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex
 from nbutils.synthesize import gold_pairs, leakage_filter
-from nbutils.train import build_datasets, train
+from nbutils.train import build_datasets, fine_tune
 from nbutils.workspace import prepare_workspace
 
 ROWS = ("mnrl", "gte", "hardness", "gist")
@@ -56,7 +56,7 @@ def make(name: str, model, base: str, device: str, mini_batch: int = 0):
     if name == "hardness":
         return losses.MultipleNegativesRankingLoss(model, hardness_mode="in_batch_negatives", hardness_strength=9.0)
     if name == "gist":
-        return losses.GISTEmbedLoss(model, load_for(base, device, 256).model, temperature=0.05)
+        return losses.GISTEmbedLoss(model, load_encoder(base, device, 256).model, temperature=0.05)
     raise SystemExit(f"--rows: unknown row {name!r}; the rows are {', '.join(ROWS)}")
 
 
@@ -88,7 +88,7 @@ def main() -> None:
     gold, dropped = leakage_filter(gold_pairs(ws), ws)
     print(f"{len(gold)} gold pairs ({len(dropped)} dropped by the leakage guard)", flush=True)
     if args.negatives:
-        base = load_for(args.model, args.device, 256)
+        base = load_encoder(args.model, args.device, 256)
         dense = DenseIndex(ids, encode(base.model, texts, 256, progress=False))
         triples = mine_hybrid(
             gold, bm25, dense, base.model, known_positives(gold, ws.corpus), args.negatives, 3, 40, 0.5
@@ -97,11 +97,11 @@ def main() -> None:
         triples = mine_bm25(gold, bm25, {}, 0)
     results, runs = {}, {}
     for name in rows:
-        model = load_for(args.model, args.device, 256, training=True)
+        model = load_encoder(args.model, args.device, 256, training=True)
         datasets = build_datasets(triples, ws.corpus, args.negatives)
         loss = make(name, model.model, args.model, model.device, args.mini_batch)
         start = time.perf_counter()
-        res = train(
+        res = fine_tune(
             model.model,
             datasets,
             out / f"model-{name}",
@@ -113,7 +113,7 @@ def main() -> None:
             loss="cached_mnrl" if args.mini_batch else "mnrl",
             loss_module=loss,
         )
-        tuned = load_for(str(out / f"model-{name}"), args.device, 256)
+        tuned = load_encoder(str(out / f"model-{name}"), args.device, 256)
         runs[name] = {}
         results[name] = {"rows": res.rows, "train_s": round(time.perf_counter() - start, 1), "seed": args.seed}
         results[name] |= {"loss": type(loss).__name__, "columns": {k: len(d.column_names) for k, d in datasets.items()}}

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from nbutils.mine import mine_hybrid
-from nbutils.models import load_for
+from nbutils.models import load_encoder
 from nbutils.pairs import Pair
 from nbutils.retrieval import BM25Index, DenseIndex
 
@@ -49,7 +49,7 @@ def main() -> None:
         pos = rng.randrange(args.passages)
         words = texts[pos].split()
         pairs.append(Pair(" ".join(rng.sample(words, 6)), ids[pos], "synthetic", "bench"))
-    model = load_for("sentence-transformers/all-MiniLM-L6-v2", "auto", 32).model
+    model = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 32).model
     weight = {"hybrid": 0.5, "bm25": 1.0, "dense": 0.0}[args.teacher]
     t1 = time.perf_counter()
     triples = mine_hybrid(pairs, bm25, dense, model, {}, 3, 3, 40, 0.5, weight, 256)

@@ -24,11 +24,11 @@ from nbutils.data import load_beir
 from nbutils.llm import LocalChatModel, ResponseCache
 from nbutils.metrics import evaluate_run
 from nbutils.mine import duplicate_groups, known_positives, mine_bm25, mine_hybrid
-from nbutils.models import encode, load_for
+from nbutils.models import encode, load_encoder
 from nbutils.pairs import Pair, load_pairs, save_pairs
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion
 from nbutils.synthesize import Generation, filter_generated, generate, leakage_filter, llm_pairs, sample_passages
-from nbutils.train import build_datasets, train
+from nbutils.train import build_datasets, fine_tune
 from nbutils.workspace import Workspace, split_queries
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -97,7 +97,7 @@ def cmd_train_eval(args) -> None:
     generated, leaked = leakage_filter(load_pairs(out / "generated.jsonl"), ws, splits=("dev",))
     static, _ = leakage_filter(load_pairs(out / "llm_filtered_static.jsonl"), ws, splits=("dev",))
     print(f"{len(leaked)} generated pairs dropped as near-duplicates of dev claims")
-    base = load_for(args.model or MODEL, args.device, args.seq)
+    base = load_encoder(args.model or MODEL, args.device, args.seq)
     ids, texts = ws.ids_and_texts()
     bm25 = BM25Index(ids, texts)
     results = {"base": evaluate(base, ws, args.seq)}
@@ -128,9 +128,9 @@ def cmd_train_eval(args) -> None:
             triples = mine_hybrid(pairs, bm25, dense, base.model, known, 1, 3, 40, 0.5)
         else:
             triples = mine_bm25(pairs, bm25, known, 1 if negative else 0, 3, 30)
-        model = load_for(args.model or MODEL, args.device, args.seq, training=True)
+        model = load_encoder(args.model or MODEL, args.device, args.seq, training=True)
         data = build_datasets(triples, ws.corpus, 1 if negative else 0)
-        res = train(
+        res = fine_tune(
             model.model,
             data,
             out / "model-tmp",
@@ -139,7 +139,7 @@ def cmd_train_eval(args) -> None:
             batch_size=args.batch,
             seed=args.seed,
         )
-        tuned = load_for(str(out / "model-tmp"), args.device, args.seq)
+        tuned = load_encoder(str(out / "model-tmp"), args.device, args.seq)
         results[label] = evaluate(tuned, ws, args.seq) | {"pairs": len(pairs), "train_s": round(res.seconds, 1)}
         print(label, {k: round(v, 4) if isinstance(v, float) else v for k, v in results[label].items()}, flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))

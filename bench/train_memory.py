@@ -49,12 +49,12 @@ def one(args) -> dict:
     """Train with one loss in this process; return its peak RSS and speed."""
     from types import SimpleNamespace
 
-    from nbutils.models import load_for
-    from nbutils.train import build_datasets, train
+    from nbutils.models import load_encoder
+    from nbutils.train import build_datasets, fine_tune
     from nbutils.train.memory import training_estimate
 
     triples, corpus = synthetic(args.pairs, args.words, args.negatives)
-    loaded = load_for(args.model or MODEL, args.device, args.seq, training=True)
+    loaded = load_encoder(args.model or MODEL, args.device, args.seq, training=True)
     datasets = build_datasets(triples, corpus, args.negatives, loss=args.one)
     settings = SimpleNamespace(
         loss=args.one, batch_size=args.batch, cached_mini_batch=args.mini_batch, max_seq_length=args.seq
@@ -62,7 +62,7 @@ def one(args) -> dict:
     estimate = training_estimate(settings, loaded.model, datasets, loaded.device, available_gb=float("inf"))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        res = train(
+        res = fine_tune(
             loaded.model,
             datasets,
             Path(tmp) / "model",

@@ -19,10 +19,10 @@ from pathlib import Path
 from synth_scifact import MODEL, workspace
 
 from nbutils.mine import known_positives, mine_bm25
-from nbutils.models import load_for
+from nbutils.models import load_encoder
 from nbutils.retrieval import BM25Index
 from nbutils.synthesize import gold_pairs
-from nbutils.train import build_datasets, train
+from nbutils.train import build_datasets, fine_tune
 
 
 def plain(location: str, data, out: Path, device: str, batch: int, seq: int) -> float:
@@ -59,9 +59,9 @@ def plain(location: str, data, out: Path, device: str, batch: int, seq: int) -> 
 
 
 def ours(location: str, data, out: Path, device: str, batch: int, seq: int) -> float:
-    model = load_for(location, device, seq, training=True)
+    model = load_encoder(location, device, seq, training=True)
     start = time.perf_counter()
-    train(model.model, {"pairs": data}, out / "ours", device=model.device, epochs=1, batch_size=batch, seed=42)
+    fine_tune(model.model, {"pairs": data}, out / "ours", device=model.device, epochs=1, batch_size=batch, seed=42)
     return time.perf_counter() - start
 
 
@@ -84,8 +84,8 @@ def main() -> None:
 
     data = build_datasets(triples, ws.corpus, 0)["pairs"]
     data = concatenate_datasets([data] * args.repeat_data)
-    location = load_for(args.model or MODEL, "cpu").resolved.location
-    device = load_for(location, args.device).device
+    location = load_encoder(args.model or MODEL, "cpu").resolved.location
+    device = load_encoder(location, args.device).device
     times = {"plain": [], "nbutils": []}
     with tempfile.TemporaryDirectory() as tmp:
         plain(location, data, Path(tmp), device, args.batch, args.seq)  # warm-up (CUDA context, kernels), not timed

@@ -51,13 +51,13 @@ from nbutils.config import validate
 from nbutils.evaluate import paired_test
 from nbutils.metrics import evaluate_run
 from nbutils.mine import choose_windows, known_positives, mine_bm25, mine_hybrid
-from nbutils.models import encode, load_for
+from nbutils.models import encode, load_encoder
 from nbutils.pairs import load_pairs
 from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, weighted_fusion
 from nbutils.synthesize import gold_pairs, leakage_filter
-from nbutils.train import build_datasets, train
-from nbutils.train.memory import guarded
+from nbutils.train import build_datasets, fine_tune
+from nbutils.train.memory import check_memory
 from nbutils.workspace import load_workspace
 
 FUSED = 0.3  # the BM25 weight of the fused runs kept for paired tests (the weight the suite chose on dev)
@@ -144,15 +144,15 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict, s
     """Train one recipe from the base model with ``seed`` into ``out/folder`` and score it (its runs go to
     ``runs``)."""
     triples, epochs, batch, lr, negs, windows = recipe
-    model = load_for(args.model or MODEL, args.device, args.seq, training=True)
+    model = load_encoder(args.model or MODEL, args.device, args.seq, training=True)
     datasets = build_datasets(triples, ws.corpus, negs)
     # as the train stage does (memory_guard: adapt): a step too large for the memory runs as cached_mnrl
     params = validate({"batch_size": batch, "max_seq_length": args.seq})
-    params, estimate = guarded(params, model.model, datasets, model.device)
+    params, estimate = check_memory(params, model.model, datasets, model.device)
     if estimate.adapted:
         print(f"memory: {estimate.adapted}", flush=True)
     start = time.perf_counter()
-    res = train(
+    res = fine_tune(
         model.model,
         datasets,
         out / folder,
@@ -164,7 +164,7 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict, s
         loss=params.loss,
         mini_batch_size=params.cached_mini_batch,
     )
-    tuned = load_for(str(out / folder), args.device, args.seq)
+    tuned = load_encoder(str(out / folder), args.device, args.seq)
     return {
         "pairs": res.rows,
         "train_s": round(time.perf_counter() - start, 1),
@@ -176,11 +176,11 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict, s
 def soup_row(args, ws, bm25: BM25Index, out: Path, folders: list[str], windows: bool, runs: dict) -> dict:
     """Average the weights of the models in ``folders`` (trained from the same base with different seeds: a
     uniform model soup, one model to serve), save it to ``out/model-soup`` and score it."""
-    states = [load_for(str(out / f), "cpu", args.seq).model.state_dict() for f in folders]
-    soup = load_for(str(out / folders[0]), "cpu", args.seq).model
+    states = [load_encoder(str(out / f), "cpu", args.seq).model.state_dict() for f in folders]
+    soup = load_encoder(str(out / folders[0]), "cpu", args.seq).model
     soup.load_state_dict({k: sum(st[k].float() for st in states) / len(states) for k in states[0]})
     soup.save_pretrained(str(out / "model-soup"))
-    tuned = load_for(str(out / "model-soup"), args.device, args.seq)
+    tuned = load_encoder(str(out / "model-soup"), args.device, args.seq)
     return scores(tuned, ws, bm25, windows or args.windows, splits(args), runs)
 
 
@@ -280,7 +280,7 @@ def main() -> None:
     ws = suite_workspace(args.suite) if args.suite else workspace(args.data, args.seed, args.dev)
     ids, texts = ws.ids_and_texts()
     bm25 = BM25Index(ids, texts)
-    base = load_for(args.model or MODEL, args.device, args.seq)
+    base = load_encoder(args.model or MODEL, args.device, args.seq)
     rows = recipes(args, ws, bm25, base)
     if unknown := set(args.only) - set(rows):
         raise SystemExit(f"--only: unknown rows {sorted(unknown)}; the rows are {list(rows)}")
@@ -297,7 +297,7 @@ def main() -> None:
     if args.suite:
         model = suite_model(args.suite)
         trained = json.loads((model / "train_result.json").read_text())["rows"]
-        tuned = load_for(str(model), args.device, args.seq)
+        tuned = load_encoder(str(model), args.device, args.seq)
         runs[suite_row] = {}
         results[suite_row] = {"pairs": trained, **scores(tuned, ws, bm25, windowed, splits(args), runs[suite_row])}
         print(json.dumps(results[suite_row]), flush=True)

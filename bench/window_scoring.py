@@ -25,7 +25,7 @@ from pathlib import Path
 
 from nbutils.evaluate import paired_test
 from nbutils.metrics import evaluate_run
-from nbutils.models import load_for
+from nbutils.models import load_encoder
 from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex, weighted_fusion
 from nbutils.workspace import dense_index, load_workspace
@@ -101,7 +101,7 @@ def main() -> None:
     out = Path(args.out)
     results = {"suite": str(root), "size": args.size, "models": {}}
     for name, location in models.items():
-        loaded = load_for(location, args.device, args.seq)
+        loaded = load_encoder(location, args.device, args.seq)
         index, seconds = windowed_index(loaded, ws, args.size, out / "cache")
         res = {"location": location, "rows": len(index.embeddings), "encode_s": round(seconds, 1)}
         res |= score(loaded, ws, bm25, index)

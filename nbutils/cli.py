@@ -25,13 +25,13 @@ from .llm import LocalChatModel
 from .llm_server import make_server
 from .lock import DomainLocked, domain_lock
 from .maintain import Registry, history_table, load_version, reembed, search_domain
-from .models import load_for
+from .models import load_encoder
 from .paths import DomainPaths
 from .retrieval import write_trec
 from .runner import RunFailed, parse_stages, run_domain
 from .synthesize.labeling import write_label_notebook
-from .train import fit, load_training_data, refit
-from .train.memory import StepTooLarge, guarded
+from .train import load_training_data, refit, train_domain
+from .train.memory import StepTooLarge, check_memory
 from .workspace import load_workspace
 
 __all__ = ["main"]
@@ -99,15 +99,15 @@ def _train(params, paths, ws, triples, datasets) -> int:
 
         if torch.cuda.is_available():  # one GPU per process
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    base = load_for(params.base_model, device, params.max_seq_length, training=True)
+    base = load_encoder(params.base_model, device, params.max_seq_length, training=True)
     try:
-        params, estimate = guarded(params, base.model, datasets, base.device)
+        params, estimate = check_memory(params, base.model, datasets, base.device)
     except StepTooLarge as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if estimate.adapted:
         print(f"memory: {estimate.adapted}", file=sys.stderr)
-    result = fit(params, ws, datasets, base, paths, triples)
+    result = train_domain(params, ws, datasets, base, paths, triples)
     try:
         refitted = refit(params, ws, paths, result)
     except (ValueError, FileNotFoundError) as e:
@@ -250,28 +250,16 @@ def _params_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m nbutils", description="Fine-tune embedding models for domain retrieval."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def _domain_command(sub, name: str, func, help_: str) -> argparse.ArgumentParser:
+    """A subcommand that takes a DOMAIN and the params options."""
+    parser = sub.add_parser(name, help=help_)
+    parser.add_argument("domain")
+    _params_options(parser)
+    parser.set_defaults(func=func)
+    return parser
 
-    run = sub.add_parser("run", help="run the notebook suite for a domain")
-    run.add_argument("domain")
-    _params_options(run)
-    run.add_argument("--stages", help="comma-separated stages to run (default: all)")
-    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
-    run.set_defaults(func=_cmd_run)
 
-    train = sub.add_parser(
-        "train", help="run stage 4 alone (after decide, synthesize, mine); works under torchrun or accelerate launch"
-    )
-    train.add_argument("domain")
-    _params_options(train)
-    train.set_defaults(func=_cmd_train)
-
-    search = sub.add_parser("search", help="answer queries with the domain's current model; write a TREC run")
-    search.add_argument("domain")
+def _search_options(search: argparse.ArgumentParser) -> None:
     search.add_argument("--queries", required=True, help="JSONL with _id and text per line")
     search.add_argument("--out", required=True, help="TREC run file to write")
     search.add_argument(
@@ -282,37 +270,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--k", type=int, default=100, help="results per query (1 to 100000)")
     search.add_argument("--version", help="model version (default: current)")
-    _params_options(search)
-    search.set_defaults(func=_cmd_search)
 
-    reg = sub.add_parser("registry", help="list, show, promote or roll back the domain's model versions")
-    reg.add_argument("domain")
-    reg.add_argument("action", choices=["list", "show", "promote", "rollback"])
-    reg.add_argument("version", nargs="?")
-    _params_options(reg)
-    reg.set_defaults(func=_cmd_registry)
 
-    reem = sub.add_parser("reembed", help="update a version's index to the current corpus; encodes only what changed")
-    reem.add_argument("domain")
-    reem.add_argument("--version", help="model version (default: current)")
-    reem.add_argument("--full", action="store_true", help="encode every passage")
-    _params_options(reem)
-    reem.set_defaults(func=_cmd_reembed)
-
-    label = sub.add_parser("label", help="open the labeling panel of a prepared domain in JupyterLab")
-    label.add_argument("domain")
-    label.add_argument("--port", type=int, default=8888, help="JupyterLab port")
-    label.add_argument("--no-lab", action="store_true", help="only write the notebook and print its path")
-    _params_options(label)
-    label.set_defaults(func=_cmd_label)
-
-    serve = sub.add_parser("serve-llm", help="serve a local chat model with an OpenAI-compatible API")
+def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--model", default="", help="model folder or hub id (default: the bundled SmolLM2)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8011, help="0 picks a free port")
     serve.add_argument("--device", default="auto")
     serve.add_argument("--name", default="smollm2", help="model name the API reports and expects")
     serve.set_defaults(func=_cmd_serve_llm)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m nbutils`` parser: one subcommand per entry in the module docstring."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nbutils", description="Fine-tune embedding models for domain retrieval."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = _domain_command(sub, "run", _cmd_run, "run the notebook suite for a domain")
+    run.add_argument("--stages", help="comma-separated stages to run (default: all)")
+    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    _domain_command(
+        sub, "train", _cmd_train,
+        "run stage 4 alone (after decide, synthesize, mine); works under torchrun or accelerate launch",
+    )  # fmt: skip
+    search = _domain_command(sub, "search", _cmd_search, "answer queries with the domain's model; write a TREC run")
+    _search_options(search)
+    reg = _domain_command(sub, "registry", _cmd_registry, "list, show, promote or roll back the model versions")
+    reg.add_argument("action", choices=["list", "show", "promote", "rollback"])
+    reg.add_argument("version", nargs="?")
+    reem = _domain_command(
+        sub, "reembed", _cmd_reembed, "update a version's index to the current corpus; encodes only what changed"
+    )
+    reem.add_argument("--version", help="model version (default: current)")
+    reem.add_argument("--full", action="store_true", help="encode every passage")
+    label = _domain_command(sub, "label", _cmd_label, "open the labeling panel of a prepared domain in JupyterLab")
+    label.add_argument("--port", type=int, default=8888, help="JupyterLab port")
+    label.add_argument("--no-lab", action="store_true", help="only write the notebook and print its path")
+    _serve_options(sub.add_parser("serve-llm", help="serve a local chat model with an OpenAI-compatible API"))
     return parser
 
 

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -42,6 +43,8 @@ __all__ = [
     "from_namespace",
     "load_params",
     "parse_override",
+    "field_help",
+    "parameters_cell",
     "stage_fields",
 ]
 
@@ -177,7 +180,7 @@ class SynthesizeParams:
     llm_batch_size: int = 16  # local backend: prompts per generate call
     llm_max_tokens: int = 48  # tokens generated per question
     llm_temperature: float = 0.0  # 0 for greedy, above 0 to sample several questions per passage
-    prompt_template: str = DEFAULT_PROMPT  # needs {passage}; examples go at {examples}, or else as earlier chat turns
+    prompt_template: str = DEFAULT_PROMPT  # needs {passage}
     query_style: str = "question"  # question: keep an answer's first question | statement: its first sentence
     few_shot: int = 0  # gold train pairs shown as examples; 0 or no gold: built-in generic questions
     min_clicks: int = 1  # click-log pairs need at least this many clicks
@@ -641,3 +644,34 @@ def from_namespace(stage: str, namespace: dict[str, Any]) -> Params:
     raw = {k: namespace[k] for k in fields if k in namespace}
     full = validate(raw, f"notebook parameters ({stage})")
     return Params({k: v for k, v in full.values.items() if k in fields}, full.source)
+
+
+NOTEBOOK_DEFAULTS = {"outputs_dir": "../outputs"}  # notebooks run with notebooks/ as their working folder
+
+
+def field_help() -> dict[str, str]:
+    """The help comment of every params field, as written beside it in this file (``name: type = default  # help``)."""
+    src = Path(__file__).read_text(encoding="utf-8")
+    return {m.group(1): m.group(2) for m in re.finditer(r"^    (\w+): [^#\n]+#\s(.*)$", src, re.M)}
+
+
+def parameters_cell(stage: str) -> str:
+    """The ``parameters`` cell a stage's notebook must hold: every key the stage receives, its default and its help.
+
+    ``tools/sync_params.py`` writes it into the notebooks; a test fails when a notebook's cell differs.
+    """
+    comments, defaults = field_help(), _defaults()
+    lines = ["# Parameters: literals only. Papermill injects overrides after this cell."]
+    for name in stage_fields(stage):
+        value = NOTEBOOK_DEFAULTS.get(name, defaults[name])
+        lines.append(f"{name} = {_literal(value)}  # {comments.get(name, '')}".rstrip())
+    return "\n".join(lines)
+
+
+def _literal(value: Any) -> str:
+    """``value`` as Python source the way ``ruff format`` writes it (double-quoted strings)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return repr(value)

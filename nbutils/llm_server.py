@@ -64,25 +64,25 @@ def _handler(model: LocalChatModel, model_name: str):
             if ans.error:
                 self._send(500, {"error": {"message": ans.error}})
                 return
-            self._send(
-                200,
-                {
-                    "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": model_name,
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": ans.text}, "finish_reason": "stop"}
-                    ],
-                    "usage": {
-                        "prompt_tokens": ans.prompt_tokens,
-                        "completion_tokens": ans.completion_tokens,
-                        "total_tokens": ans.prompt_tokens + ans.completion_tokens,
-                    },
-                },
-            )
+            self._send(200, _completion(ans, model_name))
 
     return Handler
+
+
+def _completion(ans, model_name: str) -> dict:
+    """An OpenAI chat completion body for one answer."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_name,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": ans.text}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": ans.prompt_tokens,
+            "completion_tokens": ans.completion_tokens,
+            "total_tokens": ans.prompt_tokens + ans.completion_tokens,
+        },
+    }
 
 
 def make_server(

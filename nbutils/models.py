@@ -23,8 +23,8 @@ __all__ = [
     "ResolvedModel",
     "encode",
     "encode_with_windows",
-    "load_for",
-    "load_model",
+    "load_encoder",
+    "load_sentence_transformer",
     "model_fingerprint",
     "passage_windows",
     "quiet_weight_bars",
@@ -115,7 +115,9 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def load_model(location: str, device: str = "cpu", max_seq_length: int | None = None, half: bool = False):
+def load_sentence_transformer(
+    location: str, device: str = "cpu", max_seq_length: int | None = None, half: bool = False
+):
     """Load a SentenceTransformer; with ``half`` on CUDA, in bf16 (fp16 where bf16 is unsupported)."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -378,7 +380,7 @@ def quiet_weight_bars() -> None:
     set_hook(hook)
 
 
-def load_for(
+def load_encoder(
     name: str,
     device: str = "auto",
     max_seq_length: int | None = None,
@@ -407,7 +409,7 @@ def load_for(
     quiet_weight_bars()
     resolved = resolve_model(name)
     dev = resolve_device(device)
-    model = load_model(resolved.location, dev, max_seq_length, half=not training)
+    model = load_sentence_transformer(resolved.location, dev, max_seq_length, half=not training)
     fingerprint = model_fingerprint(resolved.location)
     return LoadedModel(model, resolved, dev, fingerprint, long_passages, window_sentences)
 

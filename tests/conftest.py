@@ -101,6 +101,6 @@ def beir_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def minilm():
     """The bundled all-MiniLM-L6-v2, loaded once."""
-    from nbutils.models import load_for
+    from nbutils.models import load_encoder
 
-    return load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64)
+    return load_encoder("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64)

@@ -13,8 +13,8 @@ from nbutils.decide import (
     RULE,
     Decision,
     baseline_runs,
-    cost_estimate,
-    estimate_cost,
+    cost_from_throughput,
+    fine_tuning_cost,
     flowchart,
     keep_rate,
     measure_throughput,
@@ -212,17 +212,21 @@ def test_throughput_is_measured_on_real_training_steps(minilm, throughput):
 
 
 def test_cost_scales_with_pairs_and_epochs(throughput):
-    one = cost_estimate(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=1)
-    more_pairs = cost_estimate(800, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=1)
-    more_epochs = cost_estimate(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=3)
+    one = cost_from_throughput(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=1)
+    more_pairs = cost_from_throughput(800, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=1)
+    more_epochs = cost_from_throughput(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=3)
     assert one["training_seconds"] > 0 and one["pairs_needed"] == 600 and more_pairs["pairs_needed"] == 200
     assert more_pairs["training_seconds"] == pytest.approx(2 * one["training_seconds"], rel=0.01)
     assert more_epochs["training_seconds"] == pytest.approx(3 * one["training_seconds"], rel=0.01)
-    synth = cost_estimate(400, 1000, throughput, passages=300, per_passage=2, generators=2, epochs=1, rate=(0.5, "x"))
+    synth = cost_from_throughput(
+        400, 1000, throughput, passages=300, per_passage=2, generators=2, epochs=1, rate=(0.5, "x")
+    )
     assert synth["synthetic_pairs_expected"] == 600 and synth["passages_to_close_the_gap"] == 300
     assert synth["synthesis_closes_the_gap"] and not one["synthesis_closes_the_gap"]
     assert synth["training_pairs"] == 1000 and synth["training_seconds"] > one["training_seconds"]
-    refit = cost_estimate(400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=3, refit_pairs=600)
+    refit = cost_from_throughput(
+        400, 1000, throughput, passages=0, per_passage=1, generators=1, epochs=3, refit_pairs=600
+    )
     assert one["refit_seconds"] == 0
     assert refit["refit_seconds"] == pytest.approx(1.5 * refit["training_seconds"], rel=0.01), "600 pairs vs 400"
 
@@ -234,7 +238,7 @@ def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path,
     params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path), "max_seq_length": 32, "epochs": 2})
     paths = DomainPaths.from_params(params)
     ws = prepare_workspace(params, paths)
-    cost = estimate_cost(ws, minilm, params, paths, rows=2)
+    cost = fine_tuning_cost(ws, minilm, params, paths, rows=2)
     assert cost["planning_values"] == "params" and cost["epochs"] == 2
     assert cost["keep_rate"] == ASSUMED_KEEP_RATE and cost["keep_rate_source"].startswith("assumed")
     assert cost["synthetic_pairs_expected"] == int(len(ws.corpus) * ASSUMED_KEEP_RATE), "all 5 passages, 1 question"

@@ -81,3 +81,18 @@ def test_the_rules_catch_a_stage_importing_another(tmp_path):
     found = _imports("decide.x", bad)
     assert [(t, nested) for t, _, nested in found] == [("train", False), ("mine", True)]
     assert {_layer(t) for t, _, _ in found} == {"train", "mine"}
+
+
+MAX_FUNCTION_LINES = 60
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_functions_stay_short(module):
+    tree = ast.parse(MODULES[module].read_text())
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{MODULES[module]}: functions over {MAX_FUNCTION_LINES} lines: {long}"

@@ -100,34 +100,37 @@ def real_params(**changes):
 
 
 def test_guard_adapts_mnrl_to_the_cached_loss_and_stops_or_warns_otherwise(minilm):
-    from nbutils.train.memory import StepTooLarge, guard, guarded
+    from nbutils.train.memory import StepTooLarge, act_on_estimate, check_memory
 
     p = real_params()
     datasets = build_datasets(TRIPLES, LONG, loss=p.loss)
     roomy = training_estimate(p, minilm.model, datasets, "cpu", available_gb=1000)
-    assert guard(p, roomy) is p and roomy.adapted == ""
+    assert act_on_estimate(p, roomy) is p and roomy.adapted == ""
 
     tight = training_estimate(p, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
-    adapted = guard(p, tight)
+    adapted = act_on_estimate(p, tight)
     assert (adapted.loss, adapted.cached_mini_batch) == ("cached_mnrl", tight.mini_batch)
     assert p.loss == "mnrl" and adapted.batch_size == p.batch_size and adapted.epochs == p.epochs
     assert "runs as `cached_mnrl`" in tight.describe() and tight.to_dict()["adapted"] == tight.adapted
     refit = training_estimate(adapted, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
     assert refit.fits
-    both, estimate = guarded(p, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
+    both, estimate = check_memory(p, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)
     assert both.values == adapted.values and estimate.adapted == tight.adapted
 
     stop = real_params(memory_guard="stop")
     with pytest.raises(StepTooLarge, match="cached_mini_batch: .*Training was not started"):
-        guard(stop, training_estimate(stop, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2))
+        act_on_estimate(stop, training_estimate(stop, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2))
     warn = real_params(memory_guard="warn")
-    assert guard(warn, training_estimate(warn, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2)) is warn
+    assert (
+        act_on_estimate(warn, training_estimate(warn, minilm.model, datasets, "cpu", available_gb=roomy.peak_gb / 2))
+        is warn
+    )
 
     triplet = real_params(loss="triplet")
     tri = build_datasets(TRIPLES, LONG, loss="triplet")
     full = training_estimate(triplet, minilm.model, tri, "cpu", available_gb=1000).peak_gb
     with pytest.raises(StepTooLarge, match="batch_size"):
-        guard(triplet, training_estimate(triplet, minilm.model, tri, "cpu", available_gb=full / 1.5))
+        act_on_estimate(triplet, training_estimate(triplet, minilm.model, tri, "cpu", available_gb=full / 1.5))
 
 
 def test_memory_guard_is_a_checked_choice():

@@ -118,9 +118,9 @@ def test_sentence_windows_give_positive_and_negative_their_sentences_closest_to_
 
 
 def _tokenizer():
-    from nbutils.models import load_for
+    from nbutils.models import load_encoder
 
-    return load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64).model.tokenizer
+    return load_encoder("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64).model.tokenizer
 
 
 def test_training_rows_use_the_chosen_window_and_it_changes_the_fingerprint():

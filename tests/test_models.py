@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nbutils.models import encode, load_for, passage_windows
+from nbutils.models import encode, load_encoder, passage_windows
 from tests.conftest import BEES
 
 TITLE = "Honey bees"
@@ -75,7 +75,7 @@ def test_windows_find_what_truncation_cuts_off(minilm):
 
 def test_unknown_long_passages_value_lists_the_valid_ones():
     with pytest.raises(ValueError, match="truncate, windows"):
-        load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64, long_passages="chunks")
+        load_encoder("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64, long_passages="chunks")
 
 
 def test_loaded_model_encodes_documents_as_loaded(minilm):

@@ -1,6 +1,7 @@
 """Notebooks are stored clean, stay thin, and their parameters match the params dataclasses and files."""
 
 import ast
+import importlib.util
 import json
 
 import papermill as pm
@@ -19,6 +20,22 @@ def test_notebook_parameters_match_stage_fields(stage):
     params = pm.inspect_notebook(str(NB_DIR / f"{NOTEBOOKS[stage]}.ipynb"))
     assert set(params) == set(config.stage_fields(stage))
     assert all(p["help"] for p in params.values()), "every parameter has a help comment"
+
+
+@pytest.mark.parametrize("name, stage", [*((n, s) for s, n in NOTEBOOKS.items()), ("label", "synthesize")])
+def test_parameters_cells_hold_the_dataclass_defaults_and_help(name, stage):
+    nb = json.loads((NB_DIR / f"{name}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    assert "".join(cell["source"]) == config.parameters_cell(stage), "stale: run python tools/sync_params.py"
+
+
+def test_the_params_reference_is_generated_from_the_dataclasses():
+    spec = importlib.util.spec_from_file_location("params_reference", ROOT / "tools" / "params_reference.py")
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    assert reference.table() in (ROOT / "docs" / "params.md").read_text(), (
+        "stale: run python tools/params_reference.py --write"
+    )
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "params").glob("*.yaml")), ids=lambda p: p.name)

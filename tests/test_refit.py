@@ -11,7 +11,7 @@ import yaml
 from nbutils import evaluate, mine, synthesize, train, workspace
 from nbutils.config import load_params
 from nbutils.mine.curation import FlagFile
-from nbutils.models import load_for
+from nbutils.models import load_encoder
 from nbutils.pairs import load_pairs
 from nbutils.paths import DomainPaths
 from tests.conftest import SENTENCES, write_jsonl
@@ -84,9 +84,9 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     params, paths, ws = domain
     _, triples, refit_rows = _synthesize_and_mine(params, paths, ws)
     params.values["keep_epoch"] = "last"
-    base = load_for(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
+    base = load_encoder(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
     datasets = train.build_datasets(triples, ws.corpus, loss=params.loss)
-    first = train.fit(params, ws, datasets, base, paths, triples)
+    first = train.train_domain(params, ws, datasets, base, paths, triples)
     assert first.model_dir == str(paths.dev_model_dir) and first.kept_dev(), "the dev split scores the first model"
     assert not paths.model_dir.exists()
 
@@ -102,7 +102,7 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     assert train.refit(params, ws, paths, first).reused, "a finished refit is not trained again"
 
     # evaluate: the dev split is scored with the train-only model, the test split compares both
-    shipped = load_for(str(paths.model_dir), "cpu", params.max_seq_length)
+    shipped = load_encoder(str(paths.model_dir), "cpu", params.max_seq_length)
     shipped_system = (shipped.model, workspace.dense_index(shipped, ws, paths.embeddings_dir))
     dev_system = evaluate.dev_scored_system(params, paths, ws, shipped_system)
     assert dev_system is not shipped_system
@@ -160,17 +160,17 @@ def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
     params, paths, ws = domain
     _, triples, _ = _synthesize_and_mine(params, paths, ws)
     params.values |= {"refit_with_dev": False, "epochs": 1, "eval_during_training": False}
-    base = load_for(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
+    base = load_encoder(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
     datasets = train.build_datasets(triples, ws.corpus, loss=params.loss)
-    first = train.fit(params, ws, datasets, base, paths, triples)
+    first = train.train_domain(params, ws, datasets, base, paths, triples)
     assert first.model_dir == str(paths.model_dir) and not first.reused
     params.values["refit_with_dev"] = True
-    again = train.fit(params, ws, datasets, base, paths, triples)
+    again = train.train_domain(params, ws, datasets, base, paths, triples)
     assert again.reused and again.model_dir == str(paths.dev_model_dir)
     weights = [(folder / "model.safetensors").read_bytes() for folder in (paths.dev_model_dir, paths.model_dir)]
     assert weights[0] == weights[1]
     params.values["learning_rate"] = 1e-4  # another run: trained into model_dev, model left alone
-    assert not train.fit(params, ws, datasets, base, paths, triples).reused
+    assert not train.train_domain(params, ws, datasets, base, paths, triples).reused
 
 
 @pytest.mark.parametrize("processes", [1, 2])

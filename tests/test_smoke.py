@@ -219,7 +219,7 @@ def _cli(root, *args) -> str:
 
 def test_rollback_restores_exactly_the_previous_results(suite, tmp_path):
     from nbutils.maintain import Registry, build_index
-    from nbutils.models import load_for
+    from nbutils.models import load_encoder
     from nbutils.paths import DomainPaths
     from nbutils.workspace import corpus_embeddings, corpus_hash, load_workspace
 
@@ -232,7 +232,7 @@ def test_rollback_restores_exactly_the_previous_results(suite, tmp_path):
     # register the untrained base model as v2, with its own index
     paths = DomainPaths(root.parent, "python_docs")
     registry, ws = Registry(paths.registry), load_workspace(paths)
-    base = load_for("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64)
+    base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "cpu", 64)
     registry.register(
         base.resolved.location, {"base_model": "sentence-transformers/all-MiniLM-L6-v2", "max_seq_length": 64}
     )
@@ -258,7 +258,7 @@ def _cli_result(root, *args):
 
 def test_search_serves_the_system_evaluate_chose(suite, tmp_path):
     from nbutils.maintain import Registry, load_index
-    from nbutils.models import load_model
+    from nbutils.models import load_sentence_transformer
     from nbutils.paths import DomainPaths
     from nbutils.retrieval import BM25Index, weighted_fusion
     from nbutils.workspace import load_workspace
@@ -278,7 +278,7 @@ def test_search_serves_the_system_evaluate_chose(suite, tmp_path):
     ws = load_workspace(DomainPaths(root.parent, "python_docs"))
     queries = {"a": "how do I catch an exception", "b": "with statement"}
     v = "v1"
-    model = load_model(str(registry.model_dir(v)), "cpu", registry.manifest(v).get("max_seq_length"))
+    model = load_sentence_transformer(str(registry.model_dir(v)), "cpu", registry.manifest(v).get("max_seq_length"))
     dense = load_index(registry, v).search(model, queries)
     if weight:
         bm25 = BM25Index(*ws.ids_and_texts(), "bm25s").search(queries, k=100)

@@ -7,16 +7,16 @@ from transformers import TrainerCallback
 from nbutils.config import ParamsError, validate
 from nbutils.data import Passage
 from nbutils.mine import Triple
-from nbutils.models import load_for
+from nbutils.models import load_encoder
 from nbutils.train import (
     LOSSES,
     build_datasets,
     dev_corpus,
     dev_evaluator,
+    fine_tune,
     make_loss,
     model_card,
     negatives_used,
-    train,
 )
 from tests.conftest import BEES, COHORT
 
@@ -68,16 +68,18 @@ def test_hard_negative_rows_follow_the_usual_count_not_the_largest():
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_trains(loss, minilm, tmp_path):
-    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    model = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
     data = build_datasets(TRIPLES, CORPUS, loss=loss)
     assert make_loss(loss, model.model, matryoshka=True) is not None
-    res = train(model.model, data, tmp_path / "m", device="cpu", epochs=1, batch_size=4, loss=loss, learning_rate=1e-4)
+    res = fine_tune(
+        model.model, data, tmp_path / "m", device="cpu", epochs=1, batch_size=4, loss=loss, learning_rate=1e-4
+    )
     assert (tmp_path / "m" / "model.safetensors").exists() and res.loss_curve()[1]
 
 
 @pytest.fixture
 def made(monkeypatch) -> list:
-    """Every loss :func:`train` builds through ``make_loss``, in order."""
+    """Every loss :func:`fine_tune` builds through ``make_loss``, in order."""
     import nbutils.train
 
     built = []
@@ -87,9 +89,9 @@ def made(monkeypatch) -> list:
 
 
 def test_cached_mnrl_encodes_in_the_mini_batch_asked_for(minilm, tmp_path, made):
-    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    model = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
     data = build_datasets(TRIPLES, CORPUS, loss="cached_mnrl")
-    train(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="cached_mnrl", mini_batch_size=2)
+    fine_tune(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="cached_mnrl", mini_batch_size=2)
     assert [m.mini_batch_size for m in made] == [2]
     assert validate({"domain": "x", "loss": "cached_mnrl"}).cached_mini_batch == 32
     with pytest.raises(ParamsError, match="cached_mini_batch: 0 must be at least 1"):
@@ -104,10 +106,10 @@ def test_a_loss_built_by_the_caller_replaces_the_named_one(minilm, tmp_path, mad
             Counted.calls += 1
             return super().forward(*a, **kw)
 
-    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    model = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
     loss = Counted(model.model, hardness_mode="in_batch_negatives", hardness_strength=9.0)
     data = build_datasets(TRIPLES, CORPUS, loss="mnrl")
-    train(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="mnrl", loss_module=loss)
+    fine_tune(model.model, data, tmp_path / "m", device="cpu", batch_size=4, loss="mnrl", loss_module=loss)
     assert Counted.calls >= 2 and not made  # every step ran the caller's loss; the named one was never built
     assert (tmp_path / "m" / "model.safetensors").exists()
 
@@ -147,25 +149,27 @@ def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
     kwargs = dict(
         device="cpu", epochs=2, batch_size=4, evaluator=evaluator, checkpoint_dir=tmp_path / "ckpt", fingerprint="run-1"
     )
-    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    model = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
     with pytest.raises(KeyboardInterrupt):
-        train(model.model, data, tmp_path / "m", callbacks=[_StopAfterFirstSave()], **kwargs)
+        fine_tune(model.model, data, tmp_path / "m", callbacks=[_StopAfterFirstSave()], **kwargs)
     assert list((tmp_path / "ckpt").glob("checkpoint-*")) and not (tmp_path / "m").exists()
 
-    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+    model = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
     card = lambda r: model_card("base", {"gold": 8}, {"epochs": 2}, r.best_dev())  # noqa: E731
-    res = train(model.model, data, tmp_path / "m", card=card, **kwargs)
+    res = fine_tune(model.model, data, tmp_path / "m", card=card, **kwargs)
     assert res.resumed and res.dev_passages == len(CORPUS)
     assert len(res.dev_curve()[0]) == 2 and "ndcg@10" in res.best_dev()
     readme = (tmp_path / "m" / "README.md").read_text()
     assert "## Fine-tuning record" in readme and "gold: 8" in readme and "ndcg@10" in readme
     assert not (tmp_path / "ckpt").exists(), "checkpoints are removed after a successful save"
 
-    other = load_for(minilm.resolved.location, "cpu", 32, training=True)
-    assert not train(other.model, data, tmp_path / "m2", **{**kwargs, "fingerprint": "run-2"}).resumed
+    other = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
+    assert not fine_tune(other.model, data, tmp_path / "m2", **{**kwargs, "fingerprint": "run-2"}).resumed
     assert (
         "not scored during training"
-        in train(other.model, data, tmp_path / "m3", **{**kwargs, "evaluator": None, "fingerprint": ""}).describe_dev()
+        in fine_tune(
+            other.model, data, tmp_path / "m3", **{**kwargs, "evaluator": None, "fingerprint": ""}
+        ).describe_dev()
     )
 
 
@@ -203,8 +207,8 @@ def test_keep_epoch_saves_the_best_or_the_last_epoch(minilm, tmp_path, keep):
     evaluator = Declining.__new__(Declining)
     evaluator.__dict__.update(real.__dict__)
     weights = _WeightsPerEpoch()
-    model = load_for(minilm.resolved.location, "cpu", 32, training=True)
-    res = train(
+    model = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
+    res = fine_tune(
         model.model,
         build_datasets(TRIPLES, CORPUS),
         tmp_path / "m",
@@ -233,7 +237,7 @@ def test_keep_epoch_is_validated():
 
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
 def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_dir, tmp_path):
-    """``torchrun`` / ``accelerate launch -m nbutils train`` train with two CPU processes (gloo); fit() then
+    """``torchrun`` / ``accelerate launch -m nbutils train`` train with two CPU processes (gloo); train_domain() then
     reports that run."""
     import yaml
 
@@ -241,7 +245,7 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     from nbutils.mine import known_positives, mine_bm25, save_triples
     from nbutils.paths import DomainPaths
     from nbutils.synthesize import gold_pairs
-    from nbutils.train import fit, load_training_data
+    from nbutils.train import load_training_data, train_domain
     from nbutils.workspace import bm25_index, prepare_workspace
     from tests.conftest import PY, TORCHRUN_2, nbutils_train
 
@@ -271,12 +275,12 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     assert (paths.model_dir / "model.safetensors").exists()
 
     triples, datasets = load_training_data(params, ws, paths)
-    base = load_for(params.base_model, "cpu", params.max_seq_length, training=True)
-    result = fit(params, ws, datasets, base, paths, triples)
+    base = load_encoder(params.base_model, "cpu", params.max_seq_length, training=True)
+    result = train_domain(params, ws, datasets, base, paths, triples)
     assert result.reused and result.processes == 2 and result.rows == printed["rows"]
 
     params.values["learning_rate"] = 1e-4  # another run: trained again, in this process
-    assert not fit(params, ws, datasets, base, paths, triples).reused
+    assert not train_domain(params, ws, datasets, base, paths, triples).reused
 
 
 def test_windowed_dev_evaluation_sees_what_truncation_cuts_off(minilm):
@@ -286,7 +290,7 @@ def test_windowed_dev_evaluation_sees_what_truncation_cuts_off(minilm):
         "hive": Passage("hive", "Hives", "Managed bee colonies live in wooden hives kept by beekeepers."),
     }
     queries, qrels = {"q": "varroa mites threaten managed colonies"}, {"q": {"bees": 1}}
-    model = load_for(minilm.resolved.location, "cpu", 32).model
+    model = load_encoder(minilm.resolved.location, "cpu", 32).model
     scores = {w: dev_evaluator(queries, qrels, corpus, windows=w)(model)["dev_cosine_mrr@10"] for w in (False, True)}
     assert scores[True] == 1.0 and scores[False] < 1.0
 
@@ -341,9 +345,9 @@ def test_model_card_quotes_training_rows_only_when_asked(minilm, tmp_path):
     texts = [t.query for t in TRIPLES] + [p.text for p in CORPUS.values()]
     cards = {}
     for examples in (True, False):
-        model = load_for(minilm.resolved.location, "cpu", 32, training=True)
+        model = load_encoder(minilm.resolved.location, "cpu", 32, training=True)
         out = tmp_path / f"m-{examples}"
-        train(model.model, data, out, device="cpu", epochs=1, batch_size=4, card_examples=examples)
+        fine_tune(model.model, data, out, device="cpu", epochs=1, batch_size=4, card_examples=examples)
         cards[examples] = (out / "README.md").read_text()
     assert any(text in cards[True] for text in texts), "the default card quotes training rows"
     assert not [text for text in texts if text in cards[False]]

@@ -11,9 +11,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from make_notebooks import _comments  # noqa: E402
 
 from nbutils import config  # noqa: E402
 
@@ -21,7 +18,7 @@ PARAMS_DOC = Path(__file__).resolve().parent.parent / "docs" / "params.md"
 
 
 def table() -> str:
-    help_ = _comments()
+    help_ = config.field_help()
     rows = ["| key | stage | default | meaning |", "|---|---|---|---|"]
     groups = {"all": config.CommonParams, **config.STAGES}
     for stage, cls in groups.items():

@@ -2,7 +2,7 @@
 
 The recommendation is one of ``fine-tune``, ``hybrid`` or ``skip``, with the reasons written as
 sentences built from the measured numbers and the path it took through the questions of :data:`RULE`
-(drawn by :func:`flowchart`). :func:`estimate_cost` says what fine-tuning would
+(drawn by :func:`flowchart`). :func:`fine_tuning_cost` says what fine-tuning would
 take: pairs still missing, synthetic pairs expected, and training time from throughput measured here.
 """
 
@@ -41,8 +41,8 @@ __all__ = [
     "baseline_runs",
     "corpus_stats",
     "passage_lengths",
-    "cost_estimate",
-    "estimate_cost",
+    "cost_from_throughput",
+    "fine_tuning_cost",
     "flowchart",
     "issue_table",
     "labelled_queries",
@@ -566,7 +566,7 @@ def planning_values(params) -> tuple[dict, str]:
     return {k: given.get(k, defaults[k]) for k in _PLAN_KEYS}, source
 
 
-def cost_estimate(
+def cost_from_throughput(
     labelled_pairs: int,
     min_pairs: int,
     throughput: Throughput,
@@ -612,7 +612,7 @@ def cost_estimate(
     }
 
 
-def estimate_cost(ws: Workspace, loaded, params, paths, rows: int = 16) -> dict:
+def fine_tuning_cost(ws: Workspace, loaded, params, paths, rows: int = 16) -> dict:
     """The cost of fine-tuning this domain, with training throughput measured on this device.
 
     Args:
@@ -625,7 +625,7 @@ def estimate_cost(ws: Workspace, loaded, params, paths, rows: int = 16) -> dict:
     passages = min(plan["synth_passages"] or len(ws.corpus), len(ws.corpus))
     labelled = sum(len(ws.qrels[q]) for q in ws.splits["train"])
     refit = sum(len(ws.qrels[q]) for s in ("train", "dev") for q in ws.splits[s]) if params.refit_with_dev else 0
-    cost = cost_estimate(
+    cost = cost_from_throughput(
         labelled, params.min_pairs, throughput, passages, plan["synth_per_passage"], len(plan["generators"]),
         plan["epochs"], keep_rate(paths), refit,
     )  # fmt: skip
@@ -636,7 +636,7 @@ def pairs_by_source(ws: Workspace, clicks_file: str, min_clicks: int, cost: dict
     """Training pairs available per source against ``min_pairs``: gold (train split), click log, synthetic.
 
     Click pairs are counted as the synthesize stage builds them (normalised queries, at least
-    ``min_clicks`` clicks); synthetic pairs are the expectation of :func:`estimate_cost`. Returns a
+    ``min_clicks`` clicks); synthetic pairs are the expectation of :func:`fine_tuning_cost`. Returns a
     DataFrame with one row per source and the total.
     """
     import pandas as pd

@@ -22,7 +22,7 @@ from ..metrics import (
     paired_test,
     per_query_deltas,
 )
-from ..models import encode, load_for
+from ..models import encode, load_encoder
 from ..pairs import load_pairs, normalize_query
 from ..paths import json_lines
 from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
@@ -140,7 +140,7 @@ def dev_scored_system(params, paths, ws, tuned: tuple[object, DenseIndex]) -> tu
         raise FileNotFoundError(
             f"refit_with_dev: no dev-scored model at {paths.dev_model_dir}; run the train stage with refit_with_dev"
         )
-    loaded = load_for(
+    loaded = load_encoder(
         str(paths.dev_model_dir),
         params.device,
         params.max_seq_length,

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..lock import domain_lock
-from ..models import load_for, load_model, model_fingerprint
+from ..models import load_encoder, load_sentence_transformer, model_fingerprint
 from ..pairs import load_pairs, normalize_query
 from ..paths import atomic_write_text, read_json, write_json
 from ..report import read_metrics
@@ -49,7 +49,7 @@ __all__ = [
     "history_table",
     "index_hashes",
     "load_index",
-    "read_index",
+    "read_index_folder",
     "load_version",
     "passage_hash",
     "query_hash",
@@ -380,10 +380,10 @@ def load_index(registry: Registry, version: str, corpus_hash: str | None = None)
             f"index of {version} was built from corpus {manifest['corpus_hash']}, "
             f"but the corpus is now {corpus_hash}: re-embed (python -m nbutils reembed DOMAIN)"
         )
-    return read_index(folder)
+    return read_index_folder(folder)
 
 
-def read_index(folder: Path) -> DenseIndex:
+def read_index_folder(folder: Path) -> DenseIndex:
     """The :class:`~nbutils.retrieval.DenseIndex` stored in an index folder (with its sentence-window rows,
     when it has them), unchecked; see :func:`load_index`."""
     ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
@@ -466,7 +466,7 @@ def _previous_index(registry: Registry, version: str, loaded) -> tuple[_Previous
         return None, f"the index was built with long_passages {manifest.get('long_passages', 'truncate')}"
     if manifest.get("window_sentences", 0) != loaded.window_sentences:
         return None, f"the index was built with window_sentences {manifest.get('window_sentences', 0)}"
-    index = read_index(folder)
+    index = read_index_folder(folder)
     starts = np.arange(len(index.ids)) if index.starts is None else index.starts
     rate = manifest.get("passages_per_second")
     return _Previous(index.ids, hashes, index.embeddings, starts, rate), f"reusing the index of {version}"
@@ -560,31 +560,27 @@ def reembed(
         loaded, [corpus[ids[i]] for i in plan["encode"]], batch_size, known_rate, progress
     )
     rate = len(plan["encode"]) / enc_seconds if plan["encode"] and enc_seconds > 0 else None
-    extra = {
-        "max_seq_length": loaded.model.max_seq_length,
-        "long_passages": loaded.long_passages,
-        "window_sentences": loaded.window_sentences,
-        "passages_per_second": rate or known_rate,
-    }
     chash = corpus_hash(corpus)
     rows, starts = _assemble(len(ids), plan, prev, new_rows, new_starts)
     windows = starts if loaded.window_sentences else None
-    folder = build_index(registry, version, ids, rows, chash, hashes, extra, windows)
+    folder = build_index(registry, version, ids, rows, chash, hashes, _index_extra(loaded, rate or known_rate), windows)
     _keep_reference(registry, version, chash, folder)
     return ReembedSummary(
-        version,
-        "incremental" if prev else "full",
-        reason,
-        len(ids),
+        version, "incremental" if prev else "full", reason, len(ids),
         **{k: plan[k] for k in ("added", "changed", "removed")},
-        reused=len(ids) - len(plan["encode"]),
-        encoded=len(plan["encode"]),
-        seconds=time.perf_counter() - start,
-        passages_per_second=rate,
-        estimated_seconds=estimate,
-        estimate_source=source,
-        index_dir=str(folder),
-    )
+        reused=len(ids) - len(plan["encode"]), encoded=len(plan["encode"]), seconds=time.perf_counter() - start,
+        passages_per_second=rate, estimated_seconds=estimate, estimate_source=source, index_dir=str(folder),
+    )  # fmt: skip
+
+
+def _index_extra(loaded, rate: float | None) -> dict:
+    """Manifest entries of an index: how its model encoded passages, and the measured passages per second."""
+    return {
+        "max_seq_length": loaded.model.max_seq_length,
+        "long_passages": loaded.long_passages,
+        "window_sentences": loaded.window_sentences,
+        "passages_per_second": rate,
+    }
 
 
 def _plan(ids: list[str], hashes: list[str], prev: _Previous | None) -> dict:
@@ -671,7 +667,7 @@ def load_version(registry: Registry, version: str, device: str = "cpu"):
 def _load_manifest(registry: Registry, manifest: dict, device: str = "cpu"):
 
     version = manifest["version"]
-    return load_for(
+    return load_encoder(
         str(registry.model_dir(version)),
         device,
         manifest.get("max_seq_length"),
@@ -761,7 +757,7 @@ def search_domain(
     runs = []
     if system["mode"] in {"dense", "hybrid"}:
         index = load_index(registry, version, corpus_hash(ws.corpus))
-        model = load_model(str(registry.model_dir(version)), device, manifest.get("max_seq_length"))
+        model = load_sentence_transformer(str(registry.model_dir(version)), device, manifest.get("max_seq_length"))
         runs.append(index.search(model, queries, k=k))
     if system["mode"] in {"bm25", "hybrid"}:
         ids, texts = ws.ids_and_texts()

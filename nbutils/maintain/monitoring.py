@@ -25,13 +25,13 @@ from ..metrics import bootstrap_ci, per_query
 from ..models import model_fingerprint, resolve_model
 from ..paths import append_line, read_json
 from ..workspace import corpus_hash
-from . import Registry, load_index, passage_hash, query_hash, read_index, reembed, word_counts
+from . import Registry, load_index, passage_hash, query_hash, read_index_folder, reembed, word_counts
 
 __all__ = [
     "METRICS",
     "Drift",
     "LoggedQueries",
-    "Recommendation",
+    "Advice",
     "Simulation",
     "Trigger",
     "append_evaluation",
@@ -50,7 +50,7 @@ __all__ = [
     "new_vocabulary",
     "query_shift_trigger",
     "read_evaluations",
-    "recommend",
+    "advise",
     "record_stage_evaluation",
     "regression_trigger",
     "score_run",
@@ -387,7 +387,7 @@ def measure_drift(
     index = load_index(registry, version, corpus_hash(corpus))
     hashes = [passage_hash(corpus[i].full_text()) for i in index.ids]
     ref_hashes = json.loads((ref / "hashes.json").read_text(encoding="utf-8"))
-    reference = read_index(ref).passage_embeddings
+    reference = read_index_folder(ref).passage_embeddings
     shift = embedding_shift(reference, ref_hashes, index.passage_embeddings, hashes, similarity)
     drift.mean_shift, drift.new_passages, drift.far_passages = (
         shift["mean_shift"],
@@ -511,7 +511,7 @@ def trigger_table(triggers: list[Trigger]):
 
 
 @dataclass
-class Recommendation:
+class Advice:
     """What to do with the current version: ``keep``, ``re-train`` or ``roll back``, and why."""
 
     action: str
@@ -528,7 +528,7 @@ class Recommendation:
         return "\n".join(lines + [f"- {r}" for r in self.reasons])
 
 
-def recommend(triggers: list[Trigger], version: str, previous: str | None) -> Recommendation:
+def advise(triggers: list[Trigger], version: str, previous: str | None) -> Advice:
     """Roll back when the version regressed and an earlier current version exists; re-train when it
     regressed without one, or when the corpus, the queries or the base model moved; else keep."""
     fired = {t.name: t for t in triggers if t.fired}
@@ -536,13 +536,13 @@ def recommend(triggers: list[Trigger], version: str, previous: str | None) -> Re
     if REGRESSION in fired and previous:
         follow = " Re-train afterwards: the data moved too." if fired.keys() - {REGRESSION} else ""
         reasons.append(f"{previous} was current before {version}: roll back with `registry rollback`.{follow}")
-        return Recommendation("roll back", version, reasons, previous)
+        return Advice("roll back", version, reasons, previous)
     if fired:
         if REGRESSION in fired:
             reasons.append("There is no earlier version of this domain to roll back to.")
-        return Recommendation("re-train", version, reasons)
+        return Advice("re-train", version, reasons)
     quiet = [t.evidence for t in triggers]
-    return Recommendation("keep", version, ["No trigger fired.", *quiet])
+    return Advice("keep", version, ["No trigger fired.", *quiet])
 
 
 # ---------------------------------------------------------------- simulation

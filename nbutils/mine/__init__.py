@@ -8,13 +8,13 @@ unlabelled positives hide.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..data import duplicate_groups
-from ..models import encode, load_for, passage_windows, resolve_device, sentence_windows
+from ..models import encode, load_encoder, passage_windows, resolve_device, sentence_windows
 from ..pairs import Pair, Triple, load_triples, normalize_query, save_triples
 from ..retrieval import BM25Index, DenseIndex
 from ..workspace import bm25_index, dense_index, holds_out_passages, trainable_passages
@@ -142,31 +142,50 @@ def mine_hybrid(
     q_emb = (
         np.zeros((len(queries), 1)) if lexical_only else encode(model, queries, batch_size, kind="query", progress=True)
     )
-    ids = bm25.ids
-    index_of = {pid: i for i, pid in enumerate(ids)}
     label = "bm25" if lexical_only else "dense" if bm25_weight <= 0 else "hybrid"
     label += "+cross-encoder" if rescorer else ""
+    window = _Window(bm25.ids, {pid: i for i, pid in enumerate(bm25.ids)}, range_min, range_max, margin, allowed)
     triples: list[Triple] = []
     for query, emb in tqdm(zip(queries, q_emb, strict=True), total=len(queries), desc=f"Mining {label} negatives"):
         scores = _teacher_scores(query, emb, bm25, dense, bm25_weight)
-        top = np.argpartition(-scores, min(range_max, len(scores) - 1))[:range_max]
-        order = top[np.argsort(-scores[top], kind="stable")][range_min:]
+        ranked = window.ranked(scores)
         known = positives.get(normalize_query(query), set())
-        ranked = [(r, ids[i]) for r, i in enumerate(order, range_min + 1)]
         for p in by_query[query]:
-            candidates = [
-                (r, pid)
-                for r, pid in ranked
-                if pid not in known and pid != p.positive and (allowed is None or pid in allowed)
-            ]
-            if rescorer is None:
-                ceiling = scores[index_of[p.positive]] - margin
-                negs = [(r, pid, float(scores[index_of[pid]])) for r, pid in candidates]
-                negs = [n for n in negs if n[2] <= ceiling]
-            else:
-                negs = rescorer.rerank(query, p.positive, candidates, margin)
+            candidates = window.candidates(ranked, known, p.positive)
+            negs = window.below_margin(scores, candidates, p.positive) if rescorer is None else (
+                rescorer.rerank(query, p.positive, candidates, margin)
+            )  # fmt: skip
             triples += _triples(p, negs[:per_query], label)
     return triples
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The teacher's ranks ``range_min+1 … range_max`` a negative is taken from, and the margin it must keep."""
+
+    ids: list[str]
+    index_of: dict[str, int]
+    range_min: int
+    range_max: int
+    margin: float
+    allowed: set[str] | None
+
+    def ranked(self, scores: np.ndarray) -> list[tuple[int, str]]:
+        """(rank, passage id) of the window, best first."""
+        top = np.argpartition(-scores, min(self.range_max, len(scores) - 1))[: self.range_max]
+        order = top[np.argsort(-scores[top], kind="stable")][self.range_min :]
+        return [(r, self.ids[i]) for r, i in enumerate(order, self.range_min + 1)]
+
+    def candidates(self, ranked: list[tuple[int, str]], known: set[str], positive: str) -> list[tuple[int, str]]:
+        """The window without known positives, the pair's own positive and passages not allowed."""
+        ok = self.allowed
+        return [(r, pid) for r, pid in ranked if pid not in known and pid != positive and (ok is None or pid in ok)]
+
+    def below_margin(self, scores: np.ndarray, candidates, positive: str) -> list[tuple[int, str, float]]:
+        """Candidates whose teacher score is at least ``margin`` below the positive's, with their scores."""
+        ceiling = scores[self.index_of[positive]] - self.margin
+        scored = [(r, pid, float(scores[self.index_of[pid]])) for r, pid in candidates]
+        return [n for n in scored if n[2] <= ceiling]
 
 
 class CrossEncoderRescorer:
@@ -292,7 +311,7 @@ def mine(
     if not windows or params.long_passages != "windows":
         return triples
     if model is None:
-        model = load_for(params.base_model, params.device, params.max_seq_length).model
+        model = load_encoder(params.base_model, params.device, params.max_seq_length).model
     return choose_windows(triples, ws.corpus, model, params.encode_batch_size)
 
 
@@ -326,7 +345,7 @@ def _teacher(params, ws, embeddings_dir):
     bm25 = bm25_index(ws, params.bm25_backend)
     if params.mine_teacher == "bm25":
         return bm25, None, None
-    base = load_for(params.base_model, params.device, params.max_seq_length, long_passages=params.long_passages)
+    base = load_encoder(params.base_model, params.device, params.max_seq_length, long_passages=params.long_passages)
     return bm25, dense_index(base, ws, embeddings_dir, params.encode_batch_size), base.model
 
 

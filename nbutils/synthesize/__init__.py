@@ -19,7 +19,7 @@ from .. import filters
 from ..config import DEFAULT_PROMPT
 from ..data import DataIssues, Passage
 from ..llm import ChatModel
-from ..models import load_for
+from ..models import load_encoder
 from ..pairs import Pair, click_pairs, load_pairs, normalize_query, save_pairs
 from ..questions import (
     Generation,
@@ -187,7 +187,9 @@ class PairSet:
     failures: list[tuple[str, str]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     click_issues: DataIssues = field(default_factory=DataIssues)
-    refit: list[Pair] = field(default_factory=list)  # with refit_with_dev: pairs of train and dev, guarded for test
+    refit: list[Pair] = field(
+        default_factory=list
+    )  # with refit_with_dev: pairs of train and dev, check_memory for test
     generation: Generation | None = None  # the LLM generator's outcome, for :func:`check_failures`
 
     @property
@@ -286,7 +288,7 @@ def roundtrip_retriever(params, ws: Workspace, embeddings_dir):
     bm25 = bm25_index(ws, params.bm25_backend) if kind in {"bm25", "hybrid"} else None
     dense = None
     if kind in {"dense", "hybrid"}:
-        base = load_for(params.base_model, params.device, params.max_seq_length, long_passages=params.long_passages)
+        base = load_encoder(params.base_model, params.device, params.max_seq_length, long_passages=params.long_passages)
         dense = (base.model, dense_index(base, ws, embeddings_dir, params.encode_batch_size))
 
     def retrieve(queries: dict[str, str], k: int):

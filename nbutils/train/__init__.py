@@ -17,12 +17,13 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
 
 from ..config import KeepEpoch
-from ..models import LOSSES, LoadedModel, load_for, make_loss
+from ..models import LOSSES, LoadedModel, load_encoder, make_loss
 from ..pairs import FlagFile, Triple, apply_flags, load_triples
 from ..retrieval import DenseIndex
 from ..workspace import bm25_index
@@ -34,7 +35,7 @@ __all__ = [
     "data_hash",
     "describe_refit",
     "dev_evaluator",
-    "fit",
+    "train_domain",
     "load_refit_data",
     "load_training_data",
     "make_loss",
@@ -44,7 +45,8 @@ __all__ = [
     "refit_epochs",
     "refit_summary",
     "run_fingerprint",
-    "train",
+    "TrainOptions",
+    "fine_tune",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ class TrainResult:
 
     @classmethod
     def load(cls, model_dir: str | Path) -> TrainResult | None:
-        """The result saved with a model by :func:`train`, or ``None``."""
+        """The result saved with a model by :func:`fine_tune`, or ``None``."""
         path = Path(model_dir) / RESULT_FILE
         if not path.is_file():
             return None
@@ -511,33 +513,13 @@ def _training_args(
     return args, precision
 
 
-def train(
-    model,
-    datasets: dict,
-    out_dir: str | Path,
-    *,
-    device: str,
-    epochs: int = 1,
-    batch_size: int = 32,
-    learning_rate: float = 2e-5,
-    warmup_ratio: float = 0.1,
-    seed: int = 42,
-    loss: str = "mnrl",
-    matryoshka: bool = False,
-    mini_batch_size: int = 32,
-    evaluator=None,
-    keep: str = "best",
-    checkpoint_dir: str | Path | None = None,
-    fingerprint: str = "",
-    card: str | Callable[[TrainResult], str] = "",
-    card_examples: bool = True,
-    callbacks: list | None = None,
-    loss_module=None,
-) -> TrainResult:
-    """Fine-tune ``model`` and save it to ``out_dir`` as a standard sentence-transformers folder.
+@dataclass(frozen=True)
+class TrainOptions:
+    """How :func:`fine_tune` trains; every field but ``device`` has a default.
 
-    Args:
-        datasets: from :func:`build_datasets` with the same ``loss``.
+    Attributes:
+        loss: the loss (``mnrl``, ``cached_mnrl``, ``triplet``, ``cosent``, ``infonce``); ``datasets`` must come
+            from :func:`build_datasets` with the same one.
         mini_batch_size: texts ``cached_mnrl`` encodes at once (memory follows it, not ``batch_size``).
         evaluator: scored after every epoch (see :func:`dev_evaluator`); ``keep`` says which epoch's weights
             are saved: ``best`` (by dev nDCG@10) or ``last``.
@@ -548,76 +530,112 @@ def train(
             examples, three sample rows per dataset), as it does by default; ``False`` keeps training text
             out of the card (sizes and length statistics stay).
         callbacks: extra ``transformers.TrainerCallback`` objects.
-        loss_module: a sentence-transformers loss built by the caller around ``model``, for a loss or loss
+        loss_module: a sentence-transformers loss built by the caller around the model, for a loss or loss
             options the params do not offer (e.g. MultipleNegativesRankingLoss with ``hardness_mode``); it
             replaces the loss ``loss`` names, which still picks the batch sampler (``mnrl``, ``cached_mnrl``
             and ``infonce`` keep duplicates out of a batch) and must match ``datasets``; ``matryoshka`` and
             ``mini_batch_size`` do not apply to it (wrap or configure the loss itself).
+    """
+
+    device: str
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    seed: int = 42
+    loss: str = "mnrl"
+    matryoshka: bool = False
+    mini_batch_size: int = 32
+    evaluator: object = None
+    keep: str = "best"
+    checkpoint_dir: str | Path | None = None
+    fingerprint: str = ""
+    card: str | Callable[[TrainResult], str] = ""
+    card_examples: bool = True
+    callbacks: list | None = None
+    loss_module: object = None
+
+    def __post_init__(self) -> None:
+        if self.keep not in {k.value for k in KeepEpoch}:
+            raise ValueError(f"keep: {self.keep!r} is not allowed; valid: {', '.join(k.value for k in KeepEpoch)}")
+
+
+def fine_tune(model, datasets: dict, out_dir: str | Path, **options) -> TrainResult:
+    """Fine-tune ``model`` and save it to ``out_dir`` as a standard sentence-transformers folder.
+
+    Args:
+        datasets: from :func:`build_datasets` with the same ``loss``.
+        options: the fields of :class:`TrainOptions` (``device`` is required).
 
     The model is written to a temporary folder and renamed into place: ``out_dir`` always holds a
     complete model. Checkpoints are removed after a successful save.
+
+    Raises:
+        ValueError: for an unknown option (listing the valid ones) or a bad ``keep``.
     """
+    valid = {f.name for f in dataclass_fields(TrainOptions)}
+    if unknown := sorted(set(options) - valid):
+        raise ValueError(f"train: unknown options {unknown}; valid: {', '.join(sorted(valid))}")
+    return _train(model, datasets, Path(out_dir), TrainOptions(**options))
+
+
+def _train(model, datasets: dict, out_dir: Path, o: TrainOptions) -> TrainResult:
     from sentence_transformers import SentenceTransformerTrainer
 
-    if keep not in {k.value for k in KeepEpoch}:
-        raise ValueError(f"keep: {keep!r} is not allowed; valid: {', '.join(k.value for k in KeepEpoch)}")
-    out_dir = Path(out_dir)
-    checkpoint_dir = Path(checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints"))
+    checkpoint_dir = Path(o.checkpoint_dir or out_dir.with_name(out_dir.name + "-checkpoints"))
     rows = sum(len(d) for d in datasets.values())
-    args, precision = _training_args(
-        checkpoint_dir,
-        device=device,
-        steps=max(1, rows // batch_size) * epochs,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio,
-        seed=seed,
-        in_batch=loss in IN_BATCH_LOSSES,
-        evaluate=evaluator is not None,
-        save=evaluator is not None or bool(fingerprint),
-        keep_best=keep != "last",
-    )
-    with args.main_process_first(desc="checkpoint folder"):  # under torchrun: rank 0 prepares, the others follow
-        main = args.process_index == 0
-        resume = _resume_point(checkpoint_dir, fingerprint, main) if fingerprint else False
-        if not fingerprint and main:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    train_data = datasets if len(datasets) > 1 else next(iter(datasets.values()))
-    if not card_examples:
+    args, precision = _arguments(o, checkpoint_dir, rows)
+    resume = _resume_or_clear(args, checkpoint_dir, o.fingerprint)
+    if not o.card_examples:
         _withhold_examples(model.model_card_data)
+    loss = o.loss_module if o.loss_module is not None else make_loss(o.loss, model, o.matryoshka, o.mini_batch_size)
+    train_data = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     trainer = SentenceTransformerTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_data,
-        loss=loss_module if loss_module is not None else make_loss(loss, model, matryoshka, mini_batch_size),
-        evaluator=evaluator,
-        callbacks=callbacks,
+        model=model, args=args, train_dataset=train_data, loss=loss, evaluator=o.evaluator, callbacks=o.callbacks
     )
     _quiet_progress(trainer)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if resume else None)
-    seconds = time.perf_counter() - start
+    evaluated = len(getattr(o.evaluator, "corpus", ())) if o.evaluator is not None else 0
     result = TrainResult(
-        str(out_dir),
-        seconds,
-        rows,
-        epochs,
-        device,
-        precision,
-        list(trainer.state.log_history),
-        resume,
-        fingerprint,
-        args.world_size,
-        len(getattr(evaluator, "corpus", ())) if evaluator is not None else 0,
-        kept=keep,
-    )
-    if not card_examples:
+        str(out_dir), time.perf_counter() - start, rows, o.epochs, o.device, precision,
+        list(trainer.state.log_history), resume, o.fingerprint, args.world_size, evaluated, kept=o.keep,
+    )  # fmt: skip
+    if not o.card_examples:
         _strip_samples(model.model_card_data)
     if trainer.is_world_process_zero():
-        _save_atomically(model, out_dir, card(result) if callable(card) else card, result)
+        _save_atomically(model, out_dir, o.card(result) if callable(o.card) else o.card, result)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result
+
+
+def _arguments(o: TrainOptions, checkpoint_dir: Path, rows: int):
+    """The trainer's arguments for ``o`` over ``rows`` training rows, and the precision they train in."""
+    return _training_args(
+        checkpoint_dir,
+        device=o.device,
+        steps=max(1, rows // o.batch_size) * o.epochs,
+        epochs=o.epochs,
+        batch_size=o.batch_size,
+        learning_rate=o.learning_rate,
+        warmup_ratio=o.warmup_ratio,
+        seed=o.seed,
+        in_batch=o.loss in IN_BATCH_LOSSES,
+        evaluate=o.evaluator is not None,
+        save=o.evaluator is not None or bool(o.fingerprint),
+        keep_best=o.keep != "last",
+    )
+
+
+def _resume_or_clear(args, checkpoint_dir: Path, fingerprint: str) -> bool:
+    """Whether to resume from ``checkpoint_dir`` (a run with the same ``fingerprint`` left checkpoints there);
+    without a fingerprint, old checkpoints are removed. Under torchrun, rank 0 prepares and the others follow."""
+    with args.main_process_first(desc="checkpoint folder"):
+        main = args.process_index == 0
+        resume = _resume_point(checkpoint_dir, fingerprint, main) if fingerprint else False
+        if not fingerprint and main:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return resume
 
 
 def model_card(
@@ -700,7 +718,7 @@ def load_training_data(params, ws, paths) -> tuple[list[Triple], dict]:
 
 
 def _train_settings(params) -> dict:
-    """The arguments of :func:`train` that come straight from the params."""
+    """The arguments of :func:`fine_tune` that come straight from the params."""
     return {
         "batch_size": params.batch_size,
         "learning_rate": params.learning_rate,
@@ -727,7 +745,7 @@ def _finished(params, folder: Path, fingerprint: str) -> TrainResult | None:
     return None
 
 
-def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> TrainResult:
+def train_domain(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> TrainResult:
     """Train as the params say: dev evaluation, checkpoints, the model card; the model goes to ``paths.model_dir``
     (to ``paths.dev_model_dir`` with ``refit_with_dev``, the shipped model then comes from :func:`refit`).
 
@@ -763,7 +781,7 @@ def fit(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> Train
             evaluator = dev_evaluator(
                 queries, qrels, corpus, params.encode_batch_size, windows, params.window_sentences
             )
-    return train(
+    return fine_tune(
         base.model,
         datasets,
         out_dir,
@@ -808,14 +826,14 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
 
     The dev split cannot score this model (it trained on it): its card names the dev-scored run's metrics
     as those of the recipe. A finished refit with the same fingerprint is reused, an interrupted one
-    resumes, as in :func:`fit`. Returns ``None`` without ``refit_with_dev``.
+    resumes, as in :func:`train_domain`. Returns ``None`` without ``refit_with_dev``.
     """
     if not params.refit_with_dev:
         return None
 
     triples, datasets = load_refit_data(params, ws, paths)
     epochs = refit_epochs(params, first)
-    base = load_for(params.base_model, params.device, params.max_seq_length, training=True)
+    base = load_encoder(params.base_model, params.device, params.max_seq_length, training=True)
     settings = _settings(params, len(ws.corpus)) | {"epochs": epochs, "eval_during_training": False}
     settings["refit_with_dev"] = True
     for key in ("keep_epoch", "dev_corpus_max", "window_sentences"):  # no dev evaluation: they choose nothing
@@ -827,7 +845,7 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
         "- Refit on the train and dev splits, so the dev split cannot score it; dev metrics of the same recipe "
         f"trained on the train split only ({first.kept} epoch):"
     )
-    return train(
+    return fine_tune(
         base.model,
         datasets,
         paths.model_dir,

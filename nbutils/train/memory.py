@@ -23,8 +23,8 @@ __all__ = [
     "MemoryEstimate",
     "StepTooLarge",
     "activation_bytes",
-    "guard",
-    "guarded",
+    "act_on_estimate",
+    "check_memory",
     "padded_length",
     "step_peak_gb",
     "training_estimate",
@@ -153,7 +153,7 @@ class StepTooLarge(MemoryError):
     """A training step is estimated not to fit the free memory, and ``memory_guard`` says not to try."""
 
 
-def guard(params, estimate: MemoryEstimate):
+def act_on_estimate(params, estimate: MemoryEstimate):
     """Act on an estimate before training, as ``params.memory_guard`` says, so that a step too large for the
     memory stops with advice instead of the process being killed minutes into training.
 
@@ -185,7 +185,7 @@ def guard(params, estimate: MemoryEstimate):
     )
 
 
-def guarded(params, model, datasets: dict, device: str, available_gb: float | None = None):
+def check_memory(params, model, datasets: dict, device: str, available_gb: float | None = None):
     """Estimate the step's memory and act on it (:func:`training_estimate`, then :func:`guard`): what the train
     stage, ``python -m nbutils train`` and the benchmarks run before training.
 
@@ -197,7 +197,7 @@ def guarded(params, model, datasets: dict, device: str, available_gb: float | No
         StepTooLarge: as :func:`guard`.
     """
     estimate = training_estimate(params, model, datasets, device, available_gb)
-    return guard(params, estimate), estimate
+    return act_on_estimate(params, estimate), estimate
 
 
 class _Steps:
