@@ -7,6 +7,9 @@ import pytest
 
 from tests.conftest import PY, ROOT, write_jsonl
 
+pytestmark = pytest.mark.slow  # the benchmark scripts, each training real models
+
+
 ROW = "plain ST, 1 epoch, b32, lr 2e-5"
 
 

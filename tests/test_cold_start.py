@@ -10,7 +10,7 @@ from nbutils.synthesize.labeling import GoldFile
 from nbutils.workspace import section_of
 from tests.conftest import PY, ROOT
 
-pytestmark = pytest.mark.smoke
+pytestmark = [pytest.mark.smoke, pytest.mark.slow]  # a second whole run of the suite, on documents alone
 
 PARAMS = ROOT / "tests" / "params" / "nolabels.yaml"  # data_dir only
 

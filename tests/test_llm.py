@@ -55,6 +55,7 @@ def server():
     proc.wait(timeout=30)
 
 
+@pytest.mark.slow  # loads the bundled LLM
 def test_local_model_generates_a_question_and_caches_it(tmp_path):
     cache_file = tmp_path / "cache.jsonl"
     chat = LocalChatModel(device="cpu", batch_size=2, cache=ResponseCache(cache_file), max_tokens=32)
@@ -67,6 +68,7 @@ def test_local_model_generates_a_question_and_caches_it(tmp_path):
     assert again.tally.cache_hits == 1 and again.tally.requests == 0 and again._model is None
 
 
+@pytest.mark.slow  # loads the bundled LLM
 def test_local_model_writes_a_claim_for_statement_style_queries(tmp_path):
     """``query_style: statement`` through llm_pairs: the claim prompt gives a pair whose query is a sentence."""
     from types import SimpleNamespace
@@ -87,6 +89,7 @@ def test_local_model_writes_a_claim_for_statement_style_queries(tmp_path):
     assert not question.pairs and "no usable question" in question.failures[0][1]
 
 
+@pytest.mark.slow  # loads the bundled LLM
 def test_local_model_asks_about_the_passage_with_the_default_prompt(tmp_path):
     """The default prompt shows the built-in generic examples as earlier chat turns; the model then asks
     about the passage, neither answering nor copying an example."""
@@ -103,6 +106,7 @@ def test_local_model_asks_about_the_passage_with_the_default_prompt(tmp_path):
     assert chat.tally.prompt_tokens > 300  # the examples were sent
 
 
+@pytest.mark.slow  # loads the bundled LLM
 def test_openai_backend_against_a_real_local_server(server, tmp_path, monkeypatch):
     base_url, _ = server
     monkeypatch.setenv("TEST_LLM_KEY", "secret-value")

@@ -295,6 +295,7 @@ def _files_with(folder: Path, text: str) -> list[Path]:
 
 
 @pytest.mark.smoke
+@pytest.mark.slow  # two runs of the suite against failing endpoints
 @pytest.mark.parametrize("status, error", [("500", "GenerationFailed"), ("401", "LlmAuthError")])
 def test_synthesize_stage_fails_and_writes_no_key(decided, endpoint, status, error):
     """Notebook 02 against an endpoint that echoes the key in its errors: the run exits non-zero, names the

@@ -173,6 +173,7 @@ def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
     assert not train.train_domain(params, ws, datasets, base, paths, triples).reused
 
 
+@pytest.mark.slow  # the train command in one and two processes
 @pytest.mark.parametrize("processes", [1, 2])
 def test_cli_train_runs_both_trainings(domain, tmp_path, processes):
     """``python -m nbutils train`` (the path launchers take) trains the dev-scored model, then the refit; also

@@ -217,6 +217,7 @@ def _cli(root, *args) -> str:
     return r.stdout
 
 
+@pytest.mark.slow  # encodes the corpus with a second model
 def test_rollback_restores_exactly_the_previous_results(suite, tmp_path):
     from nbutils.maintain import Registry, build_index
     from nbutils.models import load_encoder

@@ -142,6 +142,7 @@ class _StopAfterFirstSave(TrainerCallback):
         raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # several real training runs
 def test_dev_evaluation_card_and_resume_after_interruption(minilm, tmp_path):
     queries = {"d1": "what about subject 10", "d2": "what about subject 11"}
     evaluator = dev_evaluator(queries, {"d1": {"p10": 1}, "d2": {"p11": 1}}, CORPUS)
@@ -235,6 +236,7 @@ def test_keep_epoch_is_validated():
         validate({"keep_epoch": "first"})
 
 
+@pytest.mark.slow  # two training processes
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
 def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_dir, tmp_path):
     """``torchrun`` / ``accelerate launch -m nbutils train`` train with two CPU processes (gloo); train_domain() then
