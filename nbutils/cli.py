@@ -19,19 +19,18 @@ import json
 import sys
 from pathlib import Path
 
+from . import train
 from .config import ParamsError, load_params
 from .data import DataIssues, load_queries_jsonl
 from .llm import LocalChatModel
 from .llm_server import make_server
 from .lock import DomainLocked, domain_lock
 from .maintain import Registry, history_table, load_version, reembed, search_domain
-from .models import load_encoder
 from .paths import DomainPaths
 from .retrieval import write_trec
 from .runner import RunFailed, parse_stages, run_domain
 from .synthesize.labeling import write_label_notebook
-from .train import load_training_data, refit, train_domain
-from .train.memory import StepTooLarge, check_memory
+from .train.memory import StepTooLarge
 from .workspace import load_workspace
 
 __all__ = ["main"]
@@ -75,53 +74,36 @@ def _cmd_train(args) -> int:
     try:
         params = _params(args)
         paths = DomainPaths.from_params(params)
-        ws = load_workspace(paths)
-        triples, datasets = load_training_data(params, ws, paths)
-    except (ParamsError, ValueError, FileNotFoundError) as e:
+    except (ParamsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) != 0:  # under a launcher, rank 0 holds the domain lock for all ranks
-        return _train(params, paths, ws, triples, datasets)
+        return _train(params, paths)
     try:
         with domain_lock(paths.lock, "train"):
-            return _train(params, paths, ws, triples, datasets)
+            return _train(params, paths)
     except DomainLocked as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
 
 
-def _train(params, paths, ws, triples, datasets) -> int:
+def _train(params, paths) -> int:
     import os
 
-    device = params.device
-    if "LOCAL_RANK" in os.environ and device != "cpu":
+    if "LOCAL_RANK" in os.environ and params.device != "cpu":
         import torch
 
         if torch.cuda.is_available():  # one GPU per process
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    base = load_encoder(params.base_model, device, params.max_seq_length, training=True)
     try:
-        params, estimate = check_memory(params, base.model, datasets, base.device)
-    except StepTooLarge as e:
+        trained = train.run(params, paths)
+    except (StepTooLarge, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if estimate.adapted:
-        print(f"memory: {estimate.adapted}", file=sys.stderr)
-    result = train_domain(params, ws, datasets, base, paths, triples)
-    try:
-        refitted = refit(params, ws, paths, result)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if trained.memory.adapted:
+        print(f"memory: {trained.memory.adapted}", file=sys.stderr)
     if int(os.environ.get("RANK", "0")) == 0:
-        summary = {"model_dir": result.model_dir, "rows": result.rows, "epochs": result.epochs}
-        summary |= {"seconds": round(result.seconds, 1), "rows_per_second": round(result.rows_per_second, 1)}
-        summary |= {"processes": result.processes, "device": result.device, "precision": result.precision}
-        summary |= {"reused": result.reused, "dev": result.kept_dev()}
-        if refitted is not None:
-            summary["refit"] = {"model_dir": refitted.model_dir, "rows": refitted.rows, "epochs": refitted.epochs}
-            summary["refit"] |= {"seconds": round(refitted.seconds, 1), "reused": refitted.reused}
-        print(json.dumps(summary))
+        print(json.dumps(trained.summary()))
     return 0
 
 

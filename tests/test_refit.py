@@ -189,3 +189,21 @@ def test_cli_train_runs_both_trainings(domain, tmp_path, processes):
     assert printed["refit"]["model_dir"] == str(paths.model_dir) and printed["refit"]["epochs"] == 1
     assert (paths.model_dir / "model.safetensors").exists() and (paths.dev_model_dir / "model.safetensors").exists()
     assert train.TrainResult.load(paths.model_dir).processes == processes, "the refit ran on every process too"
+
+
+def test_the_stage_entry_point_trains_refits_and_keeps_the_record(domain, minilm, monkeypatch):
+    """``train.run`` is the whole stage, as the notebook and ``python -m nbutils train`` call it."""
+    params, paths, ws = domain
+    _synthesize_and_mine(params, paths, ws)
+    params.values |= {"base_model": minilm.resolved.location, "epochs": 1}
+    trained = train.run(params, paths)
+    assert trained.result.model_dir == str(paths.dev_model_dir) and trained.refit.model_dir == str(paths.model_dir)
+    record = trained.to_metrics()
+    assert set(record) >= {"base_model", "rows", "dev", "kept_epoch", "memory", "training_data_hash", "refit", "params"}
+    assert record["params"]["epochs"] == 1 and record["refit"]["training_data_hash"] != record["training_data_hash"]
+    assert record["negatives"] == trained.negatives and trained.negatives["mined"] >= trained.negatives["trained"]
+    assert trained.summary()["refit"]["model_dir"] == str(paths.model_dir)
+    assert list(trained.datasets_table().columns) == ["rows", "columns"]
+    assert "saved to" in trained.run_table().index and "Refit" in trained.refit_text()
+    again = train.run(params, paths)
+    assert again.result.reused and again.refit.reused, "a finished run with the same data and params is reused"

@@ -22,13 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import KeepEpoch
+from ..config import KeepEpoch, stage_fields
 from ..models import LOSSES, LoadedModel, load_encoder, make_loss
 from ..pairs import FlagFile, Triple, apply_flags, load_triples
 from ..retrieval import DenseIndex
-from ..workspace import bm25_index
+from ..workspace import bm25_index, load_workspace
+from .memory import MemoryEstimate, check_memory
 
 __all__ = [
+    "TrainReport",
+    "run",
     "LOSSES",
     "TrainResult",
     "build_datasets",
@@ -899,3 +902,115 @@ def describe_refit(result: TrainResult | None, first: TrainResult) -> str:
         "(next to the train-only model above) and the maintain stage registers. The dev split cannot score it, "
         "having trained it: the dev scores above are the recipe's."
     )
+
+
+# --------------------------------------------------------------------------- the stage's entry point
+
+
+@dataclass
+class TrainReport:
+    """What the train stage did: its data, the memory check, the run (and the refit), and the record it keeps.
+
+    Made by :func:`run`; the notebook shows its pieces, ``python -m nbutils train`` prints :meth:`summary`,
+    and :meth:`to_metrics` is what ``metrics/04_train.json`` holds.
+    """
+
+    params: object  # the train-stage params, as the memory check adapted them
+    base: LoadedModel
+    datasets: dict
+    negatives: dict[str, int]  # mined negatives, and those the training rows use
+    memory: MemoryEstimate
+    result: TrainResult
+    refit: TrainResult | None
+    refit_record: dict
+    data_hash: str
+    corpus_passages: int
+
+    def datasets_table(self):
+        """Rows and columns of each training dataset (a DataFrame)."""
+        import pandas as pd
+
+        rows = {n: {"rows": len(d), "columns": ", ".join(d.column_names)} for n, d in self.datasets.items()}
+        return pd.DataFrame(rows).T
+
+    def negatives_line(self) -> str:
+        """How many mined negatives the training rows use (Markdown)."""
+        return f"Mined negatives in the training rows: **{self.negatives['trained']:,} of {self.negatives['mined']:,}**"
+
+    def run_table(self):
+        """What the training run did: rows, epochs, time, device, where the model went (a one-column DataFrame)."""
+        import pandas as pd
+
+        r = self.result
+        rows = {"loss": self.params.loss, "rows": r.rows, "epochs": r.epochs, "seconds": round(r.seconds, 1)}
+        rows |= {"rows/s": round(r.rows_per_second, 2), "device": r.device, "precision": r.precision}
+        rows |= {
+            "processes": r.processes,
+            "dev passages scored per epoch": f"{r.dev_passages:,} of {self.corpus_passages:,}",
+        }
+        rows |= {"resumed from a checkpoint": r.resumed, "finished run reused": r.reused, "saved to": r.model_dir}
+        return pd.Series(rows).to_frame("value")
+
+    def refit_text(self) -> str:
+        """What the refit on train + dev did, or why there was none (Markdown)."""
+        return describe_refit(self.refit, self.result)
+
+    def summary(self) -> dict:
+        """The few numbers ``python -m nbutils train`` prints as one JSON line."""
+        r = self.result
+        out = {"model_dir": r.model_dir, "rows": r.rows, "epochs": r.epochs, "seconds": round(r.seconds, 1)}
+        out |= {"rows_per_second": round(r.rows_per_second, 1), "processes": r.processes, "device": r.device}
+        out |= {"precision": r.precision, "reused": r.reused, "dev": r.kept_dev()}
+        if self.refit is not None:
+            f = self.refit
+            out["refit"] = {"model_dir": f.model_dir, "rows": f.rows, "epochs": f.epochs}
+            out["refit"] |= {"seconds": round(f.seconds, 1), "reused": f.reused}
+        return out
+
+    def to_metrics(self) -> dict:
+        """The stage's record, ``metrics/04_train.json`` (read by the evaluate and maintain stages)."""
+        r = self.result
+        return {
+            "base_model": self.base.describe(),
+            "base_model_fingerprint": self.base.fingerprint,
+            "loss": self.params.loss,
+            "rows": r.rows,
+            "seconds": r.seconds,
+            "rows_per_second": r.rows_per_second,
+            "device": r.device,
+            "precision": r.precision,
+            "resumed": r.resumed,
+            "reused": r.reused,
+            "processes": r.processes,
+            "dev_passages": r.dev_passages,
+            "negatives": self.negatives,
+            "final_loss": (r.loss_curve()[1] or [None])[-1],
+            "dev": r.kept_dev(),
+            "kept_epoch": r.kept,
+            "memory": self.memory.to_dict(),
+            "training_data_hash": self.data_hash,
+            "refit": self.refit_record,
+            "params": {k: self.params.values[k] for k in stage_fields("train")},
+        }
+
+
+def run(params, paths) -> TrainReport:
+    """The train stage: load the mined rows and the base model, check a step fits in memory, train as the params
+    say (resuming or reusing a finished run), then refit on train + dev when asked.
+
+    Used by the train notebook and ``python -m nbutils train`` alike.
+
+    Raises:
+        FileNotFoundError: when an earlier stage has not run.
+        StepTooLarge: when a step would not fit and ``memory_guard`` is ``stop``.
+    """
+    ws = load_workspace(paths)
+    triples, datasets = load_training_data(params, ws, paths)
+    base = load_encoder(params.base_model, params.device, params.max_seq_length, training=True)
+    params, estimate = check_memory(params, base.model, datasets, base.device)
+    result = train_domain(params, ws, datasets, base, paths, triples)
+    refitted = refit(params, ws, paths, result)
+    return TrainReport(
+        params, base, datasets, negatives_used(triples, datasets), estimate, result, refitted,
+        refit_summary(params, paths, refitted), data_hash(triples), len(ws.corpus),
+    )  # fmt: skip
