@@ -207,3 +207,17 @@ def test_the_stage_entry_point_trains_refits_and_keeps_the_record(domain, minilm
     assert "saved to" in trained.run_table().index and "Refit" in trained.refit_text()
     again = train.run(params, paths)
     assert again.result.reused and again.refit.reused, "a finished run with the same data and params is reused"
+
+
+def test_the_evaluate_entry_point_scores_what_train_shipped(domain, minilm):
+    params, paths, ws = domain
+    _synthesize_and_mine(params, paths, ws)
+    params.values |= {"base_model": minilm.resolved.location, "epochs": 1}
+    train.run(params, paths)
+    evaluated = evaluate.run(params, paths)
+    record = evaluated.to_metrics()
+    assert {"base", "fine-tuned", "bm25"} <= set(record["systems"]) and record["fusion_metric"] == "ndcg@10"
+    assert sum(evaluated.outcomes().values()) == len(ws.split("test")[0]) == 2
+    assert record["refit"], "refit_with_dev: the shipped model meets the train-only one"
+    assert record["fusion_weight"] == evaluated.weight and len(evaluated.weight_table) > 1
+    assert evaluated.explorer().widget is not None

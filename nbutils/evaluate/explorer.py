@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from ..retrieval import BM25Index, DenseIndex
-from . import system_runs, tuned_hybrid
+from .compare import system_runs, tuned_hybrid
 
 __all__ = ["QueryExplorer"]
 
