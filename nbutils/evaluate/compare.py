@@ -29,6 +29,13 @@ from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weig
 from ..workspace import dense_index, other_sources, test_queries
 
 __all__ = [
+    "RRF_HYBRID",
+    "WEIGHTED_HYBRID",
+    "WEIGHTS",
+    "IN_DOMAIN",
+    "OUT_OF_DISTRIBUTION",
+    "GENERAL",
+    "GENERAL_SET",
     "GENERAL_SET",
     "EvalSet",
     "best_fusion_weight",
