@@ -221,3 +221,18 @@ def test_the_evaluate_entry_point_scores_what_train_shipped(domain, minilm):
     assert record["refit"], "refit_with_dev: the shipped model meets the train-only one"
     assert record["fusion_weight"] == evaluated.weight and len(evaluated.weight_table) > 1
     assert evaluated.explorer().widget is not None
+
+
+def test_the_mine_entry_point_saves_the_rows_the_train_stage_reads(domain):
+    params, paths, ws = domain
+    pairs = synthesize.build_pairs(ws, params)
+    synthesize.save_training_pairs(pairs, params, paths)
+    mined = mine.run(params, paths)
+    assert (
+        mine.load_triples(paths.triples) == mined.triples and mine.load_triples(paths.refit_triples) == mined.refit_rows
+    )
+    record = mined.to_metrics()
+    assert record["refit_rows"] == len(mined.refit_rows) > 0 and record["teacher"] == "bm25"
+    assert record["false_negative_estimate"] == mined.false_negatives
+    assert mined.counts()["refit rows (train + dev, refit_with_dev)"] == len(mined.refit_rows)
+    assert mined.curation_panel().widget is not None and len(mined.examples(n=2)) <= 2
