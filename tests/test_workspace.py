@@ -145,7 +145,7 @@ def test_false_negative_estimate_mines_nothing_for_in_batch_training(tmp_path, b
     def no_teacher(*args, **kwargs):
         raise AssertionError("no teacher is needed when nothing is mined")
 
-    monkeypatch.setattr(nbutils.mine, "_teacher", no_teacher)
+    monkeypatch.setattr(nbutils.mine.negatives, "_teacher", no_teacher)
     monkeypatch.setattr(nbutils.workspace, "bm25_index", no_teacher)
     summary, rows = false_negative_estimate(params, ws, tmp_path / "emb")
     assert summary == {"queries": 1, "negatives": 0, "false_negatives": 0, "rate": None} and rows == []
