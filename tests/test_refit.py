@@ -236,3 +236,26 @@ def test_the_mine_entry_point_saves_the_rows_the_train_stage_reads(domain):
     assert record["false_negative_estimate"] == mined.false_negatives
     assert mined.counts()["refit rows (train + dev, refit_with_dev)"] == len(mined.refit_rows)
     assert mined.curation_panel().widget is not None and len(mined.examples(n=2)) <= 2
+
+
+def test_the_synthesize_entry_point_saves_pairs_unless_the_generation_failed(domain):
+    import socket
+
+    params, paths, ws = domain
+    synthesized = synthesize.run(params, paths)
+    synthesized.check()
+    assert load_pairs(paths.train_pairs) == synthesized.train_pairs and synthesized.train_pairs
+    record = synthesized.to_metrics()
+    assert record["training_pairs"] == {"gold": len(synthesized.train_pairs)} and record["llm_failures"] == 0
+    assert synthesized.labeling_panel().widget is not None
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    paths.train_pairs.unlink()
+    params.values |= {"generators": ["llm"], "llm_backend": "openai", "llm_base_url": f"http://127.0.0.1:{port}/v1"}
+    params.values |= {"llm_retries": 0, "llm_timeout": 2.0, "synth_passages": 3, "train_sources": ["gold", "synthetic"]}
+    failed = synthesize.run(params, paths)
+    assert failed.failure is not None and failed.train_pairs == [] and not paths.train_pairs.exists()
+    assert len(failed.failures()) == 3
+    with pytest.raises(synthesize.GenerationFailed, match="3 of 3 LLM requests failed"):
+        failed.check()
