@@ -33,7 +33,7 @@ from nbutils.config import validate
 from nbutils.data import load_documents, load_gold_pairs
 from nbutils.llm import LocalChatModel, ResponseCache
 from nbutils.pairs import Pair
-from nbutils.synthesize import (
+from nbutils.questions import (
     _PREFIX,
     _question_in,
     build_messages,
@@ -161,7 +161,7 @@ def messages(variant: Variant, passage: str, shots: list[tuple[str, str]]) -> li
 
 def generate(chat: LocalChatModel, ws: Workspace, ids: list[str], variant: Variant, seed: int):
     """Every candidate answer per passage (``{pid: [text, …]}``) and the seconds spent generating."""
-    from nbutils.synthesize import _clip
+    from nbutils.questions import _clip
 
     shots = shots_for(variant, ws, seed)
     prompts = [messages(variant, _clip(ws.corpus[pid].full_text(), 150), shots) for pid in ids]

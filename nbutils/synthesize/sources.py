@@ -61,6 +61,7 @@ __all__ = [
     "dropped_examples",
     "examples",
     "few_shot_examples",
+    "filter_generated",
     "generate",
     "generic_examples",
     "gold_pairs",
@@ -72,6 +73,7 @@ __all__ = [
     "parse_statement",
     "prompt_for",
     "roundtrip_retriever",
+    "sample_passages",
     "save_pairs",
     "save_training_pairs",
     "summary",
@@ -187,9 +189,7 @@ class PairSet:
     failures: list[tuple[str, str]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     click_issues: DataIssues = field(default_factory=DataIssues)
-    refit: list[Pair] = field(
-        default_factory=list
-    )  # with refit_with_dev: pairs of train and dev, guarded against test
+    refit: list[Pair] = field(default_factory=list)  # with refit_with_dev: pairs of train and dev, guarded against test
     generation: Generation | None = None  # the LLM generator's outcome, for :func:`check_failures`
 
     @property
