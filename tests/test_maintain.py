@@ -207,7 +207,7 @@ def test_reembed_reuses_the_stage_cache_of_the_same_model(tmp_path, minilm):
 def test_crash_during_reembed_leaves_the_old_index_loadable(tmp_path, minilm, monkeypatch, crash):
     from pathlib import Path
 
-    import nbutils.maintain as maintain
+    import nbutils.maintain.registry as maintain
     from nbutils.workspace import corpus_hash
 
     reg = Registry(tmp_path / "registry")

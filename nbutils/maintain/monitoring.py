@@ -25,7 +25,7 @@ from ..metrics import bootstrap_ci, per_query
 from ..models import model_fingerprint, resolve_model
 from ..paths import append_line, read_json
 from ..workspace import corpus_hash
-from . import Registry, load_index, passage_hash, query_hash, read_index_folder, reembed, word_counts
+from .registry import Registry, load_index, passage_hash, query_hash, read_index_folder, reembed, word_counts
 
 __all__ = [
     "METRICS",
