@@ -87,6 +87,13 @@ def _cmd_train(args) -> int:
         return 3
 
 
+def _data_issues(paths: DomainPaths) -> None:
+    """Print the one-line summary of the data problems the last decide (and synthesize) run found."""
+    for what, path in (("input files", paths.data_issues), ("click log", paths.click_issues)):
+        if path.exists():
+            print(f"{what} (last run): {DataIssues.read(path).summary(path)}", file=sys.stderr)
+
+
 def _train(params, paths) -> int:
     import os
 
@@ -100,6 +107,7 @@ def _train(params, paths) -> int:
     except (StepTooLarge, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    _data_issues(paths)
     if trained.memory.adapted:
         print(f"memory: {trained.memory.adapted}", file=sys.stderr)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -190,6 +198,7 @@ def _cmd_reembed(args) -> int:
     except (ParamsError, ValueError, FileNotFoundError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
+    _data_issues(paths)
     print(json.dumps(summary.to_dict()))
     return 0
 
@@ -205,6 +214,7 @@ def _cmd_label(args) -> int:
     except (ParamsError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    _data_issues(DomainPaths.from_params(params))
     print(f"labeling notebook: {path}")
     if args.no_lab:
         print("open it in Jupyter and run all cells; labels are saved as you go")

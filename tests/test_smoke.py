@@ -318,3 +318,20 @@ def test_search_keeps_unanswered_queries_and_refuses_ids_trec_cannot_carry(suite
     qfile.write_text('{"_id": "a b", "text": "exceptions"}\n')
     r = _cli_result(root, "search", "python_docs", "--queries", str(qfile), "--out", str(tmp_path / "x.tsv"))
     assert r.returncode == 2 and "contain spaces" in r.stderr and not (tmp_path / "x.tsv").exists()
+
+
+def test_commands_say_what_data_issues_the_last_run_found(suite):
+    from nbutils.data import DataIssues
+
+    root, _ = suite
+    (root / "work" / "data_issues.jsonl").write_text(
+        '{"file": "corpus.jsonl", "line": 3, "kind": "bad_encoding", "message": "byte 0xff"}\n'
+    )
+    try:
+        r = _cli_result(root, "label", "python_docs", "--no-lab")
+    finally:
+        (root / "work" / "data_issues.jsonl").write_text("")
+    assert r.returncode == 0, r.stderr
+    assert "input files (last run): 1 data issue (1 bad_encoding); full list:" in r.stderr
+    clicks = root / "work" / "click_issues.jsonl"  # the tiny profile's click log names an unknown passage
+    assert f"click log (last run): {DataIssues.read(clicks).summary(clicks)}" in r.stderr and "unknown_doc" in r.stderr
