@@ -117,7 +117,7 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     assert table["nDCG@10"].between(0, 1).all() and table["p-value"].notna().sum() == 2
 
     # maintain: the registered version knows the dev questions trained it
-    from nbutils.maintain import Registry, register_run
+    from nbutils.maintain import Registry, publish_run
     from nbutils.report import record_metrics
 
     record_metrics(paths, "evaluate", {"refit": table.to_dict("records")})  # the train-only rows' empty cells
@@ -126,7 +126,7 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     record_metrics(paths, "train", {"training_data_hash": "x", "refit": summary})
     record_metrics(paths, "synthesize", {"training_pairs": {"gold": 8}, "refit_pairs": {"gold": 11}})
     registry = Registry(paths.registry)
-    manifest = register_run(registry, paths, params)
+    manifest, _ = publish_run(registry, paths, params, progress=False)
     assert manifest["refit_with_dev"] and manifest["training_data"] == {"gold": 11}
     assert manifest["training_data_hash"] == summary["training_data_hash"]
     corpus_record = json.loads((registry.version_dir(manifest["version"]) / "training_corpus.json").read_text())

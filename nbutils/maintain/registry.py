@@ -55,7 +55,6 @@ __all__ = [
     "query_hash",
     "record_training_corpus",
     "reembed",
-    "register_run",
     "SEARCH_MODES",
     "publish_run",
     "search_domain",
@@ -814,19 +813,6 @@ def _run_info(paths, params) -> tuple[dict, list[str]]:
         "serving": serving_choice(evaluate),
     }
     return info, _training_queries(paths.refit_pairs if refit else paths.train_pairs)
-
-
-def register_run(registry: Registry, paths, params, promote: bool = True) -> dict:
-    """Register the model trained for this domain, with what it was trained on and its test metrics, but
-    without an index (see :func:`publish_run` for both in one step)."""
-
-    info, queries = _run_info(paths, params)
-    corpus = load_workspace(paths).corpus
-
-    def complete(version: str, manifest: dict) -> None:
-        record_training_corpus(registry, version, corpus, queries)
-
-    return registry.register(paths.model_dir, info, promote=promote, complete=complete)
 
 
 def publish_run(registry: Registry, paths, params, progress: bool = True) -> tuple[dict, ReembedSummary]:
