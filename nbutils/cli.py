@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import train
-from .config import ParamsError, load_params
+from .config import Params, ParamsError, load_params
 from .data import DataIssues, load_queries_jsonl
 from .llm import LocalChatModel
 from .llm_server import make_server
@@ -38,7 +38,7 @@ __all__ = ["main"]
 PARAMS_DIR = Path("params")
 
 
-def _params(args) -> object:
+def _params(args) -> Params:
     path = Path(args.params) if args.params else PARAMS_DIR / f"{args.domain}.yaml"
     return load_params(args.domain, path, getattr(args, "set", None) or [])
 
@@ -94,7 +94,7 @@ def _data_issues(paths: DomainPaths) -> None:
             print(f"{what} (last run): {DataIssues.read(path).summary(path)}", file=sys.stderr)
 
 
-def _train(params, paths) -> int:
+def _train(params: Params, paths: DomainPaths) -> int:
     import os
 
     if "LOCAL_RANK" in os.environ and params.device != "cpu":

@@ -128,7 +128,7 @@ class Source(str, Enum):
     CLICKS = "clicks"
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommonParams:
     """Keys every notebook receives."""
 
@@ -148,7 +148,7 @@ class CommonParams:
     refit_with_dev: bool = False  # after the dev-scored run, train the shipped model again on train + dev pairs
 
 
-@dataclass
+@dataclass(frozen=True)
 class DecideParams:
     chunk_words: int = 80  # words per passage when chunking documents
     corpus_sample: int = 0  # keep only this many passages, labelled ones always kept, 0 means all
@@ -163,7 +163,7 @@ class DecideParams:
     synthetic_test_size: int = 200  # synthetic test questions when gold test queries are too few (dev: half); 0: none
 
 
-@dataclass
+@dataclass(frozen=True)
 class SynthesizeParams:
     generators: list[str] = field(default_factory=lambda: ["llm"])  # llm | title | cloze
     synth_passages: int = 300  # passages sampled for generation, 0 means all
@@ -192,7 +192,7 @@ class SynthesizeParams:
     roundtrip_k: int = 20  # the source passage must rank within this many results
 
 
-@dataclass
+@dataclass(frozen=True)
 class MineParams:
     negatives_per_query: int = 1  # hard negatives kept per training pair, 0 for in-batch negatives only
     mine_teacher: str = "hybrid"  # ranks candidates: hybrid of BM25 and base dense | bm25 | dense
@@ -202,7 +202,7 @@ class MineParams:
     mine_rescorer: str = ""  # cross-encoder folder or hub id that rescores the teacher candidates, empty for none
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainParams:
     loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce
     matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
@@ -220,14 +220,14 @@ class TrainParams:
     model_card_examples: bool = False  # let the saved model card quote training rows (widget, samples); off: none
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvaluateParams:
     k_values: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 50, 100])  # cut-offs for recall@K
     rrf_k: int = 60  # reciprocal rank fusion constant
     fusion_metric: str = "ndcg@10"  # dev metric the BM25 weight maximises: ndcg@10 | mrr@10 | map@100 | recall@K
 
 
-@dataclass
+@dataclass(frozen=True)
 class MaintainParams:
     promote: bool = True  # make the new version current for the domain
     drift_vocab_rate: float = 0.02  # corpus shift: share of corpus words never seen in the training corpus
@@ -467,22 +467,53 @@ def _check_template(template: str) -> None:
         )
 
 
-@dataclass
-class Params:
-    """Validated values for every key, with the file they came from."""
+@dataclass(frozen=True, repr=False, eq=False)
+class Params(CommonParams, DecideParams, SynthesizeParams, MineParams, TrainParams, EvaluateParams, MaintainParams):
+    """Validated values of every key, typed as the stage dataclasses declare them, and the file they came from.
 
-    values: dict[str, Any]
+    Build it with :func:`load_params`, :func:`validate` or :func:`from_namespace`, not directly. Immutable:
+    :meth:`replace` returns a copy with some values changed. A notebook's params (``from_namespace``) hold only
+    the keys its stage receives (``received``); reading any other key raises ``AttributeError`` rather than
+    silently giving that key's default.
+    """
+
     source: str = ""
+    received: frozenset[str] | None = None  # the keys this object holds; None: all of them
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __getattribute__(self, name: str) -> Any:
+        if name in _KEYS:
+            received = object.__getattribute__(self, "received")
+            if received is not None and name not in received:
+                keys = ", ".join(sorted(received))
+                raise AttributeError(f"{name!r} is not a parameter of this stage; it receives {keys}")
+        return object.__getattribute__(self, name)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The keys this object holds and their values, as a new dict."""
+        keys = _KEYS if self.received is None else [k for k in _KEYS if k in self.received]
+        return {k: object.__getattribute__(self, k) for k in keys}
+
+    def replace(self, **changes: Any) -> Params:
+        """A copy with ``changes`` applied (not validated again: for code that adjusts already valid values).
+
+        Raises:
+            AttributeError: for a key this object does not hold.
+        """
+        for key in changes:
+            if key not in self.values:
+                raise AttributeError(f"{key!r} is not a parameter of this object")
+        return Params(**{**self.values, **changes}, source=self.source, received=self.received)
 
     def stage_values(self, stage: str) -> dict[str, Any]:
         """The values a stage's notebook receives as Papermill parameters."""
-        return {k: self.values[k] for k in stage_fields(stage)}
+        return {k: getattr(self, k) for k in stage_fields(stage)}
+
+    def __repr__(self) -> str:
+        return f"Params({self.source!r}, {len(self.values)} keys)"
+
+
+_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Params) if f.name not in ("source", "received"))
 
 
 def _defaults() -> dict[str, Any]:
@@ -563,7 +594,7 @@ def validate(raw: dict[str, Any], source: str = "<params>", base: Path | None = 
     rescorer = base / Path(values["mine_rescorer"]).expanduser()
     if values["mine_rescorer"] and rescorer.is_dir():  # a local folder, not a hub id
         values["mine_rescorer"] = str(rescorer.resolve())
-    return Params(values, source)
+    return Params(**values, source=source)
 
 
 def load_params(domain: str, path: str | Path, overrides: list[str] | None = None) -> Params:
@@ -643,7 +674,7 @@ def from_namespace(stage: str, namespace: dict[str, Any]) -> Params:
     fields = stage_fields(stage)
     raw = {k: namespace[k] for k in fields if k in namespace}
     full = validate(raw, f"notebook parameters ({stage})")
-    return Params({k: v for k, v in full.values.items() if k in fields}, full.source)
+    return Params(**full.values, source=full.source, received=frozenset(fields))
 
 
 NOTEBOOK_DEFAULTS = {"outputs_dir": "../outputs"}  # notebooks run with notebooks/ as their working folder

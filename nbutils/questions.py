@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import filters
-from .config import DEFAULT_PROMPT, STATEMENT_PROMPT
+from .config import DEFAULT_PROMPT, STATEMENT_PROMPT, Params
 from .data import duplicate_groups
 from .llm import ChatModel, LocalChatModel, OpenAIChatModel, ResponseCache, without_credentials
 from .pairs import Pair
@@ -165,7 +165,7 @@ def _first_usable(text: str | None, pick) -> str | None:
     return None
 
 
-def prompt_for(params) -> str:
+def prompt_for(params: Params) -> str:
     """The prompt template to use: ``prompt_template``, or the claim prompt when ``query_style`` is
     ``statement`` and the template is still the default question prompt."""
     if params.query_style == "statement" and params.prompt_template == DEFAULT_PROMPT:
@@ -173,7 +173,7 @@ def prompt_for(params) -> str:
     return params.prompt_template
 
 
-def chat_model(params, cache_path) -> ChatModel:
+def chat_model(params: Params, cache_path) -> ChatModel:
     """The chat model the params ask for (``llm_backend``: local or openai), with a response cache.
 
     The openai backend gives each request ``llm_timeout`` seconds and ``llm_retries`` retries.
@@ -217,7 +217,7 @@ _HINTS = (  # (pattern in an error text, hint), the first that matches
 )
 
 
-def check_failures(gen: Generation | None, params) -> None:
+def check_failures(gen: Generation | None, params: Params) -> None:
     """Fail when every LLM request of ``gen`` failed, or more than ``params.llm_max_failures`` of them.
 
     Call it after the failures are shown, so the report keeps the list.
@@ -293,7 +293,7 @@ def _roundtrip_run(pairs: list[Pair], ws: Workspace, retriever, k: int):
     return retriever(queries, k)
 
 
-def filter_generated(pairs: list[Pair], ws: Workspace, params, retriever=None) -> filters.FilterReport:
+def filter_generated(pairs: list[Pair], ws: Workspace, params: Params, retriever=None) -> filters.FilterReport:
     """Length, copy, duplicate and round-trip filters over generated pairs, in that order."""
 
     report = filters.FilterReport(list(pairs))

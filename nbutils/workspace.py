@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .builtin import is_builtin, materialize
-from .config import SplitBy
+from .config import Params, SplitBy
 from .data import DataIssues, Dataset, Passage, add_gold, load_dataset
 from .paths import DomainPaths, atomic_write_text, read_json, write_json
 from .report import table
@@ -248,7 +248,7 @@ def holds_out_passages(ws: Workspace) -> bool:
     return ws.split_by == "document" or bool(ws.held_out_units)
 
 
-def _split(ds: Dataset, params) -> dict[str, list[str]]:
+def _split(ds: Dataset, params: Params) -> dict[str, list[str]]:
     """Splits as ``params.split_by`` asks (``query``, the default, or ``document``).
 
     Raises:
@@ -280,7 +280,7 @@ def corpus_hash(corpus: dict[str, Passage]) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_workspace(params, paths: DomainPaths) -> Workspace:
+def prepare_workspace(params: Params, paths: DomainPaths) -> Workspace:
     """Load the domain's raw data, sample and split it, and write the prepared files.
 
     Builtin domains (``builtin:<name>``) are first written out as documents under the work folder.

@@ -1,8 +1,10 @@
+import dataclasses
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from nbutils import config
 from nbutils.config import ParamsError, load_params, parse_override, validate
 from tests.conftest import PY, ROOT
 
@@ -152,3 +154,29 @@ def test_cli_refuses_a_domain_that_escapes_outputs_and_writes_nothing(tmp_path):
         )
         assert r.returncode == 2 and "is not allowed" in r.stderr and "Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
+
+
+# ---------------------------------------------------------------- typed, immutable params
+
+
+def test_params_are_typed_and_immutable(tmp_path):
+    params = validate({"data_dir": "builtin:python-docs", "epochs": 3})
+    assert isinstance(params, config.TrainParams) and isinstance(params, config.CommonParams)
+    assert params.epochs == 3 and params.loss == "mnrl" and params.values["epochs"] == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.epochs = 4
+    changed = params.replace(epochs=5, batch_size=8)
+    assert (changed.epochs, changed.batch_size, params.epochs) == (5, 8, 3), "replace copies, the original stays"
+    with pytest.raises(AttributeError, match="no_such_key"):
+        params.replace(no_such_key=1)
+
+
+def test_a_notebooks_params_hold_only_its_stage_keys():
+    mine = config.from_namespace("mine", {"domain": "x", "negatives_per_query": 2})
+    assert mine.negatives_per_query == 2 and mine.seed == 42
+    assert set(mine.values) == set(config.stage_fields("mine"))
+    with pytest.raises(AttributeError, match="'epochs' is not a parameter of this stage"):
+        _ = mine.epochs
+    with pytest.raises(AttributeError, match="epochs"):
+        mine.replace(epochs=2)
+    assert mine.replace(negatives_per_query=3).values.keys() == mine.values.keys()

@@ -261,12 +261,12 @@ def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path,
 
 
 def test_the_decide_notebook_plans_with_the_domains_synthesis_and_training_values():
-    from nbutils.config import Params, SynthesizeParams, TrainParams, from_namespace
+    from nbutils.config import SynthesizeParams, TrainParams, from_namespace
 
     notebook = from_namespace("decide", {"domain": "x", "epochs": 7, "synth_passages": 40})
     values, source = planning_values(notebook)
     assert source == "params" and values["epochs"] == 7 and values["synth_passages"] == 40
-    values, source = planning_values(Params({"domain": "x"}))
+    values, source = planning_values(from_namespace("mine", {"domain": "x"}))
     assert source == "synthesize and train stage defaults"
     assert values["epochs"] == TrainParams().epochs and values["synth_passages"] == SynthesizeParams().synth_passages
 

@@ -31,7 +31,7 @@ def _setup(tmp_path, beir_dir, **extra):
     params = validate(
         {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "mine_teacher": "bm25", **extra}
     )
-    params.values.update(test_fraction=0.0, dev_fraction=0.0)
+    params = params.replace(test_fraction=0.0, dev_fraction=0.0)
     ws = prepare_workspace(params, DomainPaths.from_params(params))
     return params, ws
 
@@ -40,7 +40,7 @@ def test_cross_encoder_rescores_the_teacher_candidates(tmp_path, beir_dir, cross
     params, ws = _setup(
         tmp_path, beir_dir, mine_rescorer=str(cross_encoder_dir), mine_range_min=0, mine_range_max=5, mine_margin=-9.0
     )
-    params.values["negatives_per_query"] = 4
+    params = params.replace(negatives_per_query=4)
     pairs = [Pair("why do cats purr", "d1", "gold", "train split")]
     triples = mine(params, ws, pairs, known_positives(pairs, ws.corpus), tmp_path / "emb")
     assert all(t.neg_source == "bm25+cross-encoder" for t in triples)
@@ -82,7 +82,7 @@ def test_mining_gives_long_passages_the_window_closest_to_the_query(tmp_path, be
 
     params, ws = _setup(tmp_path, beir_dir, long_passages="windows", max_seq_length=64)
     ws.corpus["bees"] = Passage("bees", "Honey bees", " ".join(BEES))
-    params.values.update(negatives_per_query=1, mine_range_min=0, mine_margin=-9.0)
+    params = params.replace(negatives_per_query=1, mine_range_min=0, mine_margin=-9.0)
     pairs = [Pair("what threatens managed bee colonies", "bees", "gold", "train split")]
     pairs.append(Pair("why do cats purr", "d1", "gold", "train split"))
     triples = mine(params, ws, pairs, known_positives(pairs, ws.corpus), tmp_path / "emb")
@@ -92,7 +92,7 @@ def test_mining_gives_long_passages_the_window_closest_to_the_query(tmp_path, be
     cats = next(t for t in triples if t.positive == "d1")
     assert cats.positive_text is None  # a passage that fits is used whole
 
-    params.values["long_passages"] = "truncate"
+    params = params.replace(long_passages="truncate")
     plain = mine(params, ws, pairs, known_positives(pairs, ws.corpus), tmp_path / "emb")
     assert all(t.positive_text is None and t.negative_text is None for t in plain)
 

@@ -76,14 +76,14 @@ def test_refit_pairs_add_the_dev_split_and_stay_guarded_against_test(domain):
         row = rows[(text[q], QRELS[q])]
         assert row.negative and row.negative != QRELS[q] and row.neg_source == "bm25"
 
-    params.values["refit_with_dev"] = False
+    params = params.replace(refit_with_dev=False)
     assert mine.mine_refit(params, ws, list(refit.values()), triples, {}, paths.embeddings_dir) == []
 
 
 def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     params, paths, ws = domain
     _, triples, refit_rows = _synthesize_and_mine(params, paths, ws)
-    params.values["keep_epoch"] = "last"
+    params = params.replace(keep_epoch="last")
     base = load_encoder(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
     datasets = train.build_datasets(triples, ws.corpus, loss=params.loss)
     first = train.train_domain(params, ws, datasets, base, paths, triples)
@@ -135,7 +135,7 @@ def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
 
 def test_without_refit_the_first_model_ships(domain):
     params, paths, ws = domain
-    params.values["refit_with_dev"] = False
+    params = params.replace(refit_with_dev=False)
     pairs = synthesize.build_pairs(ws, params)
     synthesize.save_training_pairs(pairs, params, paths)
     assert pairs.refit == [] and load_pairs(paths.refit_pairs) == []
@@ -159,17 +159,17 @@ def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
     """A run finished without refit_with_dev is the dev-scored run once it is switched on: not trained again."""
     params, paths, ws = domain
     _, triples, _ = _synthesize_and_mine(params, paths, ws)
-    params.values |= {"refit_with_dev": False, "epochs": 1, "eval_during_training": False}
+    params = params.replace(refit_with_dev=False, epochs=1, eval_during_training=False)
     base = load_encoder(minilm.resolved.location, "cpu", params.max_seq_length, training=True)
     datasets = train.build_datasets(triples, ws.corpus, loss=params.loss)
     first = train.train_domain(params, ws, datasets, base, paths, triples)
     assert first.model_dir == str(paths.model_dir) and not first.reused
-    params.values["refit_with_dev"] = True
+    params = params.replace(refit_with_dev=True)
     again = train.train_domain(params, ws, datasets, base, paths, triples)
     assert again.reused and again.model_dir == str(paths.dev_model_dir)
     weights = [(folder / "model.safetensors").read_bytes() for folder in (paths.dev_model_dir, paths.model_dir)]
     assert weights[0] == weights[1]
-    params.values["learning_rate"] = 1e-4  # another run: trained into model_dev, model left alone
+    params = params.replace(learning_rate=1e-4)  # another run: trained into model_dev, model left alone
     assert not train.train_domain(params, ws, datasets, base, paths, triples).reused
 
 
@@ -195,7 +195,7 @@ def test_the_stage_entry_point_trains_refits_and_keeps_the_record(domain, minilm
     """``train.run`` is the whole stage, as the notebook and ``python -m nbutils train`` call it."""
     params, paths, ws = domain
     _synthesize_and_mine(params, paths, ws)
-    params.values |= {"base_model": minilm.resolved.location, "epochs": 1}
+    params = params.replace(base_model=minilm.resolved.location, epochs=1)
     trained = train.run(params, paths)
     assert trained.result.model_dir == str(paths.dev_model_dir) and trained.refit.model_dir == str(paths.model_dir)
     record = trained.to_metrics()
@@ -212,7 +212,7 @@ def test_the_stage_entry_point_trains_refits_and_keeps_the_record(domain, minilm
 def test_the_evaluate_entry_point_scores_what_train_shipped(domain, minilm):
     params, paths, ws = domain
     _synthesize_and_mine(params, paths, ws)
-    params.values |= {"base_model": minilm.resolved.location, "epochs": 1}
+    params = params.replace(base_model=minilm.resolved.location, epochs=1)
     train.run(params, paths)
     evaluated = evaluate.run(params, paths)
     record = evaluated.to_metrics()
@@ -252,8 +252,8 @@ def test_the_synthesize_entry_point_saves_pairs_unless_the_generation_failed(dom
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     paths.train_pairs.unlink()
-    params.values |= {"generators": ["llm"], "llm_backend": "openai", "llm_base_url": f"http://127.0.0.1:{port}/v1"}
-    params.values |= {"llm_retries": 0, "llm_timeout": 2.0, "synth_passages": 3, "train_sources": ["gold", "synthetic"]}
+    params = params.replace(generators=["llm"], llm_backend="openai", llm_base_url=f"http://127.0.0.1:{port}/v1")
+    params = params.replace(llm_retries=0, llm_timeout=2.0, synth_passages=3, train_sources=["gold", "synthetic"])
     failed = synthesize.run(params, paths)
     assert failed.failure is not None and failed.train_pairs == [] and not paths.train_pairs.exists()
     assert len(failed.failures()) == 3

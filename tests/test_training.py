@@ -281,7 +281,7 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     result = train_domain(params, ws, datasets, base, paths, triples)
     assert result.reused and result.processes == 2 and result.rows == printed["rows"]
 
-    params.values["learning_rate"] = 1e-4  # another run: trained again, in this process
+    params = params.replace(learning_rate=1e-4)  # another run: trained again, in this process
     assert not train_domain(params, ws, datasets, base, paths, triples).reused
 
 

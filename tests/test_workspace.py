@@ -122,7 +122,7 @@ def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir
     params = validate(
         {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.0, "dev_fraction": 0.0}
     )
-    params.values.update(mine_teacher="bm25", mine_range_min=0, mine_margin=-100.0, negatives_per_query=4)
+    params = params.replace(mine_teacher="bm25", mine_range_min=0, mine_margin=-100.0, negatives_per_query=4)
     ws = prepare_workspace(params, DomainPaths.from_params(params))
     summary, examples = false_negative_estimate(params, ws, tmp_path / "emb")
     assert summary["queries"] == 1 and summary["false_negatives"] == 1
@@ -139,7 +139,7 @@ def test_false_negative_estimate_mines_nothing_for_in_batch_training(tmp_path, b
     params = validate(
         {"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "test_fraction": 0.0, "dev_fraction": 0.0}
     )
-    params.values.update(negatives_per_query=0)
+    params = params.replace(negatives_per_query=0)
     ws = prepare_workspace(params, DomainPaths.from_params(params))
 
     def no_teacher(*args, **kwargs):

@@ -18,11 +18,12 @@ from enum import Enum
 import numpy as np
 
 from .. import plots
-from ..config import SynthesizeParams, TrainParams
+from ..config import Params, SynthesizeParams, TrainParams
 from ..data import duplicate_groups
 from ..metrics import detectable_difference, per_query
 from ..models import make_loss, split_sentences, token_counts
 from ..pairs import click_pairs, normalize_query
+from ..paths import DomainPaths
 from ..report import read_metrics
 from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
 from ..workspace import Workspace, document_of
@@ -543,7 +544,7 @@ def _train_step(model, loss, optimizer, batch: list[tuple[str, ...]]) -> None:
         torch.cuda.synchronize()
 
 
-def keep_rate(paths) -> tuple[float, str]:
+def keep_rate(paths: DomainPaths) -> tuple[float, str]:
     """Share of generated questions that survive the filters: observed in the domain's last synthesize
     run when there is one (``metrics/02_synthesize.json``), else :data:`ASSUMED_KEEP_RATE`; and which."""
     m = read_metrics(paths, "synthesize") or {}
@@ -554,7 +555,7 @@ def keep_rate(paths) -> tuple[float, str]:
     return ASSUMED_KEEP_RATE, "assumed: measured on SciFact with the bundled SmolLM2, no synthesize run yet"
 
 
-def planning_values(params) -> tuple[dict, str]:
+def planning_values(params: Params) -> tuple[dict, str]:
     """``synth_passages``, ``synth_per_passage``, ``generators`` and ``epochs`` for the cost estimate.
 
     Taken from ``params`` when it holds them (the decide notebook receives them, see
@@ -612,7 +613,7 @@ def cost_from_throughput(
     }
 
 
-def fine_tuning_cost(ws: Workspace, loaded, params, paths, rows: int = 16) -> dict:
+def fine_tuning_cost(ws: Workspace, loaded, params: Params, paths: DomainPaths, rows: int = 16) -> dict:
     """The cost of fine-tuning this domain, with training throughput measured on this device.
 
     Args:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import Params
 from ..metrics import compare_systems, confidence_table
 from ..models import LoadedModel, load_encoder
+from ..paths import DomainPaths
 from ..workspace import Workspace, bm25_index, caption, dense_index, marked, other_sources, prepare_workspace
 from .rule import (
     Recommendation,
@@ -93,7 +95,7 @@ class DecideReport:
         }
 
 
-def run(params, paths) -> DecideReport:
+def run(params: Params, paths: DomainPaths) -> DecideReport:
     """The decide stage: prepare and split the domain's data, measure generic dense, BM25 and hybrid on the test
     queries (a provisional synthetic test set when too few are labelled), and recommend fine-tune, hybrid or
     skip, with what fine-tuning would cost here.

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .. import questions
+from ..config import Params
 from ..metrics import evaluate_run, per_query
 from ..pairs import Pair
+from ..paths import DomainPaths
 from ..questions import check_failures
 from ..retrieval import reciprocal_rank_fusion
 from ..workspace import (
@@ -166,7 +168,7 @@ class TestPlan:
         }
 
 
-def plan(ws: Workspace, params, runs: dict | None = None) -> TestPlan:
+def plan(ws: Workspace, params: Params, runs: dict | None = None) -> TestPlan:
     """Decide whether the gold test split suffices or a synthetic one must stand in.
 
     Args:
@@ -220,7 +222,7 @@ class SyntheticSet:
         }
 
 
-def build(ws: Workspace, params, chat, retriever) -> SyntheticSet:
+def build(ws: Workspace, params: Params, chat, retriever) -> SyntheticSet:
     """Generate, filter and split the synthetic test and dev questions (see the module docstring).
 
     Args:
@@ -269,7 +271,7 @@ def apply(ws: Workspace, synthetic: SyntheticSet) -> Workspace:
 
 
 def ensure(
-    ws: Workspace, params, paths, test_plan: TestPlan, dense, bm25, model
+    ws: Workspace, params: Params, paths: DomainPaths, test_plan: TestPlan, dense, bm25, model
 ) -> tuple[Workspace, SyntheticSet | None]:
     """Build the synthetic test set when ``test_plan`` asks for one (with the synthesize stage's chat model
     and a round trip through the hybrid of ``dense`` and ``bm25``), save the workspace, and return both.
@@ -286,7 +288,7 @@ def ensure(
     )
 
 
-def ensure_with(ws: Workspace, params, paths, test_plan: TestPlan, chat, retriever):
+def ensure_with(ws: Workspace, params: Params, paths: DomainPaths, test_plan: TestPlan, chat, retriever):
     """:func:`ensure` with a given chat model and round-trip retriever.
 
     Raises:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import Params
 from ..data import Passage, load_clicks
 from ..metrics import (
     bootstrap_ci,
@@ -24,7 +25,7 @@ from ..metrics import (
 )
 from ..models import encode, load_encoder
 from ..pairs import load_pairs, normalize_query
-from ..paths import json_lines
+from ..paths import DomainPaths, json_lines
 from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
 from ..workspace import dense_index, other_sources, test_queries
 
@@ -133,7 +134,9 @@ def _weight_columns(metric: str) -> list[str]:
     return [f"dev {metric}"] + (["dev ndcg@10"] if metric != "ndcg@10" else [])
 
 
-def dev_scored_system(params, paths, ws, tuned: tuple[object, DenseIndex]) -> tuple[object, DenseIndex]:
+def dev_scored_system(
+    params: Params, paths: DomainPaths, ws, tuned: tuple[object, DenseIndex]
+) -> tuple[object, DenseIndex]:
     """The (model, index) the dev split may score: with ``refit_with_dev`` the model trained on the train
     split only (the shipped one trained on dev too), else ``tuned`` itself.
 
@@ -412,7 +415,7 @@ def robustness_sets(ws, train_pairs_file: str | Path, clicks_file: str | Path = 
     return sets, notes
 
 
-def summaries_by_source(ws, base, tuned, bm25, fusion_weight, params):
+def summaries_by_source(ws, base, tuned, bm25, fusion_weight, params: Params):
     """:func:`summary_table` on the test queries of every source there is (the test split's first), with a
     ``test set`` column: synthetic and gold side by side while both exist.
 

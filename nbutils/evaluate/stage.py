@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import Params
 from ..metrics import compare_systems, confidence_table, per_query_deltas
 from ..models import load_encoder
+from ..paths import DomainPaths
 from ..workspace import Workspace, bm25_index, dense_index, load_workspace
 from .compare import (
     biggest_changes,
@@ -80,7 +82,7 @@ class EvaluateReport:
         }
 
 
-def _systems(params, paths, ws: Workspace) -> dict:
+def _systems(params: Params, paths: DomainPaths, ws: Workspace) -> dict:
     """The base and fine-tuned models with their corpus indexes, and BM25."""
     out: dict = {}
     for name, location in (("base", params.base_model), ("fine-tuned", str(paths.model_dir))):
@@ -93,7 +95,7 @@ def _systems(params, paths, ws: Workspace) -> dict:
     return out
 
 
-def run(params, paths) -> EvaluateReport:
+def run(params: Params, paths: DomainPaths) -> EvaluateReport:
     """The evaluate stage: score base, fine-tuned, BM25 and the hybrids (the BM25 weight chosen on dev) on the test
     queries, with intervals and paired tests, per-query changes, the refit comparison and the robustness checks.
 

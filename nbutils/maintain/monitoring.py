@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import Params
 from ..data import Passage, load_clicks, parse_timestamp
 from ..metrics import bootstrap_ci, per_query
 from ..models import model_fingerprint, resolve_model
-from ..paths import append_line, read_json
+from ..paths import DomainPaths, append_line, read_json
 from ..workspace import corpus_hash
 from .registry import Registry, load_index, passage_hash, query_hash, read_index_folder, reembed, word_counts
 
@@ -167,7 +168,7 @@ def _metric_columns() -> list[str]:
     return [c for m in METRICS for c in (m, f"{m} 95 % interval")]
 
 
-def record_stage_evaluation(registry: Registry, paths, version: str) -> dict:
+def record_stage_evaluation(registry: Registry, paths: DomainPaths, version: str) -> dict:
     """Append the evaluate stage's test result of the fine-tuned model as ``version``'s first record.
 
     Raises:
@@ -188,7 +189,7 @@ def record_stage_evaluation(registry: Registry, paths, version: str) -> dict:
     )
 
 
-def log_queries(params, ws, since=None) -> dict[str, dict[str, int]] | None:
+def log_queries(params: Params, ws, since=None) -> dict[str, dict[str, int]] | None:
     """Queries of the click log as ``{query text: {clicked passage: 1}}`` (``None`` without a click log).
 
     Args:
@@ -216,7 +217,7 @@ class LoggedQueries:
     trained: int = 0  # queries left out because the version was trained on them
 
 
-def monitored_queries(registry: Registry, params, ws, version: str | None = None) -> LoggedQueries | None:
+def monitored_queries(registry: Registry, params: Params, ws, version: str | None = None) -> LoggedQueries | None:
     """The click-log queries to monitor ``version`` (default: current) on: clicked since it was registered,
     and not among the queries it was trained on (as recorded at registration). ``None`` without a click log."""
     version = version or registry.current
@@ -231,7 +232,7 @@ def monitored_queries(registry: Registry, params, ws, version: str | None = None
     return LoggedQueries(qrels, since, len(recent) - len(qrels))
 
 
-def evaluate_current(registry: Registry, loaded, ws, params) -> list[dict]:
+def evaluate_current(registry: Registry, loaded, ws, params: Params) -> list[dict]:
     """Evaluate the current version through its index on the test split, and on the click-log queries
     of :func:`monitored_queries` (if any); append each result to the history.
 
@@ -485,7 +486,7 @@ def regression_trigger(records: list[dict], version: str, drop: float, source: s
     )
 
 
-def check_triggers(registry: Registry, drift: Drift, params) -> list[Trigger]:
+def check_triggers(registry: Registry, drift: Drift, params: Params) -> list[Trigger]:
     """Every trigger for the current version, from the drift, the params and the evaluation history."""
 
     manifest = registry.manifest(registry.current)
@@ -624,7 +625,7 @@ class Simulation:
         )
 
 
-def simulate_drift(registry: Registry, loaded, ws, params, scratch: str | Path) -> Simulation:
+def simulate_drift(registry: Registry, loaded, ws, params: Params, scratch: str | Path) -> Simulation:
     """Copy the current version's index and records to ``scratch``, add ``simulate_share`` × corpus size
     new-topic passages to a copy of the corpus, re-embed incrementally there, and measure drift.
 

@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..config import Params
 from ..lock import domain_lock
 from ..models import load_encoder, load_sentence_transformer, model_fingerprint
 from ..pairs import load_pairs, normalize_query
-from ..paths import atomic_write_text, read_json, write_json
+from ..paths import DomainPaths, atomic_write_text, read_json, write_json
 from ..report import read_metrics
 from ..retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, tokenize, weighted_fusion
 from ..workspace import cached_rows, corpus_hash, embeddings_cache_path, load_workspace
@@ -711,7 +712,7 @@ def _check_search(queries: dict[str, str], mode: str, k: int) -> None:
 
 
 def search_domain(
-    paths,
+    paths: DomainPaths,
     queries: dict[str, str],
     mode: str = "served",
     k: int = 100,
@@ -784,7 +785,7 @@ def _system(mode: str, manifest: dict, rrf_k: int) -> dict:
     return {"mode": mode, "why": f"--mode {mode}"}
 
 
-def _run_info(paths, params) -> tuple[dict, list[str]]:
+def _run_info(paths: DomainPaths, params: Params) -> tuple[dict, list[str]]:
     """The manifest entries of the model trained for this domain, and its training queries.
 
     Reads the records of the synthesize, train and evaluate stages (``metrics/*.json``).
@@ -815,7 +816,9 @@ def _run_info(paths, params) -> tuple[dict, list[str]]:
     return info, _training_queries(paths.refit_pairs if refit else paths.train_pairs)
 
 
-def publish_run(registry: Registry, paths, params, progress: bool = True) -> tuple[dict, ReembedSummary]:
+def publish_run(
+    registry: Registry, paths: DomainPaths, params: Params, progress: bool = True
+) -> tuple[dict, ReembedSummary]:
     """Register the model trained for this domain and build its index, as one transaction.
 
     The new version is listed (and made current with ``params.promote``) only after its model, its

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import Params
+from ..paths import DomainPaths
 from ..workspace import load_workspace
 from .monitoring import (
     Advice,
@@ -81,7 +83,7 @@ class MaintainReport:
         }
 
 
-def run(params, paths) -> MaintainReport:
+def run(params: Params, paths: DomainPaths) -> MaintainReport:
     """The maintain stage: register the trained model with its complete index (one transaction), bring the
     current version's index up to date, evaluate it, measure drift (and simulate it), check the triggers and
     advise keep, re-train or roll back.

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..config import Params
 from ..data import duplicate_groups
 from ..models import encode, load_encoder, passage_windows, resolve_device, sentence_windows
 from ..pairs import Pair, Triple, load_triples, normalize_query, save_triples
@@ -277,7 +278,7 @@ def choose_windows(
 
 
 def mine(
-    params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddings_dir, windows: bool = True
+    params: Params, ws, pairs: list[Pair], positives: dict[str, set[str]], embeddings_dir, windows: bool = True
 ) -> list[Triple]:
     """Mine negatives for ``pairs`` with the teacher the params name (``mine_teacher``: bm25, dense, hybrid).
 
@@ -316,7 +317,7 @@ def mine(
 
 
 def mine_refit(
-    params, ws, refit_pairs: list[Pair], triples: list[Triple], positives: dict[str, set[str]], embeddings_dir
+    params: Params, ws, refit_pairs: list[Pair], triples: list[Triple], positives: dict[str, set[str]], embeddings_dir
 ) -> list[Triple]:
     """The rows that train the refit model (``refit_with_dev``); empty without it.
 
@@ -340,7 +341,7 @@ def mine_refit(
     return [t for t in triples if key(t) in wanted] + mined
 
 
-def _teacher(params, ws, embeddings_dir):
+def _teacher(params: Params, ws, embeddings_dir):
 
     bm25 = bm25_index(ws, params.bm25_backend)
     if params.mine_teacher == "bm25":
@@ -349,7 +350,7 @@ def _teacher(params, ws, embeddings_dir):
     return bm25, dense_index(base, ws, embeddings_dir, params.encode_batch_size), base.model
 
 
-def false_negative_estimate(params, ws, embeddings_dir, limit: int = 500) -> tuple[dict, list[dict]]:
+def false_negative_estimate(params: Params, ws, embeddings_dir, limit: int = 500) -> tuple[dict, list[dict]]:
     """How often the miner picks a passage that is in fact relevant.
 
     For gold train queries with two or more relevant passages, negatives are mined knowing only one of
@@ -375,7 +376,7 @@ def false_negative_estimate(params, ws, embeddings_dir, limit: int = 500) -> tup
     return summary, examples
 
 
-def setting(params) -> str:
+def setting(params: Params) -> str:
     """One Markdown sentence saying what the miner was asked to do (for the report)."""
     if params.negatives_per_query <= 0:
         return "`negatives_per_query: 0`: nothing is mined, training uses in-batch negatives only" + (

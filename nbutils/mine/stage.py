@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import Params
 from ..pairs import FlagFile, Triple, load_pairs, save_triples
+from ..paths import DomainPaths
 from ..workspace import Workspace, load_workspace
 from .curation import CurationPanel
 from .negatives import examples, false_negative_estimate, known_positives, mine, mine_refit, setting, summary
@@ -52,7 +54,7 @@ class MineReport:
         return record | {"false_negative_estimate": self.false_negatives}
 
 
-def run(params, paths) -> MineReport:
+def run(params: Params, paths: DomainPaths) -> MineReport:
     """The mine stage: hard negatives for the training pairs (and the refit pairs), never a known positive of
     any source or one flagged by hand; saved to ``train_triples.jsonl`` and ``refit_triples.jsonl``.
 

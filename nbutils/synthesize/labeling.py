@@ -13,20 +13,21 @@ import html
 import json
 from pathlib import Path
 
+from ..config import Params
 from ..pairs import Pair, load_pairs, normalize_query
-from ..paths import append_line, atomic_write_text
+from ..paths import DomainPaths, append_line, atomic_write_text
 from ..report import read_metrics
 from ..workspace import bm25_index, load_workspace
 
 __all__ = ["GoldFile", "LabelingPanel", "gold_target", "open_panel", "progress", "write_label_notebook"]
 
 
-def gold_target(params, paths) -> Path:
+def gold_target(params: Params, paths: DomainPaths) -> Path:
     """The file new labels go to: the domain's ``gold_file`` when set, else ``work/gold_labels.jsonl``."""
     return Path(params.gold_file) if params.gold_file else paths.labels
 
 
-def open_panel(params, paths, limit: int = 200) -> LabelingPanel:
+def open_panel(params: Params, paths: DomainPaths, limit: int = 200) -> LabelingPanel:
     """The labeling panel for a prepared domain: its corpus, BM25 search, and the synthetic training
     questions of the synthesize stage (when it has run) as candidates to accept, edit or reject.
 
@@ -46,7 +47,7 @@ def open_panel(params, paths, limit: int = 200) -> LabelingPanel:
 LABEL_NOTEBOOK = Path(__file__).resolve().parent.parent.parent / "notebooks" / "label.ipynb"
 
 
-def write_label_notebook(params, paths, template: str | Path = LABEL_NOTEBOOK) -> Path:
+def write_label_notebook(params: Params, paths: DomainPaths, template: str | Path = LABEL_NOTEBOOK) -> Path:
     """Write ``<domain>/label.ipynb``: the labeling notebook with the domain's params injected, not executed.
 
     Raises:
@@ -66,7 +67,7 @@ def write_label_notebook(params, paths, template: str | Path = LABEL_NOTEBOOK) -
     return out
 
 
-def progress(params, paths) -> str:
+def progress(params: Params, paths: DomainPaths) -> str:
     """How many labelled questions the domain has and how many the decide stage last asked for (Markdown)."""
 
     rows = GoldFile(gold_target(params, paths)).rows()

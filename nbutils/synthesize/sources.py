@@ -16,11 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .. import filters
-from ..config import DEFAULT_PROMPT
+from ..config import DEFAULT_PROMPT, Params
 from ..data import DataIssues, Passage
 from ..llm import ChatModel
 from ..models import load_encoder
 from ..pairs import Pair, click_pairs, load_pairs, normalize_query, save_pairs
+from ..paths import DomainPaths
 from ..questions import (
     Generation,
     GenerationFailed,
@@ -197,7 +198,7 @@ class PairSet:
         return [p for ps in self.report.dropped.values() for p in ps]
 
 
-def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=None) -> PairSet:
+def build_pairs(ws: Workspace, params: Params, chat: ChatModel | None = None, retriever=None) -> PairSet:
     """Collect gold (train split), click and generated pairs; filter the generated ones; guard leakage.
 
     Args:
@@ -234,7 +235,7 @@ def build_pairs(ws: Workspace, params, chat: ChatModel | None = None, retriever=
     return PairSet(report.kept, report, failures, usage, issues, refit, gen)
 
 
-def save_training_pairs(pairs: PairSet, params, paths) -> list[Pair]:
+def save_training_pairs(pairs: PairSet, params: Params, paths: DomainPaths) -> list[Pair]:
     """Write every kept pair (``pairs.jsonl``), those of ``train_sources`` (``train_pairs.jsonl``), the
     refit pairs of those sources (``refit_pairs.jsonl``, empty without ``refit_with_dev``) and the click
     log's problems (``click_issues.jsonl``).
@@ -279,7 +280,7 @@ def examples(pairs: list[Pair], ws: Workspace, per_origin: int = 3, seed: int = 
     return pd.DataFrame(rows, columns=["origin", "query", "passage", "text"])
 
 
-def roundtrip_retriever(params, ws: Workspace, embeddings_dir):
+def roundtrip_retriever(params: Params, ws: Workspace, embeddings_dir):
     """``fn(queries, k) -> run`` for the round-trip filter: base dense, BM25 or their fusion; ``None`` for none."""
 
     kind = params.roundtrip

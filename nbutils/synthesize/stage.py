@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import filters
+from ..config import Params
 from ..pairs import Pair, load_pairs
+from ..paths import DomainPaths
 from ..questions import GenerationFailed, chat_model, check_failures
 from ..workspace import Workspace, bm25_index, load_workspace
 from .labeling import GoldFile, LabelingPanel, gold_target
@@ -95,7 +97,7 @@ class SynthesizeReport:
         }
 
 
-def run(params, paths) -> SynthesizeReport:
+def run(params: Params, paths: DomainPaths) -> SynthesizeReport:
     """The synthesize stage: gold pairs of the train split, click-log pairs and generated questions, filtered and
     guarded against held-out questions, then saved for the mine stage unless too many LLM requests failed.
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import KeepEpoch, stage_fields
+from ..config import KeepEpoch, Params
 from ..models import LOSSES, LoadedModel, load_encoder, make_loss
 from ..pairs import FlagFile, Triple, apply_flags, load_triples
+from ..paths import DomainPaths
 from ..retrieval import DenseIndex
 from ..workspace import bm25_index, load_workspace
 from .memory import MemoryEstimate, check_memory
@@ -669,15 +670,15 @@ def data_hash(triples: list[Triple]) -> str:
     return h.hexdigest()[:16]
 
 
-def _dev_pool(params, corpus_size: int) -> int:
+def _dev_pool(params: Params, corpus_size: int) -> int:
     """How many passages the dev evaluation scores per epoch when it samples a pool; 0 when it scores them all."""
     limit = params.dev_corpus_max
     return limit if params.eval_during_training and limit and corpus_size > limit else 0
 
 
-def _settings(params, corpus_size: int) -> dict:
+def _settings(params: Params, corpus_size: int) -> dict:
     keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
-    settings = {k: params.values[k] for k in keys}
+    settings = {k: getattr(params, k) for k in keys}
     settings["eval_during_training"] = params.eval_during_training  # decides which epoch is kept
     if params.eval_during_training:
         settings["keep_epoch"] = params.keep_epoch
@@ -688,7 +689,7 @@ def _settings(params, corpus_size: int) -> dict:
     return settings | {"max_seq_length": params.max_seq_length, "long_passages": params.long_passages}
 
 
-def run_fingerprint(params, triples: list[Triple], base_fingerprint: str, corpus_size: int) -> str:
+def run_fingerprint(params: Params, triples: list[Triple], base_fingerprint: str, corpus_size: int) -> str:
     """Identifies a training run: its data, base model and training settings.
 
     ``dev_corpus_max`` counts only when the dev evaluation samples a pool, that is when the corpus
@@ -708,7 +709,7 @@ def _fingerprint(triples: list[Triple], base_fingerprint: str, settings: dict) -
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def load_training_data(params, ws, paths) -> tuple[list[Triple], dict]:
+def load_training_data(params: Params, ws, paths: DomainPaths) -> tuple[list[Triple], dict]:
     """The mined rows without negatives flagged by hand, and the datasets the loss needs.
 
     Returns:
@@ -720,7 +721,7 @@ def load_training_data(params, ws, paths) -> tuple[list[Triple], dict]:
     return triples, datasets
 
 
-def _train_settings(params) -> dict:
+def _train_settings(params: Params) -> dict:
     """The arguments of :func:`fine_tune` that come straight from the params."""
     return {
         "batch_size": params.batch_size,
@@ -739,7 +740,7 @@ def _sources(triples: list[Triple]) -> dict[str, int]:
     return dict(Counter(source for _, _, source in {(t.query, t.positive, t.source) for t in triples}))
 
 
-def _finished(params, folder: Path, fingerprint: str) -> TrainResult | None:
+def _finished(params: Params, folder: Path, fingerprint: str) -> TrainResult | None:
     """The saved result of a finished run with this fingerprint in ``folder`` (with ``resume``), marked reused."""
     done = TrainResult.load(folder)
     if params.resume and done is not None and done.fingerprint == fingerprint:
@@ -748,7 +749,7 @@ def _finished(params, folder: Path, fingerprint: str) -> TrainResult | None:
     return None
 
 
-def train_domain(params, ws, datasets: dict, base, paths, triples: list[Triple]) -> TrainResult:
+def train_domain(params: Params, ws, datasets: dict, base, paths: DomainPaths, triples: list[Triple]) -> TrainResult:
     """Train as the params say: dev evaluation, checkpoints, the model card; the model goes to ``paths.model_dir``
     (to ``paths.dev_model_dir`` with ``refit_with_dev``, the shipped model then comes from :func:`refit`).
 
@@ -799,13 +800,13 @@ def train_domain(params, ws, datasets: dict, base, paths, triples: list[Triple])
     )
 
 
-def refit_epochs(params, result: TrainResult) -> int:
+def refit_epochs(params: Params, result: TrainResult) -> int:
     """Epochs for the refit: those of the epoch the dev-scored run kept (best or last), else ``epochs``."""
     entry = result._kept_entry()
     return max(1, round(entry["epoch"])) if entry and entry.get("epoch") else params.epochs
 
 
-def load_refit_data(params, ws, paths) -> tuple[list[Triple], dict]:
+def load_refit_data(params: Params, ws, paths: DomainPaths) -> tuple[list[Triple], dict]:
     """The refit rows (train and dev pairs, see :func:`nbutils.mining.mine_refit`) without negatives flagged
     by hand, and their datasets.
 
@@ -823,7 +824,7 @@ def load_refit_data(params, ws, paths) -> tuple[list[Triple], dict]:
     return triples, datasets
 
 
-def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
+def refit(params: Params, ws, paths: DomainPaths, first: TrainResult) -> TrainResult | None:
     """With ``refit_with_dev``: train the shipped model (``paths.model_dir``) from the base model again, on the
     train and dev pairs, with the settings of the dev-scored run ``first`` and the epochs of the epoch it kept.
 
@@ -863,7 +864,7 @@ def refit(params, ws, paths, first: TrainResult) -> TrainResult | None:
     )
 
 
-def refit_summary(params, paths, result: TrainResult | None) -> dict:
+def refit_summary(params: Params, paths: DomainPaths, result: TrainResult | None) -> dict:
     """What the refit recorded for later stages: rows, epochs, time and the hash of its training rows
     (``{}`` without a refit)."""
     if result is None:
@@ -990,11 +991,11 @@ class TrainReport:
             "memory": self.memory.to_dict(),
             "training_data_hash": self.data_hash,
             "refit": self.refit_record,
-            "params": {k: self.params.values[k] for k in stage_fields("train")},
+            "params": self.params.stage_values("train"),
         }
 
 
-def run(params, paths) -> TrainReport:
+def run(params: Params, paths: DomainPaths) -> TrainReport:
     """The train stage: load the mined rows and the base model, check a step fits in memory, train as the params
     say (resuming or reusing a finished run), then refit on train + dev when asked.
 

@@ -14,10 +14,11 @@ against a measurement.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..config import Params
 
 __all__ = [
     "MemoryEstimate",
@@ -125,7 +126,7 @@ def _available_gb(device: str) -> float | None:
     return psutil.virtual_memory().available / 1e9
 
 
-def training_estimate(params, model, datasets: dict, device: str, available_gb: float | None = None):
+def training_estimate(params: Params, model, datasets: dict, device: str, available_gb: float | None = None):
     """Estimate the peak memory training ``model`` on ``datasets`` with ``params`` needs.
 
     Reads ``loss``, ``batch_size``, ``cached_mini_batch`` and ``max_seq_length``. The largest step over
@@ -153,7 +154,7 @@ class StepTooLarge(MemoryError):
     """A training step is estimated not to fit the free memory, and ``memory_guard`` says not to try."""
 
 
-def act_on_estimate(params, estimate: MemoryEstimate):
+def act_on_estimate(params: Params, estimate: MemoryEstimate):
     """Act on an estimate before training, as ``params.memory_guard`` says, so that a step too large for the
     memory stops with advice instead of the process being killed minutes into training.
 
@@ -177,15 +178,14 @@ def act_on_estimate(params, estimate: MemoryEstimate):
             f"`{params.loss}` {runs_as} with mini-batches of {estimate.mini_batch} texts "
             f"(`memory_guard: adapt`; the same loss and batch of {params.batch_size}, computed in pieces)"
         )
-        changed = {"loss": "cached_mnrl", "cached_mini_batch": estimate.mini_batch}
-        return dataclasses.replace(params, values={**params.values, **changed})
+        return params.replace(loss="cached_mnrl", cached_mini_batch=estimate.mini_batch)
     raise StepTooLarge(
         f"{estimate.describe().replace('**', '')} Training was not started (`memory_guard: {params.memory_guard}`); "
         "set `memory_guard: warn` to try anyway."
     )
 
 
-def check_memory(params, model, datasets: dict, device: str, available_gb: float | None = None):
+def check_memory(params: Params, model, datasets: dict, device: str, available_gb: float | None = None):
     """Estimate the step's memory and act on it (:func:`training_estimate`, then :func:`guard`): what the train
     stage, ``python -m nbutils train`` and the benchmarks run before training.
 
@@ -231,7 +231,7 @@ class _Steps:
         return worst, what
 
 
-def _advice(steps: _Steps, params, budget_gb: float) -> tuple[list[str], int | None]:
+def _advice(steps: _Steps, params: Params, budget_gb: float) -> tuple[list[str], int | None]:
     """Settings whose step fits ``budget_gb`` (a cached_mnrl mini-batch, a smaller batch, or neither), and
     the cached_mnrl mini-batch among them."""
     advice, fitting = [], None
