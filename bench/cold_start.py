@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from nbutils.evaluate import compare_systems, confidence_table, paired_test, system_runs
+from nbutils.evaluate import system_runs
+from nbutils.metrics import compare_systems, confidence_table, paired_test
 from nbutils.models import load_encoder
 from nbutils.paths import DomainPaths, write_json
 from nbutils.retrieval import reciprocal_rank_fusion

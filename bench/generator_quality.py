@@ -176,7 +176,7 @@ def generate(chat: LocalChatModel, ws: Workspace, ids: list[str], variant: Varia
 
 def ranks(questions: list[tuple[str, str]], retriever, ws: Workspace, k: int) -> list[int | None]:
     """1-based rank of each (question, passage)'s passage, or a copy of it, in the round trip; ``None`` past ``k``."""
-    from nbutils.mine import duplicate_groups
+    from nbutils.data import duplicate_groups
 
     if not questions:
         return []

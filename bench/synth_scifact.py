@@ -20,14 +20,15 @@ from pathlib import Path
 
 from nbutils import filters
 from nbutils.config import validate
-from nbutils.data import load_beir
+from nbutils.data import duplicate_groups, load_beir
 from nbutils.llm import LocalChatModel, ResponseCache
 from nbutils.metrics import evaluate_run
-from nbutils.mine import duplicate_groups, known_positives, mine_bm25, mine_hybrid
+from nbutils.mine import known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_encoder
 from nbutils.pairs import Pair, load_pairs, save_pairs
+from nbutils.questions import Generation, filter_generated, llm_pairs
 from nbutils.retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion
-from nbutils.synthesize import Generation, filter_generated, generate, leakage_filter, llm_pairs, sample_passages
+from nbutils.synthesize import generate, leakage_filter, sample_passages
 from nbutils.train import build_datasets, fine_tune
 from nbutils.workspace import Workspace, split_queries
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from synth_scifact import MODEL
 
 from nbutils.data import Passage
-from nbutils.mine import Triple
+from nbutils.pairs import Triple
 
 LOSSES = ("mnrl", "cached_mnrl")
 

@@ -48,8 +48,7 @@ from pathlib import Path
 from synth_scifact import MODEL, workspace
 
 from nbutils.config import validate
-from nbutils.evaluate import paired_test
-from nbutils.metrics import evaluate_run
+from nbutils.metrics import evaluate_run, paired_test
 from nbutils.mine import choose_windows, known_positives, mine_bm25, mine_hybrid
 from nbutils.models import encode, load_encoder
 from nbutils.pairs import load_pairs

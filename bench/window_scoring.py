@@ -23,8 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from nbutils.evaluate import paired_test
-from nbutils.metrics import evaluate_run
+from nbutils.metrics import evaluate_run, paired_test
 from nbutils.models import load_encoder
 from nbutils.paths import DomainPaths
 from nbutils.retrieval import BM25Index, DenseIndex, weighted_fusion

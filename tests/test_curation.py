@@ -1,8 +1,8 @@
 """The curation panel, driven headlessly, and flags removed from train."""
 
 from nbutils.data import Passage
-from nbutils.mine import Triple
-from nbutils.mine.curation import CurationPanel, FlagFile, apply_flags
+from nbutils.mine.curation import CurationPanel
+from nbutils.pairs import FlagFile, Triple, apply_flags
 
 CORPUS = {k: Passage(k, k.upper(), f"text of {k}") for k in ("a", "b", "c", "d")}
 TRIPLES = [

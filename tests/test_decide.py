@@ -318,8 +318,7 @@ def test_passage_lengths_counts_what_the_model_cannot_read(minilm):
 
 def test_split_resolution_says_how_small_a_difference_each_split_can_show(beir_dir, minilm):
     from nbutils.data import load_beir
-    from nbutils.evaluate import detectable_difference
-    from nbutils.metrics import per_query
+    from nbutils.metrics import detectable_difference, per_query
     from nbutils.models import encode
     from nbutils.retrieval import BM25Index, DenseIndex
     from nbutils.workspace import Workspace

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from nbutils import evaluate
+from nbutils import evaluate, metrics
 from nbutils.data import Passage
 from nbutils.evaluate import EvalSet
 from nbutils.metrics import evaluate_run, per_query
@@ -44,14 +44,14 @@ def test_summary_table_numbers_are_the_system_scores():
     weighted = evaluate.WEIGHTED_HYBRID.format(weight=0.3)
     assert list(table.index) == ["generic", "fine-tuned", "fine-tuned + hybrid"]
     assert list(table["system"]) == ["base", "fine-tuned", weighted]
-    scores = evaluate.compare_systems(qrels, runs, [10])
+    scores = metrics.compare_systems(qrels, runs, [10])
     for step, system in zip(table.index, table["system"], strict=True):
         for metric, label in (("recall@10", "recall@10"), ("ndcg@10", "nDCG@10")):
             row = table.loc[step]
             assert row[label] == pytest.approx(scores[system][metric])
             assert row[f"{label} change"] == pytest.approx(scores[system][metric] - scores["base"][metric])
             values = [v[metric] for v in per_query(qrels, runs[system]).values()]
-            assert (row[f"{label} low"], row[f"{label} high"]) == pytest.approx(evaluate.bootstrap_ci(values, seed=3))
+            assert (row[f"{label} low"], row[f"{label} high"]) == pytest.approx(metrics.bootstrap_ci(values, seed=3))
     assert table.loc["generic", "nDCG@10 change"] == 0.0
     assert table.loc["fine-tuned + hybrid", "nDCG@10 change"] > table.loc["fine-tuned", "nDCG@10 change"] > 0
 
@@ -233,7 +233,7 @@ def test_confidence_chart_draws_each_system_and_the_threshold_marks():
     from nbutils.plots import confidence_chart
 
     qrels, runs = _system_runs()
-    ci = evaluate.confidence_table(qrels, runs, seed=3)
+    ci = metrics.confidence_table(qrels, runs, seed=3)
     fig = confidence_chart(ci, "recall@10", marks={"fine-tune below": 0.7, "skip at": 0.9})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == list(runs)
@@ -247,11 +247,11 @@ def test_detectable_difference_has_the_power_it_claims():
 
     rng = np.random.default_rng(0)
     n, sd = 120, 0.3
-    assert evaluate.detectable_difference(rng.normal(0, sd, n)) == pytest.approx(2.8 * sd / np.sqrt(n), rel=0.2)
+    assert metrics.detectable_difference(rng.normal(0, sd, n)) == pytest.approx(2.8 * sd / np.sqrt(n), rel=0.2)
     exact = (1.959964 + 0.841621) * sd / np.sqrt(n)
     found = np.mean([ttest_1samp(rng.normal(exact, sd, n), 0).pvalue < 0.05 for _ in range(2000)])
     assert 0.75 < found < 0.85
-    two = evaluate.detectable_difference([0.1, 0.3])
+    two = metrics.detectable_difference([0.1, 0.3])
     assert two == pytest.approx(2.8016 * np.std([0.1, 0.3], ddof=1) / 2**0.5, rel=1e-3)
-    assert np.isnan(evaluate.detectable_difference([0.5]))
-    assert evaluate.detectable_difference([0.2] * 50) == pytest.approx(0.0, abs=1e-12)  # no spread
+    assert np.isnan(metrics.detectable_difference([0.5]))
+    assert metrics.detectable_difference([0.2] * 50) == pytest.approx(0.0, abs=1e-12)  # no spread

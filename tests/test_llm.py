@@ -11,7 +11,7 @@ import pytest
 
 from nbutils.config import STATEMENT_PROMPT
 from nbutils.llm import LocalChatModel, OpenAIChatModel, ResponseCache
-from nbutils.synthesize import build_messages, parse_question, parse_statement
+from nbutils.questions import build_messages, parse_question, parse_statement
 from tests.conftest import PY, ROOT
 
 PASSAGE = (
@@ -74,7 +74,7 @@ def test_local_model_writes_a_claim_for_statement_style_queries(tmp_path):
     from types import SimpleNamespace
 
     from nbutils.data import Passage
-    from nbutils.synthesize import llm_pairs
+    from nbutils.questions import llm_pairs
 
     shots = [("Python caches compiled modules in __pycache__ folders.", "Compiled modules are cached on disk.")]
     shown = build_messages(PASSAGE, STATEMENT_PROMPT, shots, "Claim")[0]["content"]
@@ -96,7 +96,7 @@ def test_local_model_asks_about_the_passage_with_the_default_prompt(tmp_path):
     from types import SimpleNamespace
 
     from nbutils.data import Passage
-    from nbutils.synthesize import generic_examples, llm_pairs
+    from nbutils.questions import generic_examples, llm_pairs
 
     ws = SimpleNamespace(corpus={"a": Passage("a", "", PASSAGE)})
     chat = LocalChatModel(device="cpu", cache=ResponseCache(tmp_path / "cache.jsonl"), max_tokens=32)

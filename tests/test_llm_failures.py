@@ -21,7 +21,7 @@ import pytest
 from nbutils.config import ParamsError, stage_fields, validate
 from nbutils.data import Passage
 from nbutils.llm import REDACTED, LlmAuthError, OpenAIChatModel, ResponseCache, redact
-from nbutils.synthesize import GenerationFailed, chat_model, check_failures, llm_pairs
+from nbutils.questions import GenerationFailed, chat_model, check_failures, llm_pairs
 from tests.conftest import PY, ROOT
 
 KEY = "sk-test-0123456789abcdefSECRET"
@@ -205,7 +205,7 @@ def test_credentials_in_the_endpoint_url_never_reach_a_report(tmp_path):
 
 
 def test_failure_share_check():
-    from nbutils.synthesize import Generation
+    from nbutils.questions import Generation
 
     def gen(requests, failed):
         return Generation([], [(f"p{i}", "APIConnectionError: Connection error.") for i in range(failed)], requests,

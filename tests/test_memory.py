@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from nbutils.data import Passage
-from nbutils.mine import Triple
+from nbutils.pairs import Triple
 from nbutils.train import build_datasets
 from nbutils.train.memory import padded_length, step_peak_gb, training_estimate
 

@@ -79,7 +79,7 @@ def test_metrics_match_sentence_transformers_evaluator(minilm):
 
 
 def test_bootstrap_interval_and_paired_test():
-    from nbutils.evaluate import bootstrap_ci, paired_test
+    from nbutils.metrics import bootstrap_ci, paired_test
 
     low, high = bootstrap_ci([0.0, 1.0] * 50, seed=1)
     assert low < 0.5 < high and high - low < 0.3

@@ -5,8 +5,8 @@ import pytest
 
 from nbutils.config import ParamsError, validate
 from nbutils.mine import CrossEncoderRescorer, known_positives, mine
+from nbutils.pairs import Pair
 from nbutils.paths import DomainPaths
-from nbutils.synthesize import Pair
 from nbutils.workspace import prepare_workspace
 from tests.conftest import BEES
 
@@ -99,7 +99,8 @@ def test_mining_gives_long_passages_the_window_closest_to_the_query(tmp_path, be
 
 def test_sentence_windows_give_positive_and_negative_their_sentences_closest_to_the_query(minilm):
     from nbutils.data import Passage
-    from nbutils.mine import Triple, choose_windows
+    from nbutils.mine import choose_windows
+    from nbutils.pairs import Triple
 
     corpus = {
         "bees": Passage("bees", "Honey bees", " ".join(BEES)),
@@ -127,7 +128,7 @@ def test_training_rows_use_the_chosen_window_and_it_changes_the_fingerprint():
     from dataclasses import replace
 
     from nbutils.data import Passage
-    from nbutils.mine import Triple
+    from nbutils.pairs import Triple
     from nbutils.train import build_datasets, data_hash
 
     corpus = {"bees": Passage("bees", "Honey bees", " ".join(BEES)), "d1": Passage("d1", "Cats", "Cats purr.")}
@@ -140,7 +141,8 @@ def test_training_rows_use_the_chosen_window_and_it_changes_the_fingerprint():
 
 
 def test_summary_counts_windows():
-    from nbutils.mine import Triple, summary
+    from nbutils.mine import summary
+    from nbutils.pairs import Triple
 
     rows = [
         Triple("q", "a", "gold", "x", "b", "bm25", 3, 1.0, positive_text="A window", negative_text="B window"),
@@ -154,8 +156,7 @@ def test_summary_counts_windows():
 
 def test_a_malformed_training_file_names_its_line(tmp_path):
     """Triples and pairs files read back as written; a broken line is reported with file and line."""
-    from nbutils.mine import Triple, load_triples, save_triples
-    from nbutils.pairs import load_pairs, save_pairs
+    from nbutils.pairs import Triple, load_pairs, load_triples, save_pairs, save_triples
 
     rows = [Triple("q one", "p1", "gold", "train split", "p2", "bm25", 4, 1.5), Triple("q two", "p3", "gold", "x")]
     save_triples(rows, tmp_path / "t.jsonl")

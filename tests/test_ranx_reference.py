@@ -5,8 +5,7 @@ import random
 import pytest
 import ranx  # a dev dependency (pip install -e .[dev])
 
-from nbutils.evaluate import paired_test
-from nbutils.metrics import evaluate_run
+from nbutils.metrics import evaluate_run, paired_test
 from nbutils.retrieval import reciprocal_rank_fusion, weighted_fusion
 
 DOCS = [f"d{i}" for i in range(60)]

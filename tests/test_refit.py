@@ -10,10 +10,10 @@ import yaml
 
 from nbutils import evaluate, mine, synthesize, train, workspace
 from nbutils.config import load_params
-from nbutils.mine.curation import FlagFile
 from nbutils.models import load_encoder
-from nbutils.pairs import load_pairs
+from nbutils.pairs import FlagFile, load_pairs, load_triples, save_triples
 from nbutils.paths import DomainPaths
+from nbutils.questions import GenerationFailed
 from tests.conftest import SENTENCES, write_jsonl
 
 # Queries 0-7 train, 8-9 dev, 10-11 test. "t_near_dev" repeats dev query 8 almost word for word, "t_near_test"
@@ -54,8 +54,8 @@ def _synthesize_and_mine(params, paths, ws):
     known = mine.known_positives(load_pairs(paths.pairs), ws.corpus, FlagFile(paths.negative_flags).as_positives())
     triples = mine.mine(params, ws, train_pairs, known, paths.embeddings_dir)
     refit_rows = mine.mine_refit(params, ws, load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)
-    mine.save_triples(triples, paths.triples)
-    mine.save_triples(refit_rows, paths.refit_triples)
+    save_triples(triples, paths.triples)
+    save_triples(refit_rows, paths.refit_triples)
     return train_pairs, triples, refit_rows
 
 
@@ -228,9 +228,7 @@ def test_the_mine_entry_point_saves_the_rows_the_train_stage_reads(domain):
     pairs = synthesize.build_pairs(ws, params)
     synthesize.save_training_pairs(pairs, params, paths)
     mined = mine.run(params, paths)
-    assert (
-        mine.load_triples(paths.triples) == mined.triples and mine.load_triples(paths.refit_triples) == mined.refit_rows
-    )
+    assert load_triples(paths.triples) == mined.triples and load_triples(paths.refit_triples) == mined.refit_rows
     record = mined.to_metrics()
     assert record["refit_rows"] == len(mined.refit_rows) > 0 and record["teacher"] == "bm25"
     assert record["false_negative_estimate"] == mined.false_negatives
@@ -257,5 +255,5 @@ def test_the_synthesize_entry_point_saves_pairs_unless_the_generation_failed(dom
     failed = synthesize.run(params, paths)
     assert failed.failure is not None and failed.train_pairs == [] and not paths.train_pairs.exists()
     assert len(failed.failures()) == 3
-    with pytest.raises(synthesize.GenerationFailed, match="3 of 3 LLM requests failed"):
+    with pytest.raises(GenerationFailed, match="3 of 3 LLM requests failed"):
         failed.check()

@@ -1,9 +1,9 @@
 import pytest
 
 from nbutils import filters
-from nbutils.config import ParamsError, validate
-from nbutils.pairs import Pair
-from nbutils.synthesize import DEFAULT_PROMPT, click_pairs, parse_question, parse_statement, prompt_for
+from nbutils.config import DEFAULT_PROMPT, ParamsError, validate
+from nbutils.pairs import Pair, click_pairs
+from nbutils.questions import parse_question, parse_statement, prompt_for
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ class RecordingChat:
 
 
 def test_examples_are_chat_turns_unless_the_template_places_them():
-    from nbutils.synthesize import build_messages
+    from nbutils.questions import build_messages
 
     shots = [("Passage one.", "What is one?"), ("Passage two.", "What is two?")]
     msgs = build_messages("The passage.", DEFAULT_PROMPT, shots)
@@ -149,7 +149,7 @@ def test_llm_pairs_show_generic_examples_without_gold_and_gold_when_given():
 
     from nbutils.config import STATEMENT_PROMPT
     from nbutils.data import Passage
-    from nbutils.synthesize import generic_examples, llm_pairs
+    from nbutils.questions import generic_examples, llm_pairs
 
     ws = SimpleNamespace(corpus={"a": Passage("a", "ci", "npm ci removes node_modules before installing.")})
     generic = generic_examples()
@@ -167,7 +167,7 @@ def test_llm_pairs_show_generic_examples_without_gold_and_gold_when_given():
 
 
 def test_generic_examples_are_short_parsable_questions_that_pass_the_filters():
-    from nbutils.synthesize import generic_examples
+    from nbutils.questions import generic_examples
 
     examples = generic_examples()
     assert 3 <= len(examples) <= 5

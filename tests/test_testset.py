@@ -6,12 +6,20 @@ from types import SimpleNamespace
 
 import pytest
 
+from nbutils import workspace as ws_module
 from nbutils.data import Passage
 from nbutils.decide import testset
 from nbutils.llm import ChatModel, Completion
 from nbutils.pairs import Pair
 from nbutils.retrieval import BM25Index
-from nbutils.workspace import Workspace, load_workspace, save_workspace, section_of, trainable_passages
+from nbutils.workspace import (
+    Workspace,
+    load_workspace,
+    other_sources,
+    save_workspace,
+    section_of,
+    trainable_passages,
+)
 
 TOPICS = {
     "install": ["apt packages and homebrew formulae", "release archives and checksums", "self update command"],
@@ -159,8 +167,8 @@ def test_gold_test_queries_stay_held_out_while_synthetic_ones_stand_in():
     assert "g1" in ws.held_out() and ws.labelled_split("test")[0] == {"g1": gold["g1"]}
     kept, dropped = leakage_filter([Pair(gold["g1"], "sync#content-hash-comparison-0", "clicks", "clicks:2")], ws)
     assert not kept, "a training pair repeating a gold test question is dropped"
-    assert testset.other_sources(ws) == ["gold"]
-    assert testset.test_queries(ws, "gold")[0] == {"g1": gold["g1"]}
+    assert other_sources(ws) == ["gold"]
+    assert ws_module.test_queries(ws, "gold")[0] == {"g1": gold["g1"]}
 
 
 def test_build_reports_failures_and_ensure_names_them(tmp_path):

@@ -6,18 +6,9 @@ from transformers import TrainerCallback
 
 from nbutils.config import ParamsError, validate
 from nbutils.data import Passage
-from nbutils.mine import Triple
-from nbutils.models import load_encoder
-from nbutils.train import (
-    LOSSES,
-    build_datasets,
-    dev_corpus,
-    dev_evaluator,
-    fine_tune,
-    make_loss,
-    model_card,
-    negatives_used,
-)
+from nbutils.models import load_encoder, make_loss
+from nbutils.pairs import Triple
+from nbutils.train import LOSSES, build_datasets, dev_corpus, dev_evaluator, fine_tune, model_card, negatives_used
 from tests.conftest import BEES, COHORT
 
 CORPUS = {
@@ -244,7 +235,8 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     import yaml
 
     from nbutils.config import load_params
-    from nbutils.mine import known_positives, mine_bm25, save_triples
+    from nbutils.mine import known_positives, mine_bm25
+    from nbutils.pairs import save_triples
     from nbutils.paths import DomainPaths
     from nbutils.synthesize import gold_pairs
     from nbutils.train import load_training_data, train_domain

@@ -3,8 +3,9 @@ import pytest
 
 from nbutils.config import validate
 from nbutils.mine import known_positives, mine_bm25
+from nbutils.pairs import Pair
 from nbutils.paths import DomainPaths
-from nbutils.synthesize import Pair, leakage_filter
+from nbutils.synthesize import leakage_filter
 from nbutils.workspace import (
     bm25_index,
     document_of,

@@ -26,8 +26,7 @@ from ..pairs import click_pairs, normalize_query
 from ..paths import DomainPaths
 from ..report import read_metrics
 from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
-from ..workspace import Workspace, document_of
-from .testset import test_queries
+from ..workspace import Workspace, document_of, test_queries
 
 __all__ = [
     "ASSUMED_KEEP_RATE",
@@ -225,7 +224,7 @@ def baseline_runs(
     source: str | None = None,
 ) -> dict[str, Run]:
     """Runs of the base dense model, BM25 and their reciprocal-rank fusion on one split, or on the test
-    queries of ``source`` (``gold`` or ``synthetic``, see :func:`nbutils.testset.test_queries`)."""
+    queries of ``source`` (``gold`` or ``synthetic``, see :func:`nbutils.workspace.test_queries`)."""
 
     queries = test_queries(ws, source)[0] if source else ws.split(split)[0]
     dense_run = dense.search(model, queries, k=k)

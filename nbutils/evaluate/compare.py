@@ -15,13 +15,9 @@ import numpy as np
 from ..config import Params
 from ..data import Passage, load_clicks
 from ..metrics import (
-    bootstrap_ci,
-    compare_systems,
     confidence_table,
-    detectable_difference,
     evaluate_run,
     paired_test,
-    per_query_deltas,
 )
 from ..models import encode, load_encoder
 from ..pairs import load_pairs, normalize_query
@@ -41,17 +37,11 @@ __all__ = [
     "EvalSet",
     "best_fusion_weight",
     "biggest_changes",
-    "bootstrap_ci",
     "click_queries",
-    "compare_systems",
-    "confidence_table",
     "dense_scores",
-    "detectable_difference",
     "dev_scored_system",
     "general_set",
     "out_of_distribution_sources",
-    "paired_test",
-    "per_query_deltas",
     "refit_comparison",
     "robustness_sets",
     "robustness_table",

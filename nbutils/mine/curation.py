@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import html
 
-from ..pairs import FlagFile, Triple, apply_flags, normalize_query
+from ..pairs import FlagFile, Triple, normalize_query
 
-__all__ = ["CurationPanel", "FlagFile", "apply_flags"]
+__all__ = ["CurationPanel"]
 
 
 class CurationPanel:

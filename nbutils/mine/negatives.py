@@ -16,24 +16,20 @@ from tqdm.auto import tqdm
 from ..config import Params
 from ..data import duplicate_groups
 from ..models import encode, load_encoder, passage_windows, resolve_device, sentence_windows
-from ..pairs import Pair, Triple, load_triples, normalize_query, save_triples
+from ..pairs import Pair, Triple, normalize_query
 from ..retrieval import BM25Index, DenseIndex
 from ..workspace import bm25_index, dense_index, holds_out_passages, trainable_passages
 
 __all__ = [
     "CrossEncoderRescorer",
-    "Triple",
     "choose_windows",
-    "duplicate_groups",
     "examples",
     "known_positives",
-    "load_triples",
     "mine_bm25",
     "mine_hybrid",
     "mine",
     "mine_refit",
     "false_negative_estimate",
-    "save_triples",
     "setting",
     "summary",
 ]

@@ -16,24 +16,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .. import filters
-from ..config import DEFAULT_PROMPT, Params
+from ..config import Params
 from ..data import DataIssues, Passage
 from ..llm import ChatModel
 from ..models import load_encoder
-from ..pairs import Pair, click_pairs, load_pairs, normalize_query, save_pairs
+from ..pairs import Pair, click_pairs, normalize_query, save_pairs
 from ..paths import DomainPaths
 from ..questions import (
     Generation,
-    GenerationFailed,
-    build_messages,
-    chat_model,
-    check_failures,
     few_shot_examples,
     filter_generated,
-    generic_examples,
     llm_pairs,
-    parse_question,
-    parse_statement,
     prompt_for,
 )
 from ..retrieval import reciprocal_rank_fusion
@@ -49,33 +42,15 @@ from ..workspace import (
 )
 
 __all__ = [
-    "DEFAULT_PROMPT",
-    "build_messages",
-    "Generation",
-    "GenerationFailed",
-    "Pair",
     "PairSet",
     "build_pairs",
-    "chat_model",
-    "check_failures",
-    "click_pairs",
     "dropped_examples",
     "examples",
-    "few_shot_examples",
-    "filter_generated",
     "generate",
-    "generic_examples",
     "gold_pairs",
     "leakage_filter",
-    "llm_pairs",
-    "load_pairs",
-    "normalize_query",
-    "parse_question",
-    "parse_statement",
-    "prompt_for",
     "roundtrip_retriever",
     "sample_passages",
-    "save_pairs",
     "save_training_pairs",
     "summary",
 ]

@@ -42,7 +42,6 @@ __all__ = [
     "train_domain",
     "load_refit_data",
     "load_training_data",
-    "make_loss",
     "model_card",
     "negatives_used",
     "refit",
