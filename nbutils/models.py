@@ -138,10 +138,20 @@ _NEXT_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")  # a stop followed by 
 
 
 def token_counts(tokenizer, texts: list[str]) -> list[int]:
-    """Tokens of each text, without the special tokens the model adds."""
+    """Tokens of each text, without the special tokens the model adds.
+
+    Texts longer than the model's limit are counted whole, on purpose: the tokenizer's warning that such a
+    sequence "is longer than the specified maximum" is silenced here, where it tells nothing.
+    """
     if not texts:
         return []
-    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    log = logging.getLogger("transformers.tokenization_utils_base")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    finally:
+        log.setLevel(level)
 
 
 def _sentences(body: str, tokenizer, room: int) -> list[tuple[str, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "bar_metrics",
@@ -23,6 +24,11 @@ def _fig(width: float = 6.5, height: float = 3.5) -> tuple[Figure, object]:
     return fig, fig.add_subplot()
 
 
+def _legend_outside(ax, **kwargs) -> None:
+    """The legend to the right of the axes, where it cannot cover data (constrained layout makes room)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0, **kwargs)
+
+
 def bar_metrics(
     scores: dict[str, dict[str, float]], metrics: Sequence[str] = ("recall@10", "ndcg@10"), title: str = ""
 ) -> Figure:
@@ -38,7 +44,7 @@ def bar_metrics(
     ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(metrics))], list(metrics))
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_outside(ax)
     return fig
 
 
@@ -54,7 +60,7 @@ def recall_curves(scores: dict[str, dict[str, float]], k_values: Sequence[int], 
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return fig
 
 
@@ -72,16 +78,31 @@ def histogram(
     ax.set_ylabel("count")
     ax.set_title(title)
     if isinstance(values, dict):
-        ax.legend(fontsize=8)
+        _legend_outside(ax)
     return fig
 
 
-def curve(xs: Sequence[float], ys: Sequence[float], xlabel: str, ylabel: str, title: str = "") -> Figure:
-    """One line of ``ys`` against ``xs`` (an empty chart says so)."""
+def curve(
+    xs: Sequence[float],
+    ys: Sequence[float],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """One line of ``ys`` against ``xs`` (an empty chart says so).
+
+    Whole-number ``xs`` (epochs, versions) get whole-number ticks only. ``ylim`` fixes the y-axis, e.g.
+    ``(0, 1)`` for a metric, so that two nearly equal points do not look like a steep change.
+    """
     fig, ax = _fig()
-    ax.plot(list(xs), list(ys), marker=".")
+    ax.plot(list(xs), list(ys), marker="o" if len(xs) < 20 else ".")
     if not len(xs):
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+    elif all(float(x).is_integer() for x in xs):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -107,7 +128,7 @@ def version_history(
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("model version")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     ax.set_title("Model versions")
     return fig
 
@@ -126,7 +147,7 @@ def confidence_chart(table, metric: str = "ndcg@10", title: str = "", marks: dic
     for i, (label, value) in enumerate((marks or {}).items()):
         ax.axvline(value, linestyle="--", color=f"C{i + 1}", alpha=0.7, label=f"{label} {value:g}")
     if marks:
-        ax.legend(fontsize=8, loc="lower right")
+        _legend_outside(ax)
     ax.set_yticks(ys, list(rows["system"]))
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric} (95 % bootstrap interval)")
@@ -143,7 +164,7 @@ def term_bars(terms: list[dict], title: str = "Most domain-specific terms") -> F
     ax.barh(names, [t["general zipf"] for t in terms][::-1], label="in general English", alpha=0.8)
     ax.set_xlabel("Zipf frequency (log10 per billion words)")
     ax.tick_params(axis="y", labelsize=7)
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_outside(ax)
     ax.set_title(title)
     return fig
 
@@ -157,11 +178,18 @@ def robustness_chart(table, metric: str = "nDCG@10", title: str = "") -> Figure:
         bars = ax.bar([x + offset for x in xs], table[f"{system} {metric}"], 0.4, label=system)
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(xs, labels, fontsize=7)
-    ax.set_ylim(0, 1.18)
+    ax.set_ylim(0, 1.1)
     ax.set_ylabel(metric)
-    ax.legend(fontsize=8, loc="upper left", ncols=2)
-    ax.set_title(title or f"{metric}: in-domain, out-of-distribution and general English")
+    _legend_outside(ax)
+    ax.set_title(title or f"{metric}: {_kinds_title(list(table['kind']))}")
     return fig
+
+
+def _kinds_title(kinds: list[str]) -> str:
+    """The evaluation sets a robustness chart holds, in words: only the kinds that are there."""
+    words = {"general-domain regression": "general English"}
+    present = [words.get(k, k) for k in dict.fromkeys(kinds)]
+    return " and ".join([", ".join(present[:-1]), present[-1]]) if len(present) > 1 else "".join(present)
 
 
 __all__ += ["robustness_chart"]
@@ -189,14 +217,24 @@ def evaluation_history(records: Sequence[dict], metrics: Sequence[str] = ("recal
         ax.set_ylabel(f"{m} (95 % interval)")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-        if groups:
-            ax.legend(fontsize=7, loc="lower left")
+    if groups:
+        _legend_outside(axes[0])
     if not records:
         axes[0].text(0.5, 0.5, "no evaluations yet", ha="center", va="center", transform=axes[0].transAxes)
-    axes[-1].set_xticks(range(len(records)), [r["at"][:16].replace("T", "\n") for r in records], fontsize=7)
-    axes[-1].set_xlabel("evaluation (UTC)")
+    axes[-1].set_xticks(range(len(records)), _evaluation_ticks([r["at"] for r in records]), fontsize=7)
+    axes[-1].set_xlabel("evaluation (number, then date and time in UTC where it changes)")
     axes[0].set_title("Evaluation history")
     return fig
+
+
+def _evaluation_ticks(times: Sequence[str]) -> list[str]:
+    """One label per evaluation, none repeated: its number, and its date and minute where they change."""
+    out, last = [], ""
+    for i, at in enumerate(times, 1):
+        stamp = at[:16].replace("T", "\n")
+        out.append(f"#{i}" + (f"\n{stamp}" if stamp != last else ""))
+        last = stamp
+    return out
 
 
 __all__ += ["evaluation_history"]

@@ -1,20 +1,50 @@
-"""Report helpers: stage metrics as JSON, notebook → HTML export, and the ``outputs/index.html`` overview."""
+"""Report helpers: display settings, stage metrics as JSON, and the notebook → HTML export for readers.
+
+The ``outputs/index.html`` overview is :mod:`nbutils.overview`.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from .paths import NOTEBOOKS, DomainPaths, UnsafePath, atomic_write_text, check_domain, write_json
+from .paths import DomainPaths, atomic_write_text, write_json
+from .tables import table_html
 
-__all__ = ["export_html", "headline", "read_metrics", "record_metrics", "table", "write_index"]
+__all__ = [
+    "export_html",
+    "prepare_for_reading",
+    "read_metrics",
+    "record_metrics",
+    "relative_paths",
+    "setup",
+    "table",
+]
 
 HIDE_INPUT_TAG = "hide-input"
+
+
+def setup() -> None:
+    """Display settings every report shares: call it once, in the first cell of a notebook.
+
+    Tables display through :func:`nbutils.tables.table_html` (text left-aligned and never cut, numbers
+    rounded, ``—`` for missing, *none* for empty). Log records of WARNING and above, and Python warnings, go
+    to stderr, which :func:`export_html` gathers at the end of the report instead of between results.
+    """
+    import pandas as pd
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, table_html)
+    logging.basicConfig(level=logging.WARNING)
+    logging.captureWarnings(True)
 
 
 def record_metrics(paths: DomainPaths, stage: str, metrics: dict[str, Any]):
@@ -27,7 +57,7 @@ def record_metrics(paths: DomainPaths, stage: str, metrics: dict[str, Any]):
 
     path = paths.metrics(stage)
     write_json(path, _strict({"stage": stage, "domain": paths.domain, "written": _now(), **metrics}))
-    return Markdown(f"Key results saved to `{path}`.")
+    return Markdown(f"Key results saved to `{path.relative_to(paths.root)}` in the domain's folder.")
 
 
 def _strict(obj: Any) -> Any:
@@ -61,8 +91,15 @@ def table(scores: dict[str, dict[str, float]], digits: int = 3):
     return df
 
 
-def export_html(notebook: str | Path, out: str | Path) -> Path:
-    """Render an executed notebook to HTML, hiding the code of cells tagged ``hide-input``."""
+def export_html(notebook: str | Path, out: str | Path, domain: str = "") -> Path:
+    """Render an executed notebook to HTML for a reader who never opens the code or the machine it ran on.
+
+    The code of cells tagged ``hide-input`` is hidden. The page is titled after the notebook's first heading
+    (with ``domain``). Absolute paths become relative (:func:`relative_paths`). Messages that libraries
+    printed to stderr are gathered in one collapsed block at the end instead of red boxes between results
+    (progress bars are dropped). An interactive panel, which a static page cannot run, is replaced by a
+    note saying how to open it.
+    """
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
@@ -77,88 +114,97 @@ def export_html(notebook: str | Path, out: str | Path) -> Path:
     exporter.register_preprocessor(TagRemovePreprocessor(config=cfg), enabled=True)
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    nb = nbformat.read(str(notebook), as_version=4)
+    out = Path(out)
+    prepare_for_reading(nb, Path(notebook).name, _anchors(out.parent), domain)
+    body, _ = exporter.from_notebook_node(nb)
     atomic_write_text(out, body)
-    return Path(out)
-
-
-def headline(paths: DomainPaths) -> dict[str, str]:
-    """The few numbers shown per domain in the index: recommendation and test metrics, each marked
-    *synthetic* when the test queries were written by the suite rather than labelled."""
-    out: dict[str, str] = {}
-    decide = read_metrics(paths, "decide")
-    if decide:
-        mark = " (on synthetic test questions)" if decide.get("test_source") == "synthetic" else ""
-        rec = decide.get("recommendation", {})
-        mark += " (provisional: too little data)" if rec.get("provisional") else ""
-        out["recommendation"] = rec.get("decision", "") + mark
-    ev = read_metrics(paths, "evaluate")
-    if ev:
-        mark = " (synthetic)" if ev.get("test_source") == "synthetic" else ""
-        systems = ev.get("systems", {})
-        hybrid = next((s for s in systems if s.startswith("hybrid (weighted")), None) or next(
-            (s for s in systems if s.startswith("hybrid")), None
-        )
-        for label, system in (("base", "base"), ("fine-tuned", "fine-tuned"), ("hybrid", hybrid)):
-            row = systems.get(system) if system else None
-            if row:
-                out[f"{label} nDCG@10{mark}"] = f"{row['ndcg@10']:.3f}"
-                out[f"{label} recall@10{mark}"] = f"{row['recall@10']:.3f}"
-    maintain = read_metrics(paths, "maintain")
-    if maintain:
-        out["current version"] = str(maintain.get("current", ""))
     return out
 
 
-def _domain_row(paths: DomainPaths) -> str:
-    folder = html.escape(quote(paths.domain))
-    links = " ".join(
-        f'<a href="{folder}/{name}.html">{name}</a>' for stage, name in NOTEBOOKS.items() if paths.html(stage).exists()
+def _anchors(folder: Path) -> list[tuple[str, str]]:
+    """Absolute folders and what a reader of a report in ``folder`` sees instead, longest first."""
+    cwd = Path.cwd().resolve()
+    pairs = {str(folder.resolve()): ".", str(folder.resolve().parent): ".."}
+    pairs.setdefault(str(cwd), ".")
+    if len(cwd.parent.parts) > 1:
+        pairs.setdefault(str(cwd.parent), "..")
+    pairs.setdefault(str(Path.home()), "~")
+    return sorted(pairs.items(), key=lambda kv: -len(kv[0]))
+
+
+def relative_paths(text: str, anchors: list[tuple[str, str]]) -> str:
+    """``text`` with every absolute path under one of ``anchors`` (folder, replacement) written relative.
+
+    One pass, longest folder first, so a replacement is never matched again; a folder matches only as a whole
+    path component (``/a/outputs`` does not match ``/a/outputsx``).
+    """
+    folders = {folder: short for folder, short in anchors if folder and folder != "/"}
+    if not folders:
+        return text
+    alternatives = "|".join(re.escape(f) for f in sorted(folders, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w./-])({alternatives})(?=[/\\\s'\"`)\],:;<]|$)", re.M)
+    return pattern.sub(lambda m: folders[m.group(1)], text)
+
+
+def prepare_for_reading(nb, name: str, anchors: list[tuple[str, str]], domain: str = "") -> None:
+    """Edit an executed notebook in place for its HTML report (see :func:`export_html`)."""
+    heading = next((_first_heading(c.source) for c in nb.cells if c.cell_type == "markdown"), "") or name
+    nb.metadata["title"] = f"{domain} · {heading}" if domain else heading
+    messages: list[str] = []
+    for cell in nb.cells:
+        cell.source = relative_paths(cell.source, anchors)
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                messages += _message_lines(output.get("text", ""))
+                continue
+            data = output.get("data", {})
+            if WIDGET in data:
+                output["data"] = {"text/html": _panel_note(name)}
+            for key in ("text/plain", "text/html", "text/markdown", "text"):
+                container = output if key == "text" else output.get("data", {})
+                if isinstance(container.get(key), str):
+                    container[key] = relative_paths(container[key], anchors)
+            kept.append(output)
+        cell.outputs = kept
+    if messages:
+        nb.cells.append(_messages_cell(messages, anchors))
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+_PROGRESS = re.compile(r"\d+%\||\d+/\d+ \[|it/s\]|s/it\]")
+
+
+def _first_heading(source: str) -> str:
+    for line in source.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return ""
+
+
+def _message_lines(text: str) -> list[str]:
+    """Lines a library printed, without progress bars (the last state of a carriage-returned line kept)."""
+    lines = [line.rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")]
+    return [line for line in lines if line.strip() and not _PROGRESS.search(line)]
+
+
+def _panel_note(name: str) -> str:
+    return (
+        "<div class='nb-panel-note' style='border:1px dashed #999;padding:8px 12px;color:#444'>"
+        f"An interactive panel stood here. Open <code>{html.escape(name)}</code> in JupyterLab and run this cell "
+        "(the text above it says what it needs) to use it; a static page cannot.</div>"
     )
-    failed = [
-        f'<a style="color:#b00" href="{folder}/{name}.failed.html">{name} failed</a>'
-        for stage, name in NOTEBOOKS.items()
-        if paths.failed_html(stage).exists()
-    ]
-    links += ("<br>" + " ".join(failed)) if failed else ""
-    times = [str(_written(p)) for p in paths.metrics_dir.glob("*.json")]
-    metrics = "<br>".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in headline(paths).items())
-    cells = [html.escape(paths.domain), links, html.escape(max(times, default="")), metrics]
-    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def _written(path: Path) -> str:
-    """The ``written`` time of a metrics file, or "" when it cannot be read (the index never fails on one)."""
-    try:
-        return str(json.loads(path.read_text(encoding="utf-8")).get("written", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
+def _messages_cell(lines: list[str], anchors: list[tuple[str, str]]):
+    import nbformat
 
-
-def _safe(name: str) -> bool:
-    try:
-        check_domain(name)
-    except UnsafePath:
-        return False
-    return True
-
-
-def write_index(outputs_dir: str | Path) -> Path:
-    """Rewrite ``outputs/index.html``: one row per domain with its reports, last run time and headline metrics."""
-    root = Path(outputs_dir)
-    domains = (
-        sorted(p.name for p in root.iterdir() if (p / "metrics").is_dir() and _safe(p.name)) if root.is_dir() else []
+    unique = list(dict.fromkeys(relative_paths(line, anchors) for line in lines))
+    text = html.escape("\n".join(unique))
+    return nbformat.v4.new_markdown_cell(
+        f"<details><summary>Messages printed by libraries while this report ran ({len(unique)})</summary>"
+        f"<pre style='white-space:pre-wrap'>{text}</pre></details>"
     )
-    rows = "\n".join(_domain_row(DomainPaths(root, d)) for d in domains)
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Embedding fine-tuning reports</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:6px 10px;vertical-align:top}}th{{background:#f3f3f3}}</style></head>
-<body><h1>Embedding fine-tuning reports</h1>
-<table><tr><th>domain</th><th>reports</th><th>last run (UTC)</th><th>headline</th></tr>
-{rows}
-</table></body></html>
-"""
-    path = root / "index.html"
-    atomic_write_text(path, page)
-    return path

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .config import Params
 from .data import DataIssues
+from .overview import write_index
 from .paths import NOTEBOOKS, DomainPaths
-from .report import export_html, read_metrics, write_index
+from .report import export_html, read_metrics
 
 __all__ = ["NOTEBOOK_DIR", "RunFailed", "parse_stages", "run_domain"]
 
@@ -124,14 +125,14 @@ def run_domain(
             # the last good report and its metrics stay together; the failed run is kept beside them
             if running.exists():
                 os.replace(running, failed)
-                export_html(failed, paths.failed_html(stage))
+                export_html(failed, paths.failed_html(stage), params.domain)
             write_index(paths.outputs_dir)
             raise RunFailed(stage, failed, _error_text(exc)) from exc
         os.replace(running, out)
         for stale in (failed, paths.failed_html(stage)):
             stale.unlink(missing_ok=True)
         summary.seconds[stage] = time.perf_counter() - start
-        summary.reports[stage] = export_html(out, paths.html(stage))
+        summary.reports[stage] = export_html(out, paths.html(stage), params.domain)
         print(f"      done in {summary.seconds[stage]:.0f} s → {summary.reports[stage]}", file=sys.stderr, flush=True)
         if issues_file := {"decide": paths.data_issues, "synthesize": paths.click_issues}.get(stage):
             found = DataIssues.read(issues_file)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nbutils.overview import write_index
 from nbutils.paths import DomainPaths, UnsafePath, check_domain
-from nbutils.report import write_index
 
 
 @pytest.mark.parametrize("name", ["python_docs", "scifact", "my-docs.v2", "A1"])

@@ -45,7 +45,8 @@ def test_every_stage_leaves_notebook_report_and_metrics(suite):
         assert (root / f"{name}.ipynb").exists() and (root / f"{name}.html").exists()
         assert metrics(root, name)["stage"]
     index = (root.parent / "index.html").read_text()
-    assert "python_docs" in index and "01_decide.html" in index and "fine-tuned nDCG@10" in index
+    assert "python_docs" in index and "01_decide.html" in index and "Recommendation: " in index
+    assert "fine-tuned + hybrid" in index and "95 % interval" in index and "Current version" in index
     assert "Reports:" in r.stdout
     assert "input files: no data issues" in r.stderr and (root / "work" / "data_issues.jsonl").exists()
 

@@ -68,11 +68,25 @@ class MaintainReport:
         """Each trigger, whether it fired, and the numbers behind it (a DataFrame)."""
         return trigger_table(self.triggers)
 
+    def history(self) -> list[dict]:
+        """Every registered version, oldest first: when, its test nDCG@10 and recall@10, and which is current."""
+        return [
+            {
+                "version": v["version"],
+                "created": v.get("created", ""),
+                "ndcg@10": (v.get("metrics") or {}).get("ndcg@10"),
+                "recall@10": (v.get("metrics") or {}).get("recall@10"),
+                "current": v["version"] == self.registry.current,
+            }
+            for v in self.registry.versions()
+        ]
+
     def to_metrics(self) -> dict:
         """The stage's record (read by the index page)."""
         return {
             "current": self.registry.current,
             "versions": len(self.registry.versions()),
+            "history": self.history(),
             "registered": self.manifest["version"],
             "reembedding": self.built.to_dict(),
             "evaluations": self.evaluations,
