@@ -100,26 +100,49 @@ def load_triples(path: str | Path) -> list[Triple]:
 
 
 class FlagFile:
-    """Append-only JSONL of (query, passage) pairs flagged as relevant."""
+    """Append-only JSONL of (query, passage) pairs flagged as relevant, and of flags taken back.
+
+    Each line is ``{"query": ..., "passage": ..., "flag": true | false}``; a line without ``"flag"`` (the
+    older format) is a flag. Lines are replayed in order and the last one for a (normalised query,
+    passage) pair decides, so :meth:`remove` undoes :meth:`add` without rewriting the file.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def add(self, query: str, passage: str) -> None:
-        append_line(self.path, json.dumps({"query": query, "passage": passage}, ensure_ascii=False))
+        """Flag ``passage`` as relevant to ``query`` (appends one line, flushed to disk)."""
+        self._append({"query": query, "passage": passage, "flag": True})
+
+    def remove(self, query: str, passage: str) -> None:
+        """Take a flag back (appends an unflag line; the file stays append-only)."""
+        self._append({"query": query, "passage": passage, "flag": False})
+
+    def _append(self, row: dict) -> None:
+        line = json.dumps(row, ensure_ascii=False)
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                f.seek(-1, 2)
+                if f.read(1) != b"\n":
+                    line = "\n" + line  # a torn last line must not swallow this record
+        append_line(self.path, line)
 
     def pairs(self) -> set[tuple[str, str]]:
-        """Flagged (normalised query, passage id) pairs; a torn last line is ignored."""
+        """(normalised query, passage id) pairs flagged now: the last line for a pair decides.
+
+        A torn or malformed line is ignored.
+        """
         if not self.path.exists():
             return set()
-        out = set()
+        state: dict[tuple[str, str], bool] = {}
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+                key = (normalize_query(row["query"]), row["passage"])
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 continue
-            out.add((normalize_query(row["query"]), row["passage"]))
-        return out
+            state[key] = bool(row.get("flag", True))
+        return {key for key, on in state.items() if on}
 
     def as_positives(self) -> dict[str, set[str]]:
         """Flags as extra known positives per normalised query (for the next mining run)."""
@@ -131,6 +154,10 @@ class FlagFile:
 
 def apply_flags(triples: list[Triple], flags: set[tuple[str, str]]) -> tuple[list[Triple], int]:
     """Drop flagged negatives; a pair left with none keeps one row without a negative.
+
+    Args:
+        flags: (normalised query, passage id) pairs flagged now, as :meth:`FlagFile.pairs` gives them
+            (a flag taken back is not among them).
 
     Returns:
         ``(triples, number of negatives removed)``.
