@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 DOMAIN ?= python_docs
 
-.PHONY: install demo test test-slow test-all lint params clean
+.PHONY: install demo test test-slow test-browser test-all lint params clean
 
 install: $(VENV)/.installed
 
@@ -27,14 +27,19 @@ demo: install
 # The fast tier, what CI and a newcomer run first: lint, unit tests, one smoke run of the six notebooks.
 test: install
 	$(VENV)/bin/ruff check nbutils tests bench tools notebooks
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not browser"
 
 # The slow tier alone: real training runs, torchrun, the bench scripts, the cold-start run, failing endpoints.
 test-slow: install
 	$(PY) -m pytest -m slow
 
-# Both tiers (what .ci/run runs).
-test-all: test test-slow
+# The browser tier: the executed demo notebooks' panels driven in JupyterLab and the HTML reports, in headless
+# Chromium (Debian's chromium package: apt-get install chromium). Screenshots go to outputs/screenshots/.
+test-browser: install
+	$(PY) -m pytest -m browser tests/browser
+
+# All three tiers (what .ci/run runs).
+test-all: test test-slow test-browser
 
 # Style, formatting, and the package's layer rules (tests/test_layout.py).
 lint: install

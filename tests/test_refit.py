@@ -233,7 +233,7 @@ def test_the_mine_entry_point_saves_the_rows_the_train_stage_reads(domain):
     assert record["refit_rows"] == len(mined.refit_rows) > 0 and record["teacher"] == "bm25"
     assert record["false_negative_estimate"] == mined.false_negatives
     assert mined.counts()["refit rows (train + dev, refit_with_dev)"] == len(mined.refit_rows)
-    assert mined.curation_panel().widget is not None and len(mined.examples(n=2)) <= 2
+    assert mine.open_panel(params, paths).widget is not None and len(mined.examples(n=2)) <= 2
 
 
 def test_the_synthesize_entry_point_saves_pairs_unless_the_generation_failed(domain):
@@ -245,7 +245,7 @@ def test_the_synthesize_entry_point_saves_pairs_unless_the_generation_failed(dom
     assert load_pairs(paths.train_pairs) == synthesized.train_pairs and synthesized.train_pairs
     record = synthesized.to_metrics()
     assert record["training_pairs"] == {"gold": len(synthesized.train_pairs)} and record["llm_failures"] == 0
-    assert synthesized.labeling_panel().widget is not None
+    assert synthesize.open_panel(params, paths).widget is not None
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

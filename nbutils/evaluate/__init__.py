@@ -10,6 +10,6 @@ from __future__ import annotations
 from . import compare
 from .compare import *  # noqa: F403 - the comparisons are the package's public surface
 from .explorer import QueryExplorer
-from .stage import EvaluateReport, run
+from .stage import EvaluateReport, open_explorer, run
 
-__all__ = [*compare.__all__, "EvaluateReport", "QueryExplorer", "run"]
+__all__ = [*compare.__all__, "EvaluateReport", "QueryExplorer", "open_explorer", "run"]

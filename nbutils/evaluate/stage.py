@@ -8,6 +8,7 @@ from ..config import Params
 from ..metrics import compare_systems, confidence_table, per_query_deltas
 from ..models import load_encoder
 from ..paths import DomainPaths
+from ..report import read_metrics
 from ..workspace import Workspace, bm25_index, dense_index, load_workspace
 from .compare import (
     biggest_changes,
@@ -23,7 +24,7 @@ from .compare import (
 )
 from .explorer import QueryExplorer
 
-__all__ = ["EvaluateReport", "run"]
+__all__ = ["EvaluateReport", "open_explorer", "run"]
 
 
 @dataclass
@@ -61,11 +62,6 @@ class EvaluateReport:
         queries, qrels = self.ws.split("test")
         return biggest_changes(self.deltas, queries, qrels, self.runs, self.ws.corpus, n=n)
 
-    def explorer(self) -> QueryExplorer:
-        """An interactive panel: type a query, see each system's top passages."""
-        base, tuned, bm25 = (self.systems[k] for k in ("base", "fine-tuned", "bm25"))
-        return QueryExplorer(base, tuned, bm25, self.ws.corpus, fusion_weight=self.weight)
-
     def to_metrics(self) -> dict:
         """The stage's record (read by the maintain stage, the index page and the registry)."""
         return {
@@ -93,6 +89,24 @@ def _systems(params: Params, paths: DomainPaths, ws: Workspace) -> dict:
         out[name] = (loaded.model, dense_index(loaded, ws, paths.embeddings_dir, params.encode_batch_size))
     out["bm25"] = bm25_index(ws, params.bm25_backend)
     return out
+
+
+def open_explorer(params: Params, paths: DomainPaths) -> QueryExplorer:
+    """The query explorer from what earlier stages saved: both models, their cached corpus embeddings, BM25, and
+    the BM25 weight this stage chose on dev (from its metrics). Loading takes seconds; nothing is scored again.
+
+    Raises:
+        FileNotFoundError: when the train or evaluate stage has not run, saying what to run.
+    """
+    recorded = read_metrics(paths, "evaluate")
+    if recorded is None or not paths.model_dir.exists():
+        raise FileNotFoundError(
+            f"domain {paths.domain!r} has no evaluated model yet: run `python -m nbutils run {paths.domain}` first"
+        )
+    ws = load_workspace(paths)
+    systems = _systems(params, paths, ws)
+    weight = recorded.get("fusion_weight")
+    return QueryExplorer(systems["base"], systems["fine-tuned"], systems["bm25"], ws.corpus, fusion_weight=weight)
 
 
 def run(params: Params, paths: DomainPaths) -> EvaluateReport:

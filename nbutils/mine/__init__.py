@@ -11,6 +11,6 @@ from __future__ import annotations
 from . import negatives
 from .curation import CurationPanel
 from .negatives import *  # noqa: F403 - the miners are the package's public surface
-from .stage import MineReport, run
+from .stage import MineReport, open_panel, run
 
-__all__ = [*negatives.__all__, "CurationPanel", "MineReport", "run"]
+__all__ = [*negatives.__all__, "CurationPanel", "MineReport", "open_panel", "run"]

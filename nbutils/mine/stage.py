@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Params
-from ..pairs import FlagFile, Triple, load_pairs, save_triples
+from ..pairs import FlagFile, Triple, load_pairs, load_triples, save_triples
 from ..paths import DomainPaths
 from ..workspace import Workspace, load_workspace
 from .curation import CurationPanel
 from .negatives import examples, false_negative_estimate, known_positives, mine, mine_refit, setting, summary
 
-__all__ = ["MineReport", "run"]
+__all__ = ["MineReport", "open_panel", "run"]
 
 
 @dataclass
@@ -44,14 +44,25 @@ class MineReport:
         """The teacher rank of every chosen negative."""
         return [t.neg_rank for t in self.triples if t.neg_rank]
 
-    def curation_panel(self) -> CurationPanel:
-        """A panel to page through the mined rows and flag a negative that is in fact relevant."""
-        return CurationPanel(self.triples, self.ws.corpus, self.flags)
-
     def to_metrics(self) -> dict:
         """The stage's record, ``metrics/03_mine.json``."""
         record = summary(self.triples) | {"refit_rows": len(self.refit_rows), "teacher": self.params.mine_teacher}
         return record | {"false_negative_estimate": self.false_negatives}
+
+
+def open_panel(params: Params, paths: DomainPaths) -> CurationPanel:
+    """The curation panel from what the stage saved (its rows, the corpus, the flags): a few seconds, so a saved
+    report can open it without mining again.
+
+    Raises:
+        FileNotFoundError: when the mine stage has not run, saying what to run.
+    """
+    if not paths.triples.exists():
+        raise FileNotFoundError(
+            f"no mined rows in {paths.triples}: run `python -m nbutils run {paths.domain} --stages mine` first"
+        )
+    ws = load_workspace(paths)
+    return CurationPanel(load_triples(paths.triples), ws.corpus, FlagFile(paths.negative_flags))
 
 
 def run(params: Params, paths: DomainPaths) -> MineReport:

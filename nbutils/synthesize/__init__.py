@@ -12,7 +12,8 @@ them, the stage fails with :class:`~nbutils.questions.GenerationFailed` after it
 from __future__ import annotations
 
 from . import sources
+from .labeling import open_panel
 from .sources import *  # noqa: F403 - the pair sources are the package's public surface
 from .stage import SynthesizeReport, run
 
-__all__ = [*sources.__all__, "SynthesizeReport", "run"]
+__all__ = [*sources.__all__, "SynthesizeReport", "open_panel", "run"]

@@ -9,8 +9,8 @@ from ..config import Params
 from ..pairs import Pair, load_pairs
 from ..paths import DomainPaths
 from ..questions import GenerationFailed, chat_model, check_failures
-from ..workspace import Workspace, bm25_index, load_workspace
-from .labeling import GoldFile, LabelingPanel, gold_target
+from ..workspace import Workspace, load_workspace
+from .labeling import gold_target
 from .sources import PairSet, build_pairs, dropped_examples, examples, roundtrip_retriever, save_training_pairs, summary
 
 __all__ = ["SynthesizeReport", "run"]
@@ -73,13 +73,6 @@ class SynthesizeReport:
     def query_lengths(self) -> dict[str, list[int]]:
         """Words per query, by origin."""
         return {o: [len(p.query.split()) for p in ps] for o, ps in filters.by_origin(self.pairs.kept).items()}
-
-    def labeling_panel(self, candidates: int = 100) -> LabelingPanel:
-        """A panel to label questions by hand (search, tick passages) and to review the generated ones."""
-        synthetic = [p for p in self.pairs.kept if p.source == "synthetic"][:candidates]
-        return LabelingPanel(
-            self.ws.corpus, GoldFile(self.gold_file), synthetic, bm25_index(self.ws, self.params.bm25_backend)
-        )
 
     def to_metrics(self) -> dict:
         """The stage's record, ``metrics/02_synthesize.json`` (read by the maintain stage for the registry)."""
