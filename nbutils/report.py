@@ -19,6 +19,8 @@ from .tables import table_html
 
 __all__ = [
     "export_html",
+    "PanelView",
+    "panel_view",
     "prepare_for_reading",
     "read_metrics",
     "record_metrics",
@@ -163,6 +165,8 @@ def prepare_for_reading(nb, name: str, anchors: list[tuple[str, str]], domain: s
                 continue
             data = output.get("data", {})
             if WIDGET in data:
+                if not _is_panel(cell.source):
+                    continue  # a progress bar: nothing to show once the run is over
                 output["data"] = {"text/html": _panel_note(name)}
             for key in ("text/plain", "text/html", "text/markdown", "text"):
                 container = output if key == "text" else output.get("data", {})
@@ -176,6 +180,33 @@ def prepare_for_reading(nb, name: str, anchors: list[tuple[str, str]], domain: s
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 _PROGRESS = re.compile(r"\d+%\||\d+/\d+ \[|it/s\]|s/it\]")
+
+
+def _is_panel(source: str) -> bool:
+    """Whether a cell shows one of the interactive panels (its last line is a :func:`panel_view`)."""
+    lines = [line for line in source.strip().splitlines() if line.strip()]
+    return bool(lines) and "panel_view(" in lines[-1]
+
+
+class PanelView:
+    """An interactive panel for display: the live widget, and for a saved notebook opened without a live kernel,
+    a text that says how to bring it back instead of ``VBox(children=…)``."""
+
+    def __init__(self, widget, name: str):
+        self.widget, self.name = widget, name
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = self.widget._repr_mimebundle_(**kwargs)
+        data["text/plain"] = (
+            f"[{self.name}: an interactive panel that needs a live kernel. Run the set-up cells and this cell, "
+            "as the text above says; it reads what is saved on disk.]"
+        )
+        return data
+
+
+def panel_view(widget, name: str) -> PanelView:
+    """Display ``widget`` (a panel's ipywidgets tree) as :class:`PanelView`; ``name`` says which panel it is."""
+    return PanelView(widget, name)
 
 
 def _first_heading(source: str) -> str:

@@ -40,7 +40,9 @@ def test_relative_paths_leave_no_machine_path(tmp_path):
 def _notebook(domain) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell("# 3 · Mine: hard negatives\n\nWhy."))
-    code = nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["hide-input"]})
+    code = nbformat.v4.new_code_cell(
+        'panel = open_panel()\nreport.panel_view(panel.widget, "curation panel")', metadata={"tags": ["hide-input"]}
+    )
     code.outputs = [
         nbformat.v4.new_output("stream", name="stderr", text="Batches: 100%|#####| 3/3 [00:01<00:00, 2.1it/s]\n"),
         nbformat.v4.new_output("stream", name="stderr", text="WARNING: a library said something\n"),
@@ -51,6 +53,13 @@ def _notebook(domain) -> nbformat.NotebookNode:
         ),
     ]
     nb.cells.append(code)
+    bar = nbformat.v4.new_code_cell("run()")
+    bar.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"text/plain": "Batches: 100%", "application/vnd.jupyter.widget-view+json": {}}
+        )
+    ]
+    nb.cells.append(bar)
     return nb
 
 
@@ -64,6 +73,7 @@ def test_an_exported_report_has_a_title_relative_paths_and_gathers_library_messa
     assert "Messages printed by libraries while this report ran (1)" in page
     assert "a library said something" in page and "it/s" not in page, "progress bars are dropped"
     assert "VBox(children" not in page and "Open <code>03_mine.ipynb</code> in JupyterLab" in page
+    assert page.count("nb-panel-note") == 1 and "Batches: 100%" not in page, "a progress widget is dropped"
 
 
 def test_counting_tokens_of_long_passages_prints_no_tokenizer_warning(minilm, capfd):
@@ -74,3 +84,14 @@ def test_counting_tokens_of_long_passages_prints_no_tokenizer_warning(minilm, ca
     tokenizer = AutoTokenizer.from_pretrained(minilm.resolved.location)
     assert token_counts(tokenizer, ["word " * 1000]) == [1000]
     assert "longer than the specified maximum" not in capfd.readouterr().err
+
+
+def test_a_panel_saved_without_its_kernel_says_how_to_bring_it_back():
+    import ipywidgets as w
+
+    from nbutils.report import panel_view
+
+    data = panel_view(w.VBox([w.HTML("x")]), "curation panel")._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data, "live, it is the widget"
+    assert data["text/plain"].startswith("[curation panel: an interactive panel that needs a live kernel")
+    assert "VBox" not in data["text/plain"]

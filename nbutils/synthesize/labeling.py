@@ -290,6 +290,12 @@ class LabelingPanel:
         self.message = w.HTML()
         review, search = self._review_box(w), self._search_box(w)
         self.widget = w.VBox([self.counters, review, search])
+        for widget, name in (
+            (self.widget, "nb-label"),
+            (self.counters, "nb-label-counters"),
+            (self.message, "nb-label-message"),
+        ):
+            widget.add_class(name)
         self._show_candidate()
         self._count()
 
@@ -302,6 +308,13 @@ class LabelingPanel:
         self.passage = w.HTML(
             layout=w.Layout(height="14em", overflow="auto", border="1px solid #ddd", padding="0 6px", width="95%")
         )
+        for widget, name in (
+            (self.question, "nb-label-question"),
+            (self.accept, "nb-label-accept"),
+            (self.reject, "nb-label-reject"),
+            (self.passage, "nb-label-passage"),
+        ):
+            widget.add_class(name)
         self.accept.on_click(lambda _: self._accept())
         self.reject.on_click(lambda _: self._reject())
         buttons = w.HBox([self.accept, self.reject, self._review_note])
@@ -320,6 +333,12 @@ class LabelingPanel:
             description="Save marked passages", button_style="success", layout=w.Layout(**BUTTON)
         )
         self._search_note = w.HBox(layout=w.Layout(align_items="center"))
+        for widget, name in (
+            (self.search_box, "nb-label-search"),
+            (self.search_button, "nb-label-search-button"),
+            (self.save_marked, "nb-label-save"),
+        ):
+            widget.add_class(name)
         self.search_box.observe(lambda _: self._search(), "value")
         self.search_button.on_click(lambda _: self._search())
         self.save_marked.on_click(lambda _: self._save_marked())
@@ -451,7 +470,9 @@ class LabelingPanel:
                 max_height="8em", overflow="auto", border="1px solid #ddd", padding="0 6px", margin="0 0 6px 1.6em"
             ),
         )
-        return box, w.VBox([box, text], layout=w.Layout(width="95%"))
+        row = w.VBox([box, text], layout=w.Layout(width="95%"))
+        row.add_class("nb-label-hit")
+        return box, row
 
     def _save_marked(self) -> None:
         """Save the search box's question with the ticked passages; the candidate under review is not touched."""

@@ -47,10 +47,14 @@ def _free_port() -> int:
 
 
 def _lab_settings(folder: Path) -> None:
-    """JupyterLab settings for a test: no news pop-up asking for consent, which would cover the page."""
+    """JupyterLab settings for a test: no news pop-up asking for consent, which would cover the page, and every
+    cell of a notebook rendered at once (by default only those near the view are), so tests can find them."""
     notify = folder / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notify.parent.mkdir(parents=True, exist_ok=True)
     notify.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    tracker = folder / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
 
 
 @pytest.fixture(scope="session")
