@@ -13,7 +13,7 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["MISSING", "cell_text", "number", "table_html"]
+__all__ = ["MISSING", "cell_text", "number", "shorten", "table_html"]
 
 MISSING = "—"
 EMPTY = "<p class='nb-empty'><i>none</i></p>"
@@ -24,6 +24,15 @@ STYLE = (
     "font-variant-numeric:tabular-nums;white-space:nowrap}.nb-table td.text{text-align:left;max-width:48em;"
     "white-space:normal}</style>"
 )
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters, with "…" only when cut."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
 def number(value: Any) -> str:

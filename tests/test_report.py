@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from nbutils.report import export_html, relative_paths
-from nbutils.tables import cell_text, number, table_html
+from nbutils.tables import cell_text, number, shorten, table_html
 
 
 def test_numbers_are_rounded_and_missing_values_are_a_dash():
@@ -14,6 +14,11 @@ def test_numbers_are_rounded_and_missing_values_are_a_dash():
     assert number(np.int64(1234567)) == "1,234,567"
     assert cell_text({"ndcg@10": 0.61234567890123, "recall@10": 0.7}) == "ndcg@10: 0.612 · recall@10: 0.700"
     assert cell_text(float("nan")) == "—" and cell_text("") == "—" and cell_text(["a", "b"]) == "a, b"
+
+
+def test_shortened_text_says_it_was_cut_only_when_it_was():
+    assert shorten("a  short\ntext", 20) == "a short text"
+    assert shorten("one two three four", 12) == "one two…" and len(shorten("x" * 50, 10)) == 10
 
 
 def test_tables_align_text_left_never_cut_it_and_say_none_when_empty():

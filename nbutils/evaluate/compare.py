@@ -23,6 +23,7 @@ from ..models import encode, load_encoder
 from ..pairs import load_pairs, normalize_query
 from ..paths import DomainPaths, json_lines
 from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion, weighted_fusion
+from ..tables import shorten
 from ..workspace import dense_index, other_sources, test_queries
 
 __all__ = [
@@ -238,7 +239,7 @@ def biggest_changes(
             {
                 "query": queries[q],
                 "nDCG@10 change": round(deltas[q], 3),
-                "relevant passage": corpus[rel].full_text().replace("\n", " ")[:100] + "…",
+                "relevant passage": shorten(corpus[rel].full_text(), 100),
                 "base top hit": top1(runs["base"], q),
                 "fine-tuned top hit": top1(runs["fine-tuned"], q),
             }

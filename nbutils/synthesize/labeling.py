@@ -222,6 +222,7 @@ class GoldFile:
 
 
 SNIPPET_CHARS = 900  # of a search hit's text, in its scroll box
+TEXT_STYLE = "line-height:1.4;margin:4px 0;white-space:normal;overflow-wrap:anywhere"  # not the 28 px rows of a widget
 BUTTON = {"width": "auto", "min_width": "7em"}  # buttons as wide as their label
 
 
@@ -373,7 +374,7 @@ class LabelingPanel:
             f"Candidate {self.position + 1} of {len(self.candidates)} · passage "
             f"<code>{html.escape(pair.positive)}</code> <b>{html.escape(passage.title or '')}</b>"
         )
-        self.passage.value = f"<div style='white-space:pre-wrap'>{html.escape(_body(passage))}</div>"
+        self.passage.value = f"<div style='{TEXT_STYLE}'>{html.escape(_body(passage))}</div>"
         self.question.value = pair.query
 
     def _where(self) -> str:
@@ -465,7 +466,7 @@ class LabelingPanel:
         label = f"{pid} · {passage.title}" if passage.title else pid
         box = w.Checkbox(value=ticked, description=label, indent=False, layout=w.Layout(width="95%"))
         text = w.HTML(
-            f"<div style='white-space:pre-wrap'>{html.escape(_snippet(passage))}</div>",
+            f"<div style='{TEXT_STYLE}'>{html.escape(_snippet(passage))}</div>",
             layout=w.Layout(
                 max_height="8em", overflow="auto", border="1px solid #ddd", padding="0 6px", margin="0 0 6px 1.6em"
             ),

@@ -30,6 +30,7 @@ from ..questions import (
     prompt_for,
 )
 from ..retrieval import reciprocal_rank_fusion
+from ..tables import shorten
 from ..workspace import (
     Workspace,
     bm25_index,
@@ -286,6 +287,6 @@ def dropped_examples(report: filters.FilterReport, ws: Workspace, per_filter: in
     rows = []
     for name, dropped in report.dropped.items():
         for p in rng.sample(dropped, min(per_filter, len(dropped))):
-            text = ws.corpus[p.positive].full_text().replace("\n", " ")[:120] + "…"
+            text = shorten(ws.corpus[p.positive].full_text(), 120)
             rows.append({"filter": name, "origin": p.origin, "query": p.query, "passage": text})
     return pd.DataFrame(rows, columns=["filter", "origin", "query", "passage"])

@@ -4,6 +4,7 @@ run what its text says to run, type, press Enter, click; then check what reached
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -109,10 +110,12 @@ def test_query_explorer_searches_on_enter_with_scores_and_differences(page, lab)
 def test_labeling_panel_keeps_edits_merges_repeat_saves_and_searches_on_enter(page, lab):
     cell = open_panel(page, lab, "02_synthesize", "synthesize.open_panel(P, paths)")
     gold = lab["root"] / DOMAIN / "work" / "gold_labels.jsonl"
+    run = uuid.uuid4().hex[:6]  # new questions on every run, also on a reused suite (BROWSER_SUITE)
+    edited = f"what does the edited candidate ask {run}"
     question = cell.locator(".nb-label-question input").first
-    question.fill("what does the edited candidate ask")  # an edit, not saved yet
+    question.fill(edited)  # an edit, not saved yet
     search = cell.locator(".nb-label-search input").first
-    query = "how do I open a file for reading"
+    query = f"how do I open a file for reading {run}"
     search.fill(query)
     search.press("Enter")
     hits = cell.locator(".nb-label-hit")
@@ -123,7 +126,7 @@ def test_labeling_panel_keeps_edits_merges_repeat_saves_and_searches_on_enter(pa
     page.wait_for_function("() => document.body.innerText.includes('saved new question')", timeout=10_000)
     rows = [r for r in _rows(gold) if r["query"] == query]
     assert len(rows) == 1 and len(rows[0]["positives"]) == 1
-    assert question.input_value() == "what does the edited candidate ask", "saving from search kept the edit"
+    assert question.input_value() == edited, "saving from search kept the edit"
 
     hits.nth(1).locator("input[type=checkbox]").check()
     cell.locator("button.nb-label-save").click()
@@ -137,6 +140,6 @@ def test_labeling_panel_keeps_edits_merges_repeat_saves_and_searches_on_enter(pa
 
     cell.locator("button.nb-label-accept").click()
     page.wait_for_function("() => document.body.innerText.includes('saved new question')", timeout=10_000)
-    assert any(r["query"] == "what does the edited candidate ask" for r in _rows(gold))
+    assert any(r["query"] == edited for r in _rows(gold))
     assert "work/gold_labels.jsonl" in cell.locator(".nb-label-counters").inner_text(), "counters stay visible"
     shot(page, "panel_labeling")
