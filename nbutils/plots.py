@@ -24,9 +24,13 @@ def _fig(width: float = 6.5, height: float = 3.5) -> tuple[Figure, object]:
     return fig, fig.add_subplot()
 
 
-def _legend_outside(ax, **kwargs) -> None:
-    """The legend to the right of the axes, where it cannot cover data (constrained layout makes room)."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0, **kwargs)
+def _legend_outside(ax) -> None:
+    """The legend below the axes, where it can neither cover data nor squeeze the plot (long system names)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not labels:
+        return
+    columns = 1 if max(map(len, labels)) > 32 else min(3, len(labels))
+    ax.figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=8, frameon=False)
 
 
 def bar_metrics(

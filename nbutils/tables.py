@@ -73,6 +73,12 @@ def _numeric(values: list[Any]) -> bool:
     return bool(present) and all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in present)
 
 
+def _cell(tag: str, text: str, numeric: bool) -> str:
+    """One cell, aligned inline (inline styles win over any page's table CSS, Jupyter's included)."""
+    klass, align = ("num", "right") if numeric else ("text", "left")
+    return f"<{tag} class='{klass}' style='text-align:{align}'>{html.escape(text)}</{tag}>"
+
+
 def table_html(df) -> str:
     """A pandas ``DataFrame`` as an HTML table for reading (see the module docstring); *none* when empty."""
     if len(df.index) == 0:
@@ -81,15 +87,12 @@ def table_html(df) -> str:
     show_index = not _plain_index(df.index)
     rows = [list(r) for r in df.itertuples(index=False, name=None)]
     numeric = [_numeric([r[i] for r in rows]) for i in range(len(columns))]
-    head = "<th></th>" if show_index else ""
-    head += "".join(
-        f"<th class='{'num' if n else 'text'}'>{html.escape(c)}</th>" for c, n in zip(columns, numeric, strict=True)
-    )
+    head = _cell("th", str(df.index.name or ""), False) if show_index else ""
+    head += "".join(_cell("th", c, n) for c, n in zip(columns, numeric, strict=True))
     body = []
     for label, row in zip(df.index, rows, strict=True):
-        cells = f"<th>{html.escape(cell_text(label))}</th>" if show_index else ""
-        for value, n in zip(row, numeric, strict=True):
-            cells += f"<td class='{'num' if n else 'text'}'>{html.escape(cell_text(value))}</td>"
+        cells = _cell("th", cell_text(label), False) if show_index else ""
+        cells += "".join(_cell("td", cell_text(value), n) for value, n in zip(row, numeric, strict=True))
         body.append(f"<tr>{cells}</tr>")
     return f"{STYLE}<table class='nb-table'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 

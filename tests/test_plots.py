@@ -30,8 +30,8 @@ def _drawn(fig):
 
 def _legend_clear_of_axes(fig) -> bool:
     ax = _drawn(fig).axes[0]
-    legend = ax.get_legend()
-    return legend is not None and not legend.get_window_extent().overlaps(ax.get_window_extent())
+    legends = [*fig.legends, *([ax.get_legend()] if ax.get_legend() else [])]
+    return len(legends) == 1 and not legends[0].get_window_extent().overlaps(ax.get_window_extent())
 
 
 def test_legends_never_cover_the_data():

@@ -25,11 +25,12 @@ def test_tables_align_text_left_never_cut_it_and_say_none_when_empty():
     long = "a cold start, " * 20
     df = pd.DataFrame({"system": ["base", "hybrid"], "ndcg@10": [0.61234, np.nan], "note": [long, None]})
     page = table_html(df)
-    assert "<td class='text'>base</td>" in page and "<td class='num'>0.612</td>" in page
-    assert "<td class='num'>—</td>" in page and long.strip() in page and "NaN" not in page
-    assert "<th></th>" not in page, "a plain 0, 1, 2 index is not shown"
+    left, right = "class='text' style='text-align:left'", "class='num' style='text-align:right'"
+    assert f"<td {left}>base</td>" in page and f"<td {right}>0.612</td>" in page
+    assert f"<td {right}>—</td>" in page and long.strip() in page and "NaN" not in page
+    assert page.count("<th class") == 3, "a plain 0, 1, 2 index is not shown"
     named = pd.DataFrame({"pairs": [3]}, index=pd.Index(["gold"], name="source"))
-    assert "<th>gold</th>" in table_html(named)
+    assert f"<th {left}>gold</th>" in table_html(named) and f"<th {left}>source</th>" in table_html(named)
     assert table_html(df.iloc[0:0]) == "<p class='nb-empty'><i>none</i></p>"
 
 
