@@ -214,7 +214,7 @@ def test_robustness_chart_draws_base_and_fine_tuned_per_set():
     )
     ax = robustness_chart(table).axes[0]
     assert [round(b.get_height(), 2) for b in ax.patches] == [0.5, 1.0, 0.6, 0.9]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["base", "fine-tuned"]
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == ["base", "fine-tuned"]
 
 
 def test_significance_compares_the_dev_tuned_hybrid_not_the_best_hybrid_on_test():
@@ -238,7 +238,7 @@ def test_confidence_chart_draws_each_system_and_the_threshold_marks():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == list(runs)
     assert sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--") == [0.7, 0.9]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fine-tune below 0.7", "skip at 0.9"]
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == ["fine-tune below 0.7", "skip at 0.9"]
 
 
 def test_detectable_difference_has_the_power_it_claims():

@@ -57,7 +57,7 @@ def test_history_is_appended_read_back_and_plotted(tmp_path):
     assert len(monitoring.read_evaluations(reg)) == 2
     fig = monitoring_plot(monitoring.read_evaluations(reg))
     assert isinstance(fig, Figure) and len(fig.axes) == 2
-    assert len(fig.axes[0].get_legend().get_texts()) == 2  # one entry per version and source
+    assert len(fig.legends[0].get_texts()) == 2  # one entry per version and source
 
 
 def monitoring_plot(records):
