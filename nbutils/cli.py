@@ -26,6 +26,7 @@ from .llm import LocalChatModel
 from .llm_server import make_server
 from .lock import DomainLocked, domain_lock
 from .maintain import Registry, history_table, load_version, reembed, search_domain
+from .maintain.engines import ENGINES, make_engine
 from .paths import DomainPaths
 from .retrieval import write_trec
 from .runner import RunFailed, parse_stages, run_domain
@@ -189,13 +190,15 @@ def _cmd_reembed(args) -> int:
         with domain_lock(paths.lock, f"reembed {version}"):
             loaded = load_version(registry, version, params.device)
             corpus = load_workspace(paths).corpus
+            engine = make_engine(args.engine or params.embed_engine, args.ray_address or params.ray_address)
             summary = reembed(
-                registry, version, loaded, corpus, params.encode_batch_size, args.full, paths.embeddings_dir
-            )
+                registry, version, loaded, corpus, params.encode_batch_size, args.full, paths.embeddings_dir,
+                engine=engine,
+            )  # fmt: skip
     except DomainLocked as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
-    except (ParamsError, ValueError, FileNotFoundError, KeyError) as e:
+    except (ParamsError, ValueError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     _data_issues(paths)
@@ -296,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reem.add_argument("--version", help="model version (default: current)")
     reem.add_argument("--full", action="store_true", help="encode every passage")
+    reem.add_argument("--engine", choices=list(ENGINES), help="where to encode (default: the embed_engine param)")
+    reem.add_argument("--ray-address", default="", help="with --engine ray: a cluster address; empty: a local Ray")
     label = _domain_command(sub, "label", _cmd_label, "open the labeling panel of a prepared domain in JupyterLab")
     label.add_argument("--port", type=int, default=8888, help="JupyterLab port")
     label.add_argument("--no-lab", action="store_true", help="only write the notebook and print its path")

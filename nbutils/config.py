@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import re
 import types
@@ -115,6 +116,11 @@ class QueryStyle(str, Enum):
 class LongPassages(str, Enum):
     TRUNCATE = "truncate"
     WINDOWS = "windows"
+
+
+class EmbedEngine(str, Enum):
+    LOCAL = "local"
+    RAY = "ray"
 
 
 class SplitBy(str, Enum):
@@ -238,6 +244,8 @@ class MaintainParams:
     regression_drop: float = 0.05  # recall@10 drop below the first evaluation of a version that counts as regression
     simulate_drift: bool = True  # demo: add new-topic passages to a copy of the corpus and show drift and re-embedding
     simulate_share: float = 0.1  # passages the simulation adds, as a share of the corpus
+    embed_engine: str = "local"  # index builds: local (this process) | ray (Ray Data workers, pip install -e ".[ray]")
+    ray_address: str = ""  # embed_engine ray: a cluster address (auto, ray://host:10001); empty starts a local one
 
 
 STAGES: dict[str, type] = {
@@ -261,6 +269,7 @@ _CHOICES: dict[str, type[Enum]] = {
     "roundtrip": Roundtrip,
     "mine_teacher": Teacher,
     "split_by": SplitBy,
+    "embed_engine": EmbedEngine,
     "long_passages": LongPassages,
     "query_style": QueryStyle,
 }
@@ -581,6 +590,10 @@ def validate(raw: dict[str, Any], source: str = "<params>", base: Path | None = 
         raise ParamsError(f"{source}: q_min_words must not exceed q_max_words")
     if "llm" in values["generators"] and values["llm_backend"] == "openai" and not values["llm_base_url"]:
         raise ParamsError(f"{source}: llm_base_url is required when llm_backend is openai")
+    if values["embed_engine"] == "ray" and importlib.util.find_spec("ray") is None:
+        raise ParamsError(
+            f'{source}: embed_engine ray needs Ray: pip install -e ".[ray]" (or make install EXTRAS=dev,ray)'
+        )
     if values["mine_range_min"] >= values["mine_range_max"]:
         raise ParamsError(f"{source}: mine_range_min must be below mine_range_max")
     base = base or Path.cwd()

@@ -12,7 +12,7 @@ from nbutils import evaluate, mine, synthesize, train, workspace
 from nbutils.config import load_params
 from nbutils.models import load_encoder
 from nbutils.pairs import FlagFile, load_pairs, load_triples, save_triples
-from nbutils.paths import DomainPaths
+from nbutils.paths import DomainPaths, write_json
 from nbutils.questions import GenerationFailed
 from tests.conftest import SENTENCES, write_jsonl
 
@@ -220,13 +220,19 @@ def test_the_evaluate_entry_point_scores_what_train_shipped(domain, minilm):
     assert sum(evaluated.outcomes().values()) == len(ws.split("test")[0]) == 2
     assert record["refit"], "refit_with_dev: the shipped model meets the train-only one"
     assert record["fusion_weight"] == evaluated.weight and len(evaluated.weight_table) > 1
-    assert evaluated.explorer().widget is not None
+    with pytest.raises(FileNotFoundError, match="no evaluated model yet"):
+        evaluate.open_explorer(params, paths)  # the explorer reads the weight this stage recorded
+    write_json(paths.metrics("evaluate"), record)
+    explorer = evaluate.open_explorer(params, paths)
+    assert explorer.widget is not None and explorer.fusion_weight == evaluated.weight
 
 
 def test_the_mine_entry_point_saves_the_rows_the_train_stage_reads(domain):
     params, paths, ws = domain
     pairs = synthesize.build_pairs(ws, params)
     synthesize.save_training_pairs(pairs, params, paths)
+    with pytest.raises(FileNotFoundError, match="--stages mine"):
+        mine.open_panel(params, paths)  # nothing mined yet: says what to run
     mined = mine.run(params, paths)
     assert load_triples(paths.triples) == mined.triples and load_triples(paths.refit_triples) == mined.refit_rows
     record = mined.to_metrics()

@@ -30,7 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..config import Params
 from ..lock import domain_lock
@@ -40,6 +39,7 @@ from ..paths import DomainPaths, atomic_write_text, read_json, write_json
 from ..report import read_metrics
 from ..retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, tokenize, weighted_fusion
 from ..workspace import cached_rows, corpus_hash, embeddings_cache_path, load_workspace
+from .engines import LocalEngine, clear_shards, make_engine
 
 __all__ = [
     "IndexMismatchError",
@@ -415,6 +415,8 @@ class ReembedSummary:
     estimated_seconds: float | None  # encoding time estimated before most of the work was done
     estimate_source: str  # "last build", "first batch" or "" when nothing was encoded
     index_dir: str
+    engine: str = "local"  # where passages were encoded: local | ray
+    shards: dict | None = None  # with ray: shards in all, reused from an interrupted build, encoded now
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -491,32 +493,6 @@ def _reusable(registry, version, loaded, corpus, hashes, full, cache_dir) -> tup
     return (cached, "from the embedding cache of this very model") if cached else (prev, reason)
 
 
-def _encode_chunks(loaded, passages: list, batch_size: int, known_rate: float | None, progress: bool):
-    """Encode in chunks of one batch with a progress bar; estimate the total time from the last build's
-    throughput, or else from the first batch. Returns ``(rows, starts, seconds, estimate, estimate source)``
-    (see :meth:`~nbutils.models.LoadedModel.encode_index`)."""
-    estimate = len(passages) / known_rate if known_rate and passages else None
-    source = "last build" if estimate is not None else ""
-    if estimate is not None:
-        logger.info("re-embedding %d passages: about %.0f s (last build's throughput)", len(passages), estimate)
-    parts, starts, rows, start = [], [], 0, time.perf_counter()
-    with tqdm(total=len(passages), desc="re-embedding", unit="passage", disable=not progress or not passages) as bar:
-        for i in range(0, len(passages), batch_size):
-            chunk = passages[i : i + batch_size]
-            emb, first = loaded.encode_index(chunk, batch_size, progress=False)
-            parts.append(emb)
-            starts.append(first + rows)
-            rows += len(emb)
-            bar.update(len(chunk))
-            if estimate is None:
-                estimate, source = len(passages) * (time.perf_counter() - start) / len(chunk), "first batch"
-                bar.set_postfix_str(f"estimated {estimate:.0f} s in all")
-                logger.info("re-embedding %d passages: about %.0f s (first batch)", len(passages), estimate)
-    if not parts:
-        return None, np.zeros(0, dtype=np.int64), time.perf_counter() - start, estimate, source
-    return np.concatenate(parts), np.concatenate(starts), time.perf_counter() - start, estimate, source
-
-
 def reembed(
     registry: Registry,
     version: str,
@@ -526,6 +502,7 @@ def reembed(
     full: bool = False,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    engine=None,
 ) -> ReembedSummary:
     """Bring the index of ``version`` up to date with ``corpus``, encoding only what is new.
 
@@ -540,6 +517,8 @@ def reembed(
         loaded: the version's :class:`~nbutils.models.LoadedModel` (see :func:`load_version`).
         corpus: passage id → :class:`~nbutils.data.Passage`, the current corpus.
         full: encode every passage even when an index could be reused.
+        engine: where to encode, a :class:`~nbutils.maintain.engines.LocalEngine` (default) or
+            :class:`~nbutils.maintain.engines.RayEngine`; the index is the same either way.
 
     Example::
 
@@ -556,8 +535,10 @@ def reembed(
     prev, reason = _reusable(registry, version, loaded, corpus, hashes, full, cache_dir)
     plan = _plan(ids, hashes, prev)
     known_rate = prev.passages_per_second if prev else None
-    new_rows, new_starts, enc_seconds, estimate, source = _encode_chunks(
-        loaded, [corpus[ids[i]] for i in plan["encode"]], batch_size, known_rate, progress
+    engine = engine or LocalEngine()
+    shards = _shard_dir(registry, version)
+    new_rows, new_starts, enc_seconds, estimate, source = engine.encode(
+        loaded, [corpus[ids[i]] for i in plan["encode"]], batch_size, known_rate, progress, shards
     )
     rate = len(plan["encode"]) / enc_seconds if plan["encode"] and enc_seconds > 0 else None
     chash = corpus_hash(corpus)
@@ -565,12 +546,19 @@ def reembed(
     windows = starts if loaded.window_sentences else None
     folder = build_index(registry, version, ids, rows, chash, hashes, _index_extra(loaded, rate or known_rate), windows)
     _keep_reference(registry, version, chash, folder)
+    clear_shards(shards)
     return ReembedSummary(
         version, "incremental" if prev else "full", reason, len(ids),
         **{k: plan[k] for k in ("added", "changed", "removed")},
         reused=len(ids) - len(plan["encode"]), encoded=len(plan["encode"]), seconds=time.perf_counter() - start,
         passages_per_second=rate, estimated_seconds=estimate, estimate_source=source, index_dir=str(folder),
+        engine=engine.name, shards=engine.stats.to_dict() if engine.stats else None,
     )  # fmt: skip
+
+
+def _shard_dir(registry: Registry, version: str) -> Path:
+    """Where a sharded build of ``version``'s index keeps its shards until the index is in place."""
+    return registry.index_dir(version).with_name(".index.shards")
 
 
 def _index_extra(loaded, rate: float | None) -> dict:
@@ -837,9 +825,13 @@ def publish_run(
         record_training_corpus(registry, version, corpus, queries)
         loaded = _load_manifest(registry, manifest, params.device)
         cache = paths.embeddings_dir
+        engine = make_engine(params.embed_engine, params.ray_address)
         built.append(
-            reembed(registry, version, loaded, corpus, params.encode_batch_size, cache_dir=cache, progress=progress)
-        )
+            reembed(
+                registry, version, loaded, corpus, params.encode_batch_size,
+                cache_dir=cache, progress=progress, engine=engine,
+            )
+        )  # fmt: skip
         manifest["indexed"] = True
 
     manifest = registry.register(paths.model_dir, info, promote=params.promote, complete=complete)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..config import Params
 from ..paths import DomainPaths
 from ..workspace import load_workspace
+from .engines import make_engine
 from .monitoring import (
     Advice,
     Drift,
@@ -111,7 +112,8 @@ def run(params: Params, paths: DomainPaths) -> MaintainReport:
     ws = load_workspace(paths)
     current = load_version(registry, registry.current, params.device)
     batch, cache = params.encode_batch_size, paths.embeddings_dir
-    refreshed = reembed(registry, registry.current, current, ws.corpus, batch, cache_dir=cache)
+    engine = make_engine(params.embed_engine, params.ray_address)
+    refreshed = reembed(registry, registry.current, current, ws.corpus, batch, cache_dir=cache, engine=engine)
     record_stage_evaluation(registry, paths, manifest["version"])
     evaluations = evaluate_current(registry, current, ws, params)
     logged = monitored_queries(registry, params, ws)  # clicked since registration, training queries left out
