@@ -525,7 +525,6 @@ def reembed(
         summary = reembed(registry, "v1", load_version(registry, "v1"), ws.corpus)
         summary.encoded, summary.reused  # (2, 998) after one passage changed and one was added
     """
-
     if not corpus:
         raise ValueError(f"re-embedding {version}: the corpus is empty")
     start = time.perf_counter()
@@ -535,10 +534,10 @@ def reembed(
     prev, reason = _reusable(registry, version, loaded, corpus, hashes, full, cache_dir)
     plan = _plan(ids, hashes, prev)
     known_rate = prev.passages_per_second if prev else None
-    engine = engine or LocalEngine()
-    shards = _shard_dir(registry, version)
+    engine, shards = engine or LocalEngine(), _shard_dir(registry, version)
+    todo = [corpus[ids[i]] for i in plan["encode"]]
     new_rows, new_starts, enc_seconds, estimate, source = engine.encode(
-        loaded, [corpus[ids[i]] for i in plan["encode"]], batch_size, known_rate, progress, shards
+        loaded, todo, batch_size, known_rate, progress, shards
     )
     rate = len(plan["encode"]) / enc_seconds if plan["encode"] and enc_seconds > 0 else None
     chash = corpus_hash(corpus)
@@ -547,12 +546,17 @@ def reembed(
     folder = build_index(registry, version, ids, rows, chash, hashes, _index_extra(loaded, rate or known_rate), windows)
     _keep_reference(registry, version, chash, folder)
     clear_shards(shards)
+    timing = {"seconds": time.perf_counter() - start, "passages_per_second": rate}
+    return _summary(
+        version, prev, reason, len(ids), plan, timing | {"estimated_seconds": estimate}, source, folder, engine
+    )
+
+
+def _summary(version, prev, reason, n, plan, timing, source, folder, engine) -> ReembedSummary:
     return ReembedSummary(
-        version, "incremental" if prev else "full", reason, len(ids),
-        **{k: plan[k] for k in ("added", "changed", "removed")},
-        reused=len(ids) - len(plan["encode"]), encoded=len(plan["encode"]), seconds=time.perf_counter() - start,
-        passages_per_second=rate, estimated_seconds=estimate, estimate_source=source, index_dir=str(folder),
-        engine=engine.name, shards=engine.stats.to_dict() if engine.stats else None,
+        version, "incremental" if prev else "full", reason, n, **{k: plan[k] for k in ("added", "changed", "removed")},
+        reused=n - len(plan["encode"]), encoded=len(plan["encode"]), **timing, estimate_source=source,
+        index_dir=str(folder), engine=engine.name, shards=engine.stats.to_dict() if engine.stats else None,
     )  # fmt: skip
 
 
