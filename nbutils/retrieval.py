@@ -101,6 +101,24 @@ def top_k(scores: np.ndarray, ids: list[str], k: int, positive_only: bool = Fals
     return {ids[i]: float(scores[i]) for i in idx if not positive_only or scores[i] > 0}
 
 
+BLOCK_ROWS = 65_536  # corpus rows scored at once: 256 queries × 65,536 rows of float32 scores is 64 MiB
+
+
+def _top_k_blocks(q: np.ndarray, blocks: list[tuple[int, int]], score, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's ``k`` best (scores, passage indexes) over all blocks, best first, ties by passage index."""
+    best_scores = np.empty((len(q), 0), dtype=np.float32)
+    best_ids = np.empty((len(q), 0), dtype=np.int64)
+    for lo, hi in blocks:
+        sims = score(q, lo, hi)
+        kk = min(k, hi - lo)
+        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        scores = np.concatenate([best_scores, np.take_along_axis(sims, part, axis=1)], axis=1)
+        ids = np.concatenate([best_ids, part + lo], axis=1)
+        order = np.lexsort((ids, -scores), axis=1)[:, :k]
+        best_scores, best_ids = np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
+    return best_scores, best_ids
+
+
 @dataclass
 class DenseIndex:
     """Exact cosine top-k over normalised passage embeddings, computed in query chunks.
@@ -131,24 +149,41 @@ class DenseIndex:
         """One row per passage: the whole passage's embedding (its first row)."""
         return self.embeddings if self.starts is None else self.embeddings[self.starts]
 
-    def _scores(self, q_emb: np.ndarray) -> np.ndarray:
-        """Cosine of each query with each passage (its best row when passages own several)."""
-        sims = q_emb @ self.embeddings.T
-        if self.starts is None or not len(self.ids):
-            return sims
-        return np.maximum.reduceat(sims, self.starts, axis=1)
+    def _blocks(self, rows: int) -> list[tuple[int, int]]:
+        """Passage ranges ``[lo, hi)`` of about ``rows`` embedding rows each (a passage's rows never split)."""
+        if self.starts is None:
+            return [(lo, min(lo + rows, len(self.ids))) for lo in range(0, len(self.ids), rows)]
+        cuts = np.searchsorted(self.starts, np.arange(rows, len(self.embeddings), rows))
+        edges = [0, *sorted({int(c) for c in cuts if 0 < c < len(self.ids)}), len(self.ids)]
+        return list(zip(edges[:-1], edges[1:], strict=True))
 
-    def search_embeddings(self, qids: list[str], q_emb: np.ndarray, k: int = 100, chunk: int = 256) -> Run:
-        """Top-``k`` passages for already-encoded queries."""
+    def _block_scores(self, q_emb: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Cosine of each query with passages ``lo`` … ``hi - 1`` (each its best row when it owns several)."""
+        if self.starts is None:
+            return q_emb @ np.asarray(self.embeddings[lo:hi], dtype=np.float32).T
+        first, last = int(self.starts[lo]), int(self.starts[hi]) if hi < len(self.ids) else len(self.embeddings)
+        sims = q_emb @ np.asarray(self.embeddings[first:last], dtype=np.float32).T
+        return np.maximum.reduceat(sims, np.asarray(self.starts[lo:hi]) - first, axis=1)
+
+    def search_embeddings(
+        self, qids: list[str], q_emb: np.ndarray, k: int = 100, chunk: int = 256, block_rows: int = BLOCK_ROWS
+    ) -> Run:
+        """Exact top-``k`` passages for already-encoded queries.
+
+        The corpus is scored in blocks of ``block_rows`` rows, keeping each query's best ``k`` so far, so memory
+        stays at ``chunk × block_rows`` scores whatever the corpus size, and an index memory-mapped from disk
+        (see :func:`nbutils.maintain.read_index_folder`) is read block by block. Ties rank by passage order.
+        """
         run: Run = {}
         k = min(k, len(self.ids))
+        if k < 1:
+            return {qid: {} for qid in qids}
+        blocks = self._blocks(block_rows)
         for start in range(0, len(qids), chunk):
-            sims = self._scores(q_emb[start : start + chunk])
-            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            q = np.asarray(q_emb[start : start + chunk], dtype=np.float32)
+            best_scores, best_ids = _top_k_blocks(q, blocks, self._block_scores, k)
             for row, qid in enumerate(qids[start : start + chunk]):
-                cand = part[row]
-                order = cand[np.argsort(-sims[row, cand], kind="stable")]
-                run[qid] = {self.ids[i]: float(sims[row, i]) for i in order}
+                run[qid] = {self.ids[i]: float(sc) for i, sc in zip(best_ids[row], best_scores[row], strict=True)}
         return run
 
     def search(self, model, queries: dict[str, str], k: int = 100, batch_size: int = 64, progress: bool = False) -> Run:

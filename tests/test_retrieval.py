@@ -116,3 +116,27 @@ def test_best_sentence_window_finds_a_claim_the_whole_passage_dilutes(minilm):
     assert next(iter(whole.search(minilm.model, query)["q"])) == "bones"
     assert next(iter(windowed.search(minilm.model, query)["q"])) == "long"
     assert np.allclose(windowed.passage_embeddings, whole.embeddings, atol=1e-5)
+
+
+def _brute_force(emb: np.ndarray, q: np.ndarray, starts, k: int) -> list[list[int]]:
+    sims = q @ emb.T
+    if starts is not None:
+        sims = np.maximum.reduceat(sims, starts, axis=1)
+    return [sorted(range(sims.shape[1]), key=lambda i: (-sims[r, i], i))[:k] for r in range(len(q))]
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_search_in_blocks_is_exact_and_memory_mapped_indexes_search_the_same(tmp_path, windows):
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(500, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    starts = np.sort(rng.choice(np.arange(1, 500), 199, replace=False)) if windows else None
+    starts = np.concatenate([[0], starts]) if windows else None
+    ids = [f"p{i}" for i in range(200 if windows else 500)]
+    q = rng.normal(size=(7, 16)).astype(np.float32)
+    expected = [[ids[i] for i in row] for row in _brute_force(emb, q, starts, 25)]
+    np.save(tmp_path / "emb.npy", emb)
+    mapped = np.load(tmp_path / "emb.npy", mmap_mode="r")
+    for embeddings, block in ((emb, 65_536), (emb, 37), (mapped, 50)):
+        run = DenseIndex(ids, embeddings, starts).search_embeddings([f"q{i}" for i in range(7)], q, 25, 3, block)
+        assert [list(run[f"q{i}"]) for i in range(7)] == expected

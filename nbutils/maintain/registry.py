@@ -385,10 +385,14 @@ def load_index(registry: Registry, version: str, corpus_hash: str | None = None)
 
 def read_index_folder(folder: Path) -> DenseIndex:
     """The :class:`~nbutils.retrieval.DenseIndex` stored in an index folder (with its sentence-window rows,
-    when it has them), unchecked; see :func:`load_index`."""
+    when it has them), unchecked; see :func:`load_index`.
+
+    The embeddings are memory-mapped, not read into memory: search reads them block by block, so an index larger
+    than the free memory still searches exactly (the operating system keeps what fits in its page cache).
+    """
     ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
     starts = np.load(folder / "starts.npy") if (folder / "starts.npy").exists() else None
-    return DenseIndex(ids, np.load(folder / "embeddings.npy"), starts)
+    return DenseIndex(ids, np.load(folder / "embeddings.npy", mmap_mode="r"), starts)  # read from disk as needed
 
 
 def index_hashes(registry: Registry, version: str) -> list[str] | None:
