@@ -133,3 +133,17 @@ def test_loss_variants_trains_each_row_on_the_suite_split_and_tests_mnrl_against
     row = json.loads((cached / "results.json").read_text())["mnrl"]
     assert row["rows"] > 0 and 0 <= row["dense ndcg@10"] <= 1 and row["seed"] == 7
     assert row["loss"] == "CachedMultipleNegativesRankingLoss" and row["columns"]["hard"] == 4  # query, pos, 2 negs
+
+
+def test_the_scale_benchmark_prints_and_records_its_figures(tmp_path):
+    """``bench/scale.py`` on a small synthetic index: search, mining, build memory and the encoding ratio."""
+    out = tmp_path / "results.json"
+    cmd = [PY, "bench/scale.py", "--passages", "3000", "--mine-queries", "200", "--encode-texts", "16"]
+    r = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "scale"), "--results", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["passages"] == 3000 and results["search"]["queries"] == 100 and results["mining"]["k"] == 40
+    assert results["search"]["peak_rss_mb"] > 0 and results["build"]["passages"] == 3000
+    assert 0.5 < results["encode"]["ratio"] < 2.0 and "suite vs plain" in r.stdout
