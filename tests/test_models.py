@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nbutils.models import encode, load_encoder, passage_windows
-from tests.conftest import BEES
+from tests.conftest import BEES, SENTENCES
 
 TITLE = "Honey bees"
 SENTENCES_ABOUT_BEES = BEES
@@ -129,3 +129,15 @@ def test_sentence_windows_slide_one_sentence_at_a_time_under_the_title():
     assert sentence_windows("Only a title", "", 2) == ["Only a title"]
     with pytest.raises(ValueError, match="at least 1"):
         sentence_windows("t", "x", 0)
+
+
+@pytest.mark.slow
+def test_multi_process_encoding_gives_the_single_process_rows(minilm):
+    """The code path that spreads encoding over several GPUs, run on two CPU processes."""
+    from nbutils.models import encode, encoding_devices
+
+    texts = [f"{s} number {i}" for i, s in enumerate(SENTENCES * 3)]
+    one = encode(minilm.model, texts, 8, progress=False)
+    two = encode(minilm.model, texts, 8, progress=False, devices=["cpu", "cpu"])
+    assert two.shape == one.shape and np.allclose(one, two, atol=1e-5)
+    assert encoding_devices(minilm.model, 10**6) is None, "on a CPU model the default stays one process"
