@@ -49,7 +49,7 @@ def test_six_reports_with_synthetic_numbers_marked(suite):
     assert "synthetic" in reasons and "safe answer" in reasons and "python -m nbutils label" in reasons
     assert decide["scores"]["hybrid"]["queries"] == decide["synthetic_test"]["test_questions"]
     html = (suite / "01_decide.html").read_text()
-    assert "provisional synthetic test set" in html and "style='text-align:left'>synthetic</td>" in html, (
+    assert "provisional synthetic test set" in html and 'style="text-align:left">synthetic</td>' in html, (
         "the `test set` column"
     )
     evaluate = metrics(suite, "05_evaluate")
