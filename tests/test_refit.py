@@ -80,6 +80,7 @@ def test_refit_pairs_add_the_dev_split_and_stay_guarded_against_test(domain):
     assert mine.mine_refit(params, ws, list(refit.values()), triples, {}, paths.embeddings_dir) == []
 
 
+@pytest.mark.slow  # a real training run
 def test_refit_trains_the_shipped_model_on_train_and_dev(domain, minilm):
     params, paths, ws = domain
     _, triples, refit_rows = _synthesize_and_mine(params, paths, ws)
@@ -155,6 +156,7 @@ def test_refit_without_refit_rows_says_which_stages_to_run(domain):
         evaluate.dev_scored_system(params, paths, ws, None)
 
 
+@pytest.mark.slow  # a real training run
 def test_switching_refit_on_reuses_the_finished_train_only_run(domain, minilm):
     """A run finished without refit_with_dev is the dev-scored run once it is switched on: not trained again."""
     params, paths, ws = domain
@@ -191,6 +193,7 @@ def test_cli_train_runs_both_trainings(domain, tmp_path, processes):
     assert train.TrainResult.load(paths.model_dir).processes == processes, "the refit ran on every process too"
 
 
+@pytest.mark.slow  # a real training run
 def test_the_stage_entry_point_trains_refits_and_keeps_the_record(domain, minilm, monkeypatch):
     """``train.run`` is the whole stage, as the notebook and ``python -m nbutils train`` call it."""
     params, paths, ws = domain
@@ -209,6 +212,7 @@ def test_the_stage_entry_point_trains_refits_and_keeps_the_record(domain, minilm
     assert again.result.reused and again.refit.reused, "a finished run with the same data and params is reused"
 
 
+@pytest.mark.slow  # a real training run
 def test_the_evaluate_entry_point_scores_what_train_shipped(domain, minilm):
     params, paths, ws = domain
     _synthesize_and_mine(params, paths, ws)

@@ -181,6 +181,7 @@ def _weights(model):
     return torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
 
 
+@pytest.mark.slow  # a real training run
 @pytest.mark.parametrize("keep", ["best", "last"])
 def test_keep_epoch_saves_the_best_or_the_last_epoch(minilm, tmp_path, keep):
     from sentence_transformers import SentenceTransformer
@@ -332,6 +333,7 @@ def test_run_fingerprint_follows_how_the_epoch_is_chosen():
     assert fp(eval_during_training=False, window_sentences=2) == fp(eval_during_training=False)
 
 
+@pytest.mark.slow  # a real training run
 def test_model_card_quotes_training_rows_only_when_asked(minilm, tmp_path):
     """sentence-transformers' card quotes training rows (widget, usage examples, sample rows); with
     ``card_examples=False`` no query or passage of the training data reaches the saved card."""
