@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 from ..retrieval import BM25Index, DenseIndex
+from ..tables import shorten
 from .compare import system_runs, tuned_hybrid
 
 __all__ = ["QueryExplorer"]
@@ -163,8 +164,7 @@ class QueryExplorer:
 
     def _hit(self, rank: int, pid: str, score: float, mark: str | None) -> str:
         text = " ".join(self.corpus[pid].full_text().split())
-        snippet = text[: self.width] + ("…" if len(text) > self.width else "")
-        title = text[:TITLE_CHARS] + ("…" if len(text) > TITLE_CHARS else "")
+        snippet, title = shorten(text, self.width), shorten(text, TITLE_CHARS)
         color = {"new": BADGES["new"][1], "dropped": "#bbb"}.get(mark or "", "transparent")
         ident = f"<code>{html.escape(pid)}</code>"
         if mark == "dropped":

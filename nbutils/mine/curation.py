@@ -12,6 +12,7 @@ import html
 from pathlib import Path
 
 from ..pairs import FlagFile, Triple, normalize_query
+from ..tables import shorten
 
 __all__ = ["CurationPanel"]
 
@@ -70,8 +71,7 @@ class CurationPanel:
 
     def _snippet(self, pid: str) -> str:
         """The passage's text (cut at ``width`` with "…") in a compact box that scrolls when long."""
-        text = " ".join(self.corpus[pid].full_text().split())
-        cut = text[: self.width] + ("…" if len(text) > self.width else "")
+        cut = shorten(self.corpus[pid].full_text(), self.width)
         return f'<div class="nb-snippet" style="{SNIPPET_STYLE}">{html.escape(cut)}</div>'
 
     def _go(self, step: int) -> None:

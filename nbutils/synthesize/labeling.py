@@ -24,6 +24,7 @@ from ..config import Params
 from ..pairs import Pair, load_pairs, normalize_query
 from ..paths import DomainPaths, append_line, atomic_write_text
 from ..report import read_metrics
+from ..tables import shorten
 from ..workspace import bm25_index, load_workspace
 
 try:
@@ -237,12 +238,7 @@ def _body(passage) -> str:
 
 def _snippet(passage, limit: int = SNIPPET_CHARS) -> str:
     """The passage's text, cut at a word near ``limit`` characters and ended with "…" when cut."""
-    text = _body(passage)
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > limit * 0.8 else cut).rstrip() + "…"
+    return shorten(_body(passage), limit)
 
 
 def _n(count: int, word: str) -> str:
