@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,9 +27,17 @@ from pathlib import Path
 from nbutils.evaluate import system_runs
 from nbutils.metrics import compare_systems, confidence_table, paired_test
 from nbutils.models import load_encoder
+from nbutils.pairs import Pair, load_pairs, save_pairs
 from nbutils.paths import DomainPaths, write_json
 from nbutils.retrieval import reciprocal_rank_fusion
-from nbutils.workspace import bm25_index, dense_index, document_of, load_workspace, section_of
+from nbutils.workspace import (
+    bm25_index,
+    dense_index,
+    document_of,
+    load_workspace,
+    section_of,
+    trainable_passages,
+)
 
 DOMAIN = "npm_docs"
 
@@ -128,6 +137,33 @@ def cmd_score(args) -> None:
         print(f"  {name} − generic: {t['difference']:+.3f} nDCG@10 (p = {t['p_value']:.3f})")
 
 
+def heading_query(passage) -> str:
+    """The document title and the passage's section heading (its first line when that reads as a heading)."""
+    first = passage.text.split("\n", 1)[0].strip()
+    heading = "" if len(first.split()) > 12 or first.startswith(("```", "|", "*", "-")) else first.replace("`", "")
+    title = passage.title or ""
+    return f"{title} {heading}".strip() if heading and heading.lower() not in title.lower() else title
+
+
+def cmd_headings(args) -> None:
+    """A copy of a finished run whose training pairs also hold one heading query per trainable section
+    (no LLM): then ``python -m nbutils run npm_docs --stages mine,train,evaluate`` on the copy, and ``score``."""
+    src, out = Path(args.source), Path(args.out)
+    shutil.copytree(src / "outputs", out / "outputs", ignore=shutil.ignore_patterns("model"))
+    shutil.copy(src / "params.yaml", out / "params.yaml")
+    paths = DomainPaths(out / "outputs", DOMAIN)
+    ws = load_workspace(paths)
+    pairs = load_pairs(paths.train_pairs)
+    seen = {p.query.lower() for p in pairs}
+    for pid in sorted(trainable_passages(ws), key=list(ws.corpus).index):
+        q = heading_query(ws.corpus[pid])
+        if q and q.lower() not in seen:  # one passage per heading: no duplicate queries in a batch
+            seen.add(q.lower())
+            pairs.append(Pair(q, pid, "synthetic", "generator:headings"))
+    save_pairs(pairs, paths.train_pairs)
+    print(f"{len(pairs)} training pairs in {paths.train_pairs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -141,6 +177,10 @@ def main() -> None:
     score.add_argument("--results", default="bench/results/cold_start_npm_cpu.json")
     score.add_argument("--seed", type=int, default=42)
     score.set_defaults(func=cmd_score)
+    headings = sub.add_parser("headings")
+    headings.add_argument("--source", default="bench/out/npm")
+    headings.add_argument("--out", default="bench/out/npm_headings")
+    headings.set_defaults(func=cmd_headings)
     args = parser.parse_args()
     args.func(args)
 
