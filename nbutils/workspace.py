@@ -17,6 +17,7 @@ import numpy as np
 from .builtin import is_builtin, materialize
 from .config import Params, SplitBy
 from .data import DataIssues, Dataset, Passage, add_gold, load_dataset
+from .embedding_store import EmbeddingStore
 from .paths import DomainPaths, atomic_write_text, read_json, write_json
 from .report import table
 from .retrieval import BM25Index, DenseIndex
@@ -24,11 +25,9 @@ from .retrieval import BM25Index, DenseIndex
 __all__ = [
     "Workspace",
     "bm25_index",
-    "cached_rows",
     "corpus_embeddings",
     "corpus_hash",
     "dense_index",
-    "embeddings_cache_path",
     "document_of",
     "held_out_documents",
     "holds_out_passages",
@@ -365,54 +364,22 @@ def load_workspace(paths: DomainPaths) -> Workspace:
     )
 
 
-def embeddings_cache_path(loaded, corpus: dict[str, Passage], cache_dir: str | Path) -> Path:
-    """Where the corpus embeddings of a loaded model are cached: keyed by model fingerprint, sequence
-    length, how long passages are encoded, corpus hash and the size of sentence windows (an ``.npz`` of
-    rows and starts then, see :func:`cached_rows`)."""
-    windows = "-windows" if loaded.windows else ""
-    name = f"{loaded.fingerprint}-{loaded.model.max_seq_length}{windows}-{corpus_hash(corpus)}"
-    if loaded.window_sentences:
-        return Path(cache_dir) / f"{name}-s{loaded.window_sentences}.npz"
-    return Path(cache_dir) / f"{name}.npy"
-
-
-def cached_rows(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """The rows and starts cached at ``path`` (see :func:`embeddings_cache_path`), ``None`` when absent."""
-    if not path.exists():
-        return None
-    if path.suffix == ".npz":
-        saved = np.load(path)
-        return saved["rows"], saved["starts"]
-    emb = np.load(path)
-    return emb, np.arange(len(emb), dtype=np.int64)
-
-
 def _index_rows(loaded, ws: Workspace, cache_dir: Path, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and starts of the corpus for a loaded model, encoded once and cached."""
-    path = embeddings_cache_path(loaded, ws.corpus, cache_dir)
-    if (cached := cached_rows(path)) is not None:
-        return cached
-    rows, starts = loaded.encode_index(list(ws.corpus.values()), batch_size, progress=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        if loaded.window_sentences:
-            np.savez(f, rows=rows, starts=starts)
-        else:
-            np.save(f, rows)
-    tmp.replace(path)
-    return rows, starts
+    """Rows and starts of the corpus for a loaded model, from the shared embedding store under ``cache_dir``
+    (:class:`~nbutils.embedding_store.EmbeddingStore`): only passages no stage encoded yet are encoded."""
+    return EmbeddingStore(cache_dir, loaded).index_rows(list(ws.corpus.values()), batch_size, progress=True)
 
 
 def corpus_embeddings(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> np.ndarray:
     """Embeddings of the whole corpus for a :class:`~nbutils.models.LoadedModel`, one row per passage
-    (cached, see :func:`embeddings_cache_path`), long passages truncated or in windows as the model was loaded."""
+    (from the shared embedding store under ``cache_dir``), long passages truncated or in windows as the
+    model was loaded."""
     rows, starts = _index_rows(loaded, ws, cache_dir, batch_size)
     return rows if len(rows) == len(starts) else rows[starts]
 
 
 def dense_index(loaded, ws: Workspace, cache_dir: Path, batch_size: int = 64) -> DenseIndex:
-    """Exact dense index of the corpus for a loaded model (embeddings cached); with the model's
+    """Exact dense index of the corpus for a loaded model (embeddings from the shared store); with the model's
     ``window_sentences``, each passage also holds its sentence windows and scores as its best row."""
     ids, _ = ws.ids_and_texts()
     rows, starts = _index_rows(loaded, ws, cache_dir, batch_size)

@@ -199,7 +199,7 @@ def test_reembed_reuses_the_stage_cache_of_the_same_model(tmp_path, minilm):
     cached = corpus_embeddings(minilm, Workspace(corpus, {}, {}, {}), tmp_path / "cache")
     loaded = counting(minilm)
     summary = reembed(Registry(tmp_path / "registry"), "v1", loaded, corpus, cache_dir=tmp_path / "cache")
-    assert loaded.model.texts == [] and summary.reused == 6 and "cache" in summary.reason
+    assert loaded.model.texts == [] and summary.reused == 6 and "embedding store" in summary.reason
     assert np.array_equal(load_index(Registry(tmp_path / "registry"), "v1").embeddings, cached)
 
 

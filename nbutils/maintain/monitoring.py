@@ -22,11 +22,12 @@ import numpy as np
 
 from ..config import Params
 from ..data import Passage, load_clicks, parse_timestamp
+from ..embedding_store import passage_hash
 from ..metrics import bootstrap_ci, per_query
 from ..models import model_fingerprint, resolve_model
 from ..paths import DomainPaths, append_line, read_json
 from ..workspace import corpus_hash
-from .registry import Registry, load_index, passage_hash, query_hash, read_index_folder, reembed, word_counts
+from .registry import Registry, load_index, query_hash, read_index_folder, reembed, word_counts
 
 __all__ = [
     "METRICS",

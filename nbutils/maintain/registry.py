@@ -18,7 +18,6 @@ passages that were added or changed since the version's index was built.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -32,13 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Params
+from ..embedding_store import EmbeddingStore, passage_hash
 from ..lock import domain_lock
 from ..models import load_encoder, load_sentence_transformer, model_fingerprint
 from ..pairs import load_pairs, normalize_query
 from ..paths import DomainPaths, atomic_write_text, read_json, write_json
 from ..report import read_metrics
 from ..retrieval import BM25Index, DenseIndex, reciprocal_rank_fusion, tokenize, weighted_fusion
-from ..workspace import cached_rows, corpus_hash, embeddings_cache_path, load_workspace
+from ..workspace import corpus_hash, load_workspace
 from .engines import LocalEngine, clear_shards, make_engine
 
 __all__ = [
@@ -52,7 +52,6 @@ __all__ = [
     "load_index",
     "read_index_folder",
     "load_version",
-    "passage_hash",
     "query_hash",
     "record_training_corpus",
     "reembed",
@@ -272,11 +271,6 @@ def _set_current(state: dict, version: str) -> None:
     )
 
 
-def passage_hash(text: str) -> str:
-    """Content hash of one passage's encoded text: a changed passage gets a new hash."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def query_hash(query: str) -> str:
     """Hash of a query's normalised text (case, spacing and punctuation ignored), to recognise training
     queries later."""
@@ -479,14 +473,16 @@ def _previous_index(registry: Registry, version: str, loaded) -> tuple[_Previous
 
 
 def _cached(loaded, corpus: dict, hashes: list[str], cache_dir) -> _Previous | None:
-    """Whole-corpus embeddings of this very model from the stage cache (see ``embeddings_cache_path``)."""
+    """Embeddings of this very model from the shared store (see :class:`~nbutils.embedding_store.EmbeddingStore`)
+    for the passages it holds; ``None`` when it holds none."""
 
     if cache_dir is None:
         return None
-    cached = cached_rows(embeddings_cache_path(loaded, corpus, cache_dir))
-    if cached is None or len(cached[1]) != len(corpus):
+    found = EmbeddingStore(cache_dir, loaded).lookup(hashes)
+    if not found.hashes:
         return None
-    return _Previous(list(corpus), hashes, cached[0], cached[1], None)
+    ids_of = {h: pid for pid, h in zip(corpus, hashes, strict=True)}
+    return _Previous([ids_of[h] for h in found.hashes], found.hashes, found.rows, found.starts, None)
 
 
 def _reusable(registry, version, loaded, corpus, hashes, full, cache_dir) -> tuple[_Previous | None, str]:
@@ -494,7 +490,9 @@ def _reusable(registry, version, loaded, corpus, hashes, full, cache_dir) -> tup
         return None, "full re-embedding asked for"
     prev, reason = _previous_index(registry, version, loaded)
     cached = None if prev else _cached(loaded, corpus, hashes, cache_dir)
-    return (cached, "from the embedding cache of this very model") if cached else (prev, reason)
+    if cached is None:
+        return prev, reason
+    return cached, f"{len(cached.hashes)} of {len(set(hashes))} passages from the embedding store of this very model"
 
 
 def reembed(
@@ -512,8 +510,9 @@ def reembed(
 
     Passages whose content hash is already in the version's index keep their embeddings; added and
     changed ones are encoded; removed ones are dropped. Embeddings are only ever reused from an index
-    of the same model version (and sequence length), or from the stage cache of this very model
-    (``cache_dir``, keyed by the model's fingerprint); otherwise everything is encoded. The new index
+    of the same model version (and sequence length), or from the shared embedding store of this very model
+    (``cache_dir``, keyed by the model's fingerprint and each passage's hash), which also receives what is
+    encoded here; otherwise everything is encoded. The new index
     replaces the old one atomically. The first index of the corpus the version was trained on is also
     kept as the version's drift reference.
 
@@ -544,6 +543,8 @@ def reembed(
         loaded, todo, batch_size, known_rate, progress, shards
     )
     rate = len(plan["encode"]) / enc_seconds if plan["encode"] and enc_seconds > 0 else None
+    if cache_dir is not None:
+        EmbeddingStore(cache_dir, loaded).add([hashes[i] for i in plan["encode"]], new_rows, new_starts)
     chash = corpus_hash(corpus)
     rows, starts = _assemble(len(ids), plan, prev, new_rows, new_starts)
     windows = starts if loaded.window_sentences else None
