@@ -64,17 +64,30 @@ class BM25Index:
         self.ids = list(ids)
         self.backend = backend
         self._stemmer = _stemmer()
-        tokens = [tokenize(t, self._stemmer) for t in texts]
         if backend == "bm25s":
             import bm25s
 
             logging.getLogger("bm25s").setLevel(logging.WARNING)
             self._bm25 = bm25s.BM25()
-            self._bm25.index(tokens, show_progress=False)
+            self._bm25.index(self._token_ids(texts), show_progress=False)
         else:
             from rank_bm25 import BM25Okapi
 
-            self._bm25 = BM25Okapi([t or ["\x00"] for t in tokens])
+            self._bm25 = BM25Okapi([tokenize(t, self._stemmer) or ["\x00"] for t in texts])
+
+    def _token_ids(self, texts: list[str]) -> tuple[list[list[int]], dict[str, int]]:
+        """Each text's tokens as vocabulary ids, and the vocabulary, built one text at a time.
+
+        Every occurrence of a token refers to the one ``int`` of its vocabulary entry, so a corpus costs a
+        pointer per token rather than a string per token: a few hundred MB for a million passages, not GBs.
+        The empty token is in the vocabulary, as bm25s puts it there for passages without any token.
+        """
+        vocab: dict[str, int] = {}
+        ids = []
+        for text in texts:
+            ids.append([vocab.setdefault(tok, len(vocab)) for tok in tokenize(text, self._stemmer)])
+        vocab.setdefault("", len(vocab))
+        return ids, vocab
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for one query."""

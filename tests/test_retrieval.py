@@ -31,6 +31,25 @@ def test_backends_agree_on_rankings():
     assert {q: list(r)[:1] for q, r in a.items()} == {q: list(r)[:1] for q, r in b.items()}
 
 
+def test_bm25_from_vocabulary_ids_scores_as_bm25s_does_from_token_strings(tmp_path):
+    import bm25s
+
+    from nbutils.builtin import materialize
+    from nbutils.data import load_documents
+    from nbutils.retrieval import tokenize
+
+    corpus = load_documents(materialize("builtin:python-docs", tmp_path)[0], 80).corpus
+    ids, texts = list(corpus), [p.full_text() for p in corpus.values()] + [""]
+    ids.append("empty")
+    ours = BM25Index(ids, texts)
+    reference = bm25s.BM25()
+    reference.index([tokenize(t, ours._stemmer) for t in texts], show_progress=False)
+    for q in ["how do I catch an exception", "yield generator", "decorator with arguments", "zzzz unknown"]:
+        tokens = tokenize(q, ours._stemmer)
+        want = np.asarray(reference.get_scores(tokens), dtype=np.float32) if tokens else np.zeros(len(ids))
+        assert np.allclose(ours.scores(q), want, atol=1e-6)
+
+
 def test_bad_backend():
     with pytest.raises(ValueError, match="rank_bm25"):
         BM25Index(IDS, TEXTS, "lucene")

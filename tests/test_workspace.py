@@ -115,6 +115,32 @@ def test_hybrid_teacher_negatives_respect_window_margin_and_positives(tmp_path, 
     assert [t.negative for t in strict] == [None], "no candidate is that far below the positive"
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
+def test_teacher_scores_in_query_batches_equal_one_query_at_a_time(tmp_path, beir_dir, minilm, monkeypatch, weight):
+    import nbutils.mine.negatives as negatives
+    from nbutils.models import encode
+    from nbutils.workspace import dense_index
+
+    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out")})
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    bm25, dense = bm25_index(ws), dense_index(minilm, ws, tmp_path / "emb")
+    queries = ["why do cats purr", "telescope lenses", "bread and yeast", "the largest planet", "green tea"]
+    q_emb = encode(minilm.model, queries, kind="query", progress=False)
+    one_by_one = []
+    for q, e in zip(queries, q_emb, strict=True):
+        scores = negatives._z(dense.embeddings @ e)
+        if weight >= 1:
+            scores = negatives._z(bm25.scores(q))
+        elif weight > 0:
+            scores = weight * negatives._z(bm25.scores(q)) + (1 - weight) * scores
+        one_by_one.append(scores)
+    monkeypatch.setattr(negatives, "TEACHER_BLOCK_BYTES", 4 * len(bm25.ids) * 2)  # two queries a batch
+    batched = list(negatives._teacher_scores(queries, q_emb, bm25, dense, weight))
+    assert len(batched) == len(queries)
+    for got, want in zip(batched, one_by_one, strict=True):
+        assert np.allclose(got, want, atol=1e-5) and list(np.argsort(-got)[:3]) == list(np.argsort(-want)[:3])
+
+
 def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir):
     from nbutils.mine import false_negative_estimate
 

@@ -86,14 +86,29 @@ def _z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (std if std > 0 else 1.0)
 
 
-def _teacher_scores(query: str, emb: np.ndarray, bm25: BM25Index, dense, bm25_weight: float) -> np.ndarray:
-    """The teacher's score of every passage for one query: z-scored BM25 and dense cosine, weighted."""
-    if bm25_weight >= 1.0:
-        return _z(bm25.scores(query))
-    scores = _z(dense.embeddings @ emb)
-    if bm25_weight > 0:
-        scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
-    return scores
+TEACHER_BLOCK_BYTES = 256 << 20  # dense scores of one batch of queries over the whole corpus stay under this
+
+
+def _teacher_scores(queries: list[str], q_emb: np.ndarray, bm25: BM25Index, dense, bm25_weight: float):
+    """Yield the teacher's score of every passage for each query, in order: z-scored BM25 and dense cosine,
+    weighted.
+
+    Dense cosines are computed for a batch of queries at once (one pass over the corpus rows per batch,
+    not per query, which matters when the rows are a memory-mapped index of millions of passages); the
+    batch is sized so its scores stay under :data:`TEACHER_BLOCK_BYTES`.
+    """
+    n = len(bm25.ids)
+    batch = 1 if bm25_weight >= 1.0 else int(np.clip(TEACHER_BLOCK_BYTES // max(1, 4 * n), 1, 256))
+    for start in range(0, len(queries), batch):
+        block = None
+        if bm25_weight < 1.0:
+            block = np.asarray(dense.passage_embeddings @ q_emb[start : start + batch].T, dtype=np.float32)
+        for j, query in enumerate(queries[start : start + batch]):
+            if block is None:
+                yield _z(bm25.scores(query))
+                continue
+            scores = _z(block[:, j])
+            yield scores if bm25_weight <= 0 else bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
 
 
 def mine_hybrid(
@@ -118,8 +133,8 @@ def mine_hybrid(
 
     A candidate from ranks ``range_min+1 … range_max`` of the teacher is kept only if its teacher
     score is at least ``margin`` below the positive's (in z units): close calls are likely unlabelled
-    positives and are skipped. Teacher scores are computed for one query at a time, so memory stays
-    at one corpus-length vector.
+    positives and are skipped. Dense scores are computed for a batch of queries at a time, so memory stays
+    at a few hundred MB of scores whatever the corpus size (:data:`TEACHER_BLOCK_BYTES`).
 
     With a ``rescorer`` (a cross-encoder), the teacher only proposes the window's candidates: they are
     scored together with the positive by the cross-encoder, its scores are z-scored over that list,
@@ -143,8 +158,8 @@ def mine_hybrid(
     label += "+cross-encoder" if rescorer else ""
     window = _Window(bm25.ids, {pid: i for i, pid in enumerate(bm25.ids)}, range_min, range_max, margin, allowed)
     triples: list[Triple] = []
-    for query, emb in tqdm(zip(queries, q_emb, strict=True), total=len(queries), desc=f"Mining {label} negatives"):
-        scores = _teacher_scores(query, emb, bm25, dense, bm25_weight)
+    teacher = _teacher_scores(queries, np.asarray(q_emb, dtype=np.float32), bm25, dense, bm25_weight)
+    for query, scores in tqdm(zip(queries, teacher, strict=True), total=len(queries), desc=f"Mining {label} negatives"):
         ranked = window.ranked(scores)
         known = positives.get(normalize_query(query), set())
         for p in by_query[query]:
