@@ -29,10 +29,12 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from .models import add_sentence_windows
 
 __all__ = ["EmbeddingStore", "Found", "passage_hash", "read_encode_log", "store_key"]
 
@@ -160,11 +162,21 @@ class EmbeddingStore:
             if h not in known:
                 todo.setdefault(h, p)
         if todo:
-            rows, starts = self.loaded.encode_index(list(todo.values()), batch_size, progress=progress)
+            rows, starts = self._encode(list(todo.values()), batch_size, progress)
             self.add(list(todo), rows, starts)
             found = _join(found, Found(list(todo), rows, starts))
         self._log(len(passages), len(todo))
         return _order(found, hashes)
+
+    def _encode(self, passages: list, batch_size: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Encode passages as ``loaded.encode_index`` does. With sentence windows, each passage's own row comes
+        from (and goes to) the store of the same model without windows, which other stages read (the mine
+        stage's teacher, for one): only the windows are encoded here."""
+        if not self.loaded.window_sentences:
+            return self.loaded.encode_index(passages, batch_size, progress=progress)
+        plain = EmbeddingStore(self.root, replace(self.loaded, window_sentences=0))
+        whole, _ = plain.index_rows(passages, batch_size, progress)
+        return add_sentence_windows(self.loaded, passages, whole, self.loaded.window_sentences, batch_size, progress)
 
     def _log(self, passages: int, encoded: int) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ __all__ = [
     "ResolvedModel",
     "encode",
     "encode_with_windows",
+    "add_sentence_windows",
     "load_encoder",
     "load_sentence_transformer",
     "model_fingerprint",
@@ -255,6 +256,14 @@ def encode_with_windows(
         ``(embeddings, starts)``: the rows, and the first row of each passage.
     """
     whole = loaded.encode_documents([p.full_text() for p in passages], batch_size, progress=progress)
+    return add_sentence_windows(loaded, passages, whole, size, batch_size, progress)
+
+
+def add_sentence_windows(
+    loaded, passages: list, whole: np.ndarray, size: int = 2, batch_size: int = 64, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_with_windows` given each passage's own embedding (``whole``, one row per passage, e.g.
+    from the embedding store): only the sentence windows are encoded."""
     windows = [sentence_windows(p.title, p.text, size) for p in passages]
     flat = [w for ws in windows if len(ws) > 1 for w in ws]
     extra = encode(loaded.model, flat, batch_size, kind="document", progress=progress)

@@ -52,6 +52,30 @@ def test_each_way_of_encoding_has_its_own_rows(tmp_path, minilm):
     )
 
 
+def test_a_windowed_index_shares_its_whole_passage_rows_with_the_plain_model(tmp_path, minilm):
+    from nbutils.data import Passage
+    from nbutils.embedding_store import EmbeddingStore, read_encode_log
+    from nbutils.models import encode_with_windows
+
+    text = "The cohort was large. Statins cut strokes. Vitamin D did not prevent fractures. Follow-up was long."
+    corpus = {"a": Passage("a", "Cohort", text), "b": Passage("b", "Bones", "Calcium and bone density.")}
+    windowed = counting(minilm)
+    windowed = replace(windowed, window_sentences=2)
+    rows, starts = _rows(EmbeddingStore(tmp_path, windowed), corpus)
+    expected, expected_starts = encode_with_windows(minilm, list(corpus.values()), 2, 4, progress=False)
+    assert np.array_equal(starts, expected_starts) and np.allclose(rows, expected, atol=1e-5)
+    encoded = len(windowed.model.texts)
+    plain = counting(minilm)
+    whole, _ = _rows(EmbeddingStore(tmp_path, plain), corpus)  # e.g. the mine stage's teacher, without windows
+    assert plain.model.texts == [] and np.array_equal(whole, rows[starts])
+    assert encoded == 2 + 3  # two passages, and the three windows of the first
+    assert [(r["key"].endswith("-s2"), r["encoded"]) for r in read_encode_log(tmp_path)] == [
+        (False, 2),
+        (True, 2),
+        (False, 0),
+    ]
+
+
 def test_many_writes_merge_into_one_segment_and_an_unfinished_one_is_ignored(tmp_path, minilm, monkeypatch):
     import nbutils.embedding_store as es
 
