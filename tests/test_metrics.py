@@ -70,7 +70,15 @@ def test_metrics_match_sentence_transformers_evaluator(minilm):
         DenseIndex(list(corpus), encode(minilm.model, texts, progress=False)).search(minilm.model, queries, k=100),
         k_values=(1, 10),
     )
-    theirs = dev_evaluator(queries, qrels, corpus)(minilm.model)
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    plain = InformationRetrievalEvaluator(
+        queries, {pid: p.full_text() for pid, p in corpus.items()}, {q: set(r) for q, r in qrels.items()},
+        name="dev", accuracy_at_k=[1], precision_recall_at_k=[10], map_at_k=[100], write_csv=False,
+    )  # fmt: skip
+    theirs = plain(minilm.model)
+    served = dev_evaluator(queries, qrels, corpus)(minilm.model)
+    assert all(served[k] == pytest.approx(v, abs=1e-6) for k, v in theirs.items())
     assert ours["ndcg@10"] == pytest.approx(theirs["dev_cosine_ndcg@10"], abs=1e-6)
     assert ours["mrr@10"] == pytest.approx(theirs["dev_cosine_mrr@10"], abs=1e-6)
     assert ours["recall@10"] == pytest.approx(theirs["dev_cosine_recall@10"], abs=1e-6)

@@ -1,5 +1,6 @@
 """Training stage: dataset columns per loss, every loss option, dev evaluation, model card, and resume."""
 
+import numpy as np
 import pytest
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from transformers import TrainerCallback
@@ -211,6 +212,7 @@ def test_keep_epoch_saves_the_best_or_the_last_epoch(minilm, tmp_path, keep):
         evaluator=evaluator,
         keep=keep,
         callbacks=[weights],
+        embedding_store=tmp_path / "emb",
     )
     saved = _weights(SentenceTransformer(str(tmp_path / "m"), device="cpu"))
     gaps = [float((saved - epoch).abs().max()) for epoch in weights.copies]
@@ -221,6 +223,17 @@ def test_keep_epoch_saves_the_best_or_the_last_epoch(minilm, tmp_path, keep):
         res.describe_dev()
     )
     assert f"Dev metrics ({keep} epoch)" in model_card("base", {}, {}, res.kept_dev(), res.kept)
+    # the last dev evaluation's rows reach the embedding store only when they are the saved weights' rows
+    from nbutils.embedding_store import EmbeddingStore, passage_hash
+
+    loaded = load_encoder(str(tmp_path / "m"), "cpu", 32)
+    found = EmbeddingStore(tmp_path / "emb", loaded).lookup([passage_hash(p.full_text()) for p in CORPUS.values()])
+    if keep == "last":
+        assert len(found.hashes) == len(CORPUS)
+        direct = loaded.encode_documents([p.full_text() for p in CORPUS.values()], progress=False)
+        assert np.allclose(found.rows, direct, atol=1e-5)
+    else:
+        assert found.hashes == []
 
 
 def test_keep_epoch_is_validated():

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import KeepEpoch, Params
-from ..models import LOSSES, LoadedModel, load_encoder, make_loss
+from ..embedding_store import EmbeddingStore, passage_hash
+from ..models import LOSSES, LoadedModel, load_encoder, make_loss, model_fingerprint
 from ..pairs import FlagFile, Triple, apply_flags, load_triples
 from ..paths import DomainPaths
 from ..retrieval import DenseIndex
@@ -267,6 +268,40 @@ RESULT_FILE = "train_result.json"  # saved inside the model folder: timings, log
 IN_BATCH_LOSSES = ("mnrl", "cached_mnrl", "infonce")
 
 
+def weights_signature(model) -> tuple:
+    """A cheap signature of a model's weights (each parameter's float64 sum, computed where it lives): equal for
+    the same weights, different after any training step in practice."""
+    import torch
+
+    with torch.no_grad():
+        return tuple(round(float(p.detach().double().sum()), 12) for p in model.parameters())
+
+
+@dataclass
+class DevRows:
+    """The dev passages' rows as the last dev evaluation encoded them, and the weights that encoded them."""
+
+    signature: tuple
+    passages: list
+    rows: np.ndarray
+    starts: np.ndarray
+    long_passages: str
+    window_sentences: int
+
+
+def hand_dev_rows(evaluator, model, model_dir: Path, store_root: str | Path) -> int:
+    """Give the shared embedding store the dev passages' rows the last dev evaluation encoded, when the model
+    saved in ``model_dir`` has exactly those weights (the last epoch was kept): the evaluate stage then does
+    not encode them again. Returns the passages handed over (0 when the weights differ)."""
+    last = getattr(evaluator, "last_rows", None)
+    if last is None or last.signature != weights_signature(model):
+        return 0
+    fingerprint = model_fingerprint(str(model_dir))
+    loaded = LoadedModel(model, None, str(model.device), fingerprint, last.long_passages, last.window_sentences)
+    EmbeddingStore(store_root, loaded).add([passage_hash(p.full_text()) for p in last.passages], last.rows, last.starts)
+    return len(last.passages)
+
+
 def _as_served(evaluator_cls, passages: list, long_passages: str, window_sentences: int):
     class ServedInformationRetrievalEvaluator(evaluator_cls):
         """Scores the dev passages as the index will serve them: long passages as the mean of their windows
@@ -277,6 +312,7 @@ def _as_served(evaluator_cls, passages: list, long_passages: str, window_sentenc
 
             loaded = LoadedModel(model, None, str(model.device), "", long_passages, window_sentences)
             rows, starts = loaded.encode_index(passages, self.batch_size, progress=False)
+            self.last_rows = DevRows(weights_signature(model), passages, rows, starts, long_passages, window_sentences)
             index = DenseIndex([p.id for p in passages], rows, starts)
             cutoffs = (self.mrr_at_k, self.ndcg_at_k, self.accuracy_at_k, self.precision_recall_at_k, self.map_at_k)
             queries = dict(zip(self.queries_ids, self.queries, strict=True))
@@ -356,9 +392,10 @@ def dev_evaluator(
     relevant = {q: {p for p, g in rel.items() if g > 0} for q, rel in qrels.items()}
     if not any(relevant.values()):
         return None
-    cls = InformationRetrievalEvaluator
-    if windows or window_sentences:
-        cls = _as_served(cls, list(corpus.values()), "windows" if windows else "truncate", window_sentences)
+    # always scored as served (the same metrics as sentence-transformers' own for plain passages), which also
+    # keeps the last rows it encoded for the embedding store (hand_dev_rows)
+    long_passages = "windows" if windows else "truncate"
+    cls = _as_served(InformationRetrievalEvaluator, list(corpus.values()), long_passages, window_sentences)
     return cls(
         queries,
         {pid: p.full_text() for pid, p in corpus.items()},
@@ -533,6 +570,8 @@ class TrainOptions:
             examples, three sample rows per dataset), as it does by default; ``False`` keeps training text
             out of the card (sizes and length statistics stay).
         callbacks: extra ``transformers.TrainerCallback`` objects.
+        embedding_store: the shared embedding store's folder: the last dev evaluation's rows go there when
+            the saved weights are the ones it scored (:func:`hand_dev_rows`).
         loss_module: a sentence-transformers loss built by the caller around the model, for a loss or loss
             options the params do not offer (e.g. MultipleNegativesRankingLoss with ``hardness_mode``); it
             replaces the loss ``loss`` names, which still picks the batch sampler (``mnrl``, ``cached_mnrl``
@@ -557,6 +596,7 @@ class TrainOptions:
     card_examples: bool = True
     callbacks: list | None = None
     loss_module: object = None
+    embedding_store: str | Path | None = None
 
     def __post_init__(self) -> None:
         if self.keep not in {k.value for k in KeepEpoch}:
@@ -609,6 +649,8 @@ def _train(model, datasets: dict, out_dir: Path, o: TrainOptions) -> TrainResult
     if trainer.is_world_process_zero():
         _save_atomically(model, out_dir, o.card(result) if callable(o.card) else o.card, result)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        if o.embedding_store is not None and o.evaluator is not None:
+            hand_dev_rows(o.evaluator, model, out_dir, o.embedding_store)
     return result
 
 
@@ -794,6 +836,7 @@ def train_domain(params: Params, ws, datasets: dict, base, paths: DomainPaths, t
         keep=params.keep_epoch,
         checkpoint_dir=paths.checkpoints,
         fingerprint=fingerprint if params.resume else "",
+        embedding_store=paths.embeddings_dir,
         card=lambda r: model_card(base.resolved.describe(), _sources(triples), settings, r.kept_dev(), r.kept),
         **_train_settings(params),
     )
