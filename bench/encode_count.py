@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/out/encodes")
     ap.add_argument("--results", default="")
     ap.add_argument("--label", default="", help="what was measured, e.g. the commit")
+    ap.add_argument("--llm-cache", default="", help="an earlier run's llm_cache.jsonl: the same questions, sooner")
     args = ap.parse_args()
 
     out = Path(args.out).resolve()
@@ -76,6 +78,10 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(out)], check=True)
     out.mkdir(parents=True)
     log = out / "encodes.jsonl"
+    if args.llm_cache:  # the LLM answers involve no encoder: the counts stay the same
+        work = out / "outputs" / args.domain / "work"
+        work.mkdir(parents=True)
+        shutil.copy(args.llm_cache, work / "llm_cache.jsonl")
     hook = Path(tempfile.mkdtemp())
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
     env = dict(os.environ, ENCODE_COUNT_LOG=str(log), PYTHONHASHSEED="0")
