@@ -89,12 +89,13 @@ class EmbeddingStore:
     # ------------------------------------------------------------------ reading
 
     def _segments(self) -> list[_Segment]:
-        for _ in range(3):  # a merge may remove a segment between listing and reading it
+        for attempt in range(3):  # a merge may remove a segment between listing and reading it
             try:
                 return [self._read(done.name[: -len(".done")]) for done in sorted(self.folder.glob("*.done"))]
             except FileNotFoundError:
-                continue
-        return [self._read(done.name[: -len(".done")]) for done in sorted(self.folder.glob("*.done"))]
+                if attempt == 2:
+                    raise
+        return []
 
     def _read(self, name: str) -> _Segment:
         hashes = np.load(self.folder / f"{name}.hashes.npy")
@@ -106,10 +107,7 @@ class EmbeddingStore:
     def lookup(self, hashes: list[str]) -> Found:
         """The rows held for those of ``hashes`` the store knows (each once, in first-seen order)."""
         segments = self._segments()
-        where: dict[bytes, tuple[int, int]] = {}
-        for s, seg in enumerate(segments):
-            for j, h in enumerate(seg.hashes.tolist()):
-                where.setdefault(h, (s, j))
+        where = _positions(segments)
         wanted = list(dict.fromkeys(h.encode() for h in hashes))
         hits = [h for h in wanted if h in where]
         rows, starts = _gather(segments, [where[h] for h in hits], self._dim())
@@ -135,10 +133,7 @@ class EmbeddingStore:
     def _merge(self) -> None:
         """Rewrite every segment as one (passages kept once), then remove the old segments."""
         segments = self._segments()
-        seen: dict[bytes, tuple[int, int]] = {}
-        for s, seg in enumerate(segments):
-            for j, h in enumerate(seg.hashes.tolist()):
-                seen.setdefault(h, (s, j))
+        seen = _positions(segments)
         rows, starts = _gather(segments, list(seen.values()), self._dim())
         counts = np.diff(np.append(starts, len(rows)))
         name = "merged-" + hashlib.sha256(b"".join(seen)).hexdigest()[:16]
@@ -202,6 +197,15 @@ def _write_segment(folder: Path, name: str, hashes: np.ndarray, counts: np.ndarr
             np.save(f, array)
         tmp.replace(folder / f"{name}.{part}.npy")
     (folder / f"{name}.done").write_text("", encoding="utf-8")
+
+
+def _positions(segments: list[_Segment]) -> dict[bytes, tuple[int, int]]:
+    """Each stored hash's first place: (segment, position in it)."""
+    where: dict[bytes, tuple[int, int]] = {}
+    for s, seg in enumerate(segments):
+        for j, h in enumerate(seg.hashes.tolist()):
+            where.setdefault(h, (s, j))
+    return where
 
 
 def _gather(segments: list[_Segment], refs: list[tuple[int, int]], dim: int) -> tuple[np.ndarray, np.ndarray]:
