@@ -15,7 +15,7 @@ On disk, one folder per key holds segments written once and never changed::
 
 A crash part-way through a write leaves an unfinished segment that nothing reads. Every lookup and its
 count of encoded passages is appended to ``encodes.jsonl`` beside the key folders, so a run can say what
-it encoded and what it reused.
+it encoded and what it reused; past ``LOG_MAX_BYTES`` the log keeps its newest half.
 
 Example::
 
@@ -39,6 +39,7 @@ from .models import add_sentence_windows
 __all__ = ["EmbeddingStore", "Found", "passage_hash", "read_encode_log", "store_key"]
 
 MAX_SEGMENTS = 16  # more segments than this are merged into one on the next write
+LOG_MAX_BYTES = 1 << 20  # encodes.jsonl is cut to its newest half past this size
 
 
 def passage_hash(text: str) -> str:
@@ -176,8 +177,11 @@ class EmbeddingStore:
     def _log(self, passages: int, encoded: int) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         record = {"at": time.time(), "key": self.folder.name, "passages": passages, "encoded": encoded}
-        with (self.root / "encodes.jsonl").open("a", encoding="utf-8") as f:
+        path = self.root / "encodes.jsonl"
+        with path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if path.stat().st_size > LOG_MAX_BYTES:
+            _trim_log(path)
 
 
 def read_encode_log(root: str | Path) -> list[dict]:
@@ -186,6 +190,21 @@ def read_encode_log(root: str | Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _trim_log(path: Path) -> None:
+    """Keep the newest half of the log's bytes (whole lines), written atomically, so a scheduled run's log
+    stays bounded."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept, size = [], 0
+    for line in reversed(lines):
+        size += len(line.encode("utf-8"))
+        if size > LOG_MAX_BYTES // 2:
+            break
+        kept.append(line)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(reversed(kept)), encoding="utf-8")
+    tmp.replace(path)
 
 
 def _write_segment(folder: Path, name: str, hashes: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> None:

@@ -118,3 +118,15 @@ def test_reembed_takes_what_the_stages_encoded_and_gives_back_what_it_encodes(tm
     later = counting(minilm)
     index = dense_index(later, Workspace(grown, {}, {}, {}), cache)  # a later stage: nothing left to encode
     assert later.model.texts == [] and index.ids == list(grown)
+
+
+def test_the_encode_log_keeps_its_newest_lines_past_its_cap(tmp_path, minilm, monkeypatch):
+    import nbutils.embedding_store as es
+
+    monkeypatch.setattr(es, "LOG_MAX_BYTES", 400)
+    store = es.EmbeddingStore(tmp_path, minilm)
+    for n in range(1, 13):
+        store._log(passages=n, encoded=0)
+    log = es.read_encode_log(tmp_path)
+    assert (tmp_path / "encodes.jsonl").stat().st_size <= 400
+    assert 1 < len(log) < 12 and [r["passages"] for r in log] == list(range(13 - len(log), 13))
