@@ -123,9 +123,17 @@ def _repeats(query: str) -> bool:
     return bool(_REPEATED.search(" ".join(re.findall(r"[a-z]+", query.lower()))))
 
 
+_PREAMBLE = re.compile(  # chat openers before the question: "Sure!", "What a great question! How about this:"
+    r"^(?:[^?!:]{0,60}!\s+|(?:here(?:'s| is| are)|how about|try)\b[^?!:]{0,60}:\s+)+", re.I
+)
+
+
 def _question_in(line: str) -> str:
     """The question of a line: up to its first ``?``, or a line opening like a question but ending in
     ``.``, ``:`` or nothing, given a ``?``; else ``""``."""
+    rest = _PREAMBLE.sub("", line).strip().strip('"')
+    if rest != line and _ASK.match(rest):
+        line = rest
     if "?" in line:
         return line[: line.index("?") + 1].strip()
     if _ASK.match(line):
@@ -141,6 +149,8 @@ def parse_question(text: str | None) -> str | None:
         'What does yield return?'
         >>> parse_question("How to set the umask in npm.")
         'How to set the umask in npm?'
+        >>> parse_question('What a great question! How about this: "Where does npm keep its cache?"')
+        'Where does npm keep its cache?'
     """
     return _first_usable(text, _question_in)
 

@@ -31,6 +31,13 @@ from nbutils.questions import parse_question, parse_statement, prompt_for
         ("What is the difference between is and ==?", "What is the difference between is and ==?"),
         ("How do I sort a list according to a key?", "How do I sort a list according to a key?"),
         ("Can 1,000,000,000 rows fit in one table?", "Can 1,000,000,000 rows fit in one table?"),
+        ('What a great question! How about this: "Where is the cache?', "Where is the cache?"),
+        ("Sure! Here is a question: How do I pin npm?", "How do I pin npm?"),
+        (
+            "What happens in npm ci: does it delete node_modules?",
+            "What happens in npm ci: does it delete node_modules?",
+        ),
+        ("How do I use `npm run`! with flags?", "How do I use `npm run`! with flags?"),
     ],
 )
 def test_parse_question(text, expected):
