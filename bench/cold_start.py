@@ -10,7 +10,8 @@ maps each question's evidence snippets to the passages that contain them, scores
 fine-tuned model, BM25 and the hybrids (the weighted one at the BM25 weight the suite chose on its own
 synthetic dev split) with 95 % intervals and paired tests, apart for questions whose answer lies in a
 section the suite held out for its synthetic test set, and sets the systems' scores on the suite's
-synthetic test questions beside those on the human ones: the synthetic set's bias.
+synthetic test questions beside those on the human ones: the synthetic set's bias. ``loader`` scores the
+document loader alone (generic model, BM25, their fusion on a fresh load of the docs), to compare checkouts.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from nbutils.config import stage_fields
+from nbutils.data import load_documents
 from nbutils.evaluate import system_runs
 from nbutils.metrics import compare_systems, confidence_table, paired_test
 from nbutils.models import load_encoder
@@ -31,6 +34,7 @@ from nbutils.pairs import Pair, load_pairs, save_pairs
 from nbutils.paths import DomainPaths, write_json
 from nbutils.retrieval import reciprocal_rank_fusion
 from nbutils.workspace import (
+    Workspace,
     bm25_index,
     dense_index,
     document_of,
@@ -137,6 +141,25 @@ def cmd_score(args) -> None:
         print(f"  {name} − generic: {t['difference']:+.3f} nDCG@10 (p = {t['p_value']:.3f})")
 
 
+def cmd_loader(args) -> None:
+    """The document loader alone, as this checkout has it: generic MiniLM, BM25 and their RRF fusion on a fresh
+    load of ``--docs``, scored on the human questions. Run on two checkouts to measure a cleaner change."""
+    corpus = load_documents(args.docs, stage_fields("decide")["chunk_words"].default).corpus  # the default chunks
+    ws = Workspace(corpus, {}, {}, {"train": [], "dev": [], "test": []})
+    queries, qrels, missing = human_questions(Path(args.questions), corpus)
+    base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
+    index = dense_index(base, ws, Path(args.cache))
+    runs = system_runs(queries, (base.model, index), (base.model, index), bm25_index(ws), k=100)
+    fused = runs["hybrid (fine-tuned + bm25, RRF)"]  # both dense sides are the generic model here
+    runs = {"generic": runs["base"], "bm25": runs["bm25"], "generic + bm25, RRF": fused}
+    result = {"passages": len(corpus), "questions": len(queries), "questions_without_evidence": missing}
+    result["human"] = _rows(qrels, runs, args.seed)
+    write_json(args.results, result)
+    print(f"{len(corpus)} passages, {len(queries)} questions ({len(missing)} without evidence in the corpus)")
+    for name, row in result["human"].items():
+        print(f"  {name:<25} nDCG@10 {row['ndcg@10']:.3f}  recall@10 {row['recall@10']:.3f}")
+
+
 def heading_query(passage) -> str:
     """The document title and the passage's section heading (its first line when that reads as a heading)."""
     first = passage.text.split("\n", 1)[0].strip()
@@ -177,6 +200,13 @@ def main() -> None:
     score.add_argument("--results", default="bench/results/cold_start_npm_cpu.json")
     score.add_argument("--seed", type=int, default=42)
     score.set_defaults(func=cmd_score)
+    loader = sub.add_parser("loader")
+    loader.add_argument("--docs", required=True)
+    loader.add_argument("--questions", default="bench/data/npm_docs_questions.jsonl")
+    loader.add_argument("--cache", default="bench/out/loader_embeddings")
+    loader.add_argument("--results", required=True)
+    loader.add_argument("--seed", type=int, default=42)
+    loader.set_defaults(func=cmd_loader)
     headings = sub.add_parser("headings")
     headings.add_argument("--source", default="bench/out/npm")
     headings.add_argument("--out", default="bench/out/npm_headings")

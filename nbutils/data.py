@@ -415,6 +415,10 @@ _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 _BLOCKQUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 _TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-+:?\s*\|)+\s*(?::?-+:?\s*)?$")
 _THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,9}[.)])\s+(.*?)\s*$")
+_LINK_ONLY = re.compile(  # one link and nothing else; a lone ``[label]`` counts only when a definition names it
+    r"(?:" + _BRACKETED + _LINK_TARGET + r"|" + _BRACKETED + r")[.,;]?"
+)
 
 
 def _slug(text: str) -> str:
@@ -497,19 +501,50 @@ def _clean_lines(lines: list[str]) -> list[str]:
     return out
 
 
+def _drop_link_lists(lines: list[str], labels: set[str]) -> list[str]:
+    """Drop lists whose every item is only a link ("See also" lists, tables of contents): navigation,
+    which matches many queries by name and answers none. A list with any other item, or with an item
+    continued on the next line, stays whole; so does a list of bare URLs, whose text is the address."""
+    out = list(lines)
+    i = 0
+    while i < len(lines):
+        if not _LIST_ITEM.match(lines[i]):
+            i += 1
+            continue
+        items, j, links_only = [], i, True
+        while j < len(lines) and (not lines[j].strip() or _LIST_ITEM.match(lines[j])):
+            if lines[j].strip():
+                items.append(j)
+            j += 1
+        if j < len(lines) and (lines[j][:1] in (" ", "\t") or lines[j - 1].strip()):
+            links_only = False  # the last item goes on below
+        for k in items:
+            m = _LINK_ONLY.fullmatch(_LIST_ITEM.match(lines[k]).group(1))
+            if not m or (m.group(2) is not None and _link_label(m.group(2)) not in labels):
+                links_only = False
+        if links_only:
+            for k in items:
+                out[k] = ""
+        i = j
+    return out
+
+
 def _clean_markdown(text: str) -> str:
     """Markdown reduced to the text a reader needs; fenced code blocks are kept verbatim.
 
     Removes front matter, HTML comments, link reference definitions and raw HTML tags (keeping their
     text; ``<code>`` becomes a backtick); inline links, reference links and images become their text,
-    autolinks their URL. Placeholders such as ``<package-spec>`` are not HTML tags and stay.
+    autolinks their URL. Placeholders such as ``<package-spec>`` are not HTML tags and stay. Lists of
+    links and nothing else are navigation and go.
     """
     runs = _fence_runs(_front_matter(text)[1].splitlines())
     prose = "\n".join("\n".join(lines) for code, lines in runs if not code)
     labels = {_link_label(m.group(1)) for m in _LINK_DEF.finditer(_COMMENT.sub("", prose))}
     parts = []
     for code, lines in runs:
-        parts.extend(lines if code else _clean_lines(_clean_inline("\n".join(lines), labels).split("\n")))
+        if not code:
+            lines = _clean_lines(_clean_inline("\n".join(_drop_link_lists(lines, labels)), labels).split("\n"))
+        parts.extend(lines)
     return "\n".join(parts)
 
 

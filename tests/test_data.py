@@ -240,6 +240,27 @@ def test_markdown_title_falls_back_to_first_heading_and_bad_front_matter_stays_t
     assert [(i.file.endswith("only-meta.md"), i.kind) for i in ds.issues] == [(True, "empty_text")]
 
 
+def test_markdown_lists_of_links_alone_are_navigation_and_dropped(tmp_path):
+    text = (
+        "# npm-ci\n\nInstall from the lockfile, see [npm install](/install).\n\n"
+        "### Flags\n\n* [--omit](/omit): skip a dependency type\n* [--dry-run](/dry)\n\n"
+        "### Guides\n\n1. [Intro][i]\n\n2. [Usage]\n\n"
+        "[i]: /intro\n[usage]: /usage\n\n"
+        "### Wrapped\n\n- [lockfile](/lock)\n  must match package.json\n\n"
+        "### Brackets\n\n- [x]\n- [ ]\n\n### Forum\n\n* <https://example.com/forum>\n\n"
+        "### See Also\n\n* [npm install](/commands/npm-install)\n* [package-lock.json](/lock)\n"
+    )
+    (tmp_path / "npm-ci.md").write_text(text)
+    ds = load_documents(tmp_path)
+    texts = {pid.split("#")[1]: p.text for pid, p in ds.corpus.items()}
+    assert set(texts) == {"npm-ci-0", "flags-0", "wrapped-0", "brackets-0", "forum-0"}  # not Guides, See Also
+    assert texts["npm-ci-0"].endswith("see npm install.")
+    assert texts["flags-0"] == "Flags\n* --omit: skip a dependency type\n* --dry-run"
+    assert texts["wrapped-0"] == "Wrapped\n- lockfile\n  must match package.json"
+    assert texts["brackets-0"] == "Brackets\n- [x]\n- [ ]"
+    assert texts["forum-0"] == "Forum\n* https://example.com/forum"
+
+
 def test_txt_files_are_not_cleaned_as_markdown(tmp_path):
     text = "Intro line\n\n# Notes\nsee [docs](http://x) <!-- kept -->\n```\n# still a heading\n```\n"
     (tmp_path / "notes.txt").write_text(text)
