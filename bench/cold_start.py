@@ -144,7 +144,7 @@ def cmd_score(args) -> None:
 def cmd_loader(args) -> None:
     """The document loader alone, as this checkout has it: generic MiniLM, BM25 and their RRF fusion on a fresh
     load of ``--docs``, scored on the human questions. Run on two checkouts to measure a cleaner change."""
-    corpus = load_documents(args.docs, stage_fields("decide")["chunk_words"].default).corpus  # the default chunks
+    corpus = load_documents(args.docs, args.chunk_words or stage_fields("decide")["chunk_words"].default).corpus
     ws = Workspace(corpus, {}, {}, {"train": [], "dev": [], "test": []})
     queries, qrels, missing = human_questions(Path(args.questions), corpus)
     base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
@@ -206,6 +206,7 @@ def main() -> None:
     loader.add_argument("--cache", default="bench/out/loader_embeddings")
     loader.add_argument("--results", required=True)
     loader.add_argument("--seed", type=int, default=42)
+    loader.add_argument("--chunk-words", type=int, default=0, help="words per passage; 0: the params default")
     loader.set_defaults(func=cmd_loader)
     headings = sub.add_parser("headings")
     headings.add_argument("--source", default="bench/out/npm")
