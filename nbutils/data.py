@@ -1,4 +1,4 @@
-"""Loading domain data: BEIR folders, folders of Markdown/text documents, gold pairs and click logs.
+"""Loading domain data: BEIR folders, folders of Markdown/text/reST/HTML documents, gold pairs and click logs.
 
 Every loader reports bad input (duplicate ids, empty texts, malformed lines, references to unknown
 ids) as :class:`DataIssue` records naming the file and line, and keeps going with the good rows.
@@ -7,8 +7,9 @@ Only input that leaves nothing usable raises :class:`DataError`.
 Kinds of issue: ``malformed`` (not JSON / CSV, or a value that is not a number), ``bad_encoding`` (bytes
 that are not UTF-8), ``bad_type`` (a field of the wrong JSON type), ``bad_clicks`` (a click count that is
 negative, infinite or NaN), ``unreadable_text`` (text made mostly of control characters or undecodable
-bytes), ``read_error``, ``missing_id``, ``duplicate_id``, ``empty_text``, ``unknown_query``,
-``unknown_doc`` and ``no_positive``.
+bytes), ``skipped_file`` (a documents folder's files of a kind the loader does not read, one per suffix),
+``read_error``, ``missing_id``, ``duplicate_id``, ``empty_text``, ``unknown_query``, ``unknown_doc`` and
+``no_positive``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .markup import html_to_markdown, rst_to_markdown
 from .paths import atomic_write_text
 
 __all__ = [
@@ -388,7 +390,7 @@ def load_beir(data_dir: str | Path) -> Dataset:
 _UNDERLINE = re.compile(r"^([*=\-~^+#])\1{2,}\s*$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
-# Markdown clean-up (only for ``.md`` files; ``.txt`` files are chunked as they are).
+# Markdown clean-up (for ``.md`` files, and ``.rst``/``.html`` once turned into Markdown; ``.txt`` stays as it is).
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.M | re.S)
 _YAML_LINE = re.compile(r"^(?:\s*$|\s+\S|#|-(?:\s|$)|[^\s:#][^:]*:(?:\s|$))")
 _FM_TITLE = re.compile(r"^title:[ \t]*(.*?)[ \t]*$", re.M)
@@ -667,13 +669,42 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
     return path.stem
 
 
+DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".rst": "rst", ".html": "html",
+                     ".htm": "html"}  # fmt: skip
+
+
+def _as_markdown(kind: str, text: str) -> tuple[str, str]:
+    """``(title or "", markdown or plain text)`` of a document of ``kind`` (see ``DOCUMENT_SUFFIXES``)."""
+    if kind == "html":
+        return html_to_markdown(text)
+    if kind == "rst":
+        return "", rst_to_markdown(text)
+    return "", text
+
+
+def _skipped_files(root: Path, files: list[Path], issues: DataIssues) -> None:
+    """One ``skipped_file`` issue per suffix the loader does not read (hidden files and folders aside)."""
+    by_suffix: dict[str, list[Path]] = {}
+    for path in files:
+        rel = path.relative_to(root)
+        if path.suffix.lower() not in DOCUMENT_SUFFIXES and not any(p.startswith(".") for p in rel.parts):
+            by_suffix.setdefault(path.suffix.lower() or "(no suffix)", []).append(path)
+    readable = ", ".join(DOCUMENT_SUFFIXES)
+    for suffix, paths in sorted(by_suffix.items()):
+        n = len(paths)
+        message = f"{n} {suffix} file{'s' * (n > 1)} not read; the loader reads {readable}"
+        issues.add(paths[0], 0, "skipped_file", message)
+
+
 def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
-    """Load every ``.md``/``.txt`` file under ``folder`` and chunk it into passages.
+    """Load every ``.md``, ``.txt``, ``.rst`` and ``.html`` file under ``folder`` and chunk it into passages.
 
     The document id is the file's path relative to ``folder`` without its suffix. A file's title is
-    its first heading or first line; a ``.md`` file's front matter ``title:`` comes first. ``.md``
-    files are cleaned of Markdown markup (see :func:`chunk_document`); ``.txt`` files are taken as
-    they are.
+    its first heading or first line; a ``.md`` file's front matter ``title:`` comes first, an HTML page's
+    first ``<h1>`` or ``<title>``. ``.md`` files are cleaned of Markdown markup (see :func:`chunk_document`);
+    ``.rst`` and ``.html`` files are first turned into Markdown (:mod:`nbutils.markup`: page chrome,
+    directives and tags go); ``.txt`` files are taken as they are. Files of other kinds are reported as
+    ``skipped_file``, one issue per suffix.
 
     Files are read as UTF-8 (UTF-16 when they start with its byte order mark). Bytes that are not UTF-8
     become U+FFFD and are reported as ``bad_encoding``; control characters are stripped. A file that is
@@ -686,7 +717,9 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     root = Path(folder)
     issues = DataIssues()
     corpus: dict[str, Passage] = {}
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".md", ".txt"} and p.is_file())
+    everything = sorted(p for p in root.rglob("*") if p.is_file())
+    files = [p for p in everything if p.suffix.lower() in DOCUMENT_SUFFIXES]
+    _skipped_files(root, everything, issues)
     for path in files:
         try:
             text, bad, bad_line = _decode_document(path.read_bytes())
@@ -706,14 +739,17 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
             issues.add(path, bad_line, "bad_encoding", message)
         text = _strip_controls(text)
         doc_id = path.relative_to(root).with_suffix("").as_posix()
-        markdown = path.suffix.lower() == ".md"
-        passages = chunk_document(doc_id, _doc_title(path, text, markdown), text, chunk_words, markdown)
+        kind = DOCUMENT_SUFFIXES[path.suffix.lower()]
+        title, text = _as_markdown(kind, text)
+        markdown = kind != "text"
+        title = title or _doc_title(path, text, markdown)
+        passages = chunk_document(doc_id, title, text, chunk_words, markdown)
         if markdown and not passages:
-            issues.add(path, 0, "empty_text", "no text left once Markdown markup is removed")
+            issues.add(path, 0, "empty_text", f"no text left once the {kind} markup is removed")
         for p in passages:
             corpus[p.id] = p
     if not corpus:
-        raise DataError(f"{root}: no non-empty .md or .txt documents found")
+        raise DataError(f"{root}: no non-empty {', '.join(DOCUMENT_SUFFIXES)} documents found")
     return Dataset(corpus, issues=issues)
 
 

@@ -80,10 +80,15 @@ def test_documents_folder(tmp_path):
     (tmp_path / "sub" / "b.txt").write_text("Beta doc\n\nbeta text")
     (tmp_path / "empty.md").write_text("  \n")
     (tmp_path / "skip.csv").write_text("x")
+    (tmp_path / "sub" / "more.csv").write_text("y")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref")
     ds = load_documents(tmp_path)
     assert {p.split("#")[0] for p in ds.corpus} == {"a", "sub/b"}
     assert ds.corpus["a#alpha-0"].title == "Alpha"
-    assert [i.kind for i in ds.issues] == ["empty_text"]
+    assert [i.kind for i in ds.issues] == ["skipped_file", "empty_text"]
+    skipped = ds.issues.items[0]
+    assert skipped.message.startswith("2 .csv files not read; the loader reads .md, .markdown, .txt, .rst, .html")
 
 
 def test_gold_pairs_and_dataset(beir_dir, tmp_path):

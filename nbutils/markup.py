@@ -1,0 +1,420 @@
+"""HTML and reStructuredText pages turned into the Markdown the document loader already reads.
+
+Exported documentation rarely comes as Markdown alone: Sphinx and wiki exports are HTML, Sphinx sources
+are reStructuredText. Each converter keeps what a reader needs (headings, paragraphs, lists, tables as
+rows, code blocks verbatim) and leaves out the page chrome (navigation, headers, footers, sidebars,
+scripts) and the markup. Links are kept as Markdown links, so the Markdown cleaner turns them into their
+text and drops lists of links alone (navigation) as it does for ``.md`` files.
+
+Example::
+
+    title, text = html_to_markdown("<title>Site</title><main><h1>Install</h1><p>Run <code>x</code>.</p></main>")
+    # ("Install", "# Install\\n\\nRun `x`.")
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+__all__ = ["html_to_markdown", "rst_to_markdown"]
+
+# --------------------------------------------------------------------------- HTML
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+_SKIP = {
+    "script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "button",
+    "select", "iframe", "object", "canvas", "head",
+}  # fmt: skip
+_SKIP_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary"}
+_SKIP_CLASSES = {  # whole class names of page chrome in common generators (Sphinx, MkDocs, texinfo, wikis)
+    "header", "footer", "nav", "navbar", "navigation", "nav-panel", "sidebar", "sphinxsidebar", "related",
+    "breadcrumb", "breadcrumbs", "headerlink", "toc", "wy-nav-side", "md-header", "md-footer", "md-sidebar",
+}  # fmt: skip
+_BLOCK = {
+    "p", "div", "section", "article", "main", "blockquote", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot",
+    "figure", "figcaption", "details", "summary", "ul", "ol", "body", "html", "center", "address",
+}  # fmt: skip
+_HEADING = re.compile(r"^h([1-6])$")
+
+
+class _Node:
+    __slots__ = ("tag", "attrs", "children")
+
+    def __init__(self, tag: str, attrs: dict[str, str]):
+        self.tag = tag
+        self.attrs = attrs
+        self.children: list[_Node | str] = []
+
+
+class _TreeBuilder(HTMLParser):
+    """A forgiving tree: an end tag closes up to its open element and is ignored when none is open."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = _Node("#root", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag, attrs):
+        node = _Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in _VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag, attrs):
+        self.stack[-1].children.append(_Node(tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, 0, -1):
+            if self.stack[i].tag == tag:
+                del self.stack[i:]
+                return
+
+    def handle_data(self, data):
+        self.stack[-1].children.append(data)
+
+
+def _skipped(node: _Node) -> bool:
+    if node.tag in _SKIP or node.attrs.get("role", "") in _SKIP_ROLES or "hidden" in node.attrs:
+        return True
+    return not _SKIP_CLASSES.isdisjoint(node.attrs.get("class", "").split())
+
+
+def _find(node: _Node, test) -> _Node | None:
+    for child in node.children:
+        if isinstance(child, _Node):
+            if test(child):
+                return child
+            found = _find(child, test)
+            if found is not None:
+                return found
+    return None
+
+
+def _text(node: _Node) -> str:
+    return "".join(c if isinstance(c, str) else _text(c) for c in node.children)
+
+
+class _Writer:
+    def __init__(self):
+        self.out: list[str] = []
+
+    def block(self) -> None:
+        self.out.append("\n\n")
+
+    def write(self, node: _Node | str, in_pre: bool = False) -> None:
+        if isinstance(node, str):
+            self.out.append(node if in_pre else re.sub(r"\s+", " ", node))
+            return
+        tag = node.tag
+        if _skipped(node):
+            return
+        heading = _HEADING.match(tag)
+        if heading:
+            text = " ".join(_text(node).replace("¶", " ").split())
+            if text:
+                self.out.append(f"\n\n{'#' * int(heading.group(1))} {text}\n\n")
+            return
+        if tag == "pre":
+            code = _text(node).strip("\n")
+            if code.strip():
+                fence = "~~~~" if "```" in code else "```"
+                self.out.append(f"\n\n{fence}\n{code}\n{fence}\n\n")
+            return
+        if tag == "br":
+            self.out.append("\n")
+            return
+        if tag in ("code", "kbd", "samp", "tt") and not in_pre:
+            text = " ".join(_text(node).split())
+            if text:
+                self.out.append(f"`{text}`" if "`" not in text else text)
+            return
+        if tag == "img":
+            return
+        if tag == "li":
+            sub = _Writer()
+            sub._children(node, in_pre)
+            first, *rest = _tidy("".join(sub.out)).split("\n") or [""]
+            self.out.append("\n* " + "\n".join([first, *rest]))  # what follows the first line is its own block
+            return
+        if tag == "tr":
+            cells = []
+            for cell in node.children:
+                if isinstance(cell, _Node) and cell.tag in ("td", "th") and not _skipped(cell):
+                    sub = _Writer()
+                    sub._children(cell, False)
+                    cells.append(" ".join("".join(sub.out).split()))
+            if any(cells):
+                self.out.append("\n" + " | ".join(cells))
+            return
+        if tag == "a" and node.attrs.get("href") and not node.attrs["href"].startswith("#"):
+            sub = _Writer()
+            sub._children(node, in_pre)
+            text = " ".join("".join(sub.out).split())
+            if text:
+                safe = text.replace("[", "(").replace("]", ")")
+                self.out.append(f"[{safe}](<{node.attrs['href'].replace('>', '%3E')}>)")
+            return
+        if tag in _BLOCK:
+            self.block()
+            self._children(node, in_pre)
+            self.block()
+            return
+        self._children(node, in_pre)
+
+    def _children(self, node: _Node, in_pre: bool) -> None:
+        for child in node.children:
+            self.write(child, in_pre)
+
+
+def html_to_markdown(html: str) -> tuple[str, str]:
+    """``(title, markdown)`` of an HTML page.
+
+    Only the page's ``<main>`` (or ``role="main"``, else ``<article>``) is read when it has one, else its
+    body less navigation, headers, footers, sidebars and scripts. The title is the first ``<h1>``, else
+    ``<title>``, else ``""``. Headings become ``#`` lines, ``<pre>`` fenced code, list items ``*`` lines,
+    table rows ``cell | cell`` lines and links ``[text](href)`` (links within the page are plain text).
+
+    Example:
+        >>> html_to_markdown("<nav><a href='/a'>Home</a></nav><h1>Tea¶</h1><p>Brew <b>4</b> min.</p>")
+        ('Tea', '# Tea\\n\\nBrew 4 min.')
+    """
+    builder = _TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    root = builder.root
+    main = (
+        _find(root, lambda n: n.tag == "main" or n.attrs.get("role") == "main")
+        or _find(root, lambda n: n.tag == "article")
+        or root
+    )
+    h1 = _find(main, lambda n: n.tag == "h1") or _find(root, lambda n: n.tag == "h1")
+    title_node = _find(root, lambda n: n.tag == "title")
+    title = " ".join(_text(h1).replace("¶", " ").split()) if h1 else ""
+    title = title or (" ".join(_text(title_node).split()) if title_node else "")
+    writer = _Writer()
+    if main is root:
+        writer._children(main, False)
+    else:
+        writer.write(_Node("div", {}) if _skipped(main) else main)
+    return title[:200], _tidy("".join(writer.out))
+
+
+def _tidy(text: str) -> str:
+    """Lines stripped and blank runs cut to one, except inside fenced code, which stays as written."""
+    lines, fence = [], ""
+    for line in text.split("\n"):
+        mark = line.strip()[:4] if line.strip().startswith(("```", "~~~~")) else ""
+        if fence:
+            lines.append(line)
+            fence = "" if mark == fence else fence
+            continue
+        fence = mark
+        lines.append(line.strip())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# --------------------------------------------------------------------------- reStructuredText
+
+_RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1{2,}\s*$")
+_RST_DIRECTIVE = re.compile(r"^(\s*)\.\.\s+(?:\|[^|]+\|\s+)?([\w:-]+)::\s*(.*)$")
+_RST_COMMENT = re.compile(r"^(\s*)\.\.(?:\s|$)")
+_RST_CODE = {"code-block", "code", "sourcecode", "highlight", "doctest", "testcode", "literalinclude"}
+_RST_KEEP = {
+    "note", "warning", "tip", "important", "caution", "attention", "danger", "error", "hint", "admonition",
+    "seealso", "versionadded", "versionchanged", "deprecated", "versionremoved", "rubric", "topic", "sidebar",
+    "container", "glossary", "describe", "function", "method", "class", "attribute", "data", "option",
+    "envvar", "cmdoption", "exception", "module", "currentmodule", "table", "list-table", "csv-table",
+}  # fmt: skip
+_RST_CODE_ROLES = {  # matched on the role's last part: ``py:func`` is ``func``
+    "func", "meth", "class", "attr", "mod", "obj", "data", "const", "exc", "option", "envvar", "file", "command",
+    "program", "kbd", "samp", "code", "type", "macro", "member", "makevar", "token", "keyword", "literal",
+}  # fmt: skip
+_RST_ROLE = re.compile(r":([\w:+.-]+):`([^`]+)`")
+_RST_LITERAL = re.compile(r"``(.+?)``")
+_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^`>]+>`__?")
+_RST_REF = re.compile(r"`([^`]+)`__?")
+_RST_WORD_REF = re.compile(r"\b(\w[\w.-]*)__?(?=[\s.,;:!?)]|$)")
+
+
+def _rst_role(m: re.Match) -> tuple[str, bool]:
+    """A role's shown text (``text <target>`` shows ``text``; ``~a.b`` and ``!a`` show ``a.b``, ``a``) and
+    whether it names code."""
+    role, text = m.group(1), m.group(2)
+    target = re.match(r"^(.*?)\s*<([^<>]+)>$", text, re.S)
+    shown = (target.group(1) if target and target.group(1) else text).lstrip("!~")
+    return shown, role.split(":")[-1] in _RST_CODE_ROLES
+
+
+def _rst_inline(line: str) -> str:
+    """A line's inline markup as Markdown: literals and code roles in backticks, other roles, hyperlink
+    references and escaped spaces as their text."""
+    codes: list[str] = []
+
+    def stash(code: str) -> str:
+        codes.append(f"`{code}`")
+        return f"\x00{len(codes) - 1}\x00"
+
+    def role(m: re.Match) -> str:
+        shown, is_code = _rst_role(m)
+        return stash(shown) if is_code else shown
+
+    line = _RST_ROLE.sub(role, _RST_LITERAL.sub(lambda m: stash(m.group(1)), line))
+    line = _RST_WORD_REF.sub(r"\1", _RST_REF.sub(r"\1", _RST_LINK.sub(r"\1", line)))
+    line = line.replace("\\ ", "")
+    return re.sub(r"\x00(\d+)\x00", lambda m: codes[int(m.group(1))], line)
+
+
+_RST_VERSIONS = {"versionadded": "Added in version", "versionchanged": "Changed in version",
+                 "deprecated": "Deprecated since version", "versionremoved": "Removed in version"}  # fmt: skip
+_RST_SIGNATURES = {"describe", "function", "method", "class", "attribute", "data", "option", "envvar", "cmdoption",
+                   "exception", "module", "currentmodule"}  # fmt: skip
+
+
+def _directive_lead(name: str, arg: str) -> str:
+    """The line a kept directive's argument becomes: a version note, a signature in backticks, or the text."""
+    if name in _RST_VERSIONS:
+        return f"{_RST_VERSIONS[name]} {arg}."
+    if name in _RST_SIGNATURES:
+        return f"`{arg}`"
+    return _rst_inline(arg)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block_end(lines: list[str], start: int, base: int) -> int:
+    """Index after the block indented deeper than ``base`` that starts at ``start`` (blank lines inside)."""
+    j = start
+    while j < len(lines) and (not lines[j].strip() or _indent(lines[j]) > base):
+        j += 1
+    while j > start and not lines[j - 1].strip():
+        j -= 1
+    return j
+
+
+def _dedent(block: list[str]) -> list[str]:
+    width = min((_indent(x) for x in block if x.strip()), default=0)
+    return [x[width:] for x in block]
+
+
+def rst_to_markdown(text: str) -> str:
+    """Markdown of a reStructuredText page.
+
+    Section titles (underlined, or over- and underlined) become ``#`` headings, levels in the order the
+    page first uses each adornment. Code directives and ``::`` literal blocks become fenced code;
+    admonitions and description directives keep their text; table of contents, images, includes,
+    substitutions, targets and comments go. Roles become their text (code-like roles in backticks) and
+    hyperlink references their text.
+
+    Example:
+        >>> print(rst_to_markdown("Install\\n=======\\n\\nRun :command:`pip install x`::\\n\\n   pip install x\\n"))
+        # Install
+        <BLANKLINE>
+        Run `pip install x`:
+        <BLANKLINE>
+        ```
+        pip install x
+        ```
+    """
+    writer = _Rst()
+    writer.convert(text.expandtabs(8).splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(x.rstrip() for x in writer.out)).strip()
+
+
+class _Rst:
+    """reStructuredText lines written out as Markdown lines, block by block."""
+
+    def __init__(self):
+        self.out: list[str] = []
+        self.styles: list[tuple[str, bool]] = []  # adornments in the order the page first uses them
+
+    def convert(self, lines: list[str]) -> None:
+        i = 0
+        while i < len(lines):
+            i = self._title(lines, i) or self._directive(lines, i) or self._literal(lines, i) or self._line(lines, i)
+
+    def _line(self, lines: list[str], i: int) -> int:
+        line = lines[i]
+        if _RST_COMMENT.match(line):  # comments and targets (``.. _label:``), with what they hold
+            return _block_end(lines, i + 1, _indent(line))
+        over = _RST_ADORNMENT.match(line)
+        self.out.append("" if over else _rst_inline(line))  # a lone adornment is a transition
+        return i + 1
+
+    def _title(self, lines: list[str], i: int) -> int:
+        line, nxt = lines[i], lines[i + 1] if i + 1 < len(lines) else ""
+        third = lines[i + 2] if i + 2 < len(lines) else ""
+        if (
+            _RST_ADORNMENT.match(line)
+            and nxt.strip()
+            and not _RST_ADORNMENT.match(nxt)
+            and third.strip() == line.strip()
+        ):
+            return self._heading(nxt, (line.strip()[0], True), i + 3)
+        fits = len(nxt.strip()) >= len(line.strip()) - 2
+        if (
+            line.strip()
+            and not _RST_ADORNMENT.match(line)
+            and _RST_ADORNMENT.match(nxt)
+            and not line[0].isspace()
+            and fits
+        ):
+            return self._heading(line, (nxt.strip()[0], False), i + 2)
+        return 0
+
+    def _heading(self, title: str, style: tuple[str, bool], after: int) -> int:
+        if style not in self.styles:
+            self.styles.append(style)
+        level = min(self.styles.index(style) + 1, 6)
+        self.out.extend(["", "#" * level + " " + _rst_inline(title.strip()), ""])
+        return after
+
+    def _code(self, block: list[str]) -> None:
+        body = "\n".join(_dedent(block)).strip("\n")
+        if body.strip():
+            fence = "~~~~" if "```" in body else "```"
+            self.out.extend(["", fence, body, fence, ""])
+
+    def _directive(self, lines: list[str], i: int) -> int:
+        m = _RST_DIRECTIVE.match(lines[i])
+        if not m:
+            return 0
+        name, arg = m.group(2).lower().split(":")[-1], m.group(3).strip()
+        end = _block_end(lines, i + 1, _indent(lines[i]))
+        body = lines[i + 1 : end]
+        while body and re.match(r"^\s*:[\w -]+:", body[0]):
+            body = body[1:]  # the directive's options
+        if name in _RST_CODE:
+            if name not in ("literalinclude", "highlight"):
+                self._code(body)
+        elif name in _RST_KEEP:
+            if arg:
+                self.out.extend(["", _directive_lead(name, arg), ""])
+            self.out.append("")
+            self.convert(_dedent(body))
+            self.out.append("")
+        return end
+
+    def _literal(self, lines: list[str], i: int) -> int:
+        """A paragraph ending in ``::`` and the indented literal block after it, as fenced code."""
+        line = lines[i]
+        if (
+            not line.strip()
+            or not line.rstrip().endswith("::")
+            or _RST_DIRECTIVE.match(line)
+            or _RST_COMMENT.match(line)
+        ):
+            return 0
+        lead = line.rstrip()[:-2].rstrip()
+        if lead:
+            self.out.append(_rst_inline(lead if lead.endswith(":") else lead + ":"))
+        j = i + 1
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        if j < len(lines) and _indent(lines[j]) > _indent(line):
+            end = _block_end(lines, j, _indent(line))
+            self._code(lines[j:end])
+            return end
+        return i + 1

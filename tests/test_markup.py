@@ -1,0 +1,106 @@
+"""HTML and reStructuredText pages read as the Markdown the loader chunks."""
+
+from nbutils.data import load_documents
+from nbutils.markup import html_to_markdown, rst_to_markdown
+
+SPHINX_PAGE = """<!DOCTYPE html>
+<html><head><title>Widgets &#8212; Widget 2.1 documentation</title>
+<script>var x = "<p>not text</p>";</script><style>p { color: red }</style></head>
+<body>
+<div class="related" role="navigation"><ul><li><a href="index.html">index</a></li></ul></div>
+<div class="document"><div class="body" role="main">
+<section id="widgets"><h1>Widgets<a class="headerlink" href="#widgets">¶</a></h1>
+<p>A <em>widget</em> syncs with <code class="docutils literal"><span class="pre">widget&nbsp;sync</span></code>
+and   the <a class="reference external" href="https://example.com/store">remote store</a>.</p>
+<div class="highlight"><pre><span></span>widget sync --all
+    --dry-run &lt;name&gt;
+</pre></div>
+<table><tr><th>Flag</th><th>Meaning</th></tr><tr><td><code>--all</code></td><td>every widget</td></tr></table>
+<section id="see-also"><h2>See also<a class="headerlink" href="#see-also">¶</a></h2>
+<ul><li><a href="install.html">Installing</a></li><li><a href="faq.html">FAQ</a></li></ul>
+</section></section>
+</div></div>
+<div class="sphinxsidebar" role="navigation"><h3>Navigation</h3><p>Search box</p></div>
+<div class="footer">&copy; 2026 Widget team.</div>
+</body></html>"""
+
+RST_PAGE = """.. _widgets:
+
+=======
+Widgets
+=======
+
+.. contents::
+   :local:
+
+A *widget* syncs with :command:`widget sync` and the `remote store <https://example.com/store>`_;
+see :ref:`install <installing>` and :func:`~widget.sync.run`.
+
+.. code-block:: bash
+   :caption: Sync everything
+
+   widget sync --all
+       --dry-run <name>
+
+Flags
+-----
+
+.. note::
+
+   ``--all`` needs a token::
+
+      export WIDGET_TOKEN=abc
+
+.. versionadded:: 2.1
+   The ``--dry-run`` flag.
+
+.. image:: sync.png
+
+..
+   An editor's comment that no reader sees.
+"""
+
+
+def test_an_html_page_keeps_its_content_and_drops_the_chrome():
+    title, text = html_to_markdown(SPHINX_PAGE)
+    assert title == "Widgets"
+    assert text.startswith("# Widgets\n\nA widget syncs with `widget sync` and the [remote store](<https://example.com")
+    assert "```\nwidget sync --all\n    --dry-run <name>\n```" in text  # code verbatim, entities decoded
+    assert "Flag | Meaning\n`--all` | every widget" in text
+    assert "## See also\n\n* [Installing](<install.html>)\n* [FAQ](<faq.html>)" in text
+    for chrome in ("index", "Navigation", "Search box", "2026", "not text", "color", "¶"):
+        assert chrome not in text
+
+
+def test_a_page_without_main_is_read_whole_less_its_chrome():
+    page = "<html><head><title>FAQ</title></head><body><header>Site</header><nav><a href='/'>Home</a></nav>"
+    page += "<h3>Why?</h3><p>Because.<br>Really.</p><div class='card-header'>Kept</div><footer>(c)</footer></body>"
+    title, text = html_to_markdown(page)
+    assert (title, text) == ("FAQ", "### Why?\n\nBecause.\nReally.\n\nKept")
+
+
+def test_an_rst_page_keeps_its_content_and_drops_the_directives_readers_never_see():
+    text = rst_to_markdown(RST_PAGE)
+    assert text.splitlines()[0] == "# Widgets"
+    assert "A *widget* syncs with `widget sync` and the remote store;\nsee install and `widget.sync.run`." in text
+    assert "```\nwidget sync --all\n    --dry-run <name>\n```" in text
+    assert "## Flags" in text and "`--all` needs a token:\n\n```\nexport WIDGET_TOKEN=abc\n```" in text
+    assert "Added in version 2.1.\n\nThe `--dry-run` flag." in text
+    for gone in ("contents", ":local:", "sync.png", "editor", "_widgets", "Sync everything", ":caption:"):
+        assert gone not in text
+
+
+def test_html_and_rst_files_load_as_passages_with_titles_and_sections(tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "widgets.html").write_text(SPHINX_PAGE)
+    (tmp_path / "guide.rst").write_text(RST_PAGE)
+    (tmp_path / "empty.htm").write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>")
+    ds = load_documents(tmp_path, 80)
+    ids = sorted(ds.corpus)
+    assert ids == ["api/widgets#widgets-0", "guide#flags-0", "guide#widgets-0"]  # See also: a list of links
+    assert {p.title for p in ds.corpus.values()} == {"Widgets"}
+    assert "widget sync --all\n    --dry-run <name>" in ds.corpus["api/widgets#widgets-0"].text
+    assert ds.corpus["guide#flags-0"].text.startswith("Flags\n`--all` needs a token:")
+    assert [(i.file.endswith("empty.htm"), i.kind, i.message) for i in ds.issues] == [
+        (True, "empty_text", "no text left once the html markup is removed")
+    ]
