@@ -598,18 +598,36 @@ def _sections(text: str, title: str, markdown: bool = False) -> list[tuple[str, 
     return [(h, ps) for h, ps in sections if ps]
 
 
+def _split_long(para: str, chunk_words: int) -> list[str]:
+    """A paragraph longer than ``chunk_words`` words in pieces: at line ends where it has several lines
+    (code and lists keep their lines), within a line only for a line that long by itself."""
+    pieces: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for line in para.split("\n"):
+        words = line.split()
+        if len(words) > chunk_words:
+            pieces += ["\n".join(lines)] if lines else []
+            pieces += [" ".join(words[i : i + chunk_words]) for i in range(0, len(words), chunk_words)]
+            lines, size = [], 0
+            continue
+        if lines and size + len(words) > chunk_words:
+            pieces.append("\n".join(lines))
+            lines, size = [], 0
+        lines.append(line)
+        size += len(words)
+    if any(x.strip() for x in lines):
+        pieces.append("\n".join(lines))
+    return [p for p in pieces if p.strip()]
+
+
 def _pack(paragraphs: list[str], chunk_words: int) -> list[str]:
     """Pack paragraphs into chunks of about ``chunk_words`` words; split longer paragraphs."""
     chunks: list[str] = []
     current: list[str] = []
     size = 0
     for para in paragraphs:
-        words = para.split()
-        pieces = (
-            [para]
-            if len(words) <= chunk_words
-            else [" ".join(words[i : i + chunk_words]) for i in range(0, len(words), chunk_words)]
-        )
+        pieces = [para] if len(para.split()) <= chunk_words else _split_long(para, chunk_words)
         for piece in pieces:
             n = len(piece.split())
             if current and size + n > chunk_words:

@@ -74,6 +74,16 @@ def test_underlined_headings_are_sections():
     assert [p.id for p in chunk_document("t", "Title", doc)] == ["t#title-0", "t#sub-part-0"]
 
 
+def test_a_long_code_block_is_split_at_line_ends():
+    code = "\n".join(f"call_{i}(alpha, beta, gamma, delta)" for i in range(30))  # 150 words over 30 lines
+    doc = f"# Example\n\nIntro.\n\n```\n{code}\n```\n\n" + " ".join(["word"] * 130)
+    passages = chunk_document("d", "D", doc, chunk_words=60, markdown=True)
+    bodies = [p.text.removeprefix("Example\n") for p in passages]
+    code_lines = [line for b in bodies for line in b.split("\n") if line.startswith("call_")]
+    assert code_lines == code.split("\n")  # every line whole, in order
+    assert all(len(b.split()) <= 60 for b in bodies) and bodies[-1] == " ".join(["word"] * 10)
+
+
 def test_documents_folder(tmp_path):
     (tmp_path / "a.md").write_text("# Alpha\nalpha text")
     (tmp_path / "sub").mkdir()
