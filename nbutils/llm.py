@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_CHAT_MODEL = f"local:{SMOLLM2_FILE}"  # the name of the default chat model, as reports record it
 REDACTED = "[redacted]"
 
 # What looks like a credential in an error text, whatever the key: the value after a key-like name
@@ -259,7 +260,7 @@ class LocalChatModel(ChatModel):
         self.batch_size = batch_size
         self.seed = seed
         self.model_ref = model
-        self.name = f"local:{model or SMOLLM2_FILE}"
+        self.name = f"local:{model}" if model else BUNDLED_CHAT_MODEL
         self._model = None
         self._tokenizer = None
 

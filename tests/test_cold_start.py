@@ -56,6 +56,8 @@ def test_six_reports_with_synthetic_numbers_marked(suite):
     assert evaluate["test_source"] == "synthetic"
     assert {r["test set"].split()[0] for r in evaluate["summary"]} == {"synthetic"}
     assert "test queries are synthetic" in (suite / "05_evaluate.html").read_text()
+    assert metrics(suite, "02_synthesize")["llm_model"] == "local:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "bundled 135M-parameter question writer" in (suite / "05_evaluate.html").read_text()
     assert metrics(suite, "06_maintain")["evaluations"][0]["source"] == "synthetic test split"
     index = (suite.parent / "index.html").read_text()
     assert "<span class='mark'>synthetic test questions</span>" in index and "on synthetic test questions" in index

@@ -255,3 +255,20 @@ def test_detectable_difference_has_the_power_it_claims():
     assert two == pytest.approx(2.8016 * np.std([0.1, 0.3], ddof=1) / 2**0.5, rel=1e-3)
     assert np.isnan(metrics.detectable_difference([0.5]))
     assert metrics.detectable_difference([0.2] * 50) == pytest.approx(0.0, abs=1e-12)  # no spread
+
+
+def test_the_synthetic_test_note_names_the_bundled_generators_limits_only_for_it():
+    from nbutils.evaluate.compare import BUNDLED_GENERATOR_NOTE, test_set_note
+    from nbutils.llm import BUNDLED_CHAT_MODEL, LocalChatModel
+    from nbutils.workspace import Workspace
+
+    splits = {"train": [], "dev": [], "test": ["q1", "q2"]}
+    ws = Workspace({}, {}, {}, splits, test_source="synthetic")
+    assert LocalChatModel().name == BUNDLED_CHAT_MODEL and LocalChatModel("Qwen/x").name == "local:Qwen/x"
+    plain = test_set_note(ws)
+    assert plain.startswith("**The 2 test queries are synthetic**") and "135M" not in plain
+    assert test_set_note(ws, "openai:http://localhost:8011/v1:big") == plain
+    assert test_set_note(ws, BUNDLED_CHAT_MODEL) == plain + BUNDLED_GENERATOR_NOTE
+    assert "`llm_model`" in BUNDLED_GENERATOR_NOTE
+    gold = Workspace({}, {}, {}, splits)
+    assert test_set_note(gold, BUNDLED_CHAT_MODEL).startswith("2 gold (labelled) test queries")

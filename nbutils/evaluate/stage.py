@@ -46,11 +46,12 @@ class EvaluateReport:
     deltas: dict[str, float]  # nDCG@10 fine-tuned − base, per test query
     robustness_notes: list[str]
     robustness: object  # DataFrame
+    generator: str = ""  # the chat model that wrote the synthetic training pairs (synthesize metrics), if any
 
     @property
     def test_note(self) -> str:
         """What the test queries are (gold, synthetic) and what that means for the numbers (Markdown)."""
-        return test_set_note(self.ws)
+        return test_set_note(self.ws, self.generator)
 
     def outcomes(self) -> dict[str, int]:
         """Test queries the fine-tuned model wins, loses and ties against the base model (nDCG@10)."""
@@ -139,4 +140,5 @@ def run(params: Params, paths: DomainPaths) -> EvaluateReport:
         per_query_deltas(qrels, runs["base"], runs["fine-tuned"]),
         notes,
         robustness_table(sets, base, tuned, params.encode_batch_size),
+        (read_metrics(paths, "synthesize") or {}).get("llm_model", ""),
     )  # fmt: skip
