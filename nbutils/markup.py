@@ -219,12 +219,14 @@ def _tidy(text: str) -> str:
 _RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1{2,}\s*$")
 _RST_DIRECTIVE = re.compile(r"^(\s*)\.\.\s+(?:\|[^|]+\|\s+)?([\w:-]+)::\s*(.*)$")
 _RST_COMMENT = re.compile(r"^(\s*)\.\.(?:\s|$)")
-_RST_CODE = {"code-block", "code", "sourcecode", "highlight", "doctest", "testcode", "literalinclude"}
-_RST_KEEP = {
-    "note", "warning", "tip", "important", "caution", "attention", "danger", "error", "hint", "admonition",
-    "seealso", "versionadded", "versionchanged", "deprecated", "versionremoved", "rubric", "topic", "sidebar",
-    "container", "glossary", "describe", "function", "method", "class", "attribute", "data", "option",
-    "envvar", "cmdoption", "exception", "module", "currentmodule", "table", "list-table", "csv-table",
+_RST_CODE = {  # directives whose body is code (extensions' example and run directives too)
+    "code-block", "code", "sourcecode", "doctest", "testcode", "testsetup", "testoutput", "example", "run",
+    "console", "prompt", "ipython", "jupyter-execute", "code-cell", "program-output", "command-output",
+}  # fmt: skip
+_RST_DROP = {  # directives a reader never sees as text: structure, images, includes, generated API pages
+    "toctree", "contents", "image", "figure", "include", "literalinclude", "highlight", "raw", "index", "meta",
+    "sectnum", "tabularcolumns", "autosummary", "target-notes", "default-role", "role", "title", "graphviz",
+    "plot", "rst-class", "spelling",
 }  # fmt: skip
 _RST_CODE_ROLES = {  # matched on the role's last part: ``py:func`` is ``func``
     "func", "meth", "class", "attr", "mod", "obj", "data", "const", "exc", "option", "envvar", "file", "command",
@@ -303,9 +305,10 @@ def rst_to_markdown(text: str) -> str:
     """Markdown of a reStructuredText page.
 
     Section titles (underlined, or over- and underlined) become ``#`` headings, levels in the order the
-    page first uses each adornment. Code directives and ``::`` literal blocks become fenced code;
-    admonitions and description directives keep their text; table of contents, images, includes,
-    substitutions, targets and comments go. Roles become their text (code-like roles in backticks) and
+    page first uses each adornment. Code directives (extensions' ``example`` and ``run`` ones too) and ``::``
+    literal blocks become fenced code; tables of contents, images, includes, generated API directives
+    (``auto…``), targets and comments go; every other directive (admonitions, tabs, descriptions) keeps its
+    text. Roles become their text (code-like roles in backticks) and
     hyperlink references their text.
 
     Example:
@@ -387,9 +390,8 @@ class _Rst:
         while body and re.match(r"^\s*:[\w -]+:", body[0]):
             body = body[1:]  # the directive's options
         if name in _RST_CODE:
-            if name not in ("literalinclude", "highlight"):
-                self._code(body)
-        elif name in _RST_KEEP:
+            self._code(body)
+        elif name not in _RST_DROP and not name.startswith("auto"):  # admonitions, containers, tabs, descriptions
             if arg:
                 self.out.extend(["", _directive_lead(name, arg), ""])
             self.out.append("")

@@ -56,6 +56,20 @@ Flags
 
 .. image:: sync.png
 
+.. autofunction:: widget.sync.run
+
+.. tabs::
+
+   .. tab:: Linux
+
+      Tokens live in ``~/.widget``.
+
+.. click:example::
+
+    @click.command()
+    def sync():
+        pass
+
 ..
    An editor's comment that no reader sees.
 """
@@ -86,7 +100,9 @@ def test_an_rst_page_keeps_its_content_and_drops_the_directives_readers_never_se
     assert "```\nwidget sync --all\n    --dry-run <name>\n```" in text
     assert "## Flags" in text and "`--all` needs a token:\n\n```\nexport WIDGET_TOKEN=abc\n```" in text
     assert "Added in version 2.1.\n\nThe `--dry-run` flag." in text
-    for gone in ("contents", ":local:", "sync.png", "editor", "_widgets", "Sync everything", ":caption:"):
+    assert "Linux\n\nTokens live in `~/.widget`." in text  # containers keep their text
+    assert "```\n@click.command()\ndef sync():\n    pass\n```" in text  # an extension's example is code
+    for gone in ("contents", ":local:", "sync.png", "editor", "_widgets", "Sync everything", ":caption:", "auto"):
         assert gone not in text
 
 
