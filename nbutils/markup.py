@@ -226,7 +226,7 @@ _RST_CODE = {  # directives whose body is code (extensions' example and run dire
 _RST_DROP = {  # directives a reader never sees as text: structure, images, includes, generated API pages
     "toctree", "contents", "image", "figure", "include", "literalinclude", "highlight", "raw", "index", "meta",
     "sectnum", "tabularcolumns", "autosummary", "target-notes", "default-role", "role", "title", "graphviz",
-    "plot", "rst-class", "spelling",
+    "plot", "rst-class", "spelling", "module", "currentmodule",
 }  # fmt: skip
 _RST_CODE_ROLES = {  # matched on the role's last part: ``py:func`` is ``func``
     "func", "meth", "class", "attr", "mod", "obj", "data", "const", "exc", "option", "envvar", "file", "command",
@@ -270,7 +270,7 @@ def _rst_inline(line: str) -> str:
 _RST_VERSIONS = {"versionadded": "Added in version", "versionchanged": "Changed in version",
                  "deprecated": "Deprecated since version", "versionremoved": "Removed in version"}  # fmt: skip
 _RST_SIGNATURES = {"describe", "function", "method", "class", "attribute", "data", "option", "envvar", "cmdoption",
-                   "exception", "module", "currentmodule"}  # fmt: skip
+                   "exception"}  # fmt: skip
 
 
 def _directive_lead(name: str, arg: str) -> str:

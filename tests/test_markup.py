@@ -26,6 +26,8 @@ and   the <a class="reference external" href="https://example.com/store">remote 
 
 RST_PAGE = """.. _widgets:
 
+.. currentmodule:: widget
+
 =======
 Widgets
 =======
@@ -102,7 +104,17 @@ def test_an_rst_page_keeps_its_content_and_drops_the_directives_readers_never_se
     assert "Added in version 2.1.\n\nThe `--dry-run` flag." in text
     assert "Linux\n\nTokens live in `~/.widget`." in text  # containers keep their text
     assert "```\n@click.command()\ndef sync():\n    pass\n```" in text  # an extension's example is code
-    for gone in ("contents", ":local:", "sync.png", "editor", "_widgets", "Sync everything", ":caption:", "auto"):
+    for gone in (
+        "contents",
+        ":local:",
+        "sync.png",
+        "editor",
+        "_widgets",
+        "Sync everything",
+        ":caption:",
+        "auto",
+        "`widget`",
+    ):
         assert gone not in text
 
 
