@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from nbutils.config import stage_fields
-from nbutils.data import load_documents
+from nbutils.data import DOCUMENT_SUFFIXES, load_documents
 from nbutils.evaluate import system_runs
 from nbutils.metrics import compare_systems, confidence_table, paired_test
 from nbutils.models import load_encoder
@@ -43,7 +43,7 @@ from nbutils.workspace import (
     trainable_passages,
 )
 
-DOMAIN = "npm_docs"
+DOMAIN = "npm_docs"  # the domain's folder name under <out>/outputs (--domain)
 
 
 def cmd_run(args) -> None:
@@ -52,7 +52,7 @@ def cmd_run(args) -> None:
     params = out / "params.yaml"
     params.write_text(f"data_dir: {Path(args.docs).resolve()}\n", encoding="utf-8")
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "nbutils", "run", DOMAIN, "--params", str(params), "--quiet"]
+    cmd = [sys.executable, "-m", "nbutils", "run", args.domain, "--params", str(params), "--quiet"]
     r = subprocess.run([*cmd, "--set", f"outputs_dir={out / 'outputs'}"], capture_output=True, text=True)
     print(r.stdout[-3000:], r.stderr[-3000:] if r.returncode else "", sep="\n")
     seconds = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(\w+)\s+(\d+) s", r.stdout, re.M)}
@@ -84,12 +84,18 @@ def locate(snippet: str, doc: str, corpus: dict) -> str | None:
     return None
 
 
+def _doc_id(file: str) -> str:
+    """A document id from a file name, with or without the suffix: "a/b.md" and "a/b" are "a/b"."""
+    path = Path(file)
+    return path.with_suffix("").as_posix() if path.suffix.lower() in DOCUMENT_SUFFIXES else file
+
+
 def human_questions(path: Path, corpus: dict) -> tuple[dict, dict, list[str]]:
     """Queries and qrels of the hand-written questions, and the ids whose evidence no passage holds."""
     queries, qrels, missing = {}, {}, []
     for line in path.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)
-        found = {locate(e["snippet"], e["file"].removesuffix(".md"), corpus) for e in q["evidence"]} - {None}
+        found = {locate(e["snippet"], _doc_id(e["file"]), corpus) for e in q["evidence"]} - {None}
         if found:
             queries[q["id"]], qrels[q["id"]] = q["query"], dict.fromkeys(sorted(found), 1)
         else:
@@ -107,7 +113,7 @@ def _rows(qrels: dict, runs: dict, seed: int) -> dict:
 
 def cmd_score(args) -> None:
     out = Path(args.out)
-    paths = DomainPaths(out / "outputs", DOMAIN)
+    paths = DomainPaths(out / "outputs", args.domain)
     ws = load_workspace(paths)
     ev = json.loads(paths.metrics("evaluate").read_text())
     queries, qrels, missing = human_questions(Path(args.questions), ws.corpus)
@@ -174,7 +180,7 @@ def cmd_headings(args) -> None:
     src, out = Path(args.source), Path(args.out)
     shutil.copytree(src / "outputs", out / "outputs", ignore=shutil.ignore_patterns("model"))
     shutil.copy(src / "params.yaml", out / "params.yaml")
-    paths = DomainPaths(out / "outputs", DOMAIN)
+    paths = DomainPaths(out / "outputs", args.domain)
     ws = load_workspace(paths)
     pairs = load_pairs(paths.train_pairs)
     seen = {p.query.lower() for p in pairs}
@@ -193,12 +199,14 @@ def main() -> None:
     run = sub.add_parser("run")
     run.add_argument("--docs", required=True)
     run.add_argument("--out", default="bench/out/npm")
+    run.add_argument("--domain", default=DOMAIN)
     run.set_defaults(func=cmd_run)
     score = sub.add_parser("score")
     score.add_argument("--questions", default="bench/data/npm_docs_questions.jsonl")
     score.add_argument("--out", default="bench/out/npm")
     score.add_argument("--results", default="bench/results/cold_start_npm_cpu.json")
     score.add_argument("--seed", type=int, default=42)
+    score.add_argument("--domain", default=DOMAIN)
     score.set_defaults(func=cmd_score)
     loader = sub.add_parser("loader")
     loader.add_argument("--docs", required=True)
@@ -211,6 +219,7 @@ def main() -> None:
     headings = sub.add_parser("headings")
     headings.add_argument("--source", default="bench/out/npm")
     headings.add_argument("--out", default="bench/out/npm_headings")
+    headings.add_argument("--domain", default=DOMAIN)
     headings.set_defaults(func=cmd_headings)
     args = parser.parse_args()
     args.func(args)
