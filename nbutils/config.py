@@ -231,6 +231,8 @@ class EvaluateParams:
     k_values: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 50, 100])  # cut-offs for recall@K
     rrf_k: int = 60  # reciprocal rank fusion constant
     fusion_metric: str = "ndcg@10"  # dev metric the BM25 weight maximises: ndcg@10 | mrr@10 | map@100 | recall@K
+    fusion_prior: float = 0.3  # BM25 weight kept unless the dev split shows another is better
+    fusion_evidence: float = 0.05  # p-value on dev another weight needs to replace fusion_prior; 1: dev alone
 
 
 @dataclass(frozen=True)
@@ -416,6 +418,10 @@ def _check_value(key: str, value: Any) -> None:
         raise ParamsError(f"learning_rate: {value!r} must be between 0 and 1")
     if key == "near_duplicate" and not 0 < value <= 1:
         raise ParamsError(f"near_duplicate: {value!r} must be above 0 and at most 1")
+    if key == "fusion_prior" and not 0 <= value <= 1:
+        raise ParamsError(f"fusion_prior: {value!r} must be between 0 and 1 (the BM25 weight)")
+    if key == "fusion_evidence" and not 0 < value <= 1:
+        raise ParamsError(f"fusion_evidence: {value!r} must be above 0 and at most 1 (a p-value)")
     if key == "llm_temperature" and not 0 <= value <= 2:
         raise ParamsError(f"llm_temperature: {value!r} must be between 0 and 2")
     if key == "llm_timeout" and not 0 < value <= 3600:

@@ -149,11 +149,14 @@ def confidence_table(qrels: dict, runs: dict[str, Run], metrics=("ndcg@10", "rec
     return pd.DataFrame(rows)
 
 
-def paired_test(qrels: dict, run_a: Run, run_b: Run, metric: str = "ndcg@10", seed: int = 42) -> dict[str, float]:
-    """Paired permutation test (two-sided) of ``metric`` between two runs on the same queries (scipy)."""
+def paired_test(
+    qrels: dict, run_a: Run, run_b: Run, metric: str = "ndcg@10", seed: int = 42, k_values=(10, 100)
+) -> dict[str, float]:
+    """Paired permutation test (two-sided) of ``metric`` between two runs on the same queries (scipy);
+    ``k_values`` must hold the metric's cut-off."""
     from scipy.stats import permutation_test
 
-    a, b = per_query(qrels, run_a, (10, 100)), per_query(qrels, run_b, (10, 100))
+    a, b = per_query(qrels, run_a, k_values), per_query(qrels, run_b, k_values)
     xs = [a[q][metric] for q in a]
     ys = [b[q][metric] for q in a]
     res = permutation_test(

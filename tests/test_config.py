@@ -52,6 +52,8 @@ def test_defaults_and_overrides_are_typed(tmp_path):
         ("data_dir: ''\n", "data_dir: empty"),
         ("outputs_dir: ''\n", "outputs_dir: empty"),
         ("domain: ../evil\n", "does not match"),
+        ("fusion_prior: 1.5\n", "fusion_prior: 1.5 must be between 0 and 1"),
+        ("fusion_evidence: 0\n", "fusion_evidence: 0.0 must be above 0 and at most 1"),
     ],
 )
 def test_bad_params_name_the_key(tmp_path, text, needle):

@@ -124,3 +124,31 @@ def test_fusion_weight_by_another_metric_breaks_ties_by_ndcg():
     chosen = table[table["bm25 weight"] == weight].iloc[0]
     assert chosen["dev ndcg@10"] == table["dev ndcg@10"].max() > table["dev ndcg@10"].iloc[0]
     assert weight == best_fusion_weight(qrels, dense, bm25)[0], "nDCG@10 decides the tie as it decides alone"
+
+
+def _fusion_case(n: int):
+    """Dense ranks the relevant passage first for every query, BM25 ranks it third: weight 0 wins on each."""
+    qrels = {f"q{i}": {f"rel{i}": 1} for i in range(n)}
+    dense = {q: {f"rel{i}": 3.0, "x": 2.0, "y": 1.0} for i, q in enumerate(qrels)}
+    bm25 = {q: {"x": 3.0, "y": 2.0, f"rel{i}": 1.0} for i, q in enumerate(qrels)}
+    return qrels, dense, bm25
+
+
+def test_a_weight_replaces_the_prior_only_when_the_dev_split_shows_it_better():
+    from nbutils.evaluate import best_fusion_weight, fusion_note
+
+    few = _fusion_case(3)
+    weight, table = best_fusion_weight(*few, prior=0.5)
+    best = table.sort_values("dev ndcg@10", ascending=False).iloc[0]
+    assert best["dev ndcg@10"] > table.loc[table["bm25 weight"] == 0.5, "dev ndcg@10"].iloc[0]
+    assert weight == 0.5 and best["p vs prior"] >= 0.05, "three queries cannot show it"
+    assert list(table.loc[table["chosen"] == "✓", "bm25 weight"]) == [0.5]
+    note = fusion_note(table, 0.5)
+    assert "not reliably better" in note and "the prior weight 0.5 is kept" in note
+
+    weight, table = best_fusion_weight(*_fusion_case(30), prior=0.5)
+    assert weight == best_fusion_weight(*_fusion_case(30))[0] < 0.5, "thirty queries that all agree do"
+    assert "it is used" in fusion_note(table, 0.5)
+    assert best_fusion_weight(*few, prior=0.5, evidence=1.0)[0] < 0.5, "evidence 1 follows the dev split alone"
+    assert 0.25 in set(best_fusion_weight(*few, prior=0.25)[1]["bm25 weight"]), "a prior off the grid is scored too"
+    assert fusion_note(best_fusion_weight(*few)[1], None) == "", "no prior, nothing to say"

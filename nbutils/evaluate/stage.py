@@ -13,6 +13,7 @@ from ..workspace import Workspace, bm25_index, dense_index, load_workspace
 from .compare import (
     biggest_changes,
     dev_scored_system,
+    fusion_note,
     refit_comparison,
     robustness_sets,
     robustness_table,
@@ -49,6 +50,11 @@ class EvaluateReport:
     generator: str = ""  # the chat model that wrote the synthetic training pairs (synthesize metrics), if any
 
     @property
+    def weight_note(self) -> str:
+        """How the hybrid's BM25 weight was chosen on dev (Markdown)."""
+        return fusion_note(self.weight_table, self.params.fusion_prior, self.params.fusion_metric)
+
+    @property
     def test_note(self) -> str:
         """What the test queries are (gold, synthetic) and what that means for the numbers (Markdown)."""
         return test_set_note(self.ws, self.generator)
@@ -71,6 +77,8 @@ class EvaluateReport:
             "systems": self.scores,
             "fusion_weight": self.weight,
             "fusion_metric": self.params.fusion_metric,
+            "fusion_prior": self.params.fusion_prior,
+            "fusion_choice": self.weight_note,
             "confidence": self.confidence.to_dict("records"),
             **self.outcomes(),
             "robustness": self.robustness.to_dict("records"),
@@ -122,7 +130,10 @@ def run(params: Params, paths: DomainPaths) -> EvaluateReport:
     systems = _systems(params, paths, ws)
     base, tuned, bm25 = systems["base"], systems["fine-tuned"], systems["bm25"]
     dev_system = dev_scored_system(params, paths, ws, tuned)
-    weight, weight_table = tune_fusion_weight(*ws.split("dev"), dev_system, bm25, metric=params.fusion_metric)
+    weight, weight_table = tune_fusion_weight(
+        *ws.split("dev"), dev_system, bm25, metric=params.fusion_metric, prior=params.fusion_prior,
+        evidence=params.fusion_evidence,
+    )  # fmt: skip
     k = max(*params.k_values, 100)
     runs = system_runs(queries, base, tuned, bm25, k=k, rrf_k=params.rrf_k, fusion_weight=weight)
     refit_table = (
