@@ -153,12 +153,14 @@ def paired_test(
     qrels: dict, run_a: Run, run_b: Run, metric: str = "ndcg@10", seed: int = 42, k_values=(10, 100)
 ) -> dict[str, float]:
     """Paired permutation test (two-sided) of ``metric`` between two runs on the same queries (scipy);
-    ``k_values`` must hold the metric's cut-off."""
+    ``k_values`` must hold the metric's cut-off. Fewer than two queries show nothing: p = 1."""
     from scipy.stats import permutation_test
 
     a, b = per_query(qrels, run_a, k_values), per_query(qrels, run_b, k_values)
     xs = [a[q][metric] for q in a]
     ys = [b[q][metric] for q in a]
+    if len(xs) < 2:
+        return {"difference": sum(xs) - sum(ys), "p_value": 1.0, "queries": len(xs)}
     res = permutation_test(
         (xs, ys),
         lambda x, y: sum(x) / len(x) - sum(y) / len(y),

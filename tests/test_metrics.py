@@ -98,6 +98,9 @@ def test_bootstrap_interval_and_paired_test():
     res = paired_test(qrels, good, bad)
     assert res["difference"] == pytest.approx(1 - 1 / math.log2(3)) and res["p_value"] < 0.001
     assert paired_test(qrels, good, good)["p_value"] == pytest.approx(1.0)
+    one = {"q0": qrels["q0"]}
+    single = paired_test(one, good, bad)
+    assert single["p_value"] == 1.0 and single["queries"] == 1, "one query shows nothing"
 
 
 def test_fusion_weight_follows_the_better_retriever():
@@ -152,3 +155,4 @@ def test_a_weight_replaces_the_prior_only_when_the_dev_split_shows_it_better():
     assert best_fusion_weight(*few, prior=0.5, evidence=1.0)[0] < 0.5, "evidence 1 follows the dev split alone"
     assert 0.25 in set(best_fusion_weight(*few, prior=0.25)[1]["bm25 weight"]), "a prior off the grid is scored too"
     assert fusion_note(best_fusion_weight(*few)[1], None) == "", "no prior, nothing to say"
+    assert best_fusion_weight(*_fusion_case(1), prior=0.5)[0] == 0.5, "one dev query shows nothing"
