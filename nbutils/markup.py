@@ -74,6 +74,15 @@ class _TreeBuilder(HTMLParser):
         self.stack[-1].children.append(data)
 
 
+def _fenced(code: str) -> str:
+    """``code`` as a fenced block (``~~~~`` when it holds a backtick fence itself); ``""`` when blank."""
+    code = code.strip("\n")
+    if not code.strip():
+        return ""
+    fence = "~~~~" if "```" in code else "```"
+    return f"{fence}\n{code}\n{fence}"
+
+
 def _skipped(node: _Node) -> bool:
     if node.tag in _SKIP or node.attrs.get("role", "") in _SKIP_ROLES or "hidden" in node.attrs:
         return True
@@ -116,10 +125,7 @@ class _Writer:
                 self.out.append(f"\n\n{'#' * int(heading.group(1))} {text}\n\n")
             return
         if tag == "pre":
-            code = _text(node).strip("\n")
-            if code.strip():
-                fence = "~~~~" if "```" in code else "```"
-                self.out.append(f"\n\n{fence}\n{code}\n{fence}\n\n")
+            self.out.append(f"\n\n{_fenced(_text(node))}\n\n")
             return
         if tag == "br":
             self.out.append("\n")
@@ -308,8 +314,7 @@ def rst_to_markdown(text: str) -> str:
     page first uses each adornment. Code directives (extensions' ``example`` and ``run`` ones too) and ``::``
     literal blocks become fenced code; tables of contents, images, includes, generated API directives
     (``auto…``), targets and comments go; every other directive (admonitions, tabs, descriptions) keeps its
-    text. Roles become their text (code-like roles in backticks) and
-    hyperlink references their text.
+    text. Roles become their text (code-like roles in backticks), and so do hyperlink references.
 
     Example:
         >>> print(rst_to_markdown("Install\\n=======\\n\\nRun :command:`pip install x`::\\n\\n   pip install x\\n"))
@@ -375,10 +380,7 @@ class _Rst:
         return after
 
     def _code(self, block: list[str]) -> None:
-        body = "\n".join(_dedent(block)).strip("\n")
-        if body.strip():
-            fence = "~~~~" if "```" in body else "```"
-            self.out.extend(["", fence, body, fence, ""])
+        self.out.extend(["", _fenced("\n".join(_dedent(block))), ""])
 
     def _directive(self, lines: list[str], i: int) -> int:
         m = _RST_DIRECTIVE.match(lines[i])

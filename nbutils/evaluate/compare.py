@@ -252,8 +252,8 @@ def fusion_note(table, prior: float | None, metric: str = "ndcg@10") -> str:
     """One sentence on how the weight in ``table`` (from :func:`best_fusion_weight`) was chosen (Markdown)."""
     if table is None or table.empty or "chosen" not in table:
         return ""
-    col = f"dev {metric}"
-    best = table.sort_values([col, "bm25 weight"], ascending=[False, True]).iloc[0]
+    col, columns = f"dev {metric}", _weight_columns(metric)
+    best = table.sort_values([*columns, "bm25 weight"], ascending=[*[False] * len(columns), True]).iloc[0]
     chosen = table[table["chosen"] == "✓"].iloc[0]
     n = f"{best[col]:.3f} against {table.loc[table['bm25 weight'] == prior, col].iloc[0]:.3f}"
     if best["bm25 weight"] == prior:
