@@ -130,7 +130,7 @@ _PREAMBLE = re.compile(  # chat openers before the question: "Sure!", "What a gr
 
 def _question_in(line: str) -> str:
     """The question of a line: up to its first ``?``, or a line opening like a question but ending in
-    ``.``, ``:`` or nothing, given a ``?``; else ``""``."""
+    ``.``, ``:`` or nothing, given a ``?``; else ``""``. A chat opener before it ("Sure!") is dropped."""
     rest = _PREAMBLE.sub("", line).strip().strip('"')
     if rest != line and _ASK.match(rest):
         line = rest

@@ -480,9 +480,9 @@ def summaries_by_source(ws, base, tuned, bm25, fusion_weight, params: Params):
 BUNDLED_GENERATOR_NOTE = (
     " The training pairs came from the bundled 135M-parameter question writer. On real developer documentation "
     "scored with questions people wrote, fine-tuning on its questions alone moved nDCG@10 by about one point "
-    "while the tuned hybrid gained six (bench/README.md, cold start): serve the hybrid, and for fine-tuning to "
-    "pay, label questions or give synthesis a stronger generator (`llm_model`, or `llm_backend: openai` with "
-    "`llm_base_url`)."
+    "while the tuned hybrid gained six to eight (bench/README.md, cold start): serve the hybrid, and for "
+    "fine-tuning to pay, label questions or give synthesis a stronger generator (`llm_model`, or "
+    "`llm_backend: openai` with `llm_base_url`)."
 )
 
 

@@ -85,7 +85,7 @@ class SynthesizeReport:
             else {},
             "filters": self.pairs.report.table().to_dict("records"),
             "llm_usage": self.pairs.usage,
-            "llm_model": self.model_name if self.pairs.usage.get("requests") else "",
+            "llm_model": self.model_name if any(self.pairs.usage.get(k) for k in ("requests", "cache_hits")) else "",
             "llm_failures": len(self.pairs.failures),
             "click_issues": len(self.pairs.click_issues),
         }
