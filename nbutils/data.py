@@ -8,8 +8,9 @@ Kinds of issue: ``malformed`` (not JSON / CSV, or a value that is not a number),
 that are not UTF-8), ``bad_type`` (a field of the wrong JSON type), ``bad_clicks`` (a click count that is
 negative, infinite or NaN), ``unreadable_text`` (text made mostly of control characters or undecodable
 bytes), ``skipped_file`` (a documents folder's files of a kind the loader does not read, one per suffix),
-``read_error``, ``missing_id``, ``duplicate_id``, ``empty_text``, ``unknown_query``, ``unknown_doc`` and
-``no_positive``.
+``skipped_folder`` (a dependency folder or virtual environment inside a documents folder), ``read_error``,
+``missing_id``, ``duplicate_id`` (also two documents whose paths differ only in suffix), ``empty_text``,
+``unknown_query``, ``unknown_doc`` and ``no_positive``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import codecs
 import csv
 import json
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -700,18 +702,67 @@ def _as_markdown(kind: str, text: str) -> tuple[str, str]:
     return "", text
 
 
+SKIPPED_FOLDERS = {"node_modules", "__pycache__", "site-packages", "bower_components"}
+
+
+def _document_files(root: Path, issues: DataIssues) -> list[Path]:
+    """Every file under ``root``, sorted, leaving out hidden files and folders (``.git``, ``.venv``, …), the
+    folders in ``SKIPPED_FOLDERS`` and virtual environments (a folder holding ``pyvenv.cfg``): other people's
+    READMEs and licences, not the user's documents. Each such folder that is not hidden and holds a file the
+    loader could read is reported as ``skipped_folder``."""
+    found: list[Path] = []
+    for here, dirs, names in os.walk(root):
+        base = Path(here)
+        kept = []
+        for d in sorted(dirs):
+            folder = base / d
+            if d.startswith("."):
+                continue
+            venv = (folder / "pyvenv.cfg").is_file()
+            if venv or d in SKIPPED_FOLDERS:
+                n = sum(Path(f).suffix.lower() in DOCUMENT_SUFFIXES for _, _, fs in os.walk(folder) for f in fs)
+                if n:
+                    why = "a virtual environment" if venv else "a dependency or cache folder"
+                    issues.add(folder, 0, "skipped_folder", f"{n} document file{'s' * (n > 1)} not read: {why}")
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        found.extend(base / name for name in names if not name.startswith("."))
+    return sorted(p for p in found if p.is_file())
+
+
 def _skipped_files(root: Path, files: list[Path], issues: DataIssues) -> None:
-    """One ``skipped_file`` issue per suffix the loader does not read (hidden files and folders aside)."""
+    """One ``skipped_file`` issue per suffix the loader does not read."""
     by_suffix: dict[str, list[Path]] = {}
     for path in files:
-        rel = path.relative_to(root)
-        if path.suffix.lower() not in DOCUMENT_SUFFIXES and not any(p.startswith(".") for p in rel.parts):
+        if path.suffix.lower() not in DOCUMENT_SUFFIXES:
             by_suffix.setdefault(path.suffix.lower() or "(no suffix)", []).append(path)
     readable = ", ".join(DOCUMENT_SUFFIXES)
     for suffix, paths in sorted(by_suffix.items()):
         n = len(paths)
         message = f"{n} {suffix} file{'s' * (n > 1)} not read; the loader reads {readable}"
         issues.add(paths[0], 0, "skipped_file", message)
+
+
+def _one_per_id(root: Path, files: list[Path], issues: DataIssues) -> list[Path]:
+    """The files to read, one per document id (the path without its suffix): where several share an id
+    (``guide.md`` and the ``guide.html`` rendered from it), the first in ``DOCUMENT_SUFFIXES`` order is read
+    and each other one is reported as ``duplicate_id``."""
+    rank = {suffix: n for n, suffix in enumerate(DOCUMENT_SUFFIXES)}
+    by_id: dict[str, list[Path]] = defaultdict(list)
+    for path in files:
+        by_id[path.relative_to(root).with_suffix("").as_posix()].append(path)
+    chosen = []
+    for doc_id, paths in by_id.items():
+        paths.sort(key=lambda p: (rank[p.suffix.lower()], p.name))
+        chosen.append(paths[0])
+        for other in paths[1:]:
+            message = (
+                f"document id {doc_id!r} is also {paths[0].name}'s, which is read instead "
+                "(a document's id is its path without the suffix)"
+            )
+            issues.add(other, 0, "duplicate_id", message)
+    return sorted(chosen)
 
 
 def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
@@ -722,7 +773,9 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     first ``<h1>`` or ``<title>``. ``.md`` files are cleaned of Markdown markup (see :func:`chunk_document`);
     ``.rst`` and ``.html`` files are first turned into Markdown (:mod:`nbutils.markup`: page chrome,
     directives and tags go); ``.txt`` files are taken as they are. Files of other kinds are reported as
-    ``skipped_file``, one issue per suffix.
+    ``skipped_file``, one issue per suffix. Hidden files and folders, dependency folders and virtual
+    environments are not read (see :func:`_document_files`), and where two files share an id, one is
+    (:func:`_one_per_id`).
 
     Files are read as UTF-8 (UTF-16 when they start with its byte order mark). Bytes that are not UTF-8
     become U+FFFD and are reported as ``bad_encoding``; control characters are stripped. A file that is
@@ -735,9 +788,9 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     root = Path(folder)
     issues = DataIssues()
     corpus: dict[str, Passage] = {}
-    everything = sorted(p for p in root.rglob("*") if p.is_file())
-    files = [p for p in everything if p.suffix.lower() in DOCUMENT_SUFFIXES]
+    everything = _document_files(root, issues)
     _skipped_files(root, everything, issues)
+    files = _one_per_id(root, [p for p in everything if p.suffix.lower() in DOCUMENT_SUFFIXES], issues)
     for path in files:
         try:
             text, bad, bad_line = _decode_document(path.read_bytes())

@@ -101,6 +101,37 @@ def test_documents_folder(tmp_path):
     assert skipped.message.startswith("2 .csv files not read; the loader reads .md, .markdown, .txt, .rst, .html")
 
 
+def test_documents_folder_skips_hidden_dependency_and_venv_folders(tmp_path):
+    (tmp_path / "guide.md").write_text("# Guide\nour own guide")
+    for folder in (".github", "node_modules/pkg", "env/lib", "site/.vitepress"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "README.md").write_text("# Theirs\nsomeone else's readme")
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin")
+    (tmp_path / "node_modules" / "pkg" / "index.js").write_text("x")
+    (tmp_path / ".hidden.md").write_text("# Hidden\nnot ours")
+    ds = load_documents(tmp_path)
+    assert {p.split("#")[0] for p in ds.corpus} == {"guide"}
+    skipped = {Path(i.file).name: i.message for i in ds.issues if i.kind == "skipped_folder"}
+    assert skipped == {
+        "env": "1 document file not read: a virtual environment",
+        "node_modules": "1 document file not read: a dependency or cache folder",
+    }
+    assert [i.kind for i in ds.issues if i.kind != "skipped_folder"] == []  # index.js is inside a skipped folder
+
+
+def test_documents_sharing_an_id_keep_the_source_format(tmp_path):
+    (tmp_path / "guide.md").write_text("# Guide\nthe markdown source")
+    (tmp_path / "guide.html").write_text("<main><h1>Guide</h1><p>the rendered page</p></main>")
+    (tmp_path / "api.html").write_text("<main><h1>API</h1><p>the rendered api</p></main>")
+    (tmp_path / "api.rst").write_text("API\n===\n\nthe rst source\n")
+    ds = load_documents(tmp_path)
+    texts = {pid.split("#")[0]: p.text for pid, p in ds.corpus.items()}
+    assert texts == {"guide": "the markdown source", "api": "the rst source"}
+    dup = sorted((Path(i.file).name, i.message) for i in ds.issues if i.kind == "duplicate_id")
+    assert [name for name, _ in dup] == ["api.html", "guide.html"]
+    assert dup[1][1].startswith("document id 'guide' is also guide.md's, which is read instead")
+
+
 def test_gold_pairs_and_dataset(beir_dir, tmp_path):
     gold = write_jsonl(
         tmp_path / "gold.jsonl",
