@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 RRF_HYBRID = "hybrid (fine-tuned + bm25, RRF)"
-WEIGHTED_HYBRID = "hybrid (weighted, bm25 weight {weight:g} from dev)"
+WEIGHTED_HYBRID = "hybrid (weighted, bm25 weight {weight:g})"  # the report says whether dev or the prior chose it
 
 
 def system_runs(
