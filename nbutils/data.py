@@ -602,10 +602,13 @@ def _sections(text: str, title: str, markdown: bool = False) -> list[tuple[str, 
 
 def _split_long(para: str, chunk_words: int) -> list[str]:
     """A paragraph longer than ``chunk_words`` words in pieces: at line ends where it has several lines
-    (code and lists keep their lines), within a line only for a line that long by itself."""
+    (code and lists keep their lines), within a line only for a line that long by itself. A fenced code
+    block's pieces each get its fence lines (:func:`_refence`), counted in the budget."""
     pieces: list[str] = []
     lines: list[str] = []
     size = 0
+    if _FENCE_LINE.match(para.lstrip("\n")) and chunk_words > 12:
+        chunk_words -= 2
     for line in para.split("\n"):
         words = line.split()
         if len(words) > chunk_words:
@@ -620,7 +623,29 @@ def _split_long(para: str, chunk_words: int) -> list[str]:
         size += len(words)
     if any(x.strip() for x in lines):
         pieces.append("\n".join(lines))
-    return [p for p in pieces if p.strip()]
+    return _refence([p for p in pieces if p.strip()], para)
+
+
+_FENCE_LINE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def _refence(pieces: list[str], para: str) -> list[str]:
+    """Pieces of a fenced code block ``para``, each closed and reopened with the block's own fence lines, so
+    every passage holds balanced fences; other paragraphs' pieces as they are."""
+    lines = para.strip("\n").split("\n")
+    first = _FENCE_LINE.match(lines[0])
+    if len(pieces) < 2 or not first or not lines[-1].strip().startswith(first.group(1)):
+        return pieces
+    opening, closing = lines[0], lines[-1]
+    out = []
+    for n, piece in enumerate(pieces):
+        body = piece.strip("\n")
+        if n > 0 and not _FENCE_LINE.match(body.split("\n")[0]):
+            body = f"{opening}\n{body}"
+        if n < len(pieces) - 1 and not _FENCE_LINE.match(body.split("\n")[-1]):
+            body = f"{body}\n{closing}"
+        out.append(body)
+    return out
 
 
 def _pack(paragraphs: list[str], chunk_words: int) -> list[str]:

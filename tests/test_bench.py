@@ -147,3 +147,35 @@ def test_the_scale_benchmark_prints_and_records_its_figures(tmp_path):
     assert results["passages"] == 3000 and results["search"]["queries"] == 100 and results["mining"]["k"] == 40
     assert results["search"]["peak_rss_mb"] > 0 and results["build"]["passages"] == 3000
     assert 0.5 < results["encode"]["ratio"] < 2.0 and "suite vs plain" in r.stdout
+
+
+def test_cold_start_loader_scores_the_generic_model_bm25_and_rrf_on_located_evidence(tmp_path):
+    """``bench/cold_start.py loader`` maps each question's evidence snippet to the passage holding it (in a
+    file named with or without its suffix) and scores the three systems on them; unlocatable ones are listed."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    topics = {"install": "Install the package with pip install tool before anything else.",
+              "proxy": "Set the HTTPS_PROXY variable when your network sits behind a corporate proxy.",
+              "cache": "The cache lives in the home folder and clear-cache empties it."}  # fmt: skip
+    for name, text in topics.items():
+        (docs / f"{name}.md").write_text(f"# {name.title()}\n\n{text}\n", encoding="utf-8")
+    questions = tmp_path / "q.jsonl"
+    write_jsonl(
+        questions,
+        [
+            {"id": "q1", "query": "how do I install it", "evidence": [{"file": "install.md", "snippet": "with pip"}]},
+            {"id": "q2", "query": "proxy", "evidence": [{"file": "proxy", "snippet": "HTTPS_PROXY  variable"}]},
+            {"id": "q3", "query": "nowhere", "evidence": [{"file": "cache", "snippet": "a sentence not in the docs"}]},
+        ],
+    )
+    out = tmp_path / "loader.json"
+    cmd = [PY, "bench/cold_start.py", "loader", "--docs", str(docs), "--questions", str(questions)]
+    r = subprocess.run([*cmd, "--cache", str(tmp_path / "cache"), "--results", str(out)], cwd=ROOT, capture_output=True,
+                       text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert (result["passages"], result["questions"], result["questions_without_evidence"]) == (3, 2, ["q3"])
+    assert set(result["human"]) == {"generic", "bm25", "generic + bm25, RRF"}
+    for row in result["human"].values():
+        assert 0.6 < row["ndcg@10"] <= 1 and len(row["ndcg@10 95%"]) == 2
+    assert "3 passages, 2 questions (1 without evidence in the corpus)" in r.stdout

@@ -84,6 +84,21 @@ def test_a_long_code_block_is_split_at_line_ends():
     assert all(len(b.split()) <= 60 for b in bodies) and bodies[-1] == " ".join(["word"] * 10)
 
 
+def test_each_piece_of_a_split_code_block_has_balanced_fences():
+    code = "\n".join(f"npm run step{i} --flag value{i}" for i in range(40))
+    passages = chunk_document("d", "D", f"# Use\n\n```bash\n{code}\n```\n\nAfter.", chunk_words=40, markdown=True)
+    code_passages = [p.text for p in passages if "npm run" in p.text]
+    assert len(code_passages) > 2
+    for text in code_passages:
+        body = text.removeprefix("Use\n").removesuffix("\n\nAfter.")
+        assert body.startswith("```bash\n") and body.endswith("\n```"), body
+        assert body.count("```") == 2
+    lines = [line for t in code_passages for line in t.split("\n") if line.startswith("npm run")]
+    assert lines == code.split("\n")
+    prose = chunk_document("d", "D", "# Use\n\n" + "\n".join(["one two three four five"] * 30), 40, True)
+    assert all("```" not in p.text for p in prose)
+
+
 def test_documents_folder(tmp_path):
     (tmp_path / "a.md").write_text("# Alpha\nalpha text")
     (tmp_path / "sub").mkdir()
