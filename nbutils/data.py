@@ -728,31 +728,46 @@ def _as_markdown(kind: str, text: str) -> tuple[str, str]:
 
 
 SKIPPED_FOLDERS = {"node_modules", "__pycache__", "site-packages", "bower_components"}
+SPHINX_GENERATED = re.compile(r"^(genindex(-\w+)?|py-modindex|modindex|search)\.html?$")
 
 
 def _document_files(root: Path, issues: DataIssues) -> list[Path]:
     """Every file under ``root``, sorted, leaving out hidden files and folders (``.git``, ``.venv``, …), the
     folders in ``SKIPPED_FOLDERS`` and virtual environments (a folder holding ``pyvenv.cfg``): other people's
     READMEs and licences, not the user's documents. Each such folder that is not hidden and holds a file the
-    loader could read is reported as ``skipped_folder``."""
+    loader could read is reported as ``skipped_folder``.
+
+    In a Sphinx HTML build (a folder holding ``searchindex.js`` or ``objects.inv``) the pages are read, not
+    ``_sources`` (Sphinx's copies of the sources: the same text again) nor the generated index and search
+    pages (lists of links), each reported once."""
     found: list[Path] = []
     for here, dirs, names in os.walk(root):
         base = Path(here)
+        sphinx = "searchindex.js" in names or "objects.inv" in names
         kept = []
         for d in sorted(dirs):
             folder = base / d
             if d.startswith("."):
                 continue
             venv = (folder / "pyvenv.cfg").is_file()
-            if venv or d in SKIPPED_FOLDERS:
+            if venv or d in SKIPPED_FOLDERS or (sphinx and d == "_sources"):
                 n = sum(Path(f).suffix.lower() in DOCUMENT_SUFFIXES for _, _, fs in os.walk(folder) for f in fs)
                 if n:
-                    why = "a virtual environment" if venv else "a dependency or cache folder"
+                    why = (
+                        "a virtual environment" if venv
+                        else "Sphinx's copies of the sources; the HTML pages are read" if d == "_sources"
+                        else "a dependency or cache folder"
+                    )  # fmt: skip
                     issues.add(folder, 0, "skipped_folder", f"{n} document file{'s' * (n > 1)} not read: {why}")
                 continue
             kept.append(d)
         dirs[:] = kept
-        found.extend(base / name for name in names if not name.startswith("."))
+        generated = sorted(n for n in names if sphinx and SPHINX_GENERATED.match(n))
+        if generated:
+            n = len(generated)
+            message = f"{n} Sphinx index and search page{'s' * (n > 1)} not read: lists of links, not text"
+            issues.add(base / generated[0], 0, "skipped_file", message)
+        found.extend(base / n for n in names if not n.startswith(".") and n not in generated)
     return sorted(p for p in found if p.is_file())
 
 

@@ -134,6 +134,24 @@ def test_documents_folder_skips_hidden_dependency_and_venv_folders(tmp_path):
     assert [i.kind for i in ds.issues if i.kind != "skipped_folder"] == []  # index.js is inside a skipped folder
 
 
+def test_a_sphinx_html_build_is_read_from_its_pages_alone(tmp_path):
+    page = "<html><body><div role='main'><h1>Guide</h1><p>{}</p></div></body></html>"
+    (tmp_path / "guide.html").write_text(page.format("the guide's own words"))
+    for name in ("genindex.html", "genindex-A.html", "py-modindex.html", "search.html"):
+        (tmp_path / name).write_text(page.format("<a href='guide.html'>guide</a> index entry"))
+    (tmp_path / "_sources").mkdir()
+    (tmp_path / "_sources" / "guide.rst.txt").write_text("Guide\n=====\n\nthe guide's own words\n")
+    ds = load_documents(tmp_path)
+    read = {p.split("#")[0] for p in ds.corpus}
+    assert read == {"_sources/guide.rst", "guide", "genindex", "genindex-A", "py-modindex", "search"}, "no marker"
+    (tmp_path / "searchindex.js").write_text("Search.setIndex({})")
+    ds = load_documents(tmp_path)
+    assert set(ds.corpus) == {"guide#guide-0"}
+    issues = {(Path(i.file).name, i.kind): i.message for i in ds.issues}
+    assert issues[("_sources", "skipped_folder")].startswith("1 document file not read: Sphinx's copies")
+    assert issues[("genindex-A.html", "skipped_file")].startswith("4 Sphinx index and search pages not read")
+
+
 def test_documents_sharing_an_id_keep_the_source_format(tmp_path):
     (tmp_path / "guide.md").write_text("# Guide\nthe markdown source")
     (tmp_path / "guide.html").write_text("<main><h1>Guide</h1><p>the rendered page</p></main>")
