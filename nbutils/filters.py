@@ -21,6 +21,7 @@ __all__ = [
     "drop_near_duplicates",
     "near_duplicate_pairs",
     "roundtrip",
+    "word_overlap",
 ]
 
 _WORD = re.compile(r"\w+")
@@ -59,6 +60,21 @@ class FilterReport:
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
+
+
+_STOP = frozenset(
+    "a an the of to in on for and or is are was were be been it its this that these those what which who whom how "
+    "why when where does do did can could should would will shall may might must i me you we they he she my your our "
+    "their about with by from as at if not no into than then so there here have has had any all some".split()
+)
+
+
+def word_overlap(question: str, passage: str) -> float:
+    """Share of the question's content words (stop words aside, lower-cased) that the passage holds: near 1
+    for a question built from the passage's own words, lower for one that asks in other words (0 when the
+    question has no content word)."""
+    q = {w for w in _words(question) if w not in _STOP}
+    return len(q & set(_words(passage))) / len(q) if q else 0.0
 
 
 def drop_length(pairs: list[Pair], min_words: int, max_words: int) -> tuple[list[Pair], list[Pair]]:

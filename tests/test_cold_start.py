@@ -92,3 +92,32 @@ def test_gold_labels_added_later_are_shown_beside_the_synthetic_ones(suite):
     assert any("gold" in column for column in decide["side_by_side"]), "gold test queries beside synthetic ones"
     summary = metrics(suite, "05_evaluate")["summary"]
     assert {r["test set"].split()[0] for r in summary} == {"synthetic", "gold"}
+
+
+QUESTIONS = [
+    ("q1", "does it still run on my old 32 bit pc", "install.md", "Older 32-bit systems are not supported"),
+    ("q2", "how do I list the folders I want synced", "configuration.md", "Each synced folder is a `[[folder]]` table"),
+    ("q3", "tidepool says 401 what now", "troubleshooting.md", "means the access token is missing or expired"),
+    ("q4", "why are thousands of tiny files so slow", "troubleshooting", "every file needs its own request"),
+]
+
+
+def test_the_bench_retrains_on_a_finished_run_and_scores_hand_written_questions(suite, tmp_path):
+    """``bench/cold_start.py retrain`` and ``ceiling`` on the run above: both train real models on its
+    workspace and score them against the generic model on questions located by their evidence snippets."""
+    questions = tmp_path / "questions.jsonl"
+    rows = [{"id": i, "query": q, "evidence": [{"file": f, "snippet": s}]} for i, q, f, s in QUESTIONS]
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = ["--out", str(suite.parent.parent), "--domain", "docs", "--questions", str(questions)]
+    for cmd, extra in (("retrain", ["--sample", "8"]), ("ceiling", ["--folds", "2"])):
+        results = tmp_path / f"{cmd}.json"
+        r = subprocess.run([PY, "bench/cold_start.py", cmd, *common, *extra, "--results", str(results)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        result = json.loads(results.read_text())
+        assert result["fine-tuned vs base"]["queries"] == 4
+        assert {"base", "fine-tuned", "bm25"} <= set(result["human"])
+    retrain = json.loads((tmp_path / "retrain.json").read_text())
+    assert retrain["pairs"] == 8 < retrain["of"]
+    ceiling = json.loads((tmp_path / "ceiling.json").read_text())
+    assert (ceiling["questions"], ceiling["folds"], ceiling["synthetic_rows"]) == (4, 2, 0)

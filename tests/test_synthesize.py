@@ -182,3 +182,12 @@ def test_generic_examples_are_short_parsable_questions_that_pass_the_filters():
         assert parse_question(question) == question and 4 <= len(question.split()) <= 20
         assert not filters.copied_span(question, passage, 8) and len(passage.split()) <= 60
     assert len({q.split()[0] for _, q in examples}) >= 3, "varied openings, so the model does not learn one"
+
+
+def test_word_overlap_is_the_share_of_the_question_s_content_words_in_the_passage():
+    passage = "Run npm ci to install the exact versions in package-lock.json, skipping optional dependencies."
+    copied = "How does npm ci install the exact versions?"  # npm, ci, install, exact, versions
+    assert filters.word_overlap(copied, passage) == 1.0
+    assert filters.word_overlap("What makes a reproducible build on my server?", passage) == 0.0
+    assert filters.word_overlap("Why does npm ci fail on my laptop?", passage) == pytest.approx(2 / 4)
+    assert filters.word_overlap("What is it?", passage) == 0.0, "no content word"
