@@ -236,12 +236,19 @@ def _decoded_lines(path: Path, issues: DataIssues, keepends: bool = False, heade
 
 
 def _decode_document(data: bytes) -> tuple[str, int, int]:
-    """A document's bytes as text: UTF-8, or UTF-16 when it starts with a UTF-16 byte order mark.
+    """A document's bytes as text: UTF-8, or UTF-16 when it starts with a UTF-16 byte order mark; a leading
+    byte order mark is dropped and Windows (``\\r\\n``) and old Mac (``\\r``) line ends become ``\\n``, so
+    headings and front matter read the same in every file.
 
     Returns:
         ``(text, bad, line)``: bytes that are not UTF-8 become U+FFFD; ``bad`` counts them and ``line`` is
         the line of the first (0 when all decoded).
     """
+    text, bad, line = _decoded(data)
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), bad, line
+
+
+def _decoded(data: bytes) -> tuple[str, int, int]:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), 0, 0

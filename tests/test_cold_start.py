@@ -116,7 +116,7 @@ def test_the_bench_retrains_on_a_finished_run_and_scores_hand_written_questions(
         assert r.returncode == 0, r.stderr[-3000:]
         result = json.loads(results.read_text())
         assert result["fine-tuned vs base"]["queries"] == 4
-        assert {"base", "fine-tuned", "bm25"} <= set(result["human"])
+        assert {"base", "fine-tuned"} <= set(result["human"])
     retrain = json.loads((tmp_path / "retrain.json").read_text())
     assert retrain["pairs"] == 8 < retrain["of"]
     ceiling = json.loads((tmp_path / "ceiling.json").read_text())

@@ -152,6 +152,19 @@ def test_a_sphinx_html_build_is_read_from_its_pages_alone(tmp_path):
     assert issues[("genindex-A.html", "skipped_file")].startswith("4 Sphinx index and search pages not read")
 
 
+def test_windows_line_ends_and_a_byte_order_mark_read_like_plain_files(tmp_path):
+    (tmp_path / "win.md").write_bytes(b"---\r\ntitle: Win Doc\r\n---\r\n\r\n# Setup\r\n\r\nRun the installer.\r\n")
+    (tmp_path / "bom.md").write_bytes(b"\xef\xbb\xbf# Plain Heading\n\nMore text.\n")
+    (tmp_path / "api.rst").write_bytes(b"API\r\n===\r\n\r\nCall it.\r\n")
+    ds = load_documents(tmp_path)
+    got = {pid: (p.title, p.text) for pid, p in ds.corpus.items()}
+    assert got == {
+        "win#setup-0": ("Win Doc", "Setup\nRun the installer."),
+        "bom#plain-heading-0": ("Plain Heading", "More text."),
+        "api#api-0": ("API", "Call it."),
+    }
+
+
 def test_documents_sharing_an_id_keep_the_source_format(tmp_path):
     (tmp_path / "guide.md").write_text("# Guide\nthe markdown source")
     (tmp_path / "guide.html").write_text("<main><h1>Guide</h1><p>the rendered page</p></main>")
