@@ -139,7 +139,7 @@ class CommonParams:
     """Keys every notebook receives."""
 
     domain: str = "python_docs"  # domain name, outputs go to <outputs_dir>/<domain>/
-    data_dir: str = "builtin:python-docs"  # BEIR folder, folder of .md/.txt/.rst/.html files, or builtin:python-docs
+    data_dir: str = "builtin:python-docs"  # BEIR folder, folder of .md/.mdx/.txt/.rst/.html files, or builtin:python-docs
     gold_file: str = ""  # optional JSONL of gold pairs {"query", "positives"}, builtin domains bring their own
     clicks_file: str = ""  # optional click log, CSV or JSONL: query, doc_id, clicks or timestamp
     outputs_dir: str = "outputs"  # where reports, metrics and work files are written
@@ -542,7 +542,7 @@ def _check_paths(values: dict[str, Any], base: Path) -> None:
     data_dir = values["data_dir"]
     if not data_dir.strip():
         raise ParamsError(
-            "data_dir: empty; give a folder of .md/.txt/.rst/.html files, a BEIR folder, or builtin:python-docs"
+            "data_dir: empty; give a folder of .md/.mdx/.txt/.rst/.html files, a BEIR folder, or builtin:python-docs"
         )
     if is_builtin(data_dir):
         name = data_dir.split(":", 1)[1]
@@ -646,7 +646,7 @@ def load_params(domain: str, path: str | Path, overrides: list[str] | None = Non
         source = f"{path} (with --set)"
     if "data_dir" not in raw:
         raise ParamsError(
-            f"{source}: data_dir is required: a folder of .md/.txt/.rst/.html files, a BEIR folder, "
+            f"{source}: data_dir is required: a folder of .md/.mdx/.txt/.rst/.html files, a BEIR folder, "
             "or builtin:python-docs for the demo corpus"
         )
     return validate(raw, source)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .markup import html_to_markdown, rst_to_markdown
+from .markup import html_to_markdown, mdx_to_markdown, rst_to_markdown
 from .paths import atomic_write_text
 
 __all__ = [
@@ -501,11 +501,21 @@ def _clean_inline(text: str, labels: set[str]) -> str:
     return restore(_ESCAPED.sub(r"\1", text))
 
 
+_CONTAINER = re.compile(  # ":::tip Title", ":::tip[Title]", ":::" (Docusaurus, VitePress); '!!! note "Title"' (MkDocs)
+    r"^\s*(?::{3,}\s*(?:\{?[\w-]+\}?)?\s*\[?(.*?)\]?|(?:!!!|\?\?\?\+?)\s+[\w-]+(?:\s[\w\s-]*?)?(?:\s*\"(.*)\")?)\s*$"
+)
+
+
 def _clean_lines(lines: list[str]) -> list[str]:
-    """Drop blockquote markers, table rule rows and thematic breaks (``---`` after a blank line)."""
+    """Drop blockquote markers, table rule rows, thematic breaks (``---`` after a blank line) and the fence
+    lines of container blocks (Docusaurus and VitePress admonitions, ``:::tip Title`` … ``:::``; MkDocs'
+    ``!!! note "Title"``), whose title alone stays."""
     out: list[str] = []
     for line in lines:
         line = _BLOCKQUOTE.sub("", line)
+        container = _CONTAINER.match(line)
+        if container:
+            line = container.group(1) or container.group(2) or ""
         if _TABLE_RULE.match(line) or (_THEMATIC_BREAK.match(line) and not (out and out[-1].strip())):
             line = ""
         out.append(line.rstrip())
@@ -721,8 +731,8 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
     return path.stem
 
 
-DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".rst": "rst", ".html": "html",
-                     ".htm": "html"}  # fmt: skip
+DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".mdx": "mdx", ".txt": "text", ".rst": "rst",
+                     ".html": "html", ".htm": "html"}  # fmt: skip
 
 
 def _as_markdown(kind: str, text: str) -> tuple[str, str]:
@@ -731,6 +741,8 @@ def _as_markdown(kind: str, text: str) -> tuple[str, str]:
         return html_to_markdown(text)
     if kind == "rst":
         return "", rst_to_markdown(text)
+    if kind == "mdx":
+        return "", mdx_to_markdown(text)
     return "", text
 
 

@@ -1,4 +1,4 @@
-"""HTML and reStructuredText pages turned into the Markdown the document loader already reads.
+"""HTML, reStructuredText and MDX pages turned into the Markdown the document loader already reads.
 
 Exported documentation rarely comes as Markdown alone: Sphinx and wiki exports are HTML, Sphinx sources
 are reStructuredText. Each converter keeps what a reader needs (headings, paragraphs, lists, tables as
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-__all__ = ["html_to_markdown", "rst_to_markdown"]
+__all__ = ["html_to_markdown", "mdx_to_markdown", "rst_to_markdown"]
 
 # --------------------------------------------------------------------------- HTML
 
@@ -422,3 +422,51 @@ class _Rst:
             self._code(lines[j:end])
             return end
         return i + 1
+
+
+# --------------------------------------------------------------------------- MDX
+
+_MDX_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+_MDX_ESM = re.compile(r"^(import|export)\s")
+_MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
+_JSX_TAG = re.compile(r"</?[A-Z][\w.]*(?:\s[^<>]*?)?/?>")
+
+
+def mdx_to_markdown(text: str) -> str:
+    """An MDX page (Markdown with JSX, as Docusaurus and others write docs) as Markdown: outside code fences,
+    ``import``/``export`` blocks and ``{/* … */}`` comments go, and JSX component tags (``<Tabs>``,
+    ``<TabItem value="mac">``, ``<DocCardList />``: names starting with a capital) are removed, their text
+    kept. Front matter and everything else are left to the Markdown cleaner.
+
+    Example:
+        >>> mdx_to_markdown("import Tabs from '@theme/Tabs';\\n\\n<Tabs><TabItem>Run it.</TabItem></Tabs>")
+        'Run it.'
+    """
+    runs: list[tuple[bool, list[str]]] = []  # (code, lines)
+    fence = ""
+    esm = False
+    for line in text.split("\n"):
+        m = _MDX_FENCE.match(line)
+        if fence or m:
+            closing = fence and m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence)
+            if not fence:
+                fence = m.group(1)
+            elif closing and not line.strip()[len(m.group(1)) :]:
+                fence = ""
+            _add(runs, True, line)
+            continue
+        previous_blank = not runs or not runs[-1][1][-1].strip()
+        if esm or (_MDX_ESM.match(line) and previous_blank):
+            esm = bool(line.strip())  # an import/export block ends at a blank line
+            continue
+        _add(runs, False, line)
+    return "\n".join(
+        "\n".join(lines) if code else _JSX_TAG.sub("", _MDX_COMMENT.sub("", "\n".join(lines))) for code, lines in runs
+    )
+
+
+def _add(runs: list[tuple[bool, list[str]]], code: bool, line: str) -> None:
+    if runs and runs[-1][0] == code:
+        runs[-1][1].append(line)
+    else:
+        runs.append((code, [line]))

@@ -113,7 +113,7 @@ def test_documents_folder(tmp_path):
     assert ds.corpus["a#alpha-0"].title == "Alpha"
     assert [i.kind for i in ds.issues] == ["skipped_file", "empty_text"]
     skipped = ds.issues.items[0]
-    assert skipped.message.startswith("2 .csv files not read; the loader reads .md, .markdown, .txt, .rst, .html")
+    assert skipped.message.startswith("2 .csv files not read; the loader reads .md, .markdown, .mdx, .txt, .rst, .html")
 
 
 def test_documents_folder_skips_hidden_dependency_and_venv_folders(tmp_path):

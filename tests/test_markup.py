@@ -1,6 +1,6 @@
-"""HTML and reStructuredText pages read as the Markdown the loader chunks."""
+"""HTML, reStructuredText and MDX pages read as the Markdown the loader chunks."""
 
-from nbutils.data import load_documents
+from nbutils.data import chunk_document, load_documents
 from nbutils.markup import html_to_markdown, rst_to_markdown
 
 SPHINX_PAGE = """<!DOCTYPE html>
@@ -132,3 +132,66 @@ def test_html_and_rst_files_load_as_passages_with_titles_and_sections(tmp_path):
     assert [(i.file.endswith("empty.htm"), i.kind, i.message) for i in ds.issues] == [
         (True, "empty_text", "no text left once the html markup is removed")
     ]
+
+
+MDX = """---
+title: Installation
+---
+
+import Tabs from '@theme/Tabs';
+import {
+  Note,
+} from '@site/src/components';
+
+export const toc = [{value: 'x', id: 'x'}];
+
+# Installation
+
+{/* editors only */}
+
+Install the CLI with your package manager.
+
+<Tabs groupId="os">
+  <TabItem value="mac" label="macOS">
+
+```jsx
+import Tabs from '@theme/Tabs';
+<Tabs>{/* kept: code */}</Tabs>
+```
+
+  </TabItem>
+</Tabs>
+
+:::tip Upgrading
+
+Run `tidepool self-update` to move to the newest release.
+
+:::
+
+<Note>The binary needs <b>40 MB</b> of disk.</Note>
+
+<DocCardList />
+"""
+
+
+def test_an_mdx_page_keeps_its_text_and_code_and_drops_imports_comments_and_components(tmp_path):
+    (tmp_path / "install.mdx").write_text(MDX, encoding="utf-8")
+    ds = load_documents(tmp_path)
+    assert [(pid, p.title) for pid, p in ds.corpus.items()] == [("install#installation-0", "Installation")]
+    text = ds.corpus["install#installation-0"].text
+    assert text == (
+        "Install the CLI with your package manager.\n\n"
+        "```jsx\nimport Tabs from '@theme/Tabs';\n<Tabs>{/* kept: code */}</Tabs>\n```\n\n"
+        "Upgrading\n\nRun `tidepool self-update` to move to the newest release.\n\n"
+        "The binary needs 40 MB of disk."
+    )
+
+
+def test_container_fences_in_markdown_keep_only_their_title():
+    md = "# Use\n\n::: warning Data loss\nThe --delete flag removes remote files.\n:::\n\n:::note\nPlain note.\n:::\n"
+    (passage,) = chunk_document("use", "Use", md, markdown=True)
+    assert passage.text == "Data loss\nThe --delete flag removes remote files.\n\nPlain note."
+    mkdocs = '# Use\n\n!!! note "Keep in mind"\n    Sync needs a token.\n\n!!! tip\n    Tip text.\n\n'
+    mkdocs += "!!!bold claim stays\n"
+    (passage,) = chunk_document("use", "Use", mkdocs, markdown=True)
+    assert passage.text == "Keep in mind\n    Sync needs a token.\n\n    Tip text.\n\n!!!bold claim stays"
