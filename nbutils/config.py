@@ -139,7 +139,7 @@ class CommonParams:
     """Keys every notebook receives."""
 
     domain: str = "python_docs"  # domain name, outputs go to <outputs_dir>/<domain>/
-    data_dir: str = "builtin:python-docs"  # folder of documents (.md, .rst, .html, …), BEIR folder or builtin:python-docs
+    data_dir: str = "builtin:python-docs"  # folder of documents (.md, .rst, .html…), BEIR folder, builtin:python-docs
     gold_file: str = ""  # optional JSONL of gold pairs {"query", "positives"}, builtin domains bring their own
     clicks_file: str = ""  # optional click log, CSV or JSONL: query, doc_id, clicks or timestamp
     outputs_dir: str = "outputs"  # where reports, metrics and work files are written
