@@ -1,4 +1,4 @@
-"""Loading domain data: BEIR folders, folders of Markdown/text/reST/HTML documents, gold pairs and click logs.
+"""Loading domain data: BEIR folders, folders of documents (Markdown, reST, HTML, PDF, …), gold pairs, click logs.
 
 Every loader reports bad input (duplicate ids, empty texts, malformed lines, references to unknown
 ids) as :class:`DataIssue` records naming the file and line, and keeps going with the good rows.
@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .markup import html_to_markdown, mdx_to_markdown, rst_to_markdown
+from tqdm.auto import tqdm
+
+from .markup import html_to_markdown, mdx_to_markdown, pdf_to_markdown, rst_to_markdown
 from .paths import atomic_write_text
 
 __all__ = [
@@ -423,6 +425,8 @@ _HTML_TAG = re.compile(
     re.I,
 )
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+_ESCAPED_AT_START = re.compile(r"(?m)^(\s{0,3})\\([!-/:-@\[-`{-~])")  # "\# not a heading"
+_WORD_JOINER = "\u2060"  # invisible, and dropped by the tokenizers: keeps an escaped "#" or "```" plain text
 _BLOCKQUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 _TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-+:?\s*\|)+\s*(?::?-+:?\s*)?$")
 _THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
@@ -479,8 +483,9 @@ def _link_label(label: str) -> str:
 def _clean_inline(text: str, labels: set[str]) -> str:
     """Drop comments, link definitions and HTML tags of Markdown prose; links become their text.
 
-    Backslash escapes are undone. Inline code spans are set aside first, so nothing inside backticks
-    is changed.
+    Backslash escapes are undone; one at the start of a line (``\\# text``, ``\\---``) leaves a word joiner
+    before the character, so the line does not read as a heading, rule or fence later. Inline code spans
+    are set aside first, so nothing inside backticks is changed.
     """
     codes: list[str] = []
 
@@ -498,6 +503,7 @@ def _clean_inline(text: str, labels: set[str]) -> str:
     text = _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
     text = _AUTOLINK.sub(r"\1", _SHORTCUT.sub(shortcut, text))
     text = _HTML_TAG.sub(lambda m: "`" if m.group(1).lower() == "code" else "", text)
+    text = _ESCAPED_AT_START.sub(lambda m: f"{m.group(1)}{_WORD_JOINER}{m.group(2)}", text)
     return restore(_ESCAPED.sub(r"\1", text))
 
 
@@ -732,7 +738,7 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
 
 
 DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".mdx": "mdx", ".txt": "text", ".rst": "rst",
-                     ".html": "html", ".htm": "html"}  # fmt: skip
+                     ".html": "html", ".htm": "html", ".pdf": "pdf"}  # fmt: skip
 
 
 def _as_markdown(kind: str, text: str) -> tuple[str, str]:
@@ -825,16 +831,17 @@ def _one_per_id(root: Path, files: list[Path], issues: DataIssues) -> list[Path]
 
 
 def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
-    """Load every ``.md``, ``.txt``, ``.rst`` and ``.html`` file under ``folder`` and chunk it into passages.
+    """Load every document under ``folder`` (the suffixes in ``DOCUMENT_SUFFIXES``) and chunk it into passages.
 
     The document id is the file's path relative to ``folder`` without its suffix. A file's title is
     its first heading or first line; a ``.md`` file's front matter ``title:`` comes first, an HTML page's
     first ``<h1>`` or ``<title>``. ``.md`` files are cleaned of Markdown markup (see :func:`chunk_document`);
-    ``.rst`` and ``.html`` files are first turned into Markdown (:mod:`nbutils.markup`: page chrome,
-    directives and tags go); ``.txt`` files are taken as they are. Files of other kinds are reported as
-    ``skipped_file``, one issue per suffix. Hidden files and folders, dependency folders and virtual
-    environments are not read (see :func:`_document_files`), and where two files share an id, one is
-    (:func:`_one_per_id`).
+    ``.rst``, ``.html``, ``.mdx`` and ``.pdf`` files are first turned into Markdown (:mod:`nbutils.markup`:
+    page chrome, directives, tags and running headers go); ``.txt`` files are taken as they are. A PDF
+    with no text layer is reported as ``unreadable_text``, one pypdf cannot open as ``read_error``. Files
+    of other kinds are reported as ``skipped_file``, one issue per suffix. Hidden files and folders,
+    dependency folders and virtual environments are not read (see :func:`_document_files`), and where two
+    files share an id, one is (:func:`_one_per_id`).
 
     Files are read as UTF-8 (UTF-16 when they start with its byte order mark). Bytes that are not UTF-8
     become U+FFFD and are reported as ``bad_encoding``; control characters are stripped. A file that is
@@ -850,11 +857,24 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     everything = _document_files(root, issues)
     _skipped_files(root, everything, issues)
     files = _one_per_id(root, [p for p in everything if p.suffix.lower() in DOCUMENT_SUFFIXES], issues)
-    for path in files:
+    slow = sum(p.suffix.lower() == ".pdf" for p in files) >= 20 or len(files) >= 2000
+    for path in tqdm(files, desc="reading documents", unit="file", disable=not slow):
+        kind = DOCUMENT_SUFFIXES[path.suffix.lower()]
+        title = ""
         try:
-            text, bad, bad_line = _decode_document(path.read_bytes())
+            data = path.read_bytes()
+            if kind == "pdf":
+                (title, text), bad, bad_line = pdf_to_markdown(data), 0, 0
+            else:
+                text, bad, bad_line = _decode_document(data)
         except OSError as e:
             issues.add(path, 0, "read_error", f"cannot read the file ({e.strerror or e})")
+            continue
+        except ValueError as e:  # a PDF pypdf cannot read or open
+            issues.add(path, 0, "read_error", str(e))
+            continue
+        if kind == "pdf" and not text.strip():
+            issues.add(path, 0, "unreadable_text", "the PDF has no text layer (scanned pages need OCR first)")
             continue
         if not text.strip():
             issues.add(path, 0, "empty_text", "document is empty")
@@ -869,8 +889,8 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
             issues.add(path, bad_line, "bad_encoding", message)
         text = _strip_controls(text)
         doc_id = path.relative_to(root).with_suffix("").as_posix()
-        kind = DOCUMENT_SUFFIXES[path.suffix.lower()]
-        title, text = _as_markdown(kind, text)
+        if kind != "pdf":
+            title, text = _as_markdown(kind, text)
         markdown = kind != "text"
         title = title or _doc_title(path, text, markdown)
         passages = chunk_document(doc_id, title, text, chunk_words, markdown)

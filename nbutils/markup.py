@@ -1,4 +1,4 @@
-"""HTML, reStructuredText and MDX pages turned into the Markdown the document loader already reads.
+"""HTML, reStructuredText, MDX and PDF documents turned into the Markdown the document loader already reads.
 
 Exported documentation rarely comes as Markdown alone: Sphinx and wiki exports are HTML, Sphinx sources
 are reStructuredText. Each converter keeps what a reader needs (headings, paragraphs, lists, tables as
@@ -15,9 +15,10 @@ Example::
 from __future__ import annotations
 
 import re
+from collections import Counter
 from html.parser import HTMLParser
 
-__all__ = ["html_to_markdown", "mdx_to_markdown", "rst_to_markdown"]
+__all__ = ["html_to_markdown", "mdx_to_markdown", "pdf_to_markdown", "rst_to_markdown"]
 
 # --------------------------------------------------------------------------- HTML
 
@@ -470,3 +471,123 @@ def _add(runs: list[tuple[bool, list[str]]], code: bool, line: str) -> None:
         runs[-1][1].append(line)
     else:
         runs.append((code, [line]))
+
+
+# --------------------------------------------------------------------------- PDF
+
+_NUMBERS = re.compile(r"\d+")
+_TOC_ENTRY = re.compile(r"(\.\s?){4,}\s*[\divxlc]+\s*$", re.I)  # "2.1 Naming . . . . . 3"
+_BULLET = re.compile(r"^\s*[•◦▪‣●○■□–]\s*")
+_MARKDOWN_START = re.compile(r"^(#|```|~~~|---|===|:::|!!!)")
+
+
+def _line_key(line: str) -> str:
+    return _NUMBERS.sub("#", " ".join(line.split()).lower())
+
+
+def _pdf_outline(reader) -> dict[int, list[tuple[int, str]]]:
+    """The PDF's bookmarks as ``{page index: [(depth, title), …]}`` (empty when it has none)."""
+    found: dict[int, list[tuple[int, str]]] = {}
+
+    def walk(items, depth: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+                continue
+            try:
+                page = reader.get_destination_page_number(item)
+            except Exception:  # noqa: BLE001 - a broken bookmark is skipped, the text is still read
+                continue
+            title = " ".join(str(getattr(item, "title", "") or "").split())
+            if title and page is not None and page >= 0:
+                found.setdefault(page, []).append((depth, title))
+
+    try:
+        walk(reader.outline, 0)
+    except Exception:  # noqa: BLE001 - an unreadable outline leaves the pages without headings
+        return {}
+    return found
+
+
+def pdf_to_markdown(data: bytes) -> tuple[str, str]:
+    """A PDF's text layer as ``(title, markdown)`` (pypdf).
+
+    Lines repeated on many pages (running headers and footers, page numbers) and table-of-contents entries
+    go; the PDF's bookmarks become headings where they point; lines are joined into paragraphs (a short
+    line ending a sentence closes one; bullets start list items) and words hyphenated across lines are
+    rejoined. The title is the document's ``/Title`` metadata, else its first line. A scanned PDF has no
+    text layer and gives ``""``: the loader reports it.
+
+    Raises:
+        ValueError: for a file pypdf cannot read, or an encrypted one it cannot open without a password.
+    """
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on slightly broken files are not the user's
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ValueError("the PDF is encrypted; save a copy without a password")
+        pages = [(page.extract_text() or "").split("\n") for page in reader.pages]
+        outline = _pdf_outline(reader)
+        meta = reader.metadata
+        title = " ".join(str(meta.title or "").split()) if meta is not None else ""
+    except (PyPdfError, KeyError, TypeError, AttributeError, OSError) as e:  # pypdf's errors on broken files
+        raise ValueError(f"not a readable PDF ({type(e).__name__}: {e})") from e
+    counts = Counter(k for lines in pages for k in {_line_key(x) for x in lines if x.strip()})
+    limit = max(3, 0.3 * len(pages))
+    repeated = {k for k, c in counts.items() if c >= limit} if len(pages) >= 3 else set()
+    first = next((x.strip() for lines in pages for x in lines if x.strip()), "")
+    stream: list[str] = []
+    for n, lines in enumerate(pages):
+        kept = [x.strip() for x in lines if x.strip() and _line_key(x) not in repeated and not x.strip().isdigit()]
+        kept = ["\\" + x if _MARKDOWN_START.match(x) else x for x in kept]  # a "# comment" is no heading
+        for depth, heading in outline.get(n, []):
+            mark = f"{'#' * min(depth + 1, 6)} {heading}"
+            key = _line_key(heading)
+            at = next((i for i, x in enumerate(kept) if _line_key(x).endswith(key) or key.endswith(_line_key(x))), None)
+            if at is None:
+                stream.append(mark)
+            else:
+                stream += [*kept[:at], mark]
+                kept = kept[at + 1 :]
+        stream += kept
+    return title or first[:100], "\n\n".join(_pdf_paragraphs(stream))
+
+
+def _pdf_paragraphs(stream: list[str]) -> list[str]:
+    """Lines of text (``#`` headings among them; text lines that would read as Markdown syntax come escaped)
+    joined into paragraphs and list items."""
+    widths = sorted(len(x) for x in stream if not x.startswith("#"))
+    typical = widths[len(widths) * 3 // 4] if widths else 80
+    out: list[str] = []
+    para = ""
+
+    def flush() -> None:
+        nonlocal para
+        if para.strip():
+            out.append(para)
+        para = ""
+
+    for line in stream:
+        if line.startswith("#"):
+            flush()
+            out.append(line)
+            continue
+        if _TOC_ENTRY.search(line):
+            continue
+        if _BULLET.match(line):
+            flush()
+            para, line = "- ", _BULLET.sub("", line)
+        if para.endswith("-") and line[:1].islower() and para[-2:-1].isalpha():
+            para = para[:-1] + line
+        else:
+            para = para + line if para in ("", "- ") else f"{para} {line}"
+        if line.endswith((".", ":", "!", "?")) and len(line) < 0.8 * typical:
+            flush()
+    flush()
+    return out

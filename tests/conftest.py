@@ -70,6 +70,37 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def write_pdf(path: Path, pages: list[list[str]], outline=(), title: str | None = None, password: str = "") -> Path:
+    """A real PDF (pypdf) whose pages hold ``pages``' lines in Helvetica, one under the other; ``outline``:
+    ``(bookmark title, page index)`` pairs; ``title``: the ``/Title`` metadata; ``password``: encrypted."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    font = {"/Type": "/Font", "/Subtype": "/Type1", "/BaseFont": "/Helvetica", "/Encoding": "/WinAnsiEncoding"}
+    font = DictionaryObject({NameObject(k): NameObject(v) for k, v in font.items()})
+    writer = PdfWriter()
+    for lines in pages:
+        page = writer.add_blank_page(612, 792)
+        fonts = DictionaryObject({NameObject("/F1"): font})
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+        stream = DecodedStreamObject()
+        shown = " ".join(f"({esc(x)}) Tj T*" for x in lines)
+        stream.set_data(f"BT /F1 11 Tf 14 TL 72 740 Td {shown} ET".encode("cp1252"))
+        page.replace_contents(stream)
+    for text, n in outline:
+        writer.add_outline_item(title=text, page_number=n)
+    if title:
+        writer.add_metadata({"/Title": title})
+    if password:
+        writer.encrypt(password, algorithm="RC4-128")
+    with open(path, "wb") as f:
+        writer.write(f)
+    return path
+
+
 @pytest.fixture
 def beir_dir(tmp_path: Path) -> Path:
     """A small, valid BEIR folder about pets, astronomy and cooking."""

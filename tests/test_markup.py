@@ -1,7 +1,10 @@
-"""HTML, reStructuredText and MDX pages read as the Markdown the loader chunks."""
+"""HTML, reStructuredText, MDX and PDF documents read as the Markdown the loader chunks."""
+
+from pathlib import Path
 
 from nbutils.data import chunk_document, load_documents
-from nbutils.markup import html_to_markdown, rst_to_markdown
+from nbutils.markup import html_to_markdown, pdf_to_markdown, rst_to_markdown
+from tests.conftest import write_pdf
 
 SPHINX_PAGE = """<!DOCTYPE html>
 <html><head><title>Widgets &#8212; Widget 2.1 documentation</title>
@@ -195,3 +198,49 @@ def test_container_fences_in_markdown_keep_only_their_title():
     mkdocs += "!!!bold claim stays\n"
     (passage,) = chunk_document("use", "Use", mkdocs, markdown=True)
     assert passage.text == "Keep in mind\n    Sync needs a token.\n\n    Tip text.\n\n!!!bold claim stays"
+
+
+GUIDE = [
+    ["Sync Guide", "Tidepool keeps folders in sync between laptops and a", "bucket. It is a single binary.", "1"],
+    ["Sync Guide", "2.1 Authentication", "The error 401 means the token is missing or ex-",
+     "pired. Create a new token.", "\u2022 Tokens last thirty days.", "Contents . . . . . . . . 4", "2"],
+    ["Sync Guide", "# not a heading: a comment line from a code sample.", "3"],
+]  # fmt: skip
+
+
+def test_a_pdf_keeps_its_text_drops_running_headers_and_page_numbers_and_takes_headings_from_bookmarks(tmp_path):
+    path = write_pdf(tmp_path / "guide.pdf", GUIDE, [("Overview", 0), ("2.1 Authentication", 1)], "The Sync Guide")
+    title, markdown = pdf_to_markdown(path.read_bytes())
+    assert title == "The Sync Guide"
+    assert markdown.split("\n\n") == [
+        "# Overview",
+        "Tidepool keeps folders in sync between laptops and a bucket. It is a single binary.",
+        "# 2.1 Authentication",
+        "The error 401 means the token is missing or expired. Create a new token.",
+        "- Tokens last thirty days.",
+        "\\# not a heading: a comment line from a code sample.",
+    ]
+    ds = load_documents(tmp_path)
+    assert list(ds.corpus) == ["guide#overview-0", "guide#2-1-authentication-0"]
+    assert ds.corpus["guide#overview-0"].title == "The Sync Guide"
+    text = ds.corpus["guide#2-1-authentication-0"].text
+    assert text.endswith("- Tokens last thirty days.\n\n\u2060# not a heading: a comment line from a code sample.")
+
+
+def test_an_escaped_markdown_character_at_a_line_start_stays_text():
+    md = "# Use\n\nIntro.\n\n\\# a comment, not a heading\n\nA line\n\\---\n\n\\```not a fence"
+    (passage,) = chunk_document("use", "Use", md, markdown=True)
+    assert passage.text.replace("\u2060", "") == "Intro.\n\n# a comment, not a heading\n\nA line\n---\n\n```not a fence"
+
+
+def test_pdfs_without_text_broken_or_encrypted_are_reported_and_skipped(tmp_path):
+    write_pdf(tmp_path / "scan.pdf", [[], []])
+    write_pdf(tmp_path / "locked.pdf", [["Secret text here."]], password="pw")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    write_pdf(tmp_path / "plain.pdf", [["Short Title", "Body text of a plain PDF without bookmarks."]])
+    ds = load_documents(tmp_path)
+    assert [(pid, p.title) for pid, p in ds.corpus.items()] == [("plain#short-title-0", "Short Title")]
+    issues = {Path(i.file).name: (i.kind, i.message) for i in ds.issues}
+    assert issues["scan.pdf"] == ("unreadable_text", "the PDF has no text layer (scanned pages need OCR first)")
+    assert issues["locked.pdf"] == ("read_error", "the PDF is encrypted; save a copy without a password")
+    assert issues["broken.pdf"][0] == "read_error" and issues["broken.pdf"][1].startswith("not a readable PDF (")
