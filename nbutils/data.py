@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .markup import html_to_markdown, mdx_to_markdown, pdf_to_markdown, rst_to_markdown
+from .markup import docx_to_markdown, html_to_markdown, mdx_to_markdown, pdf_to_markdown, rst_to_markdown
 from .paths import atomic_write_text
 
 __all__ = [
@@ -738,7 +738,8 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
 
 
 DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".mdx": "mdx", ".txt": "text", ".rst": "rst",
-                     ".html": "html", ".htm": "html", ".pdf": "pdf"}  # fmt: skip
+                     ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx"}  # fmt: skip
+BINARY_KINDS = {"pdf": pdf_to_markdown, "docx": docx_to_markdown}  # read from bytes, not decoded as text
 
 
 def _as_markdown(kind: str, text: str) -> tuple[str, str]:
@@ -836,12 +837,12 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     The document id is the file's path relative to ``folder`` without its suffix. A file's title is
     its first heading or first line; a ``.md`` file's front matter ``title:`` comes first, an HTML page's
     first ``<h1>`` or ``<title>``. ``.md`` files are cleaned of Markdown markup (see :func:`chunk_document`);
-    ``.rst``, ``.html``, ``.mdx`` and ``.pdf`` files are first turned into Markdown (:mod:`nbutils.markup`:
-    page chrome, directives, tags and running headers go); ``.txt`` files are taken as they are. A PDF
-    with no text layer is reported as ``unreadable_text``, one pypdf cannot open as ``read_error``. Files
-    of other kinds are reported as ``skipped_file``, one issue per suffix. Hidden files and folders,
-    dependency folders and virtual environments are not read (see :func:`_document_files`), and where two
-    files share an id, one is (:func:`_one_per_id`).
+    ``.rst``, ``.html``, ``.mdx``, ``.pdf`` and ``.docx`` files are first turned into Markdown
+    (:mod:`nbutils.markup`: page chrome, directives, tags and running headers go); ``.txt`` files are taken
+    as they are. A PDF with no text layer is reported as ``unreadable_text``, a PDF or Word file that
+    cannot be opened as ``read_error``. Files of other kinds are reported as ``skipped_file``, one issue
+    per suffix. Hidden files and folders, dependency folders and virtual environments are not read (see
+    :func:`_document_files`), and where two files share an id, one is (:func:`_one_per_id`).
 
     Files are read as UTF-8 (UTF-16 when they start with its byte order mark). Bytes that are not UTF-8
     become U+FFFD and are reported as ``bad_encoding``; control characters are stripped. A file that is
@@ -863,14 +864,14 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
         title = ""
         try:
             data = path.read_bytes()
-            if kind == "pdf":
-                (title, text), bad, bad_line = pdf_to_markdown(data), 0, 0
+            if kind in BINARY_KINDS:
+                (title, text), bad, bad_line = BINARY_KINDS[kind](data), 0, 0
             else:
                 text, bad, bad_line = _decode_document(data)
         except OSError as e:
             issues.add(path, 0, "read_error", f"cannot read the file ({e.strerror or e})")
             continue
-        except ValueError as e:  # a PDF pypdf cannot read or open
+        except ValueError as e:  # a PDF or Word file its reader cannot open
             issues.add(path, 0, "read_error", str(e))
             continue
         if kind == "pdf" and not text.strip():
@@ -889,7 +890,7 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
             issues.add(path, bad_line, "bad_encoding", message)
         text = _strip_controls(text)
         doc_id = path.relative_to(root).with_suffix("").as_posix()
-        if kind != "pdf":
+        if kind not in BINARY_KINDS:
             title, text = _as_markdown(kind, text)
         markdown = kind != "text"
         title = title or _doc_title(path, text, markdown)

@@ -1,4 +1,4 @@
-"""HTML, reStructuredText, MDX and PDF documents turned into the Markdown the document loader already reads.
+"""HTML, reStructuredText, MDX, PDF and Word documents turned into the Markdown the document loader reads.
 
 Exported documentation rarely comes as Markdown alone: Sphinx and wiki exports are HTML, Sphinx sources
 are reStructuredText. Each converter keeps what a reader needs (headings, paragraphs, lists, tables as
@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from html.parser import HTMLParser
 
-__all__ = ["html_to_markdown", "mdx_to_markdown", "pdf_to_markdown", "rst_to_markdown"]
+__all__ = ["docx_to_markdown", "html_to_markdown", "mdx_to_markdown", "pdf_to_markdown", "rst_to_markdown"]
 
 # --------------------------------------------------------------------------- HTML
 
@@ -591,3 +591,61 @@ def _pdf_paragraphs(stream: list[str]) -> list[str]:
             flush()
     flush()
     return out
+
+
+# --------------------------------------------------------------------------- Word (.docx)
+
+_DOCX_HEADING = re.compile(r"^heading (\d)$", re.I)
+
+
+def _escaped(text: str) -> str:
+    return "\\" + text if _MARKDOWN_START.match(text) else text
+
+
+def docx_to_markdown(data: bytes) -> tuple[str, str]:
+    """A Word document's text as ``(title, markdown)`` (python-docx), in reading order.
+
+    Paragraphs styled ``Heading 1`` … ``Heading 6`` become headings, list paragraphs (a ``List`` style or
+    numbering) list items, tables one ``a | b`` row per line (a merged cell once). The title is the
+    document's core property ``title``, else its first ``Title``-styled paragraph. Headers, footers,
+    comments and tracked deletions are not read.
+
+    Raises:
+        ValueError: for a file python-docx cannot open (not a ``.docx``, damaged, or password-protected).
+    """
+    import io
+    import zipfile
+
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise ValueError(f"not a readable Word document ({type(e).__name__}: {e}); save it again as .docx") from e
+    title = " ".join((document.core_properties.title or "").split())
+    blocks: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            rows = []
+            for row in block.rows:
+                cells = [" ".join(c.text.split()) for c in row.cells]
+                cells = [c for i, c in enumerate(cells) if c and (i == 0 or c != cells[i - 1])]
+                rows += [_escaped(" | ".join(cells))] if cells else []
+            blocks += ["\n".join(rows)] if rows else []
+            continue
+        text = " ".join(block.text.split())
+        if not text:
+            continue
+        style = block.style.name if block.style is not None else ""
+        heading = _DOCX_HEADING.match(style)
+        if style == "Title":
+            title = title or text
+            blocks.append(f"# {text}")
+        elif heading:
+            blocks.append(f"{'#' * min(int(heading.group(1)), 6)} {text}")
+        elif style.startswith("List") or block._p.pPr is not None and block._p.pPr.numPr is not None:
+            blocks.append(f"- {text}")
+        else:
+            blocks.append(_escaped(text))
+    return title, "\n\n".join(blocks)

@@ -244,3 +244,38 @@ def test_pdfs_without_text_broken_or_encrypted_are_reported_and_skipped(tmp_path
     assert issues["scan.pdf"] == ("unreadable_text", "the PDF has no text layer (scanned pages need OCR first)")
     assert issues["locked.pdf"] == ("read_error", "the PDF is encrypted; save a copy without a password")
     assert issues["broken.pdf"][0] == "read_error" and issues["broken.pdf"][1].startswith("not a readable PDF (")
+
+
+def test_a_word_document_keeps_headings_lists_and_tables_in_reading_order(tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = "Expense Policy"
+    document.add_paragraph("Expense Policy", style="Title")
+    document.add_heading("Travel", level=1)
+    document.add_paragraph("Book economy class for flights under six hours.")
+    document.add_paragraph("Keep every receipt.", style="List Bullet")
+    document.add_paragraph("File claims within 30 days.", style="List Number")
+    table = document.add_table(rows=2, cols=3)
+    table.rows[0].cells[1].merge(table.rows[0].cells[2])  # one cell over two columns, read once
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Item", "Limit"
+    for cell, text in zip(table.rows[1].cells, ("Hotel", "150 EUR", "per night"), strict=True):
+        cell.text = text
+    document.add_heading("Meals", level=2)
+    document.add_paragraph("# is the symbol the finance portal uses for claim numbers.")
+    document.save(tmp_path / "policy.docx")
+    (tmp_path / "old.docx").write_bytes(b"PK\x03\x04 not a real archive")
+
+    ds = load_documents(tmp_path)
+    assert {pid: p.title for pid, p in ds.corpus.items()} == {
+        "policy#travel-0": "Expense Policy",
+        "policy#meals-0": "Expense Policy",
+    }
+    assert ds.corpus["policy#travel-0"].text == (
+        "Travel\nBook economy class for flights under six hours.\n\n- Keep every receipt.\n\n"
+        "- File claims within 30 days.\n\nItem | Limit\nHotel | 150 EUR | per night"
+    )
+    assert ds.corpus["policy#meals-0"].text == "Meals\n\u2060# is the symbol the finance portal uses for claim numbers."
+    (issue,) = ds.issues
+    assert (Path(issue.file).name, issue.kind) == ("old.docx", "read_error")
+    assert issue.message.startswith("not a readable Word document (")
