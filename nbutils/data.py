@@ -831,6 +831,38 @@ def _one_per_id(root: Path, files: list[Path], issues: DataIssues) -> list[Path]
     return sorted(chosen)
 
 
+def _read_document(path: Path, kind: str, issues: DataIssues) -> tuple[str, str] | None:
+    """``(title or "", Markdown or plain text)`` of one document of ``kind``, or ``None`` when it cannot be
+    read or holds no readable text (the reason is added to ``issues``)."""
+    title = ""
+    try:
+        data = path.read_bytes()
+        if kind in BINARY_KINDS:
+            (title, text), bad, bad_line = BINARY_KINDS[kind](data), 0, 0
+        else:
+            text, bad, bad_line = _decode_document(data)
+    except OSError as e:
+        issues.add(path, 0, "read_error", f"cannot read the file ({e.strerror or e})")
+        return None
+    except ValueError as e:  # a PDF or Word file its reader cannot open
+        issues.add(path, 0, "read_error", str(e))
+        return None
+    if not text.strip():
+        empty = "the PDF has no text layer (scanned pages need OCR first)" if kind == "pdf" else ""
+        issues.add(path, 0, "unreadable_text" if empty else "empty_text", empty or "document is empty")
+        return None
+    why = _unreadable(text)
+    if why:
+        not_utf8 = f" ({_bytes(bad)} not UTF-8)" if bad else ""
+        issues.add(path, 0, "unreadable_text", f"document skipped: {why}{not_utf8}")
+        return None
+    if bad:
+        message = f"{_bytes(bad)} not valid UTF-8 (the first on this line); kept as U+FFFD"
+        issues.add(path, bad_line, "bad_encoding", message)
+    text = _strip_controls(text)
+    return (title, text) if kind in BINARY_KINDS else _as_markdown(kind, text)
+
+
 def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     """Load every document under ``folder`` (the suffixes in ``DOCUMENT_SUFFIXES``) and chunk it into passages.
 
@@ -861,40 +893,13 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     slow = sum(p.suffix.lower() == ".pdf" for p in files) >= 20 or len(files) >= 2000
     for path in tqdm(files, desc="reading documents", unit="file", disable=not slow):
         kind = DOCUMENT_SUFFIXES[path.suffix.lower()]
-        title = ""
-        try:
-            data = path.read_bytes()
-            if kind in BINARY_KINDS:
-                (title, text), bad, bad_line = BINARY_KINDS[kind](data), 0, 0
-            else:
-                text, bad, bad_line = _decode_document(data)
-        except OSError as e:
-            issues.add(path, 0, "read_error", f"cannot read the file ({e.strerror or e})")
+        read = _read_document(path, kind, issues)
+        if read is None:
             continue
-        except ValueError as e:  # a PDF or Word file its reader cannot open
-            issues.add(path, 0, "read_error", str(e))
-            continue
-        if kind == "pdf" and not text.strip():
-            issues.add(path, 0, "unreadable_text", "the PDF has no text layer (scanned pages need OCR first)")
-            continue
-        if not text.strip():
-            issues.add(path, 0, "empty_text", "document is empty")
-            continue
-        why = _unreadable(text)
-        if why:
-            not_utf8 = f" ({_bytes(bad)} not UTF-8)" if bad else ""
-            issues.add(path, 0, "unreadable_text", f"document skipped: {why}{not_utf8}")
-            continue
-        if bad:
-            message = f"{_bytes(bad)} not valid UTF-8 (the first on this line); kept as U+FFFD"
-            issues.add(path, bad_line, "bad_encoding", message)
-        text = _strip_controls(text)
-        doc_id = path.relative_to(root).with_suffix("").as_posix()
-        if kind not in BINARY_KINDS:
-            title, text = _as_markdown(kind, text)
+        title, text = read
         markdown = kind != "text"
         title = title or _doc_title(path, text, markdown)
-        passages = chunk_document(doc_id, title, text, chunk_words, markdown)
+        passages = chunk_document(path.relative_to(root).with_suffix("").as_posix(), title, text, chunk_words, markdown)
         if markdown and not passages:
             issues.add(path, 0, "empty_text", f"no text left once the {kind} markup is removed")
         for p in passages:
