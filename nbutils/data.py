@@ -28,7 +28,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .markup import docx_to_markdown, html_to_markdown, mdx_to_markdown, pdf_to_markdown, rst_to_markdown
+from .markup import (
+    docx_to_markdown,
+    html_to_markdown,
+    ipynb_to_markdown,
+    mdx_to_markdown,
+    pdf_to_markdown,
+    rst_to_markdown,
+)
 from .paths import atomic_write_text
 
 __all__ = [
@@ -738,7 +745,7 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
 
 
 DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".mdx": "mdx", ".txt": "text", ".rst": "rst",
-                     ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx"}  # fmt: skip
+                     ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".ipynb": "ipynb"}  # fmt: skip
 BINARY_KINDS = {"pdf": pdf_to_markdown, "docx": docx_to_markdown}  # read from bytes, not decoded as text
 
 
@@ -750,6 +757,8 @@ def _as_markdown(kind: str, text: str) -> tuple[str, str]:
         return "", rst_to_markdown(text)
     if kind == "mdx":
         return "", mdx_to_markdown(text)
+    if kind == "ipynb":
+        return "", ipynb_to_markdown(text)
     return "", text
 
 
@@ -860,7 +869,13 @@ def _read_document(path: Path, kind: str, issues: DataIssues) -> tuple[str, str]
         message = f"{_bytes(bad)} not valid UTF-8 (the first on this line); kept as U+FFFD"
         issues.add(path, bad_line, "bad_encoding", message)
     text = _strip_controls(text)
-    return (title, text) if kind in BINARY_KINDS else _as_markdown(kind, text)
+    if kind in BINARY_KINDS:
+        return title, text
+    try:
+        return _as_markdown(kind, text)
+    except ValueError as e:  # a .ipynb file that is not a notebook
+        issues.add(path, 0, "malformed", str(e))
+        return None
 
 
 def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:

@@ -1,4 +1,4 @@
-"""HTML, reStructuredText, MDX, PDF and Word documents turned into the Markdown the document loader reads.
+"""HTML, reStructuredText, MDX, PDF, Word and notebook documents turned into the Markdown the loader reads.
 
 Exported documentation rarely comes as Markdown alone: Sphinx and wiki exports are HTML, Sphinx sources
 are reStructuredText. Each converter keeps what a reader needs (headings, paragraphs, lists, tables as
@@ -18,7 +18,14 @@ import re
 from collections import Counter
 from html.parser import HTMLParser
 
-__all__ = ["docx_to_markdown", "html_to_markdown", "mdx_to_markdown", "pdf_to_markdown", "rst_to_markdown"]
+__all__ = [
+    "docx_to_markdown",
+    "html_to_markdown",
+    "ipynb_to_markdown",
+    "mdx_to_markdown",
+    "pdf_to_markdown",
+    "rst_to_markdown",
+]
 
 # --------------------------------------------------------------------------- HTML
 
@@ -75,13 +82,14 @@ class _TreeBuilder(HTMLParser):
         self.stack[-1].children.append(data)
 
 
-def _fenced(code: str) -> str:
-    """``code`` as a fenced block (``~~~~`` when it holds a backtick fence itself); ``""`` when blank."""
+def _fenced(code: str, language: str = "") -> str:
+    """``code`` as a fenced block (``~~~~`` when it holds a backtick fence itself), tagged with ``language``
+    when given; ``""`` when blank."""
     code = code.strip("\n")
     if not code.strip():
         return ""
     fence = "~~~~" if "```" in code else "```"
-    return f"{fence}\n{code}\n{fence}"
+    return f"{fence}{language}\n{code}\n{fence}"
 
 
 def _skipped(node: _Node) -> bool:
@@ -649,3 +657,34 @@ def docx_to_markdown(data: bytes) -> tuple[str, str]:
         else:
             blocks.append(_escaped(text))
     return title, "\n\n".join(blocks)
+
+
+# --------------------------------------------------------------------------- Jupyter notebooks (.ipynb)
+
+
+def ipynb_to_markdown(text: str) -> str:
+    """A Jupyter notebook as Markdown: its Markdown cells as they are, its code cells as fenced code in the
+    notebook's language; outputs and raw cells are left out (they are results, not documentation).
+
+    Raises:
+        ValueError: for a file that is not a notebook's JSON.
+    """
+    import json
+
+    try:
+        nb = json.loads(text)
+        cells = nb["cells"]
+        language = nb.get("metadata", {}).get("language_info", {}).get("name", "") or ""
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"not a Jupyter notebook ({type(e).__name__}: {e})") from e
+    blocks = []
+    for cell in cells:
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if not source.strip():
+            continue
+        if cell.get("cell_type") == "markdown":
+            blocks.append(source.strip("\n"))
+        elif cell.get("cell_type") == "code":
+            blocks.append(_fenced(source.strip("\n"), language))
+    return "\n\n".join(blocks)

@@ -279,3 +279,27 @@ def test_a_word_document_keeps_headings_lists_and_tables_in_reading_order(tmp_pa
     (issue,) = ds.issues
     assert (Path(issue.file).name, issue.kind) == ("old.docx", "read_error")
     assert issue.message.startswith("not a readable Word document (")
+
+
+def test_a_notebook_keeps_its_markdown_and_code_cells_and_leaves_outputs_out(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"language_info": {"name": "python"}})
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Fine-tuning walkthrough\n\nLoad the pairs first."),
+        nbformat.v4.new_code_cell("pairs = load_pairs('train.jsonl')\nlen(pairs)", outputs=[
+            nbformat.v4.new_output("execute_result", {"text/plain": "1024"}, execution_count=1)]),
+        nbformat.v4.new_raw_cell("raw text is not documentation"),
+        nbformat.v4.new_markdown_cell("## Train\n\nOne epoch is enough for a first look."),
+    ]  # fmt: skip
+    nbformat.write(nb, tmp_path / "walkthrough.ipynb")
+    (tmp_path / "broken.ipynb").write_text('{"cells": ', encoding="utf-8")
+    ds = load_documents(tmp_path)
+    assert {pid: p.text for pid, p in ds.corpus.items()} == {
+        "walkthrough#fine-tuning-walkthrough-0": "Load the pairs first.\n\n"
+        "```python\npairs = load_pairs('train.jsonl')\nlen(pairs)\n```",
+        "walkthrough#train-0": "Train\nOne epoch is enough for a first look.",
+    }
+    (issue,) = ds.issues
+    assert (Path(issue.file).name, issue.kind) == ("broken.ipynb", "malformed")
+    assert issue.message.startswith("not a Jupyter notebook (JSONDecodeError")
