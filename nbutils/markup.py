@@ -489,6 +489,11 @@ _BULLET = re.compile(r"^\s*[•◦▪‣●○■□–]\s*")
 _MARKDOWN_START = re.compile(r"^(#|```|~~~|---|===|:::|!!!)")
 
 
+def _escaped(text: str) -> str:
+    """Text that would read as Markdown syntax at a line start (a ``#`` comment, a ``---`` rule), escaped."""
+    return "\\" + text if _MARKDOWN_START.match(text) else text
+
+
 def _line_key(line: str) -> str:
     return _NUMBERS.sub("#", " ".join(line.split()).lower())
 
@@ -553,7 +558,7 @@ def pdf_to_markdown(data: bytes) -> tuple[str, str]:
     stream: list[str] = []
     for n, lines in enumerate(pages):
         kept = [x.strip() for x in lines if x.strip() and _line_key(x) not in repeated and not x.strip().isdigit()]
-        kept = ["\\" + x if _MARKDOWN_START.match(x) else x for x in kept]  # a "# comment" is no heading
+        kept = [_escaped(x) for x in kept]  # a "# comment" is no heading
         for depth, heading in outline.get(n, []):
             mark = f"{'#' * min(depth + 1, 6)} {heading}"
             key = _line_key(heading)
@@ -604,10 +609,6 @@ def _pdf_paragraphs(stream: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- Word (.docx)
 
 _DOCX_HEADING = re.compile(r"^heading (\d)$", re.I)
-
-
-def _escaped(text: str) -> str:
-    return "\\" + text if _MARKDOWN_START.match(text) else text
 
 
 def docx_to_markdown(data: bytes) -> tuple[str, str]:
