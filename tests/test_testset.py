@@ -98,6 +98,19 @@ def test_needed_test_queries_follows_the_spread():
     assert testset.needed_test_queries([0.0, 0.5] * 20, difference=0.1) < testset.needed_test_queries([0.0, 0.5] * 20)
 
 
+def test_the_plan_says_what_fewer_labels_would_detect():
+    plan = testset.TestPlan(gold_test=0, needed=197, basis="the power analysis", build=True, test_fraction=0.2)
+    assert plan.detectable(197) == pytest.approx(testset.TARGET_DIFFERENCE, abs=0.001), "the analysis, inverted"
+    assert plan.detectable(50) == pytest.approx(0.099, abs=0.001) and plan.detectable(100) < plan.detectable(50)
+    text = plan.describe()
+    assert "Label about 985 more questions" in text
+    assert "250 more labels (50 test queries) detect about 10 points; 500 more labels (100 test queries)" in text
+    some = testset.TestPlan(gold_test=60, needed=197, basis="x", build=True, test_fraction=0.2)
+    assert "50 test queries" not in some.describe() and "200 more labels (100 test queries)" in some.describe()
+    few = testset.TestPlan(gold_test=0, needed=40, basis="`gold_test_min`", build=True, test_fraction=0.2)
+    assert "Fewer labels" not in few.describe(), "nothing smaller to offer below what is needed"
+
+
 def test_plan_builds_until_gold_test_queries_are_enough():
     ws = workspace()
     plan = testset.plan(ws, params())

@@ -105,9 +105,13 @@ def needed_test_queries(differences=None, difference: float = TARGET_DIFFERENCE,
     """
     from scipy.stats import norm
 
+    return math.ceil(((norm.ppf(0.975) + norm.ppf(power)) * _sd(differences) / difference) ** 2)
+
+
+def _sd(differences) -> float:
+    """Spread of per-query differences, :data:`FALLBACK_SD` when fewer than two are given or all are equal."""
     d = np.asarray(list(differences or []), dtype=float)
-    sd = float(d.std(ddof=1)) if len(d) > 1 and d.std(ddof=1) > 0 else FALLBACK_SD
-    return math.ceil(((norm.ppf(0.975) + norm.ppf(power)) * sd / difference) ** 2)
+    return float(d.std(ddof=1)) if len(d) > 1 and d.std(ddof=1) > 0 else FALLBACK_SD
 
 
 def _spread(qrels: dict, dense_run: dict, hybrid_run: dict) -> list[float]:
@@ -131,6 +135,14 @@ class TestPlan:
     basis: str
     build: bool
     test_fraction: float = 0.2
+    sd: float = FALLBACK_SD  # spread of per-query nDCG@10 differences the power analysis assumed
+
+    def detectable(self, test_queries: int, power: float = 0.8) -> float:
+        """The nDCG@10 difference ``test_queries`` gold test queries detect with ``power`` at 5 % (the
+        power analysis of :func:`needed_test_queries` solved for the difference)."""
+        from scipy.stats import norm
+
+        return (norm.ppf(0.975) + norm.ppf(power)) * self.sd / math.sqrt(max(test_queries, 1))
 
     @property
     def labels_to_add(self) -> int:
@@ -141,11 +153,23 @@ class TestPlan:
         if not self.build:
             return f"{self.gold_test:,} gold test queries: enough ({self.basis}); no synthetic test set is needed."
         have = "No labelled test query exists" if not self.gold_test else f"Only {self.gold_test:,} gold test queries"
+        fewer = [n for n in (50, 100) if self.gold_test < n < self.needed]
+        smaller = (
+            " Fewer labels tell apart only larger differences: "
+            + "; ".join(
+                f"{math.ceil((n - self.gold_test) / max(self.test_fraction, 0.01)):,} more labels ({n} test queries) "
+                f"detect about {self.detectable(n) * 100:.0f} points"
+                for n in fewer
+            )
+            + " (set `gold_test_min` to the test queries you will label)."
+            if fewer
+            else ""
+        )
         return (
             f"{have}; {self.needed:,} are needed ({self.basis}). Until then the test and dev splits are "
             f"**synthetic** questions written by the LLM from held-out sections. Label about "
             f"{self.labels_to_add:,} more questions (a share `test_fraction` of them becomes test queries) and the "
-            "gold labels take over."
+            f"gold labels take over.{smaller}"
         )
 
     def to_dict(self) -> dict:
@@ -166,16 +190,18 @@ def plan(ws: Workspace, params: Params, runs: dict | None = None) -> TestPlan:
             spread of their per-query differences; ignored with fewer than 10 gold test queries.
     """
     gold_test = len(ws.labelled_split("test")[0])
+    sd = FALLBACK_SD
     if params.gold_test_min:
         needed, basis = params.gold_test_min, "`gold_test_min`"
     elif runs and gold_test >= MIN_GOLD_SD_QUERIES:
-        needed = needed_test_queries(_spread(ws.labelled_split("test")[1], runs["base"], runs["hybrid"]))
+        differences = _spread(ws.labelled_split("test")[1], runs["base"], runs["hybrid"])
+        needed, sd = needed_test_queries(differences), _sd(differences)
         basis = f"to detect a {TARGET_DIFFERENCE * 100:.0f}-point nDCG@10 difference, from the gold queries' spread"
     else:
         needed = needed_test_queries()
         basis = f"to detect a {TARGET_DIFFERENCE * 100:.0f}-point nDCG@10 difference at a typical spread"
     build = gold_test < needed and params.synthetic_test_size > 0
-    return TestPlan(gold_test, needed, basis, build, params.test_fraction)
+    return TestPlan(gold_test, needed, basis, build, params.test_fraction, sd)
 
 
 def hybrid_retriever(dense, bm25, model, batch_size: int = 64):
