@@ -439,13 +439,21 @@ _MDX_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _MDX_ESM = re.compile(r"^(import|export)\s")
 _MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
 _JSX_TAG = re.compile(r"</?[A-Z][\w.]*(?:\s[^<>]*?)?/?>")
+_JSX_LABEL = re.compile(r"""\s(?:label|title)=(?:"([^"]*)"|'([^']*)')""")  # <TabItem label="macOS">
+
+
+def _jsx_text(m: re.Match) -> str:
+    """What a JSX tag leaves in the text: its ``label`` or ``title`` attribute on a line of its own, else nothing."""
+    label = _JSX_LABEL.search(m.group(0))
+    return f"\n{label.group(1) or label.group(2)}\n" if label and not m.group(0).startswith("</") else ""
 
 
 def mdx_to_markdown(text: str) -> str:
     """An MDX page (Markdown with JSX, as Docusaurus and others write docs) as Markdown: outside code fences,
     ``import``/``export`` blocks and ``{/* … */}`` comments go, and JSX component tags (``<Tabs>``,
     ``<TabItem value="mac">``, ``<DocCardList />``: names starting with a capital) are removed, their text
-    kept. Front matter and everything else are left to the Markdown cleaner.
+    kept, and a tag's ``label`` or ``title`` attribute (a tab's name) kept as a line. Front matter and
+    everything else are left to the Markdown cleaner.
 
     Example:
         >>> mdx_to_markdown("import Tabs from '@theme/Tabs';\\n\\n<Tabs><TabItem>Run it.</TabItem></Tabs>")
@@ -469,9 +477,8 @@ def mdx_to_markdown(text: str) -> str:
             esm = bool(line.strip())  # an import/export block ends at a blank line
             continue
         _add(runs, False, line)
-    return "\n".join(
-        "\n".join(lines) if code else _JSX_TAG.sub("", _MDX_COMMENT.sub("", "\n".join(lines))) for code, lines in runs
-    )
+    prose = (_JSX_TAG.sub(_jsx_text, _MDX_COMMENT.sub("", "\n".join(lines))) for _, lines in runs)
+    return "\n".join("\n".join(lines) if code else text for (code, lines), text in zip(runs, prose, strict=True))
 
 
 def _add(runs: list[tuple[bool, list[str]]], code: bool, line: str) -> None:

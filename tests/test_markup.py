@@ -183,7 +183,7 @@ def test_an_mdx_page_keeps_its_text_and_code_and_drops_imports_comments_and_comp
     assert [(pid, p.title) for pid, p in ds.corpus.items()] == [("install#installation-0", "Installation")]
     text = ds.corpus["install#installation-0"].text
     assert text == (
-        "Install the CLI with your package manager.\n\n"
+        "Install the CLI with your package manager.\n\nmacOS\n\n"
         "```jsx\nimport Tabs from '@theme/Tabs';\n<Tabs>{/* kept: code */}</Tabs>\n```\n\n"
         "Upgrading\n\nRun `tidepool self-update` to move to the newest release.\n\n"
         "The binary needs 40 MB of disk."
