@@ -745,7 +745,8 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
 
 
 DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".mdx": "mdx", ".txt": "text", ".rst": "rst",
-                     ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".ipynb": "ipynb"}  # fmt: skip
+                     ".docx": "docx", ".ipynb": "ipynb", ".html": "html", ".htm": "html", ".pdf": "pdf"}  # fmt: skip
+# (sources before the formats they are exported to: where two files share an id, the first kind is read)
 BINARY_KINDS = {"pdf": pdf_to_markdown, "docx": docx_to_markdown}  # read from bytes, not decoded as text
 
 

@@ -113,7 +113,7 @@ def test_documents_folder(tmp_path):
     assert ds.corpus["a#alpha-0"].title == "Alpha"
     assert [i.kind for i in ds.issues] == ["skipped_file", "empty_text"]
     skipped = ds.issues.items[0]
-    assert skipped.message.startswith("2 .csv files not read; the loader reads .md, .markdown, .mdx, .txt, .rst, .html")
+    assert skipped.message.startswith("2 .csv files not read; the loader reads .md, .markdown, .mdx, .txt, .rst, .docx")
 
 
 def test_documents_folder_skips_hidden_dependency_and_venv_folders(tmp_path):
@@ -583,3 +583,17 @@ def test_issues_written_are_read_back(tmp_path):
     back = DataIssues.read(path)
     assert [(i.file, i.line, i.kind) for i in back] == [("a.jsonl", 3, "bad_encoding"), ("b.csv", 7, "bad_clicks")]
     assert len(DataIssues.read(tmp_path / "missing.jsonl")) == 0
+
+
+def test_a_word_file_is_read_before_the_pdf_exported_from_it(tmp_path):
+    import docx
+
+    from tests.conftest import write_pdf
+
+    document = docx.Document()
+    document.add_paragraph("The Word source of the report.")
+    document.save(tmp_path / "report.docx")
+    write_pdf(tmp_path / "report.pdf", [["The PDF export of the report."]])
+    ds = load_documents(tmp_path)
+    assert [p.text for p in ds.corpus.values()] == ["The Word source of the report."]
+    assert [(Path(i.file).name, i.kind) for i in ds.issues] == [("report.pdf", "duplicate_id")]
