@@ -289,6 +289,18 @@ def cmd_headings(args) -> None:
     print(f"{len(pairs)} training pairs in {paths.train_pairs}")
 
 
+def _trained_on_a_run(sub, name: str, func):
+    """A subcommand that trains on a finished run (``--out``, ``--domain``) and scores the human questions."""
+    parser = sub.add_parser(name)
+    parser.add_argument("--questions", default="bench/data/npm_docs_questions.jsonl")
+    parser.add_argument("--out", default="bench/out/npm")
+    parser.add_argument("--domain", default=DOMAIN)
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -317,29 +329,17 @@ def main() -> None:
     headings.add_argument("--out", default="bench/out/npm_headings")
     headings.add_argument("--domain", default=DOMAIN)
     headings.set_defaults(func=cmd_headings)
-    ceiling = sub.add_parser("ceiling")
-    ceiling.add_argument("--questions", default="bench/data/npm_docs_questions.jsonl")
-    ceiling.add_argument("--out", default="bench/out/npm")
-    ceiling.add_argument("--domain", default=DOMAIN)
-    ceiling.add_argument("--results", required=True)
+    ceiling = _trained_on_a_run(sub, "ceiling", cmd_ceiling)
     ceiling.add_argument("--folds", type=int, default=2)
     ceiling.add_argument("--epochs", type=int, default=1)
     ceiling.add_argument("--learning-rate", type=float, default=2e-5)
     ceiling.add_argument("--with-synthetic", action="store_true")
-    ceiling.add_argument("--seed", type=int, default=42)
-    ceiling.set_defaults(func=cmd_ceiling)
-    retrain = sub.add_parser("retrain")
-    retrain.add_argument("--questions", default="bench/data/npm_docs_questions.jsonl")
-    retrain.add_argument("--out", default="bench/out/npm")
-    retrain.add_argument("--domain", default=DOMAIN)
-    retrain.add_argument("--results", required=True)
+    retrain = _trained_on_a_run(sub, "retrain", cmd_retrain)
     retrain.add_argument("--max-overlap", type=float, default=1.0)
     retrain.add_argument("--sample", type=int, default=0, help="train on this many pairs drawn at random instead")
     retrain.add_argument("--epochs", type=int, default=0)
     retrain.add_argument("--learning-rate", type=float, default=0.0)
     retrain.add_argument("--fusion-weight", type=float, default=0.3)
-    retrain.add_argument("--seed", type=int, default=42)
-    retrain.set_defaults(func=cmd_retrain)
     args = parser.parse_args()
     args.func(args)
 
