@@ -616,6 +616,15 @@ def _pdf_paragraphs(stream: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- Word (.docx)
 
 _DOCX_HEADING = re.compile(r"^heading (\d)$", re.I)
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _docx_text(element) -> str:
+    """The text of a Word paragraph or cell, tracked insertions included (python-docx's ``.text`` leaves out
+    runs inside ``<w:ins>``); deleted text is held in ``w:delText`` and stays out. Tabs and breaks are spaces."""
+    nodes = element.iter(f"{_W}t", f"{_W}tab", f"{_W}br")
+    parts = [(node.text or "") if node.tag == f"{_W}t" else " " for node in nodes]
+    return " ".join("".join(parts).split())
 
 
 def docx_to_markdown(data: bytes) -> tuple[str, str]:
@@ -623,8 +632,8 @@ def docx_to_markdown(data: bytes) -> tuple[str, str]:
 
     Paragraphs styled ``Heading 1`` … ``Heading 6`` become headings, list paragraphs (a ``List`` style or
     numbering) list items, tables one ``a | b`` row per line (a merged cell once). The title is the
-    document's core property ``title``, else its first ``Title``-styled paragraph. Headers, footers,
-    comments and tracked deletions are not read.
+    document's core property ``title``, else its first ``Title``-styled paragraph. Tracked insertions are
+    read as text; headers, footers, footnotes, comments and tracked deletions are not.
 
     Raises:
         ValueError: for a file python-docx cannot open (not a ``.docx``, damaged, or password-protected).
@@ -645,12 +654,12 @@ def docx_to_markdown(data: bytes) -> tuple[str, str]:
         if isinstance(block, Table):
             rows = []
             for row in block.rows:
-                cells = [" ".join(c.text.split()) for c in row.cells]
+                cells = [_docx_text(c._tc) for c in row.cells]
                 cells = [c for i, c in enumerate(cells) if c and (i == 0 or c != cells[i - 1])]
                 rows += [_escaped(" | ".join(cells))] if cells else []
             blocks += ["\n".join(rows)] if rows else []
             continue
-        text = " ".join(block.text.split())
+        text = _docx_text(block._p)
         if not text:
             continue
         style = block.style.name if block.style is not None else ""

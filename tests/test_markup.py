@@ -261,6 +261,18 @@ def test_a_word_document_keeps_headings_lists_and_tables_in_reading_order(tmp_pa
     table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Item", "Limit"
     for cell, text in zip(table.rows[1].cells, ("Hotel", "150 EUR", "per night"), strict=True):
         cell.text = text
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tracked = document.add_paragraph("Taxis are refunded")
+    inserted, run, text = OxmlElement("w:ins"), OxmlElement("w:r"), OxmlElement("w:t")
+    text.text = " after midnight only."
+    text.set(qn("xml:space"), "preserve")
+    inserted.set(qn("w:id"), "1")
+    inserted.set(qn("w:author"), "legal")
+    run.append(text)
+    inserted.append(run)
+    tracked._p.append(inserted)  # a tracked insertion, not yet accepted
     document.add_heading("Meals", level=2)
     document.add_paragraph("# is the symbol the finance portal uses for claim numbers.")
     document.save(tmp_path / "policy.docx")
@@ -273,7 +285,8 @@ def test_a_word_document_keeps_headings_lists_and_tables_in_reading_order(tmp_pa
     }
     assert ds.corpus["policy#travel-0"].text == (
         "Travel\nBook economy class for flights under six hours.\n\n- Keep every receipt.\n\n"
-        "- File claims within 30 days.\n\nItem | Limit\nHotel | 150 EUR | per night"
+        "- File claims within 30 days.\n\nItem | Limit\nHotel | 150 EUR | per night\n\n"
+        "Taxis are refunded after midnight only."
     )
     assert ds.corpus["policy#meals-0"].text == "Meals\n\u2060# is the symbol the finance portal uses for claim numbers."
     (issue,) = ds.issues
