@@ -29,7 +29,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .markup import (
+    FENCE_OPEN,
     docx_to_markdown,
+    fence_runs,
     html_to_markdown,
     ipynb_to_markdown,
     mdx_to_markdown,
@@ -412,7 +414,6 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.M | re.S)
 _YAML_LINE = re.compile(r"^(?:\s*$|\s+\S|#|-(?:\s|$)|[^\s:#][^:]*:(?:\s|$))")
 _FM_TITLE = re.compile(r"^title:[ \t]*(.*?)[ \t]*$", re.M)
-_FENCE_OPEN = re.compile(r"^\s*(`{3,}(?=[^`]*$)|~{3,})")
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _BRACKETED = r"\[((?:[^\[\]]|\[[^\[\]]*\])*)\]"
 _LINK_DEF = re.compile(
@@ -460,27 +461,6 @@ def _front_matter(text: str) -> tuple[str, str]:
         return "", text
     title = _FM_TITLE.search(m.group(1))
     return (title.group(1).strip("'\"").strip() if title else ""), text[m.end() :]
-
-
-def _fence_runs(lines: list[str]) -> list[tuple[bool, list[str]]]:
-    """Group lines into runs of ``(is_code_fence, lines)``; an unclosed fence runs to the end."""
-    runs: list[tuple[bool, list[str]]] = []
-    close = None
-    for line in lines:
-        if close is not None:
-            runs[-1][1].append(line)
-            close = None if close.fullmatch(line) else close
-            continue
-        opened = _FENCE_OPEN.match(line)
-        if opened:
-            marker = opened.group(1)
-            close = re.compile(rf"\s*{re.escape(marker[0])}{{{len(marker)},}}\s*")
-            runs.append((True, [line]))
-        elif runs and not runs[-1][0]:
-            runs[-1][1].append(line)
-        else:
-            runs.append((False, [line]))
-    return runs
 
 
 def _link_label(label: str) -> str:
@@ -571,7 +551,7 @@ def _clean_markdown(text: str) -> str:
     autolinks their URL. Placeholders such as ``<package-spec>`` are not HTML tags and stay. Lists of
     links and nothing else are navigation and go.
     """
-    runs = _fence_runs(_front_matter(text)[1].splitlines())
+    runs = fence_runs(_front_matter(text)[1].splitlines())
     prose = "\n".join("\n".join(lines) for code, lines in runs if not code)
     labels = {_link_label(m.group(1)) for m in _LINK_DEF.finditer(_COMMENT.sub("", prose))}
     parts = []
@@ -612,7 +592,7 @@ def _sections(text: str, title: str, markdown: bool = False) -> list[tuple[str, 
             sections[-1][1].append("\n".join(para).strip("\n"))
         para.clear()
 
-    for code, run in _fence_runs(lines) if markdown else [(False, lines)]:
+    for code, run in fence_runs(lines) if markdown else [(False, lines)]:
         if code:
             flush()
             para.extend(run)
@@ -637,7 +617,7 @@ def _split_long(para: str, chunk_words: int) -> list[str]:
     pieces: list[str] = []
     lines: list[str] = []
     size = 0
-    if _FENCE_LINE.match(para.lstrip("\n")) and chunk_words > 12:
+    if FENCE_OPEN.match(para.lstrip("\n").split("\n", 1)[0]) and chunk_words > 12:
         chunk_words -= 2
     for line in para.split("\n"):
         words = line.split()
@@ -656,23 +636,20 @@ def _split_long(para: str, chunk_words: int) -> list[str]:
     return _refence([p for p in pieces if p.strip()], para)
 
 
-_FENCE_LINE = re.compile(r"^\s*(`{3,}|~{3,})")
-
-
 def _refence(pieces: list[str], para: str) -> list[str]:
     """Pieces of a fenced code block ``para``, each closed and reopened with the block's own fence lines, so
     every passage holds balanced fences; other paragraphs' pieces as they are."""
     lines = para.strip("\n").split("\n")
-    first = _FENCE_LINE.match(lines[0])
+    first = FENCE_OPEN.match(lines[0])
     if len(pieces) < 2 or not first or not lines[-1].strip().startswith(first.group(1)):
         return pieces
     opening, closing = lines[0], lines[-1]
     out = []
     for n, piece in enumerate(pieces):
         body = piece.strip("\n")
-        if n > 0 and not _FENCE_LINE.match(body.split("\n")[0]):
+        if n > 0 and not FENCE_OPEN.match(body.split("\n")[0]):
             body = f"{opening}\n{body}"
-        if n < len(pieces) - 1 and not _FENCE_LINE.match(body.split("\n")[-1]):
+        if n < len(pieces) - 1 and not FENCE_OPEN.match(body.split("\n")[-1]):
             body = f"{body}\n{closing}"
         out.append(body)
     return out
@@ -735,7 +712,7 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
         title = _front_matter(text)[0]
         if title:
             return title[:200]
-        runs = _fence_runs(_clean_markdown(text).splitlines())
+        runs = fence_runs(_clean_markdown(text).splitlines())
         text = "\n".join("\n".join(lines) for code, lines in runs if not code)
     for line in text.splitlines():
         if line.strip():
@@ -807,7 +784,7 @@ def _document_files(root: Path, issues: DataIssues) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
-def _skipped_files(root: Path, files: list[Path], issues: DataIssues) -> None:
+def _skipped_files(files: list[Path], issues: DataIssues) -> None:
     """One ``skipped_file`` issue per suffix the loader does not read."""
     by_suffix: dict[str, list[Path]] = {}
     for path in files:
@@ -904,7 +881,7 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     issues = DataIssues()
     corpus: dict[str, Passage] = {}
     everything = _document_files(root, issues)
-    _skipped_files(root, everything, issues)
+    _skipped_files(everything, issues)
     files = _one_per_id(root, [p for p in everything if p.suffix.lower() in DOCUMENT_SUFFIXES], issues)
     slow = sum(p.suffix.lower() == ".pdf" for p in files) >= 20 or len(files) >= 2000
     for path in tqdm(files, desc="reading documents", unit="file", disable=not slow):

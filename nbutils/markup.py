@@ -19,7 +19,9 @@ from collections import Counter
 from html.parser import HTMLParser
 
 __all__ = [
+    "FENCE_OPEN",
     "docx_to_markdown",
+    "fence_runs",
     "html_to_markdown",
     "ipynb_to_markdown",
     "mdx_to_markdown",
@@ -433,9 +435,34 @@ class _Rst:
         return i + 1
 
 
+# --------------------------------------------------------------------------- Markdown code fences
+
+FENCE_OPEN = re.compile(r"^\s*(`{3,}(?=[^`]*$)|~{3,})")
+
+
+def fence_runs(lines: list[str]) -> list[tuple[bool, list[str]]]:
+    """Group lines into runs of ``(is_code_fence, lines)``; an unclosed fence runs to the end."""
+    runs: list[tuple[bool, list[str]]] = []
+    close = None
+    for line in lines:
+        if close is not None:
+            runs[-1][1].append(line)
+            close = None if close.fullmatch(line) else close
+            continue
+        opened = FENCE_OPEN.match(line)
+        if opened:
+            marker = opened.group(1)
+            close = re.compile(rf"\s*{re.escape(marker[0])}{{{len(marker)},}}\s*")
+            runs.append((True, [line]))
+        elif runs and not runs[-1][0]:
+            runs[-1][1].append(line)
+        else:
+            runs.append((False, [line]))
+    return runs
+
+
 # --------------------------------------------------------------------------- MDX
 
-_MDX_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _MDX_ESM = re.compile(r"^(import|export)\s")
 _MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
 _JSX_TAG = re.compile(r"</?[A-Z][\w.]*(?:\s[^<>]*?)?/?>")
@@ -459,33 +486,21 @@ def mdx_to_markdown(text: str) -> str:
         >>> mdx_to_markdown("import Tabs from '@theme/Tabs';\\n\\n<Tabs><TabItem>Run it.</TabItem></Tabs>")
         'Run it.'
     """
-    runs: list[tuple[bool, list[str]]] = []  # (code, lines)
-    fence = ""
-    esm = False
-    for line in text.split("\n"):
-        m = _MDX_FENCE.match(line)
-        if fence or m:
-            closing = fence and m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence)
-            if not fence:
-                fence = m.group(1)
-            elif closing and not line.strip()[len(m.group(1)) :]:
-                fence = ""
-            _add(runs, True, line)
+    out: list[str] = []
+    for code, lines in fence_runs(text.split("\n")):
+        if code:
+            out += lines
             continue
-        previous_blank = not runs or not runs[-1][1][-1].strip()
-        if esm or (_MDX_ESM.match(line) and previous_blank):
-            esm = bool(line.strip())  # an import/export block ends at a blank line
-            continue
-        _add(runs, False, line)
-    prose = (_JSX_TAG.sub(_jsx_text, _MDX_COMMENT.sub("", "\n".join(lines))) for _, lines in runs)
-    return "\n".join("\n".join(lines) if code else text for (code, lines), text in zip(runs, prose, strict=True))
-
-
-def _add(runs: list[tuple[bool, list[str]]], code: bool, line: str) -> None:
-    if runs and runs[-1][0] == code:
-        runs[-1][1].append(line)
-    else:
-        runs.append((code, [line]))
+        prose: list[str] = []
+        esm = False
+        for line in lines:
+            previous = prose[-1] if prose else out[-1] if out else ""
+            if esm or (_MDX_ESM.match(line) and not previous.strip()):
+                esm = bool(line.strip())  # an import/export block ends at a blank line
+                continue
+            prose.append(line)
+        out += _JSX_TAG.sub(_jsx_text, _MDX_COMMENT.sub("", "\n".join(prose))).split("\n") if prose else []
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- PDF
