@@ -44,6 +44,7 @@ from nbutils.workspace import (
 )
 
 DOMAIN = "npm_docs"  # the domain's folder name under <out>/outputs (--domain)
+BASE_MODEL = stage_fields("train")["base_model"].default  # the generic model the suite fine-tunes by default
 
 
 def cmd_run(args) -> None:
@@ -117,7 +118,7 @@ def cmd_score(args) -> None:
     ws = load_workspace(paths)
     ev = json.loads(paths.metrics("evaluate").read_text())
     queries, qrels, missing = human_questions(Path(args.questions), ws.corpus)
-    base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
+    base = load_encoder(BASE_MODEL, "auto", 128)
     tuned = load_encoder(str(paths.model_dir), "auto", 128)
     systems = [(m.model, dense_index(m, ws, paths.embeddings_dir)) for m in (base, tuned)]
     bm25 = bm25_index(ws)
@@ -153,7 +154,7 @@ def cmd_loader(args) -> None:
     corpus = load_documents(args.docs, args.chunk_words or stage_fields("decide")["chunk_words"].default).corpus
     ws = Workspace(corpus, {}, {}, {"train": [], "dev": [], "test": []})
     queries, qrels, missing = human_questions(Path(args.questions), corpus)
-    base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
+    base = load_encoder(BASE_MODEL, "auto", 128)
     index = dense_index(base, ws, Path(args.cache))
     runs = system_runs(queries, (base.model, index), (base.model, index), bm25_index(ws), k=100)
     fused = runs["hybrid (fine-tuned + bm25, RRF)"]  # both dense sides are the generic model here
@@ -166,6 +167,19 @@ def cmd_loader(args) -> None:
         print(f"  {name:<25} nDCG@10 {row['ndcg@10']:.3f}  recall@10 {row['recall@10']:.3f}")
 
 
+def _fine_tuned(triples: list, ws: Workspace, folder: Path, epochs: int, learning_rate: float, seed: int):
+    """MiniLM fine-tuned afresh on ``triples`` at the suite's train defaults (batch size, sequence length),
+    saved under ``folder`` and loaded for search as ``score`` loads models."""
+    from nbutils.train import build_datasets, fine_tune
+
+    defaults = {k: f.default for k, f in stage_fields("train").items()}
+    model = load_encoder(BASE_MODEL, "auto", defaults["max_seq_length"], training=True).model
+    datasets = build_datasets(triples, ws.corpus, seed=seed)
+    fine_tune(model, datasets, folder / "model", device="cpu", epochs=epochs, learning_rate=learning_rate,
+              batch_size=defaults["batch_size"], seed=seed)  # fmt: skip
+    return load_encoder(str(folder / "model"), "auto", 128)
+
+
 def cmd_ceiling(args) -> None:
     """What hand-written questions buy: the human questions in ``--folds`` folds; on each, MiniLM fine-tuned
     at the suite's defaults on the other folds' questions (their first evidence passage as positive, in-batch
@@ -175,7 +189,6 @@ def cmd_ceiling(args) -> None:
     import tempfile
 
     from nbutils.pairs import Triple, load_triples
-    from nbutils.train import build_datasets, fine_tune
 
     out = Path(args.out)
     paths = DomainPaths(out / "outputs", args.domain)
@@ -185,22 +198,15 @@ def cmd_ceiling(args) -> None:
     random.Random(args.seed).shuffle(qids)
     folds = [qids[i :: args.folds] for i in range(args.folds)]
     synthetic = load_triples(paths.triples) if args.with_synthetic else []
-    defaults = {k: f.default for k, f in stage_fields("train").items()}
-    base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
+    base = load_encoder(BASE_MODEL, "auto", 128)
     bm25 = bm25_index(ws)
     base_index = dense_index(base, ws, paths.embeddings_dir)
     runs: dict[str, dict] = {"base": {}, "fine-tuned": {}}
     for n, test in enumerate(folds):
         train = [q for q in qids if q not in set(test)]
         human = [Triple(queries[q], next(iter(qrels[q])), "gold", "human") for q in train]
-        triples = human + synthetic
-        datasets = build_datasets(triples, ws.corpus, seed=args.seed)
         with tempfile.TemporaryDirectory() as tmp:
-            model = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", defaults["max_seq_length"],
-                                 training=True).model  # fmt: skip
-            fine_tune(model, datasets, Path(tmp) / "model", device="cpu", epochs=args.epochs,
-                      learning_rate=args.learning_rate, batch_size=defaults["batch_size"], seed=args.seed)  # fmt: skip
-            tuned = load_encoder(str(Path(tmp) / "model"), "auto", 128)
+            tuned = _fine_tuned(human + synthetic, ws, Path(tmp), args.epochs, args.learning_rate, args.seed)
             fold_runs = system_runs({q: queries[q] for q in test}, (base.model, base_index),
                                     (tuned.model, dense_index(tuned, ws, Path(tmp) / "emb")), bm25, k=100)  # fmt: skip
         runs["base"] |= fold_runs["base"]
@@ -226,7 +232,6 @@ def cmd_retrain(args) -> None:
 
     from nbutils.filters import word_overlap
     from nbutils.pairs import load_triples
-    from nbutils.train import build_datasets, fine_tune
 
     out = Path(args.out)
     paths = DomainPaths(out / "outputs", args.domain)
@@ -240,14 +245,9 @@ def cmd_retrain(args) -> None:
     chosen = [t for t in triples if (t.query, t.positive) in keep]
     defaults = {k: f.default for k, f in stage_fields("train").items()}
     epochs, lr = args.epochs or defaults["epochs"], args.learning_rate or defaults["learning_rate"]
-    base = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", 128)
+    base = load_encoder(BASE_MODEL, "auto", 128)
     with tempfile.TemporaryDirectory() as tmp:
-        model = load_encoder("sentence-transformers/all-MiniLM-L6-v2", "auto", defaults["max_seq_length"],
-                             training=True).model  # fmt: skip
-        datasets = build_datasets(chosen, ws.corpus, seed=args.seed)
-        fine_tune(model, datasets, Path(tmp) / "model", device="cpu", epochs=epochs, learning_rate=lr,
-                  batch_size=defaults["batch_size"], seed=args.seed)  # fmt: skip
-        tuned = load_encoder(str(Path(tmp) / "model"), "auto", 128)
+        tuned = _fine_tuned(chosen, ws, Path(tmp), epochs, lr, args.seed)
         runs = system_runs(queries, (base.model, dense_index(base, ws, paths.embeddings_dir)),
                            (tuned.model, dense_index(tuned, ws, Path(tmp) / "emb")), bm25_index(ws), k=100,
                            fusion_weight=args.fusion_weight)  # fmt: skip
