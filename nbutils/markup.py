@@ -520,6 +520,20 @@ def _line_key(line: str) -> str:
     return _NUMBERS.sub("#", " ".join(line.split()).lower())
 
 
+_NUMBERING = re.compile(r"^(?:(?:chapter|section|part|appendix)\s*)?(?:#|[ivxlc]+|[a-z])?(?:[.:)]|\.#)*\s*$")
+
+
+def _same_heading(line: str, heading: str) -> bool:
+    """Whether a line of a page is the bookmark's heading, numbering aside: "Authentication" is "2.1
+    Authentication" and "Appendix A Copying" is "A Copying", but "API" is not "REST API"."""
+    a, b = _line_key(line), _line_key(heading)
+    longer, shorter = (a, b) if len(a) >= len(b) else (b, a)
+    if not shorter or not longer.endswith(shorter):
+        return False
+    rest = longer[: len(longer) - len(shorter)]
+    return not rest or (rest.endswith(" ") and bool(_NUMBERING.match(rest)))
+
+
 def _pdf_outline(reader) -> dict[int, list[tuple[int, str]]]:
     """The PDF's bookmarks as ``{page index: [(depth, title), …]}`` (empty when it has none)."""
     found: dict[int, list[tuple[int, str]]] = {}
@@ -583,8 +597,7 @@ def pdf_to_markdown(data: bytes) -> tuple[str, str]:
         kept = [_escaped(x) for x in kept]  # a "# comment" is no heading
         for depth, heading in outline.get(n, []):
             mark = f"{'#' * min(depth + 1, 6)} {heading}"
-            key = _line_key(heading)
-            at = next((i for i, x in enumerate(kept) if _line_key(x).endswith(key) or key.endswith(_line_key(x))), None)
+            at = next((i for i, x in enumerate(kept) if _same_heading(x, heading)), None)
             if at is None:
                 stream.append(mark)
             else:

@@ -227,6 +227,18 @@ def test_a_pdf_keeps_its_text_drops_running_headers_and_page_numbers_and_takes_h
     assert text.endswith("- Tokens last thirty days.\n\n\u2060# not a heading: a comment line from a code sample.")
 
 
+def test_a_bookmark_replaces_the_line_it_names_whatever_the_numbering_and_no_other(tmp_path):
+    pages = [["Setup", "Install the binary first."], ["API", "The REST API answers on port 80."]]
+    path = write_pdf(tmp_path / "m.pdf", pages, [("Chapter 3: Setup", 0), ("REST API", 1)])
+    _, markdown = pdf_to_markdown(path.read_bytes())
+    assert markdown.split("\n\n") == [
+        "# Chapter 3: Setup",
+        "Install the binary first.",
+        "# REST API",
+        "API The REST API answers on port 80.",  # the short line "API" is text, not the bookmark's heading
+    ]
+
+
 def test_an_escaped_markdown_character_at_a_line_start_stays_text():
     md = "# Use\n\nIntro.\n\n\\# a comment, not a heading\n\nA line\n\\---\n\n\\```not a fence"
     (passage,) = chunk_document("use", "Use", md, markdown=True)
