@@ -542,7 +542,7 @@ def _check_paths(values: dict[str, Any], base: Path) -> None:
     data_dir = values["data_dir"]
     if not data_dir.strip():
         raise ParamsError(
-            "data_dir: empty; give a folder of documents (.md, .rst, .html, .pdf, .docx, …), a BEIR folder, "
+            "data_dir: empty; give a folder of documents (.md, .rst, .html, .pdf, .docx, .pptx, …), a BEIR folder, "
             "or builtin:python-docs"
         )
     if is_builtin(data_dir):
@@ -647,8 +647,8 @@ def load_params(domain: str, path: str | Path, overrides: list[str] | None = Non
         source = f"{path} (with --set)"
     if "data_dir" not in raw:
         raise ParamsError(
-            f"{source}: data_dir is required: a folder of documents (.md, .rst, .html, .pdf, .docx, …), a BEIR folder, "
-            "or builtin:python-docs for the demo corpus"
+            f"{source}: data_dir is required: a folder of documents (.md, .rst, .html, .pdf, .docx, .pptx, …), "
+            "a BEIR folder, or builtin:python-docs for the demo corpus"
         )
     return validate(raw, source)
 

@@ -36,6 +36,7 @@ from .markup import (
     ipynb_to_markdown,
     mdx_to_markdown,
     pdf_to_markdown,
+    pptx_to_markdown,
     rst_to_markdown,
 )
 from .paths import atomic_write_text
@@ -722,9 +723,14 @@ def _doc_title(path: Path, text: str, markdown: bool = False) -> str:
 
 
 DOCUMENT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".mdx": "mdx", ".txt": "text", ".rst": "rst",
-                     ".docx": "docx", ".ipynb": "ipynb", ".html": "html", ".htm": "html", ".pdf": "pdf"}  # fmt: skip
+                     ".docx": "docx", ".pptx": "pptx", ".ipynb": "ipynb", ".html": "html", ".htm": "html",
+                     ".pdf": "pdf"}  # fmt: skip
 # (sources before the formats they are exported to: where two files share an id, the first kind is read)
-BINARY_KINDS = {"pdf": pdf_to_markdown, "docx": docx_to_markdown}  # read from bytes, not decoded as text
+BINARY_KINDS = {
+    "pdf": pdf_to_markdown,
+    "docx": docx_to_markdown,
+    "pptx": pptx_to_markdown,
+}  # read from bytes, not decoded as text
 
 
 def _as_markdown(kind: str, text: str) -> tuple[str, str]:
@@ -831,7 +837,7 @@ def _read_document(path: Path, kind: str, issues: DataIssues) -> tuple[str, str]
     except OSError as e:
         issues.add(path, 0, "read_error", f"cannot read the file ({e.strerror or e})")
         return None
-    except ValueError as e:  # a PDF or Word file its reader cannot open
+    except ValueError as e:  # a PDF, Word or PowerPoint file its reader cannot open
         issues.add(path, 0, "read_error", str(e))
         return None
     if not text.strip():
@@ -862,12 +868,12 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     The document id is the file's path relative to ``folder`` without its suffix. A file's title is
     its first heading or first line; a ``.md`` file's front matter ``title:`` comes first, an HTML page's
     first ``<h1>`` or ``<title>``. ``.md`` files are cleaned of Markdown markup (see :func:`chunk_document`);
-    ``.rst``, ``.html``, ``.mdx``, ``.pdf`` and ``.docx`` files are first turned into Markdown
+    ``.rst``, ``.html``, ``.mdx``, ``.pdf``, ``.docx`` and ``.pptx`` files are first turned into Markdown
     (:mod:`nbutils.markup`: page chrome, directives, tags and running headers go); ``.txt`` files are taken
-    as they are. A PDF with no text layer is reported as ``unreadable_text``, a PDF or Word file that
-    cannot be opened as ``read_error``. Files of other kinds are reported as ``skipped_file``, one issue
-    per suffix. Hidden files and folders, dependency folders and virtual environments are not read (see
-    :func:`_document_files`), and where two files share an id, one is (:func:`_one_per_id`).
+    as they are. A PDF with no text layer is reported as ``unreadable_text``, a PDF, Word or PowerPoint
+    file that cannot be opened as ``read_error``. Files of other kinds are reported as ``skipped_file``,
+    one issue per suffix. Hidden files and folders, dependency folders and virtual environments are not
+    read (see :func:`_document_files`), and where two files share an id, one is (:func:`_one_per_id`).
 
     Files are read as UTF-8 (UTF-16 when they start with its byte order mark). Bytes that are not UTF-8
     become U+FFFD and are reported as ``bad_encoding``; control characters are stripped. A file that is

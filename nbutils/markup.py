@@ -704,6 +704,79 @@ def docx_to_markdown(data: bytes) -> tuple[str, str]:
     return title, "\n\n".join(blocks)
 
 
+# --------------------------------------------------------------------------- PowerPoint (.pptx)
+
+
+def _pptx_shapes(shapes):
+    """The slide's shapes in reading order (top to bottom, then left to right), groups opened."""
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    def place(shape):
+        return (shape.top if shape.top is not None else 0, shape.left if shape.left is not None else 0)
+
+    for shape in sorted(shapes, key=place):
+        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+            yield from _pptx_shapes(shape.shapes)
+        else:
+            yield shape
+
+
+def _pptx_blocks(shape) -> list[str]:
+    """One shape's text: a table one ``a | b`` row per line (a merged cell once), a content placeholder's
+    paragraphs list items (indented by level), any other text box its paragraphs."""
+    if getattr(shape, "has_table", False) and shape.has_table:
+        rows = []
+        for row in shape.table.rows:
+            cells = [" ".join(c.text.split()) for c in row.cells if not c.is_spanned]
+            rows += [_escaped(" | ".join(c for c in cells if c))] if any(cells) else []
+        return ["\n".join(rows)] if rows else []
+    if not getattr(shape, "has_text_frame", False) or not shape.has_text_frame:
+        return []
+    items = shape.is_placeholder and len([p for p in shape.text_frame.paragraphs if p.text.strip()]) > 1
+    blocks = []
+    for para in shape.text_frame.paragraphs:
+        text = " ".join(para.text.split())
+        if text:
+            blocks.append(f"{'  ' * para.level}- {text}" if items else _escaped(text))
+    return ["\n".join(blocks)] if items and blocks else blocks
+
+
+def pptx_to_markdown(data: bytes) -> tuple[str, str]:
+    """A PowerPoint deck's text as ``(title, markdown)`` (python-pptx): one ``#`` section per slide, headed by
+    the slide's title (``Slide N`` when it has none), its text boxes and tables in reading order, then its
+    speaker notes, which often hold the prose the slide only hints at. A content placeholder with several
+    paragraphs becomes a list. The title is the deck's core property ``title``, else its first slide's title.
+    Pictures and charts carry no text and are left out.
+
+    Raises:
+        ValueError: for a file python-pptx cannot open (not a ``.pptx``, damaged, or password-protected).
+    """
+    import io
+    import zipfile
+
+    from pptx import Presentation
+    from pptx.exc import PackageNotFoundError
+
+    try:
+        deck = Presentation(io.BytesIO(data))
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, OSError) as e:
+        raise ValueError(f"not a readable PowerPoint file ({type(e).__name__}: {e}); save it again as .pptx") from e
+    title = " ".join((deck.core_properties.title or "").split())
+    sections: list[str] = []
+    for n, slide in enumerate(deck.slides, start=1):
+        head = slide.shapes.title
+        heading = " ".join(head.text.split()) if head is not None and head.has_text_frame else ""
+        title = title or heading
+        skip = head.shape_id if head is not None else None
+        body = [b for shape in _pptx_shapes(slide.shapes) if shape.shape_id != skip for b in _pptx_blocks(shape)]
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            notes = slide.notes_slide.notes_text_frame.text.split("\n")
+            body += [_escaped(" ".join(x.split())) for x in notes if x.strip()]
+        if body or heading:
+            sections.append("\n\n".join([f"# {heading or f'Slide {n}'}", *body]))
+    return title, "\n\n".join(sections)
+
+
 # --------------------------------------------------------------------------- Jupyter notebooks (.ipynb)
 
 

@@ -328,3 +328,48 @@ def test_a_notebook_keeps_its_markdown_and_code_cells_and_leaves_outputs_out(tmp
     (issue,) = ds.issues
     assert (Path(issue.file).name, issue.kind) == ("broken.ipynb", "malformed")
     assert issue.message.startswith("not a Jupyter notebook (JSONDecodeError")
+
+
+def test_a_slide_deck_gives_a_section_per_slide_with_its_bullets_tables_boxes_and_speaker_notes(tmp_path):
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    title_slide = deck.slides.add_slide(deck.slide_layouts[0])  # title and subtitle
+    title_slide.shapes.title.text = "Onboarding 2026"
+    title_slide.placeholders[1].text = "People team"
+    slide = deck.slides.add_slide(deck.slide_layouts[1])  # title and content
+    slide.shapes.title.text = "Laptop setup"
+    body = slide.placeholders[1].text_frame
+    body.text = "Enrol the laptop in device management"
+    for text, level in (("Install the VPN client", 0), ("Use the staff profile", 1)):
+        para = body.add_paragraph()
+        para.text, para.level = text, level
+    table = slide.shapes.add_table(2, 2, Inches(1), Inches(5), Inches(4), Inches(1)).table
+    cells = [*table.rows[0].cells, *table.rows[1].cells]
+    for cell, text in zip(cells, ("OS", "Client", "macOS", "Tunnel 4"), strict=True):
+        cell.text = text
+    slide.notes_slide.notes_text_frame.text = "Stress that the VPN comes first.\nIT can reset tokens."
+    blank = deck.slides.add_slide(deck.slide_layouts[6])  # no title
+    group = blank.shapes.add_group_shape()
+    group.shapes.add_textbox(Inches(1), Inches(3), Inches(4), Inches(1)).text_frame.text = "#it-help takes questions."
+    blank.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1)).text_frame.text = "Where to ask"
+    deck.slides.add_slide(deck.slide_layouts[6])  # an empty slide leaves nothing
+    deck.save(tmp_path / "onboarding.pptx")
+    (tmp_path / "broken.pptx").write_bytes(b"PK\x03\x04 not a real archive")
+
+    ds = load_documents(tmp_path)
+    assert {pid: p.title for pid, p in ds.corpus.items()} == {
+        "onboarding#onboarding-2026-0": "Onboarding 2026",
+        "onboarding#laptop-setup-0": "Onboarding 2026",
+        "onboarding#slide-3-0": "Onboarding 2026",
+    }
+    assert ds.corpus["onboarding#onboarding-2026-0"].text == "People team"  # the heading is the title
+    assert ds.corpus["onboarding#laptop-setup-0"].text == (
+        "Laptop setup\n- Enrol the laptop in device management\n- Install the VPN client\n  - Use the staff profile\n\n"
+        "OS | Client\nmacOS | Tunnel 4\n\nStress that the VPN comes first.\n\nIT can reset tokens."
+    )
+    assert ds.corpus["onboarding#slide-3-0"].text == "Slide 3\nWhere to ask\n\n\u2060#it-help takes questions."
+    (issue,) = ds.issues
+    assert (Path(issue.file).name, issue.kind) == ("broken.pptx", "read_error")
+    assert issue.message.startswith("not a readable PowerPoint file (")
