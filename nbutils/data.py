@@ -168,6 +168,7 @@ class Dataset:
         issues: problems found while loading.
         fixed_splits: query ids per split name when the data came with its own splits (e.g. BEIR
             ``qrels/test.tsv``).
+        formats: for a folder of documents, how many files of each suffix gave passages (``{".md": 8}``).
     """
 
     corpus: dict[str, Passage]
@@ -175,6 +176,7 @@ class Dataset:
     qrels: dict[str, dict[str, int]] = field(default_factory=dict)
     issues: DataIssues = field(default_factory=DataIssues)
     fixed_splits: dict[str, list[str]] = field(default_factory=dict)
+    formats: dict[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -886,6 +888,7 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
     root = Path(folder)
     issues = DataIssues()
     corpus: dict[str, Passage] = {}
+    formats: Counter[str] = Counter()
     everything = _document_files(root, issues)
     _skipped_files(everything, issues)
     files = _one_per_id(root, [p for p in everything if p.suffix.lower() in DOCUMENT_SUFFIXES], issues)
@@ -903,9 +906,10 @@ def load_documents(folder: str | Path, chunk_words: int = 120) -> Dataset:
             issues.add(path, 0, "empty_text", f"no text left once the {kind} markup is removed")
         for p in passages:
             corpus[p.id] = p
+        formats[path.suffix.lower()] += bool(passages)
     if not corpus:
         raise DataError(f"{root}: no non-empty {', '.join(DOCUMENT_SUFFIXES)} documents found")
-    return Dataset(corpus, issues=issues)
+    return Dataset(corpus, issues=issues, formats={k: n for k, n in formats.most_common() if n})
 
 
 # --------------------------------------------------------------------------- gold pairs and clicks

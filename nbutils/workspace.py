@@ -61,6 +61,7 @@ class Workspace:
     # by source ("gold", "synthetic") and split; empty while the gold labels are the test split
     held_out_units: list[str] = field(default_factory=list)  # sections of the synthetic test set, never trained on
     query_source: dict[str, str] = field(default_factory=dict)  # "synthetic" for generated test questions
+    formats: dict[str, int] = field(default_factory=dict)  # documents read per suffix (as loaded, not saved)
 
     @property
     def synthetic(self) -> bool:
@@ -297,6 +298,7 @@ def prepare_workspace(params: Params, paths: DomainPaths) -> Workspace:
     splits = _split(ds, params)
     excluded = splits.pop("excluded", [])
     ws = Workspace(corpus, dict(ds.queries), dict(ds.qrels), splits, ds.issues, params.split_by, excluded)
+    ws.formats = dict(ds.formats)
     save_workspace(ws, paths, params.seed)
     ds.issues.write(paths.data_issues)
     return ws

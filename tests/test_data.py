@@ -114,6 +114,7 @@ def test_documents_folder(tmp_path):
     assert [i.kind for i in ds.issues] == ["skipped_file", "empty_text"]
     skipped = ds.issues.items[0]
     assert skipped.message.startswith("2 .csv files not read; the loader reads .md, .markdown, .mdx, .txt, .rst, .docx")
+    assert ds.formats == {".md": 1, ".txt": 1}, "the empty .md gave no passage and is not counted"
 
 
 def test_documents_folder_skips_hidden_dependency_and_venv_folders(tmp_path):

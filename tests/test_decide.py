@@ -260,6 +260,23 @@ def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path,
     assert rate == pytest.approx(8 / 20) and source.startswith("observed: 8 of 20")
 
 
+def test_corpus_stats_count_the_documents_of_each_format_a_folder_held(tmp_path, beir_dir):
+    from nbutils.decide import corpus_stats
+    from nbutils.paths import DomainPaths
+    from nbutils.workspace import prepare_workspace
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a", "b", "c"):
+        (docs / f"{name}.md").write_text(f"# {name.upper()} guide\n\nHow to set up {name}.")
+    (docs / "notes.txt").write_text("Notes\n\nRotate the keys monthly.")
+    params = validate({"data_dir": str(docs), "outputs_dir": str(tmp_path / "o")})
+    stats = corpus_stats(prepare_workspace(params, DomainPaths.from_params(params)))
+    assert stats["documents"] == 4 and stats["documents_by_format"] == "3 .md, 1 .txt"
+    beir = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "b")})
+    assert "documents_by_format" not in corpus_stats(prepare_workspace(beir, DomainPaths.from_params(beir)))
+
+
 def test_the_decide_notebook_plans_with_the_domains_synthesis_and_training_values():
     from nbutils.config import SynthesizeParams, TrainParams, from_namespace
 

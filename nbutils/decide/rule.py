@@ -148,13 +148,16 @@ class Recommendation:
         return f"### Recommendation: **{self.decision.value}**{mark}\n\n" + "\n".join(f"- {r}" for r in self.reasons)
 
 
-def corpus_stats(ws: Workspace) -> dict[str, float | int]:
-    """Size of the corpus and of the labelled data, per split."""
+def corpus_stats(ws: Workspace) -> dict[str, float | int | str]:
+    """Size of the corpus and of the labelled data, per split (for a folder of documents, also how many of
+    each format were read: ``"8 .md, 3 .pdf"``)."""
     words = np.array([len(p.full_text().split()) for p in ws.corpus.values()])
+    formats = ", ".join(f"{n} {suffix}" for suffix, n in ws.formats.items())
     pairs = {s: sum(len(ws.qrels[q]) for q in ws.splits[s]) for s in ws.splits}
     return {
         "passages": len(ws.corpus),
         "documents": len({document_of(pid) for pid in ws.corpus}),
+        **({"documents_by_format": formats} if formats else {}),
         "words_per_passage_mean": round(float(words.mean()), 1),
         "words_per_passage_median": float(np.median(words)),
         "labelled_queries": sum(1 for q in ws.queries if ws.query_source.get(q) != "synthetic"),
