@@ -146,11 +146,16 @@ class DataIssues:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrievable unit of text with a stable id."""
+    """A retrievable unit of text with a stable id.
+
+    ``page`` is the printed number of the page the passage starts on, for documents that have pages (PDFs),
+    else ``""``; it is shown beside the passage, never searched.
+    """
 
     id: str
     title: str
     text: str
+    page: str = ""
 
     def full_text(self) -> str:
         """Title and text joined, as given to retrievers."""
@@ -658,23 +663,37 @@ def _refence(pieces: list[str], para: str) -> list[str]:
     return out
 
 
-def _pack(paragraphs: list[str], chunk_words: int) -> list[str]:
-    """Pack paragraphs into chunks of about ``chunk_words`` words; split longer paragraphs."""
-    chunks: list[str] = []
+def _pack(paragraphs: list[str], chunk_words: int) -> list[tuple[int, str]]:
+    """Pack paragraphs into chunks of about ``chunk_words`` words; split longer paragraphs. Each chunk comes
+    with the index of the paragraph it starts in."""
+    chunks: list[tuple[int, str]] = []
     current: list[str] = []
-    size = 0
-    for para in paragraphs:
+    first = size = 0
+    for n, para in enumerate(paragraphs):
         pieces = [para] if len(para.split()) <= chunk_words else _split_long(para, chunk_words)
         for piece in pieces:
-            n = len(piece.split())
-            if current and size + n > chunk_words:
-                chunks.append("\n\n".join(current))
+            words = len(piece.split())
+            if current and size + words > chunk_words:
+                chunks.append((first, "\n\n".join(current)))
                 current, size = [], 0
+            if not current:
+                first = n
             current.append(piece)
-            size += n
+            size += words
     if current:
-        chunks.append("\n\n".join(current))
+        chunks.append((first, "\n\n".join(current)))
     return chunks
+
+
+_PAGE_MARK = re.compile(r"^<!-- page (\S{1,20}) -->[ \t]*$", re.M)
+_PAGE = "\ue000page:"  # a page mark while the Markdown is cleaned (a private-use character: no text holds it)
+
+
+def _page_marks(text: str) -> str:
+    """Markdown whose page marks outside code blocks are paragraphs of their own that cleaning keeps."""
+    runs = fence_runs(text.split("\n"))
+    mark = f"\n\n{_PAGE}\\1\n\n"
+    return "\n".join("\n".join(run) if code else _PAGE_MARK.sub(mark, "\n".join(run)) for code, run in runs)
 
 
 def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120, markdown: bool = False) -> list[Passage]:
@@ -686,7 +705,9 @@ def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120, m
 
     With ``markdown``, ``text`` is first cleaned of Markdown noise (front matter, HTML comments and
     tags, link definitions; links become their text) and fenced code blocks are kept whole, as text:
-    a ``# comment`` inside one is not a heading. Sections left empty give no passage.
+    a ``# comment`` inside one is not a heading. Sections left empty give no passage. A page mark on a
+    line of its own (``<!-- page 12 -->``, :func:`nbutils.markup.page_mark`) gives the passages that start
+    after it their ``page``.
 
     Example:
         >>> [p.id for p in chunk_document("faq", "FAQ", "# Install\\npip install x")]
@@ -695,17 +716,27 @@ def chunk_document(doc_id: str, title: str, text: str, chunk_words: int = 120, m
     if chunk_words < 10:
         raise ValueError(f"chunk_words must be at least 10, got {chunk_words}")
     if markdown:
-        text = _clean_markdown(text)
+        text = _clean_markdown(_page_marks(text))
     passages: list[Passage] = []
     seen: Counter[str] = Counter()
+    page = ""
     for heading, paragraphs in _sections(text, title, markdown):
+        kept, pages = [], []
+        for para in paragraphs:
+            if para.startswith(_PAGE):
+                page = para[len(_PAGE) :]
+                continue
+            kept.append(para)
+            pages.append(page)
+        if not kept:
+            continue
         slug = _slug(heading)
         seen[slug] += 1
         if seen[slug] > 1:
             slug = f"{slug}-{seen[slug]}"
-        for n, body in enumerate(_pack(paragraphs, chunk_words)):
+        for n, (first, body) in enumerate(_pack(kept, chunk_words)):
             prefix = heading if heading != title else ""
-            passages.append(Passage(f"{doc_id}#{slug}-{n}", title, f"{prefix}\n{body}".strip()))
+            passages.append(Passage(f"{doc_id}#{slug}-{n}", title, f"{prefix}\n{body}".strip(), pages[first]))
     return passages
 
 

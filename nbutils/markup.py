@@ -558,14 +558,23 @@ def _pdf_outline(reader) -> dict[int, list[tuple[int, str]]]:
     return found
 
 
+def _page_labels(reader) -> list[str]:
+    """The pages' printed numbers (the PDF's page labels: "iv", "12", "A-3"), else 1, 2, 3…"""
+    try:
+        return [str(label) for label in reader.page_labels]
+    except Exception:  # noqa: BLE001 - broken label trees fall back to counting pages
+        return [str(n + 1) for n in range(len(reader.pages))]
+
+
 def pdf_to_markdown(data: bytes) -> tuple[str, str]:
     """A PDF's text layer as ``(title, markdown)`` (pypdf).
 
     Lines repeated on many pages (running headers and footers, page numbers) and table-of-contents entries
     go; the PDF's bookmarks become headings where they point; lines are joined into paragraphs (a short
     line ending a sentence closes one; bullets start list items) and words hyphenated across lines are
-    rejoined. The title is the document's ``/Title`` metadata, else its first line. A scanned PDF has no
-    text layer and gives ``""``: the loader reports it.
+    rejoined. Before the first paragraph of each page stands its :func:`page_mark` (the page's printed label),
+    so passages know the page they start on. The title is the document's ``/Title`` metadata, else its first
+    line. A scanned PDF has no text layer and gives no paragraph: the loader reports it.
 
     Raises:
         ValueError: for a file pypdf cannot read, or an encrypted one it cannot open without a password.
@@ -583,6 +592,7 @@ def pdf_to_markdown(data: bytes) -> tuple[str, str]:
             raise ValueError("the PDF is encrypted; save a copy without a password")
         pages = [(page.extract_text() or "").split("\n") for page in reader.pages]
         outline = _pdf_outline(reader)
+        labels = _page_labels(reader)
         meta = reader.metadata
         title = " ".join(str(meta.title or "").split()) if meta is not None else ""
     except (PyPdfError, KeyError, TypeError, AttributeError, OSError) as e:  # pypdf's errors on broken files
@@ -591,7 +601,7 @@ def pdf_to_markdown(data: bytes) -> tuple[str, str]:
     limit = max(3, 0.3 * len(pages))
     repeated = {k for k, c in counts.items() if c >= limit} if len(pages) >= 3 else set()
     first = next((x.strip() for lines in pages for x in lines if x.strip()), "")
-    stream: list[str] = []
+    stream: list[tuple[str, int]] = []  # (line, page index)
     for n, lines in enumerate(pages):
         kept = [x.strip() for x in lines if x.strip() and _line_key(x) not in repeated and not x.strip().isdigit()]
         kept = [_escaped(x) for x in kept]  # a "# comment" is no heading
@@ -599,38 +609,51 @@ def pdf_to_markdown(data: bytes) -> tuple[str, str]:
             mark = f"{'#' * min(depth + 1, 6)} {heading}"
             at = next((i for i, x in enumerate(kept) if _same_heading(x, heading)), None)
             if at is None:
-                stream.append(mark)
+                stream.append((mark, n))
             else:
-                stream += [*kept[:at], mark]
+                stream += [(x, n) for x in kept[:at]] + [(mark, n)]
                 kept = kept[at + 1 :]
-        stream += kept
-    return title or first[:100], "\n\n".join(_pdf_paragraphs(stream))
+        stream += [(x, n) for x in kept]
+    blocks, shown = [], None
+    for para, n in _pdf_paragraphs(stream):
+        if n != shown:
+            blocks.append(page_mark(labels[n] if n < len(labels) else str(n + 1)))
+            shown = n
+        blocks.append(para)
+    return title or first[:100], "\n\n".join(blocks)
 
 
-def _pdf_paragraphs(stream: list[str]) -> list[str]:
-    """Lines of text (``#`` headings among them; text lines that would read as Markdown syntax come escaped)
-    joined into paragraphs and list items."""
-    widths = sorted(len(x) for x in stream if not x.startswith("#"))
+def page_mark(label: str) -> str:
+    """The comment line that says the paragraphs after it start on page ``label`` (read by the chunker)."""
+    return f"<!-- page {' '.join(label.split()) or '?'} -->"
+
+
+def _pdf_paragraphs(stream: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Lines of text with their page (``#`` headings among them; text lines that would read as Markdown syntax
+    come escaped) joined into paragraphs and list items, each with the page of its first line."""
+    widths = sorted(len(x) for x, _ in stream if not x.startswith("#"))
     typical = widths[len(widths) * 3 // 4] if widths else 80
-    out: list[str] = []
-    para = ""
+    out: list[tuple[str, int]] = []
+    para, start = "", 0
 
     def flush() -> None:
         nonlocal para
         if para.strip():
-            out.append(para)
+            out.append((para, start))
         para = ""
 
-    for line in stream:
+    for line, page in stream:
         if line.startswith("#"):
             flush()
-            out.append(line)
+            out.append((line, page))
             continue
         if _TOC_ENTRY.search(line):
             continue
         if _BULLET.match(line):
             flush()
             para, line = "- ", _BULLET.sub("", line)
+        if para in ("", "- "):
+            start = page
         if para.endswith("-") and line[:1].islower() and para[-2:-1].isalpha():
             para = para[:-1] + line
         else:

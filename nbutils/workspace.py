@@ -307,7 +307,10 @@ def prepare_workspace(params: Params, paths: DomainPaths) -> Workspace:
 def save_workspace(ws: Workspace, paths: DomainPaths, seed: int) -> None:
     """Write a workspace's corpus, queries (with their source) and splits, each file atomically."""
     lines = [
-        json.dumps({"_id": p.id, "title": p.title, "text": p.text}, ensure_ascii=False) for p in ws.corpus.values()
+        json.dumps(
+            {"_id": p.id, "title": p.title, "text": p.text, **({"page": p.page} if p.page else {})}, ensure_ascii=False
+        )
+        for p in ws.corpus.values()
     ]
     atomic_write_text(paths.corpus, "\n".join(lines) + "\n")
     qlines = [
@@ -344,7 +347,7 @@ def load_workspace(paths: DomainPaths) -> Workspace:
     with Path(paths.corpus).open(encoding="utf-8") as f:
         for line in f:
             obj = json.loads(line)
-            corpus[obj["_id"]] = Passage(obj["_id"], obj["title"], obj["text"])
+            corpus[obj["_id"]] = Passage(obj["_id"], obj["title"], obj["text"], obj.get("page", ""))
     queries, qrels, sources = {}, {}, {}
     with Path(paths.queries).open(encoding="utf-8") as f:
         for line in f:

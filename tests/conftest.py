@@ -70,9 +70,12 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def write_pdf(path: Path, pages: list[list[str]], outline=(), title: str | None = None, password: str = "") -> Path:
+def write_pdf(
+    path: Path, pages: list[list[str]], outline=(), title: str | None = None, password: str = "", labels=()
+) -> Path:
     """A real PDF (pypdf) whose pages hold ``pages``' lines in Helvetica, one under the other; ``outline``:
-    ``(bookmark title, page index)`` pairs; ``title``: the ``/Title`` metadata; ``password``: encrypted."""
+    ``(bookmark title, page index)`` pairs; ``title``: the ``/Title`` metadata; ``password``: encrypted;
+    ``labels``: ``(first page index, last page index, style, start)`` page-label ranges (style ``/r``: i, ii…)."""
     from pypdf import PdfWriter
     from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
@@ -92,6 +95,8 @@ def write_pdf(path: Path, pages: list[list[str]], outline=(), title: str | None 
         page.replace_contents(stream)
     for text, n in outline:
         writer.add_outline_item(title=text, page_number=n)
+    for first, last, style, start in labels:
+        writer.set_page_label(first, last, style=style, start=start)
     if title:
         writer.add_metadata({"/Title": title})
     if password:

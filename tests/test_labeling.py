@@ -152,7 +152,7 @@ def test_ticked_passages_survive_a_new_search(tmp_path):
 
 def test_a_hit_shows_enough_text_to_judge_in_a_scroll_box(tmp_path):
     long = " ".join(f"word{i}" for i in range(400))
-    corpus = {**CORPUS, "d": Passage("d", "Manual", "Manual\n" + long), "e": Passage("e", "Manual", "short one")}
+    corpus = {**CORPUS, "d": Passage("d", "Manual", "Manual\n" + long), "e": Passage("e", "Manual", "short one", "12")}
     panel = _panel(tmp_path, corpus=corpus, k=5)
     panel.search("word1 word2 manual")
     hits = dict(zip([pid for pid, _ in panel.marks], panel.results.children, strict=False))
@@ -162,6 +162,7 @@ def test_a_hit_shows_enough_text_to_judge_in_a_scroll_box(tmp_path):
     assert len(shown) >= 400 and shown.endswith("…") and shown.startswith("word0"), "the title is not repeated"
     assert text.layout.max_height and text.layout.overflow == "auto", "a fixed-height scroll box"
     assert "short one" in hits["e"].children[1].value and "…" not in hits["e"].children[1].value
+    assert hits["e"].children[0].description == "e · Manual · p. 12", "a PDF passage says its page"
 
 
 def test_counters_stay_while_an_error_shows_and_the_next_action_clears_it(tmp_path):

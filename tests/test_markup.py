@@ -213,11 +213,14 @@ def test_a_pdf_keeps_its_text_drops_running_headers_and_page_numbers_and_takes_h
     title, markdown = pdf_to_markdown(path.read_bytes())
     assert title == "The Sync Guide"
     assert markdown.split("\n\n") == [
+        "<!-- page 1 -->",
         "# Overview",
         "Tidepool keeps folders in sync between laptops and a bucket. It is a single binary.",
+        "<!-- page 2 -->",
         "# 2.1 Authentication",
         "The error 401 means the token is missing or expired. Create a new token.",
         "- Tokens last thirty days.",
+        "<!-- page 3 -->",
         "\\# not a heading: a comment line from a code sample.",
     ]
     ds = load_documents(tmp_path)
@@ -231,12 +234,48 @@ def test_a_bookmark_replaces_the_line_it_names_whatever_the_numbering_and_no_oth
     pages = [["Setup", "Install the binary first."], ["API", "The REST API answers on port 80."]]
     path = write_pdf(tmp_path / "m.pdf", pages, [("Chapter 3: Setup", 0), ("REST API", 1)])
     _, markdown = pdf_to_markdown(path.read_bytes())
-    assert markdown.split("\n\n") == [
+    assert [b for b in markdown.split("\n\n") if not b.startswith("<!-- page")] == [
         "# Chapter 3: Setup",
         "Install the binary first.",
         "# REST API",
         "API The REST API answers on port 80.",  # the short line "API" is text, not the bookmark's heading
     ]
+
+
+def test_a_pdf_passage_knows_the_printed_page_it_starts_on_and_keeps_it_through_the_workspace(tmp_path):
+    from nbutils.config import validate
+    from nbutils.paths import DomainPaths
+    from nbutils.workspace import load_workspace, prepare_workspace
+
+    pages = [
+        ["Preface", "This manual is for operators."],
+        ["Pumps", "Prime the pump before the first start. The intake valve", "must stay open while the"],
+        ["motor runs. Check the seal weekly.", "Alarms", "A red light means low pressure."],
+    ]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    labels = [(0, 0, "/r", 1), (1, 2, "/D", 1)]  # printed as i, then 1, 2
+    write_pdf(docs / "manual.pdf", pages, [("Preface", 0), ("Pumps", 1), ("Alarms", 2)], "Manual", labels=labels)
+    ds = load_documents(docs)
+    assert {pid: (p.page, p.text) for pid, p in ds.corpus.items()} == {
+        "manual#preface-0": ("i", "Preface\nThis manual is for operators."),
+        "manual#pumps-0": (  # the paragraph runs onto page 2 and is one paragraph still
+            "1",
+            "Pumps\nPrime the pump before the first start. The intake valve must stay open while the motor runs. "
+            "Check the seal weekly.",
+        ),
+        "manual#alarms-0": ("2", "Alarms\nA red light means low pressure."),
+    }
+    params = validate({"data_dir": str(docs), "outputs_dir": str(tmp_path / "out")})
+    paths = DomainPaths.from_params(params)
+    prepare_workspace(params, paths)
+    assert {pid: p.page for pid, p in load_workspace(paths).corpus.items()} == {
+        "manual#preface-0": "i",
+        "manual#pumps-0": "1",
+        "manual#alarms-0": "2",
+    }
+    (md,) = chunk_document("notes", "Notes", "# Setup\n\nNo page marks here.", markdown=True)
+    assert md.page == ""
 
 
 def test_an_escaped_markdown_character_at_a_line_start_stays_text():

@@ -457,9 +457,10 @@ class LabelingPanel:
         self.results.children = rows
 
     def _hit(self, w, pid: str, ticked: bool = False):
-        """A search hit: a checkbox with the passage id and title, over its text in a fixed-height scroll box."""
+        """A search hit: a checkbox with the passage id, title and page, over its text in a fixed-height scroll box."""
         passage = self.corpus[pid]
-        label = f"{pid} · {passage.title}" if passage.title else pid
+        page = f"p. {passage.page}" if passage.page else ""
+        label = " · ".join(x for x in (pid, passage.title, page) if x)
         box = w.Checkbox(value=ticked, description=label, indent=False, layout=w.Layout(width="95%"))
         text = w.HTML(
             f"<div style='{TEXT_STYLE}'>{html.escape(_snippet(passage))}</div>",
