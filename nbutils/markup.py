@@ -670,12 +670,40 @@ _DOCX_HEADING = re.compile(r"^heading (\d)$", re.I)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
+_NOTE_MARKS = {f"{_W}footnoteReference": "[{}]", f"{_W}endnoteReference": "[E{}]"}
+
+
 def _docx_text(element) -> str:
     """The text of a Word paragraph or cell, tracked insertions included (python-docx's ``.text`` leaves out
-    runs inside ``<w:ins>``); deleted text is held in ``w:delText`` and stays out. Tabs and breaks are spaces."""
-    nodes = element.iter(f"{_W}t", f"{_W}tab", f"{_W}br")
-    parts = [(node.text or "") if node.tag == f"{_W}t" else " " for node in nodes]
+    runs inside ``<w:ins>``); deleted text is held in ``w:delText`` and stays out. Tabs and breaks are spaces;
+    a footnote reference is ``[1]``, an endnote's ``[E1]`` (their text is in :func:`_docx_notes`)."""
+    parts = []
+    for node in element.iter(f"{_W}t", f"{_W}tab", f"{_W}br", *_NOTE_MARKS):
+        if node.tag == f"{_W}t":
+            parts.append(node.text or "")
+        else:
+            mark = _NOTE_MARKS[node.tag].format(node.get(f"{_W}id")) if node.tag in _NOTE_MARKS else " "
+            parts.append(mark.replace("[", "\\[").replace("]", "\\]"))  # escaped: "[1][E1]" is no Markdown link
     return " ".join("".join(parts).split())
+
+
+def _docx_notes(document) -> list[str]:
+    """The document's footnotes (``[1] text``) and endnotes (``[E1] text``), in the order they are stored."""
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+    from lxml import etree
+
+    notes = []
+    for reltype, tag in ((RT.FOOTNOTES, "footnote"), (RT.ENDNOTES, "endnote")):
+        mark = _NOTE_MARKS[f"{_W}{tag}Reference"]
+        for rel in document.part.rels.values():
+            if rel.reltype != reltype or rel.is_external:
+                continue
+            for note in etree.fromstring(rel.target_part.blob).iter(f"{_W}{tag}"):
+                if note.get(f"{_W}type") not in (None, "normal"):  # separators between the text and the notes
+                    continue
+                text = " ".join(t for p in note.iter(f"{_W}p") if (t := _docx_text(p)))
+                notes += [f"{mark.format(note.get(f'{_W}id'))} {text}"] if text else []
+    return notes
 
 
 def docx_to_markdown(data: bytes) -> tuple[str, str]:
@@ -684,7 +712,9 @@ def docx_to_markdown(data: bytes) -> tuple[str, str]:
     Paragraphs styled ``Heading 1`` … ``Heading 6`` become headings, list paragraphs (a ``List`` style or
     numbering) list items, tables one ``a | b`` row per line (a merged cell once). The title is the
     document's core property ``title``, else its first ``Title``-styled paragraph. Tracked insertions are
-    read as text; headers, footers, footnotes, comments and tracked deletions are not.
+    read as text. Footnotes and endnotes are marked where they are referenced (``[1]``, ``[E1]``) and their
+    text closes the document, under a ``Notes`` heading. Headers, footers, comments and tracked deletions
+    are not read.
 
     Raises:
         ValueError: for a file python-docx cannot open (not a ``.docx``, damaged, or password-protected).
@@ -724,6 +754,8 @@ def docx_to_markdown(data: bytes) -> tuple[str, str]:
             blocks.append(f"- {text}")
         else:
             blocks.append(_escaped(text))
+    notes = _docx_notes(document)
+    blocks += ["# Notes", *notes] if notes else []
     return title, "\n\n".join(blocks)
 
 

@@ -412,3 +412,56 @@ def test_a_slide_deck_gives_a_section_per_slide_with_its_bullets_tables_boxes_an
     (issue,) = ds.issues
     assert (Path(issue.file).name, issue.kind) == ("broken.pptx", "read_error")
     assert issue.message.startswith("not a readable PowerPoint file (")
+
+
+def _with_notes(path: Path, footnotes: dict[str, str], endnotes: dict[str, str]) -> None:
+    """Add footnote and endnote parts (with Word's separator notes) to a saved .docx, as Word stores them."""
+    import zipfile
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    kind = "application/vnd.openxmlformats-officedocument.wordprocessingml"
+
+    def part(tag: str, notes: dict[str, str]) -> str:
+        sep = f'<w:{tag} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:{tag}>'
+        body = "".join(f'<w:{tag} w:id="{i}"><w:p><w:r><w:t>{t}</w:t></w:r></w:p></w:{tag}>' for i, t in notes.items())
+        return f"<w:{tag}s {w}>{sep}{body}</w:{tag}s>"
+
+    with zipfile.ZipFile(path) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    files["word/footnotes.xml"] = part("footnote", footnotes).encode()
+    files["word/endnotes.xml"] = part("endnote", endnotes).encode()
+    overrides = "".join(
+        f'<Override PartName="/word/{n}s.xml" ContentType="{kind}.{n}s+xml"/>' for n in ("footnote", "endnote")
+    )
+    files["[Content_Types].xml"] = files["[Content_Types].xml"].replace(b"</Types>", f"{overrides}</Types>".encode())
+    rels = "".join(f'<Relationship Id="rIdN{n}" Type="{rel}/{n}s" Target="{n}s.xml"/>' for n in ("footnote", "endnote"))
+    key = "word/_rels/document.xml.rels"
+    files[key] = files[key].replace(b"</Relationships>", f"{rels}</Relationships>".encode())
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+def test_a_word_documents_footnotes_and_endnotes_are_marked_in_the_text_and_read_as_notes(tmp_path):
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    document = docx.Document()
+    document.add_heading("Liability", level=1)
+    para = document.add_paragraph("The cap is twelve months of fees")
+    for tag, n in (("w:footnoteReference", "1"), ("w:endnoteReference", "1")):
+        run, ref = OxmlElement("w:r"), OxmlElement(tag)
+        ref.set(qn("w:id"), n)
+        run.append(ref)
+        para._p.append(run)
+    para.add_run(".")
+    document.save(tmp_path / "contract.docx")
+    _with_notes(tmp_path / "contract.docx", {"1": "Fees paid in the year before the claim."}, {"1": "See schedule B."})
+
+    ds = load_documents(tmp_path)
+    assert {pid: p.text for pid, p in ds.corpus.items()} == {
+        "contract#liability-0": "The cap is twelve months of fees[1][E1].",  # the heading is the title
+        "contract#notes-0": "Notes\n[1] Fees paid in the year before the claim.\n\n[E1] See schedule B.",
+    }
