@@ -115,9 +115,19 @@ def _text(node: _Node) -> str:
     return "".join(c if isinstance(c, str) else _text(c) for c in node.children)
 
 
+def _span(value: str | None) -> int:
+    """A ``rowspan``/``colspan`` value as a count (``0``: to the end of the table; unreadable: 1)."""
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        return 1
+    return 10**6 if n == 0 else max(1, min(n, 10**6))
+
+
 class _Writer:
     def __init__(self):
         self.out: list[str] = []
+        self.spans: dict[int, tuple[int, str, int]] = {}  # column → (rows left, text, width) of rowspan cells
 
     def block(self) -> None:
         self.out.append("\n\n")
@@ -154,15 +164,15 @@ class _Writer:
             first, *rest = _tidy("".join(sub.out)).split("\n") or [""]
             self.out.append("\n* " + "\n".join([first, *rest]))  # what follows the first line is its own block
             return
+        if tag == "table":
+            outer, self.spans = self.spans, {}
+            self.block()
+            self._children(node, in_pre)
+            self.block()
+            self.spans = outer
+            return
         if tag == "tr":
-            cells = []
-            for cell in node.children:
-                if isinstance(cell, _Node) and cell.tag in ("td", "th") and not _skipped(cell):
-                    sub = _Writer()
-                    sub._children(cell, False)
-                    cells.append(" ".join("".join(sub.out).split()))
-            if any(cells):
-                self.out.append("\n" + " | ".join(cells))
+            self._row(node)
             return
         if tag == "a" and node.attrs.get("href") and not node.attrs["href"].startswith("#"):
             sub = _Writer()
@@ -182,6 +192,39 @@ class _Writer:
     def _children(self, node: _Node, in_pre: bool) -> None:
         for child in node.children:
             self.write(child, in_pre)
+
+    def _row(self, node: _Node) -> None:
+        """One table row as ``a | b``; a cell spanning rows (``rowspan``) is repeated in each row it covers,
+        at its column, and a cell spanning columns is written once."""
+        cells: list[str] = []
+        col = 0
+
+        def carry(row_end: bool) -> None:
+            """Cells spanning down from earlier rows: the ones at this column (at the row's end, all left)."""
+            nonlocal col
+            while ahead := [c for c in self.spans if c >= col if row_end or c == col]:
+                col = min(ahead)
+                left, text, width = self.spans.pop(col)
+                if left > 1:
+                    self.spans[col] = (left - 1, text, width)
+                cells.append(text)
+                col += width
+
+        for cell in node.children:
+            if not (isinstance(cell, _Node) and cell.tag in ("td", "th") and not _skipped(cell)):
+                continue
+            carry(False)
+            sub = _Writer()
+            sub._children(cell, False)
+            text = " ".join("".join(sub.out).split())
+            width, rows = _span(cell.attrs.get("colspan", "1")), _span(cell.attrs.get("rowspan", "1"))
+            if rows > 1 and text:
+                self.spans[col] = (rows - 1, text, width)
+            cells.append(text)
+            col += width
+        carry(True)
+        if any(cells):
+            self.out.append("\n" + " | ".join(cells))
 
 
 def html_to_markdown(html: str) -> tuple[str, str]:

@@ -278,6 +278,25 @@ def test_a_pdf_passage_knows_the_printed_page_it_starts_on_and_keeps_it_through_
     assert md.page == ""
 
 
+def test_an_html_table_cell_spanning_rows_is_repeated_in_each_row_it_covers():
+    html = """<h1>Activate</h1><table>
+    <thead><tr><th>Platform</th><th>Shell</th><th>Command</th></tr></thead>
+    <tbody><tr><td rowspan="2">POSIX</td><td>bash</td><td>source bin/activate</td></tr>
+    <tr><td>fish</td><td>source bin/activate.fish</td></tr>
+    <tr><td colspan="2">any</td><td rowspan="0">see the guide</td></tr>
+    <tr><td>Windows</td><td>cmd.exe</td></tr></tbody>
+    <table><tr><td>nested</td></tr></table></table><p>After.</p>"""
+    _, markdown = html_to_markdown(html)
+    assert markdown.split("\n\n") == [
+        "# Activate",
+        "Platform | Shell | Command",
+        "POSIX | bash | source bin/activate\nPOSIX | fish | source bin/activate.fish\n"
+        "any | see the guide\nWindows | cmd.exe | see the guide",
+        "nested",
+        "After.",
+    ]
+
+
 def test_an_escaped_markdown_character_at_a_line_start_stays_text():
     md = "# Use\n\nIntro.\n\n\\# a comment, not a heading\n\nA line\n\\---\n\n\\```not a fence"
     (passage,) = chunk_document("use", "Use", md, markdown=True)
