@@ -71,6 +71,7 @@ class Loss(str, Enum):
     TRIPLET = "triplet"
     COSENT = "cosent"
     INFONCE = "infonce"
+    MARGINMSE = "marginmse"
 
 
 class KeepEpoch(str, Enum):
@@ -210,7 +211,7 @@ class MineParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce
+    loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce | marginmse (distil the mining teacher)
     matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
     cached_mini_batch: int = 32  # cached_mnrl: texts encoded at once, memory follows it rather than batch_size
     memory_guard: str = "adapt"  # a step estimated not to fit: adapt (mnrl runs as cached_mnrl) | stop | warn

@@ -457,7 +457,9 @@ def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int =
     """The loss module for ``name``, optionally wrapped in MatryoshkaLoss (dimensions d, d/2, d/4, d/8).
 
     ``infonce`` is MultipleNegativesRankingLoss with a temperature of 0.05 computed in both directions
-    (query→passage and passage→query) where the installed sentence-transformers supports it.
+    (query→passage and passage→query) where the installed sentence-transformers supports it. ``marginmse``
+    is MarginMSELoss: the student's score gaps between positive and negatives are fitted to the labelled
+    teacher gaps (GPL-style distillation).
     """
     try:  # sentence-transformers >= 6
         from sentence_transformers.sentence_transformer import losses
@@ -472,6 +474,8 @@ def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int =
         loss = losses.TripletLoss(model)
     elif name == "cosent":
         loss = losses.CoSENTLoss(model)
+    elif name == "marginmse":
+        loss = losses.MarginMSELoss(model)
     elif name == "infonce":
         try:
             loss = losses.MultipleNegativesRankingLoss(model, scale=20.0, directions=("query_to_doc", "doc_to_query"))
@@ -487,4 +491,4 @@ def make_loss(name: str, model, matryoshka: bool = False, mini_batch_size: int =
     return loss
 
 
-LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce")
+LOSSES = ("mnrl", "cached_mnrl", "triplet", "cosent", "infonce", "marginmse")

@@ -87,6 +87,8 @@ class Triple:
     neg_score: float | None = None
     positive_text: str | None = None  # window of a long positive that training uses (long_passages: windows)
     negative_text: str | None = None  # same for the negative
+    margin: float | None = None  # the teacher's score of the positive minus the negative's, on the base model's
+    # cosine scale (loss: marginmse distils it); None without a dense part in the teacher or for manual negatives
 
 
 def save_triples(triples: list[Triple], path: str | Path) -> None:

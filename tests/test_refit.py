@@ -212,6 +212,20 @@ def test_the_stage_entry_point_trains_refits_and_keeps_the_record(domain, minilm
     assert again.result.reused and again.refit.reused, "a finished run with the same data and params is reused"
 
 
+def test_the_train_stage_distils_the_hybrid_teachers_margins_and_says_when_the_rows_have_none(domain, minilm):
+    params, paths, ws = domain
+    params = params.replace(base_model=minilm.resolved.location, epochs=1, loss="marginmse")
+    _synthesize_and_mine(params, paths, ws)  # mine_teacher bm25: no cosine scale, no margins
+    with pytest.raises(ValueError, match="loss marginmse: no mined negative carries a teacher margin"):
+        train.run(params, paths)
+    params = params.replace(mine_teacher="hybrid")
+    _synthesize_and_mine(params, paths, ws)
+    assert all(t.margin is not None for t in load_triples(paths.triples) + load_triples(paths.refit_triples))
+    trained = train.run(params, paths)
+    assert trained.to_metrics()["loss"] == "marginmse" and trained.refit is not None
+    assert trained.negatives["trained"] == trained.result.rows, "one mined negative and its margin per row"
+
+
 @pytest.mark.slow  # a real training run
 def test_the_evaluate_entry_point_scores_what_train_shipped(domain, minilm):
     params, paths, ws = domain

@@ -16,7 +16,9 @@ CORPUS = {
     f"p{i}": Passage(f"p{i}", f"Topic {i}", f"Passage number {i} talks about subject {i} in detail.") for i in range(12)
 }
 TRIPLES = [
-    Triple(f"what about subject {i}", f"p{i}", "gold", "train split", f"p{(i + 1) % 12}", "bm25", 5, 1.0)
+    Triple(
+        f"what about subject {i}", f"p{i}", "gold", "train split", f"p{(i + 1) % 12}", "hybrid", 5, 1.0, margin=0.1 * i
+    )
     for i in range(8)
 ]
 TRIPLES.append(Triple("no negative here", "p9", "synthetic", "generator:llm"))
@@ -35,6 +37,19 @@ def test_dataset_columns_per_loss():
         build_datasets(TRIPLES, CORPUS, loss="hinge")
     with pytest.raises(ValueError, match="no training rows"):
         build_datasets(TRIPLES[-1:], CORPUS, loss="triplet")
+
+
+def test_marginmse_rows_carry_the_teachers_margins_and_need_them():
+    rows = [*TRIPLES, Triple("what about subject 8", "p8", "gold", "x", "p3", "manual")]  # flagged by hand: no margin
+    d = build_datasets(rows, CORPUS, loss="marginmse")
+    assert list(d) == ["margins"] and d["margins"].column_names == ["anchor", "positive", "negative_1", "label"]
+    assert d["margins"]["anchor"] == [f"what about subject {i}" for i in range(8)], "no margin, no row"
+    assert d["margins"]["label"] == [[pytest.approx(0.1 * i)] for i in range(8)]
+    assert d["margins"]["negative_1"][2] == CORPUS["p3"].full_text()
+    assert negatives_used(rows, d) == {"mined": 9, "trained": 8}
+    lexical = [Triple(t.query, t.positive, t.source, t.origin, t.negative, "bm25", 5, 1.0) for t in TRIPLES]
+    with pytest.raises(ValueError, match="no mined negative carries a teacher margin; mine again with mine_teacher"):
+        build_datasets(lexical, CORPUS, loss="marginmse")
 
 
 def test_hard_negative_rows_follow_the_usual_count_not_the_largest():

@@ -115,6 +115,29 @@ def test_hybrid_teacher_negatives_respect_window_margin_and_positives(tmp_path, 
     assert [t.negative for t in strict] == [None], "no candidate is that far below the positive"
 
 
+def test_mined_rows_carry_the_teachers_margin_on_the_base_models_cosine_scale(tmp_path, beir_dir, minilm):
+    from nbutils.mine import mine_hybrid
+    from nbutils.models import encode
+    from nbutils.workspace import dense_index
+
+    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out")})
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    pairs = [Pair("why do cats purr", "d1", "gold", "train split")]
+    dense, bm25 = dense_index(minilm, ws, tmp_path / "emb"), bm25_index(ws)
+    args = {"per_query": 4, "range_min": 0, "range_max": 5, "margin": 0.0}
+    q_emb = encode(minilm.model, ["why do cats purr"], kind="query")[0]
+    cosine = dict(zip(dense.ids, dense.embeddings @ q_emb, strict=True))
+    rows = mine_hybrid(pairs, bm25, dense, minilm.model, {}, bm25_weight=0.0, **args)
+    assert len(rows) == 4
+    for t in rows:  # the dense teacher alone: its margins are the base model's own cosine gaps
+        assert t.margin == pytest.approx(cosine["d1"] - cosine[t.negative], abs=1e-4)
+    hybrid = mine_hybrid(pairs, bm25, dense, minilm.model, {}, bm25_weight=0.5, **args)
+    assert all(t.margin is not None and t.margin >= 0 for t in hybrid), "negatives below the positive: gaps >= 0"
+    assert {t.margin for t in hybrid} != {t.margin for t in rows}, "BM25 moves the teacher's margins"
+    lexical = mine_hybrid(pairs, bm25, None, None, {}, bm25_weight=1.0, **args)
+    assert lexical and all(t.negative and t.margin is None for t in lexical), "BM25 alone has no cosine scale"
+
+
 @pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
 def test_teacher_scores_in_query_batches_equal_one_query_at_a_time(tmp_path, beir_dir, minilm, monkeypatch, weight):
     import nbutils.mine.negatives as negatives
@@ -133,12 +156,13 @@ def test_teacher_scores_in_query_batches_equal_one_query_at_a_time(tmp_path, bei
             scores = negatives._z(bm25.scores(q))
         elif weight > 0:
             scores = weight * negatives._z(bm25.scores(q)) + (1 - weight) * scores
-        one_by_one.append(scores)
+        one_by_one.append((scores, None if weight >= 1 else float((dense.embeddings @ e).std())))
     monkeypatch.setattr(negatives, "TEACHER_BLOCK_BYTES", 4 * len(bm25.ids) * 2)  # two queries a batch
     batched = list(negatives._teacher_scores(queries, q_emb, bm25, dense, weight))
     assert len(batched) == len(queries)
-    for got, want in zip(batched, one_by_one, strict=True):
+    for (got, scale), (want, spread) in zip(batched, one_by_one, strict=True):
         assert np.allclose(got, want, atol=1e-5) and list(np.argsort(-got)[:3]) == list(np.argsort(-want)[:3])
+        assert scale == spread if spread is None else scale == pytest.approx(spread, rel=1e-4)
 
 
 def test_false_negative_estimate_finds_an_unlabelled_positive(tmp_path, beir_dir):

@@ -73,12 +73,18 @@ def mine_bm25(
     return mine_hybrid(pairs, bm25, None, None, positives, per_query, range_min, range_max, -np.inf, 1.0)
 
 
-def _triples(p: Pair, chosen: list[tuple[int, str, float]], source: str) -> list[Triple]:
-    """The rows of one pair: one per chosen (rank, passage, score) negative, or one without a negative."""
+def _triples(p: Pair, chosen: list[tuple[int, str, float, float]], source: str, scale: float | None) -> list[Triple]:
+    """The rows of one pair: one per chosen (rank, passage, score, gap) negative, or one without a negative.
+    ``gap`` is how far the negative's teacher z-score is below the positive's; times ``scale`` (the spread of
+    the base model's cosines for the query) it is the row's ``margin``, on the scale the student scores on."""
     base = asdict(p)
     if not chosen:
         return [Triple(**base)]
-    return [Triple(**base, negative=pid, neg_source=source, neg_rank=r, neg_score=round(s, 4)) for r, pid, s in chosen]
+    return [
+        Triple(**base, negative=pid, neg_source=source, neg_rank=r, neg_score=round(s, 4),
+               margin=None if scale is None else round(gap * scale, 5))
+        for r, pid, s, gap in chosen
+    ]  # fmt: skip
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -90,8 +96,9 @@ TEACHER_BLOCK_BYTES = 256 << 20  # dense scores of one batch of queries over the
 
 
 def _teacher_scores(queries: list[str], q_emb: np.ndarray, bm25: BM25Index, dense, bm25_weight: float):
-    """Yield the teacher's score of every passage for each query, in order: z-scored BM25 and dense cosine,
-    weighted.
+    """Yield the teacher's score of every passage for each query, in order (z-scored BM25 and dense cosine,
+    weighted), with the spread (standard deviation) of the query's dense cosines: the scale that turns
+    teacher score gaps into cosine gaps (``None`` for BM25 alone).
 
     Dense cosines are computed for a batch of queries at once (one pass over the corpus rows per batch,
     not per query, which matters when the rows are a memory-mapped index of millions of passages); the
@@ -105,10 +112,12 @@ def _teacher_scores(queries: list[str], q_emb: np.ndarray, bm25: BM25Index, dens
             block = np.asarray(dense.passage_embeddings @ q_emb[start : start + batch].T, dtype=np.float32)
         for j, query in enumerate(queries[start : start + batch]):
             if block is None:
-                yield _z(bm25.scores(query))
+                yield _z(bm25.scores(query)), None
                 continue
             scores = _z(block[:, j])
-            yield scores if bm25_weight <= 0 else bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
+            if bm25_weight > 0:
+                scores = bm25_weight * _z(bm25.scores(query)) + (1 - bm25_weight) * scores
+            yield scores, float(block[:, j].std())
 
 
 def mine_hybrid(
@@ -145,7 +154,7 @@ def mine_hybrid(
     """
 
     if per_query <= 0:  # in-batch negatives only: nothing to rank
-        return [t for p in pairs for t in _triples(p, [], "")]
+        return [t for p in pairs for t in _triples(p, [], "", None)]
     by_query: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
         by_query[p.query].append(p)
@@ -159,7 +168,8 @@ def mine_hybrid(
     window = _Window(bm25.ids, {pid: i for i, pid in enumerate(bm25.ids)}, range_min, range_max, margin, allowed)
     triples: list[Triple] = []
     teacher = _teacher_scores(queries, np.asarray(q_emb, dtype=np.float32), bm25, dense, bm25_weight)
-    for query, scores in tqdm(zip(queries, teacher, strict=True), total=len(queries), desc=f"Mining {label} negatives"):
+    for query, (scores, scale) in tqdm(zip(queries, teacher, strict=True), total=len(queries),
+                                       desc=f"Mining {label} negatives"):  # fmt: skip
         ranked = window.ranked(scores)
         known = positives.get(normalize_query(query), set())
         for p in by_query[query]:
@@ -167,7 +177,7 @@ def mine_hybrid(
             negs = window.below_margin(scores, candidates, p.positive) if rescorer is None else (
                 rescorer.rerank(query, p.positive, candidates, margin)
             )  # fmt: skip
-            triples += _triples(p, negs[:per_query], label)
+            triples += _triples(p, negs[:per_query], label, scale)
     return triples
 
 
@@ -193,11 +203,12 @@ class _Window:
         ok = self.allowed
         return [(r, pid) for r, pid in ranked if pid not in known and pid != positive and (ok is None or pid in ok)]
 
-    def below_margin(self, scores: np.ndarray, candidates, positive: str) -> list[tuple[int, str, float]]:
-        """Candidates whose teacher score is at least ``margin`` below the positive's, with their scores."""
-        ceiling = scores[self.index_of[positive]] - self.margin
+    def below_margin(self, scores: np.ndarray, candidates, positive: str) -> list[tuple[int, str, float, float]]:
+        """Candidates whose teacher score is at least ``margin`` below the positive's, with their scores and
+        how far below the positive's they are."""
+        top = float(scores[self.index_of[positive]])
         scored = [(r, pid, float(scores[self.index_of[pid]])) for r, pid in candidates]
-        return [n for n in scored if n[2] <= ceiling]
+        return [(r, pid, s, top - s) for r, pid, s in scored if s <= top - self.margin]
 
 
 class CrossEncoderRescorer:
@@ -230,14 +241,15 @@ class CrossEncoderRescorer:
 
     def rerank(
         self, query: str, positive: str, candidates: list[tuple[int, str]], margin: float
-    ) -> list[tuple[int, str, float]]:
-        """Candidates (teacher rank, id) scoring ``margin`` z below the positive, hardest first."""
+    ) -> list[tuple[int, str, float, float]]:
+        """Candidates (teacher rank, id) scoring ``margin`` z below the positive, hardest first, with their
+        cross-encoder scores and how many z (over the candidates and the positive) below the positive's."""
         if not candidates:
             return []
         raw = self.scores(query, [positive] + [pid for _, pid in candidates])
         z = _z(raw)
-        kept = [(r, pid, float(raw[j + 1])) for j, (r, pid) in enumerate(candidates) if z[j + 1] <= z[0] - margin]
-        return sorted(kept, key=lambda n: -n[2])
+        kept = [(r, pid, float(raw[j + 1]), float(z[0] - z[j + 1])) for j, (r, pid) in enumerate(candidates)]
+        return sorted((n for n in kept if n[3] >= margin), key=lambda n: -n[2])
 
 
 TEACHER_WEIGHTS = {"bm25": 1.0, "hybrid": 0.5, "dense": 0.0}

@@ -14,7 +14,7 @@ import logging
 import random
 import shutil
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
@@ -173,6 +173,8 @@ def build_datasets(
       full set of negatives and ``pairs`` (anchor, positive) for the others.
     - ``triplet``: (anchor, positive, negative), one row per mined negative; pairs without one are left out.
     - ``cosent``: (sentence1, sentence2, score): 1.0 for the positive, 0.0 for each negative.
+    - ``marginmse``: ``margins`` (anchor, positive, negative_1..n, label), the label the mining teacher's margins
+      (:attr:`Triple.margin`) to distil; pairs with fewer negatives carrying a margin than most are left out.
 
     A passage is given as its full text, or as the window chosen for it at mining
     (``positive_text``/``negative_text``, see :func:`nbutils.mining.choose_windows`).
@@ -185,31 +187,19 @@ def build_datasets(
     Raises:
         ValueError: when no row is left for the loss, or for an unknown loss.
     """
-    from datasets import Dataset
-
     grouped = _group(triples, corpus, max_pairs, seed)
     if loss == "triplet":
         rows = [(q, pos, n) for (q, _), (pos, negs) in grouped.items() for n in negs]
-        out = (
-            {
-                "triplets": Dataset.from_dict(
-                    {k: [r[i] for r in rows] for i, k in enumerate(("anchor", "positive", "negative"))}
-                )
-            }
-            if rows
-            else {}
-        )
+        out = {"triplets": _columns(rows, ("anchor", "positive", "negative"))} if rows else {}
     elif loss == "cosent":
         rows = [(q, pos, 1.0) for (q, _), (pos, _) in grouped.items()] + [
             (q, n, 0.0) for (q, _), (_, negs) in grouped.items() for n in negs
         ]
-        out = {
-            "scored": Dataset.from_dict(
-                {k: [r[i] for r in rows] for i, k in enumerate(("sentence1", "sentence2", "score"))}
-            )
-        }
+        out = {"scored": _columns(rows, ("sentence1", "sentence2", "score"))}
     elif loss in IN_BATCH_LOSSES:
         out = _in_batch(grouped, negatives)
+    elif loss == "marginmse":
+        out = _margins(grouped, triples, corpus, negatives)
     else:
         raise ValueError(f"loss: {loss!r} is not allowed; valid: {', '.join(LOSSES)}")
     if not out:
@@ -217,6 +207,46 @@ def build_datasets(
             f"no training rows for loss {loss!r}: check train_sources, the synthesize output and mined negatives"
         )
     return out
+
+
+def _columns(rows: list[tuple], names: tuple[str, ...]):
+    """A Hugging Face dataset of ``rows``, one column per name."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({k: [r[i] for r in rows] for i, k in enumerate(names)})
+
+
+def _margins(grouped: Grouped, triples: list[Triple], corpus: dict, negatives: int | None) -> dict:
+    """MarginMSE rows: each pair with ``negatives`` (default: the count most pairs have) of its negatives that
+    carry a teacher margin, and those margins as the label.
+
+    Raises:
+        ValueError: when no mined negative carries a margin (mined by BM25 alone, added by hand, or mined
+            before margins were kept), naming what to run.
+    """
+    from datasets import Dataset
+
+    margins: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for t in triples:
+        if t.negative and t.margin is not None:
+            margins[(t.query, t.positive)].setdefault(t.negative_text or corpus[t.negative].full_text(), t.margin)
+    kept = OrderedDict((key, (pos, [n for n in negs if n in margins[key]])) for key, (pos, negs) in grouped.items())
+    n = usual_negatives(kept) if negatives is None else negatives
+    if n == 0:
+        raise ValueError(
+            "loss marginmse: no mined negative carries a teacher margin; mine again with mine_teacher hybrid or "
+            "dense and negatives_per_query of 1 or more (BM25 alone and negatives added by hand have no margin)"
+        )
+    rows: dict[str, list] = {"anchor": [], "positive": [], **{f"negative_{i + 1}": [] for i in range(n)}, "label": []}
+    for (q, pid), (pos, negs) in kept.items():
+        if len(negs) < n:
+            continue
+        rows["anchor"].append(q)
+        rows["positive"].append(pos)
+        for i, text in enumerate(negs[:n]):
+            rows[f"negative_{i + 1}"].append(text)
+        rows["label"].append([margins[(q, pid)][text] for text in negs[:n]])
+    return {"margins": Dataset.from_dict(rows)} if rows["anchor"] else {}
 
 
 def usual_negatives(grouped: Grouped) -> int:
@@ -558,8 +588,8 @@ class TrainOptions:
     """How :func:`fine_tune` trains; every field but ``device`` has a default.
 
     Attributes:
-        loss: the loss (``mnrl``, ``cached_mnrl``, ``triplet``, ``cosent``, ``infonce``); ``datasets`` must come
-            from :func:`build_datasets` with the same one.
+        loss: the loss (``mnrl``, ``cached_mnrl``, ``triplet``, ``cosent``, ``infonce``, ``marginmse``);
+            ``datasets`` must come from :func:`build_datasets` with the same one.
         mini_batch_size: texts ``cached_mnrl`` encodes at once (memory follows it, not ``batch_size``).
         evaluator: scored after every epoch (see :func:`dev_evaluator`); ``keep`` says which epoch's weights
             are saved: ``best`` (by dev nDCG@10) or ``last``.
@@ -696,13 +726,15 @@ def model_card(
     return "\n".join(lines) + "\n"
 
 
-def data_hash(triples: list[Triple]) -> str:
-    """Content hash of the training rows (query, positive, negative, provenance, chosen windows), order-independent."""
+def data_hash(triples: list[Triple], margins: bool = False) -> str:
+    """Content hash of the training rows (query, positive, negative, provenance, chosen windows; with ``margins``
+    the teacher margins too, the labels of loss ``marginmse``), order-independent."""
     import hashlib
 
     def row(t: Triple) -> str:
         windows = f"\x00{t.positive_text}\x00{t.negative_text}" if t.positive_text or t.negative_text else ""
-        return f"{t.query}\x00{t.positive}\x00{t.negative}\x00{t.source}{windows}"
+        margin = f"\x00{t.margin}" if margins else ""  # the labels of loss marginmse
+        return f"{t.query}\x00{t.positive}\x00{t.negative}\x00{t.source}{windows}{margin}"
 
     h = hashlib.sha256()
     for row_text in sorted(row(t) for t in triples):
@@ -746,7 +778,8 @@ def _fingerprint(triples: list[Triple], base_fingerprint: str, settings: dict) -
     import hashlib
 
     settings = settings | {"loss": "mnrl"} if settings.get("loss") == "cached_mnrl" else settings
-    key = json.dumps([data_hash(triples), base_fingerprint, settings], sort_keys=True)
+    rows = data_hash(triples, margins=settings.get("loss") == "marginmse")
+    key = json.dumps([rows, base_fingerprint, settings], sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
