@@ -207,6 +207,7 @@ class MineParams:
     mine_range_max: int = 40  # look no further than this rank
     mine_margin: float = 0.5  # a negative must score this far below the positive, in z units of the teacher
     mine_rescorer: str = ""  # cross-encoder folder or hub id that rescores the teacher candidates, empty for none
+    distill_negatives: int = 4  # loss marginmse: negatives per pair drawn at random from the teacher's top ranks
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,8 @@ _GENERATOR_KEYS = (
     "few_shot", "q_min_words", "q_max_words", "copy_max_words", "near_duplicate", "roundtrip_k",
 )  # fmt: skip
 ALSO_RECEIVES = {
-    "decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks", *_GENERATOR_KEYS)
+    "decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks", *_GENERATOR_KEYS),
+    "mine": ("loss",),  # marginmse rows are mined differently (distill_negatives)
 }
 
 
@@ -446,6 +448,7 @@ _MAXIMUM = {
     "window_sentences": 1000,
     "synth_per_passage": 100,
     "negatives_per_query": 1000,
+    "distill_negatives": 1000,
     "few_shot": 100,
     "llm_concurrency": 1024,
     "llm_batch_size": 1 << 12,

@@ -103,13 +103,14 @@ QUESTIONS = [
 
 
 def test_the_bench_retrains_on_a_finished_run_and_scores_hand_written_questions(suite, tmp_path):
-    """``bench/cold_start.py retrain`` and ``ceiling`` on the run above: both train real models on its
-    workspace and score them against the generic model on questions located by their evidence snippets."""
+    """``bench/cold_start.py retrain``, ``ceiling`` and ``distill`` on the run above: each trains a real model
+    on its workspace and scores it against the generic model on questions located by their evidence snippets."""
     questions = tmp_path / "questions.jsonl"
     rows = [{"id": i, "query": q, "evidence": [{"file": f, "snippet": s}]} for i, q, f, s in QUESTIONS]
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     common = ["--out", str(suite.parent.parent), "--domain", "docs", "--questions", str(questions)]
-    for cmd, extra in (("retrain", ["--sample", "8"]), ("ceiling", ["--folds", "2"])):
+    runs = {"retrain": ["--sample", "8"], "ceiling": ["--folds", "2"], "distill": ["--negatives", "2"]}
+    for cmd, extra in runs.items():
         results = tmp_path / f"{cmd}.json"
         r = subprocess.run([PY, "bench/cold_start.py", cmd, *common, *extra, "--results", str(results)], cwd=ROOT,
                            capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -121,3 +122,5 @@ def test_the_bench_retrains_on_a_finished_run_and_scores_hand_written_questions(
     assert retrain["pairs"] == 8 < retrain["of"]
     ceiling = json.loads((tmp_path / "ceiling.json").read_text())
     assert (ceiling["questions"], ceiling["folds"], ceiling["synthetic_rows"]) == (4, 2, 0)
+    distill = json.loads((tmp_path / "distill.json").read_text())
+    assert distill["rows"] >= distill["queries"] > 0 and distill["negatives"] == 2

@@ -223,7 +223,7 @@ def test_the_train_stage_distils_the_hybrid_teachers_margins_and_says_when_the_r
     assert all(t.margin is not None for t in load_triples(paths.triples) + load_triples(paths.refit_triples))
     trained = train.run(params, paths)
     assert trained.to_metrics()["loss"] == "marginmse" and trained.refit is not None
-    assert trained.negatives["trained"] == trained.result.rows, "one mined negative and its margin per row"
+    assert trained.negatives["trained"] == 4 * trained.result.rows, "distill_negatives (4) drawn per pair"
 
 
 @pytest.mark.slow  # a real training run

@@ -3,7 +3,7 @@ import pytest
 
 from nbutils.config import validate
 from nbutils.mine import known_positives, mine_bm25
-from nbutils.pairs import Pair
+from nbutils.pairs import Pair, Triple
 from nbutils.paths import DomainPaths
 from nbutils.synthesize import leakage_filter
 from nbutils.workspace import (
@@ -136,6 +136,30 @@ def test_mined_rows_carry_the_teachers_margin_on_the_base_models_cosine_scale(tm
     assert {t.margin for t in hybrid} != {t.margin for t in rows}, "BM25 moves the teacher's margins"
     lexical = mine_hybrid(pairs, bm25, None, None, {}, bm25_weight=1.0, **args)
     assert lexical and all(t.negative and t.margin is None for t in lexical), "BM25 alone has no cosine scale"
+
+
+def test_for_distillation_negatives_are_drawn_from_the_whole_top_of_the_teacher_whatever_their_margin(
+    tmp_path, beir_dir, minilm
+):
+    from nbutils.mine import mine, mine_hybrid
+    from nbutils.workspace import dense_index
+
+    params = validate({"data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out")})
+    ws = prepare_workspace(params, DomainPaths.from_params(params))
+    pairs = [Pair("why do cats purr", "d1", "gold", "train split"), Pair("big planet", "d5", "gold", "train split")]
+    dense, bm25 = dense_index(minilm, ws, tmp_path / "emb"), bm25_index(ws)
+    args = {"per_query": 1, "range_min": 3, "range_max": 4, "margin": 50.0}  # ignored when drawing
+    drawn = mine_hybrid(pairs, bm25, dense, minilm.model, {}, draw=3, seed=7, **args)
+    assert [t.query for t in drawn] == ["why do cats purr"] * 3 + ["big planet"] * 3
+    assert {t.neg_rank for t in drawn} <= {1, 2, 3, 4} and min(t.neg_rank for t in drawn) <= 3, "ranks 1-3 too"
+    assert all(t.margin is not None for t in drawn) and min(t.margin for t in drawn) < 50.0
+    assert drawn == mine_hybrid(pairs, bm25, dense, minilm.model, {}, draw=3, seed=7, **args), "seeded"
+    assert mine_hybrid(pairs, bm25, dense, minilm.model, {}, **args) == [
+        Triple(p.query, p.positive, p.source, p.origin) for p in pairs
+    ], "without draw the margin keeps every candidate out"
+    distil = params.replace(loss="marginmse", distill_negatives=2, base_model=minilm.resolved.location)
+    rows = mine(distil, ws, pairs, {}, tmp_path / "emb")
+    assert len(rows) == 4 and all(t.margin is not None for t in rows)
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])

@@ -7,6 +7,7 @@ unlabelled positives hide.
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 
@@ -134,26 +135,26 @@ def mine_hybrid(
     batch_size: int = 64,
     rescorer: CrossEncoderRescorer | None = None,
     allowed: set[str] | None = None,
+    draw: int = 0,
+    seed: int = 42,
 ) -> list[Triple]:
-    """Negatives ranked by a hybrid teacher: z-scored BM25 plus z-scored base-model cosine.
+    """Negatives ranked by a hybrid teacher: z-scored BM25 plus z-scored base-model cosine (``bm25_weight`` 1:
+    BM25 alone, ``dense`` and ``model`` may then be ``None``; 0: the base dense model alone).
 
-    ``bm25_weight`` 1 makes BM25 the only teacher (``dense`` and ``model`` may then be ``None``); 0 makes
-    it the base dense model alone.
+    A candidate from ranks ``range_min+1 … range_max`` of the teacher is kept only if its teacher score is at
+    least ``margin`` below the positive's (in z units): close calls are likely unlabelled positives. Dense
+    scores are computed for a batch of queries at a time, so memory stays at a few hundred MB of scores
+    whatever the corpus size (:data:`TEACHER_BLOCK_BYTES`). With a ``rescorer`` (a cross-encoder), the
+    teacher only proposes the candidates: the cross-encoder scores them with the positive, z-scored over that
+    list, the margin applies to them, and the hardest are taken first. ``allowed`` limits negatives to those
+    passage ids (e.g. no passage of a held-out document).
 
-    A candidate from ranks ``range_min+1 … range_max`` of the teacher is kept only if its teacher
-    score is at least ``margin`` below the positive's (in z units): close calls are likely unlabelled
-    positives and are skipped. Dense scores are computed for a batch of queries at a time, so memory stays
-    at a few hundred MB of scores whatever the corpus size (:data:`TEACHER_BLOCK_BYTES`).
-
-    With a ``rescorer`` (a cross-encoder), the teacher only proposes the window's candidates: they are
-    scored together with the positive by the cross-encoder, its scores are z-scored over that list,
-    the margin applies to them, and the hardest remaining candidates are taken first.
-
-    ``allowed``, when given, limits negatives to those passage ids (e.g. no passage of a held-out
-    document).
+    With ``draw`` (loss ``marginmse``, GPL's recipe), each pair gets ``draw`` negatives drawn at random (seeded
+    by ``seed`` and the pair) from ranks 1 … ``range_max``, whatever their score (``range_min``, ``margin``
+    and ``per_query`` do not apply): each row's ``margin`` tells the student how close the teacher found it.
     """
 
-    if per_query <= 0:  # in-batch negatives only: nothing to rank
+    if per_query <= 0 and not draw:  # in-batch negatives only: nothing to rank
         return [t for p in pairs for t in _triples(p, [], "", None)]
     by_query: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
@@ -163,21 +164,21 @@ def mine_hybrid(
     q_emb = (
         np.zeros((len(queries), 1)) if lexical_only else encode(model, queries, batch_size, kind="query", progress=True)
     )
-    label = "bm25" if lexical_only else "dense" if bm25_weight <= 0 else "hybrid"
-    label += "+cross-encoder" if rescorer else ""
-    window = _Window(bm25.ids, {pid: i for i, pid in enumerate(bm25.ids)}, range_min, range_max, margin, allowed)
+    label = ("bm25" if lexical_only else "dense" if bm25_weight <= 0 else "hybrid") + (
+        "+cross-encoder" * bool(rescorer)
+    )
+    lowest, margin = (0, -np.inf) if draw else (range_min, margin)
+    ids = {pid: i for i, pid in enumerate(bm25.ids)}
+    window = _Window(bm25.ids, ids, lowest, range_max, margin, allowed, draw or per_query, draw > 0, seed)
     triples: list[Triple] = []
-    teacher = _teacher_scores(queries, np.asarray(q_emb, dtype=np.float32), bm25, dense, bm25_weight)
-    for query, (scores, scale) in tqdm(zip(queries, teacher, strict=True), total=len(queries),
-                                       desc=f"Mining {label} negatives"):  # fmt: skip
-        ranked = window.ranked(scores)
-        known = positives.get(normalize_query(query), set())
+    teacher = zip(
+        queries, _teacher_scores(queries, np.asarray(q_emb, np.float32), bm25, dense, bm25_weight), strict=True
+    )
+    for query, (scores, scale) in tqdm(teacher, total=len(queries), desc=f"Mining {label} negatives"):
+        ranked, known = window.ranked(scores), positives.get(normalize_query(query), set())
         for p in by_query[query]:
             candidates = window.candidates(ranked, known, p.positive)
-            negs = window.below_margin(scores, candidates, p.positive) if rescorer is None else (
-                rescorer.rerank(query, p.positive, candidates, margin)
-            )  # fmt: skip
-            triples += _triples(p, negs[:per_query], label, scale)
+            triples += _triples(p, window.pick(query, scores, candidates, p.positive, rescorer), label, scale)
     return triples
 
 
@@ -191,6 +192,9 @@ class _Window:
     range_max: int
     margin: float
     allowed: set[str] | None
+    keep: int = 1  # negatives per pair
+    random: bool = False  # drawn at random from the candidates (loss marginmse) rather than the hardest first
+    seed: int = 42
 
     def ranked(self, scores: np.ndarray) -> list[tuple[int, str]]:
         """(rank, passage id) of the window, best first."""
@@ -202,6 +206,16 @@ class _Window:
         """The window without known positives, the pair's own positive and passages not allowed."""
         ok = self.allowed
         return [(r, pid) for r, pid in ranked if pid not in known and pid != positive and (ok is None or pid in ok)]
+
+    def pick(self, query: str, scores: np.ndarray, candidates, positive: str, rescorer) -> list:
+        """The pair's negatives: (rank, id, score, gap below the positive) of the candidates that keep the
+        margin (by the teacher, or by ``rescorer``), the hardest first or drawn at random (seeded by the pair)."""
+        negs = self.below_margin(scores, candidates, positive) if rescorer is None else (
+            rescorer.rerank(query, positive, candidates, self.margin)
+        )  # fmt: skip
+        if self.random:
+            return sorted(random.Random(f"{self.seed}:{query}:{positive}").sample(negs, min(self.keep, len(negs))))
+        return negs[: self.keep]
 
     def below_margin(self, scores: np.ndarray, candidates, positive: str) -> list[tuple[int, str, float, float]]:
         """Candidates whose teacher score is at least ``margin`` below the positive's, with their scores and
@@ -331,6 +345,8 @@ def mine(
         params.encode_batch_size,
         rescorer,
         trainable_passages(ws) if holds_out_passages(ws) else None,
+        draw=params.distill_negatives if params.loss == "marginmse" else 0,
+        seed=params.seed,
     )
     if not windows or params.long_passages != "windows":
         return triples
@@ -401,6 +417,13 @@ def false_negative_estimate(params: Params, ws, embeddings_dir, limit: int = 500
 
 def setting(params: Params) -> str:
     """One Markdown sentence saying what the miner was asked to do (for the report)."""
+    if params.loss == "marginmse":
+        judge = f", rescored by the cross-encoder `{params.mine_rescorer}`" if params.mine_rescorer else ""
+        return (
+            f"`loss: marginmse`: **{params.distill_negatives}** negatives per pair drawn at random from the top "
+            f"{params.mine_range_max} of the **{params.mine_teacher}** teacher{judge}, each with the teacher's "
+            "margin (how far below the positive it scores) for the model to learn."
+        )
     if params.negatives_per_query <= 0:
         return "`negatives_per_query: 0`: nothing is mined, training uses in-batch negatives only" + (
             " (long positives still get their window)." if params.long_passages == "windows" else "."
