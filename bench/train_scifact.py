@@ -146,7 +146,7 @@ def train_row(args, ws, bm25: BM25Index, out: Path, recipe: tuple, runs: dict, s
     model = load_encoder(args.model or MODEL, args.device, args.seq, training=True)
     datasets = build_datasets(triples, ws.corpus, negs)
     # as the train stage does (memory_guard: adapt): a step too large for the memory runs as cached_mnrl
-    params = validate({"batch_size": batch, "max_seq_length": args.seq})
+    params = validate({"batch_size": batch, "max_seq_length": args.seq, "loss": "mnrl"})
     params, estimate = check_memory(params, model.model, datasets, model.device)
     if estimate.adapted:
         print(f"memory: {estimate.adapted}", flush=True)

@@ -66,6 +66,7 @@ class Bm25Backend(str, Enum):
 
 
 class Loss(str, Enum):
+    AUTO = "auto"
     MNRL = "mnrl"
     CACHED_MNRL = "cached_mnrl"
     TRIPLET = "triplet"
@@ -212,7 +213,7 @@ class MineParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    loss: str = "mnrl"  # mnrl | cached_mnrl | triplet | cosent | infonce | marginmse (distil the mining teacher)
+    loss: str = "auto"  # auto: marginmse if all pairs are synthetic, else mnrl | mnrl | marginmse | cosent | triplet…
     matryoshka: bool = False  # also train truncated embeddings: full, 1/2, 1/4 and 1/8 of the dimensions
     cached_mini_batch: int = 32  # cached_mnrl: texts encoded at once, memory follows it rather than batch_size
     memory_guard: str = "adapt"  # a step estimated not to fit: adapt (mnrl runs as cached_mnrl) | stop | warn

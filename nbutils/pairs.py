@@ -91,6 +91,20 @@ class Triple:
     # cosine scale (loss: marginmse distils it); None without a dense part in the teacher or for manual negatives
 
 
+def resolve_loss(loss: str, rows) -> tuple[str, str]:
+    """The loss ``auto`` stands for, given the training pairs or triples ``rows``, and why (a sentence for the
+    reports): ``marginmse`` when every row is synthetic (no gold label or click checks the generated questions,
+    so the model learns the mining teacher's judgement of them), else ``mnrl``. Any other loss is kept."""
+    if loss != "auto":
+        return loss, f"`loss: {loss}`"
+    sources = {r.source for r in rows}
+    if sources and sources <= {"synthetic"}:
+        why = "every training pair is synthetic: the model learns the mining teacher's margins"
+        return "marginmse", f"`loss: auto` → `marginmse` ({why})"
+    labelled = ", ".join(sorted(sources - {"synthetic"})) or "none"
+    return "mnrl", f"`loss: auto` → `mnrl` (labelled training pairs: {labelled})"
+
+
 def save_triples(triples: list[Triple], path: str | Path) -> None:
     """Write triples as JSONL, atomically."""
     atomic_write_text(path, "".join(json.dumps(asdict(t), ensure_ascii=False) + "\n" for t in triples))

@@ -74,6 +74,8 @@ def test_nothing_trains_on_the_held_out_sections(suite):
     pairs = [json.loads(line) for line in (work / "train_pairs.jsonl").read_text().splitlines()]
     triples = [json.loads(line) for line in (work / "train_triples.jsonl").read_text().splitlines()]
     assert pairs and {p["source"] for p in pairs} == {"synthetic"}, "trained on what the suite made"
+    assert metrics(suite, "04_train")["loss"] == "marginmse", "loss auto: synthetic pairs distil the teacher"
+    assert all(t["margin"] is not None for t in triples if t["negative"])
     trained = {p["positive"] for p in pairs} | {t["positive"] for t in triples} | {t["negative"] for t in triples}
     assert not {section_of(p) for p in trained if p} & units
     assert (work / "model" / "config.json").exists()

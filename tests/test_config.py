@@ -164,7 +164,7 @@ def test_cli_refuses_a_domain_that_escapes_outputs_and_writes_nothing(tmp_path):
 def test_params_are_typed_and_immutable(tmp_path):
     params = validate({"data_dir": "builtin:python-docs", "epochs": 3})
     assert isinstance(params, config.TrainParams) and isinstance(params, config.CommonParams)
-    assert params.epochs == 3 and params.loss == "mnrl" and params.values["epochs"] == 3
+    assert params.epochs == 3 and params.loss == "auto" and params.values["epochs"] == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.epochs = 4
     changed = params.replace(epochs=5, batch_size=8)

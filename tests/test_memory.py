@@ -96,7 +96,7 @@ def test_no_estimate_for_a_model_without_layer_sizes(minilm):
 def real_params(**changes):
     from nbutils import config
 
-    return config.validate({"batch_size": 64, "max_seq_length": 256} | changes)
+    return config.validate({"batch_size": 64, "max_seq_length": 256, "loss": "mnrl"} | changes)
 
 
 def test_guard_adapts_mnrl_to_the_cached_loss_and_stops_or_warns_otherwise(minilm):

@@ -52,6 +52,17 @@ def test_marginmse_rows_carry_the_teachers_margins_and_need_them():
         build_datasets(lexical, CORPUS, loss="marginmse")
 
 
+def test_loss_auto_distils_when_every_pair_is_synthetic_and_contrasts_labelled_ones():
+    from nbutils.pairs import Pair, resolve_loss
+
+    synthetic = [Pair("q1", "p1", "synthetic", "generator:llm"), Pair("q2", "p2", "synthetic", "generator:llm")]
+    assert resolve_loss("auto", synthetic)[0] == "marginmse"
+    loss, why = resolve_loss("auto", [*synthetic, Pair("q3", "p3", "gold", "train split")])
+    assert loss == "mnrl" and "labelled training pairs: gold" in why
+    assert resolve_loss("auto", TRIPLES)[0] == "mnrl" and resolve_loss("cosent", synthetic)[0] == "cosent"
+    assert resolve_loss("auto", [])[0] == "mnrl"
+
+
 def test_hard_negative_rows_follow_the_usual_count_not_the_largest():
     """Most pairs carry 2 negatives; one pair mined twice (a repeated claim) and one with 3 must not
     push the others out of the rows with hard negatives."""

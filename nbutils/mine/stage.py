@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Params
-from ..pairs import FlagFile, Triple, load_pairs, load_triples, save_triples
+from ..pairs import FlagFile, Triple, load_pairs, load_triples, resolve_loss, save_triples
 from ..paths import DomainPaths
 from ..workspace import Workspace, load_workspace
 from .curation import CurationPanel
@@ -75,7 +75,9 @@ def run(params: Params, paths: DomainPaths) -> MineReport:
     ws = load_workspace(paths)
     flags = FlagFile(paths.negative_flags)
     known = known_positives(load_pairs(paths.pairs), ws.corpus, flags.as_positives())
-    triples = mine(params, ws, load_pairs(paths.train_pairs), known, paths.embeddings_dir)
+    train_pairs = load_pairs(paths.train_pairs)
+    params = params.replace(loss=resolve_loss(params.loss, train_pairs)[0])  # marginmse rows are mined apart
+    triples = mine(params, ws, train_pairs, known, paths.embeddings_dir)
     refit_rows = mine_refit(params, ws, load_pairs(paths.refit_pairs), triples, known, paths.embeddings_dir)
     save_triples(triples, paths.triples)
     save_triples(refit_rows, paths.refit_triples)

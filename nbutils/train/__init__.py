@@ -25,7 +25,7 @@ import numpy as np
 from ..config import KeepEpoch, Params
 from ..embedding_store import EmbeddingStore, passage_hash
 from ..models import LOSSES, LoadedModel, load_encoder, make_loss, model_fingerprint
-from ..pairs import FlagFile, Triple, apply_flags, load_triples
+from ..pairs import FlagFile, Triple, apply_flags, load_triples, resolve_loss
 from ..paths import DomainPaths
 from ..retrieval import DenseIndex
 from ..workspace import bm25_index, load_workspace
@@ -768,6 +768,7 @@ def run_fingerprint(params: Params, triples: list[Triple], base_fingerprint: str
     ``dev_corpus_max`` counts only when the dev evaluation samples a pool, that is when the corpus
     (``corpus_size`` passages) is larger than it.
     """
+    params = params.replace(loss=resolve_loss(params.loss, triples)[0])  # auto: the loss it stands for
     return _fingerprint(triples, base_fingerprint, _settings(params, corpus_size))
 
 
@@ -784,14 +785,16 @@ def _fingerprint(triples: list[Triple], base_fingerprint: str, settings: dict) -
 
 
 def load_training_data(params: Params, ws, paths: DomainPaths) -> tuple[list[Triple], dict]:
-    """The mined rows without negatives flagged by hand, and the datasets the loss needs.
+    """The mined rows without negatives flagged by hand, and the datasets the loss needs (``loss: auto`` resolved
+    on the rows, :func:`nbutils.pairs.resolve_loss`).
 
     Returns:
         ``(triples, datasets)``; see :func:`build_datasets`.
     """
 
     triples, _ = apply_flags(load_triples(paths.triples), FlagFile(paths.negative_flags).pairs())
-    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=params.loss)
+    loss = resolve_loss(params.loss, triples)[0]
+    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=loss)
     return triples, datasets
 
 
@@ -839,6 +842,7 @@ def train_domain(params: Params, ws, datasets: dict, base, paths: DomainPaths, t
         base: a :class:`~nbutils.models.LoadedModel` loaded with ``training=True``.
         triples: the training rows (their hash and sources go into the fingerprint and the card).
     """
+    params = params.replace(loss=resolve_loss(params.loss, triples)[0])
     settings = _settings(params, len(ws.corpus))
     fingerprint = run_fingerprint(params, triples, base.fingerprint, len(ws.corpus))
     out_dir = paths.dev_model_dir if params.refit_with_dev else paths.model_dir
@@ -895,7 +899,8 @@ def load_refit_data(params: Params, ws, paths: DomainPaths) -> tuple[list[Triple
             f"no refit rows in {paths.refit_triples}: run the synthesize and mine stages with refit_with_dev: true"
         )
     triples, _ = apply_flags(rows, FlagFile(paths.negative_flags).pairs())
-    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=params.loss)
+    loss = resolve_loss(params.loss, triples)[0]
+    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=loss)
     return triples, datasets
 
 
@@ -911,6 +916,7 @@ def refit(params: Params, ws, paths: DomainPaths, first: TrainResult) -> TrainRe
         return None
 
     triples, datasets = load_refit_data(params, ws, paths)
+    params = params.replace(loss=resolve_loss(params.loss, triples)[0])
     epochs = refit_epochs(params, first)
     base = load_encoder(params.base_model, params.device, params.max_seq_length, training=True)
     settings = _settings(params, len(ws.corpus)) | {"epochs": epochs, "eval_during_training": False}
@@ -1001,6 +1007,7 @@ class TrainReport:
     refit_record: dict
     data_hash: str
     corpus_passages: int
+    loss_choice: str = ""  # which loss trained and why (``loss: auto`` → …)
 
     def datasets_table(self):
         """Rows and columns of each training dataset (a DataFrame)."""
@@ -1010,8 +1017,9 @@ class TrainReport:
         return pd.DataFrame(rows).T
 
     def negatives_line(self) -> str:
-        """How many mined negatives the training rows use (Markdown)."""
-        return f"Mined negatives in the training rows: **{self.negatives['trained']:,} of {self.negatives['mined']:,}**"
+        """Which loss trained and why, and how many mined negatives the training rows use (Markdown)."""
+        used = f"Mined negatives in the training rows: **{self.negatives['trained']:,} of {self.negatives['mined']:,}**"
+        return f"Loss: {self.loss_choice}. {used}" if self.loss_choice else used
 
     def run_table(self):
         """What the training run did: rows, epochs, time, device, where the model went (a one-column DataFrame)."""
@@ -1050,6 +1058,7 @@ class TrainReport:
             "base_model": self.base.describe(),
             "base_model_fingerprint": self.base.fingerprint,
             "loss": self.params.loss,
+            "loss_choice": self.loss_choice,
             "rows": r.rows,
             "seconds": r.seconds,
             "rows_per_second": r.rows_per_second,
@@ -1081,6 +1090,8 @@ def run(params: Params, paths: DomainPaths) -> TrainReport:
         StepTooLarge: when a step would not fit and ``memory_guard`` is ``stop``.
     """
     ws = load_workspace(paths)
+    loss, why = resolve_loss(params.loss, load_triples(paths.triples))
+    params = params.replace(loss=loss)
     triples, datasets = load_training_data(params, ws, paths)
     base = load_encoder(params.base_model, params.device, params.max_seq_length, training=True)
     params, estimate = check_memory(params, base.model, datasets, base.device)
@@ -1088,5 +1099,5 @@ def run(params: Params, paths: DomainPaths) -> TrainReport:
     refitted = refit(params, ws, paths, result)
     return TrainReport(
         params, base, datasets, negatives_used(triples, datasets), estimate, result, refitted,
-        refit_summary(params, paths, refitted), data_hash(triples), len(ws.corpus),
+        refit_summary(params, paths, refitted), data_hash(triples), len(ws.corpus), why,
     )  # fmt: skip
