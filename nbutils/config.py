@@ -307,7 +307,8 @@ _GENERATOR_KEYS = (
     "few_shot", "q_min_words", "q_max_words", "copy_max_words", "near_duplicate", "roundtrip_k",
 )  # fmt: skip
 ALSO_RECEIVES = {
-    "decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks", *_GENERATOR_KEYS),
+    "decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks", *_GENERATOR_KEYS)
+    + ("loss", "negatives_per_query", "distill_negatives"),  # the rows whose training time decide estimates
     "mine": ("loss",),  # marginmse rows are mined differently (distill_negatives)
 }
 

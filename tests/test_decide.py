@@ -240,6 +240,7 @@ def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path,
     ws = prepare_workspace(params, paths)
     cost = fine_tuning_cost(ws, minilm, params, paths, rows=2)
     assert cost["planning_values"] == "params" and cost["epochs"] == 2
+    assert "query + positive + 1 negative a row" in cost["throughput_measured"], "gold pairs: loss auto is mnrl"
     assert cost["keep_rate"] == ASSUMED_KEEP_RATE and cost["keep_rate_source"].startswith("assumed")
     assert cost["synthetic_pairs_expected"] == int(len(ws.corpus) * ASSUMED_KEEP_RATE), "all 5 passages, 1 question"
     assert cost["rows_per_second"] > 0 and cost["training_seconds"] > 0
@@ -277,6 +278,22 @@ def test_corpus_stats_count_the_documents_of_each_format_a_folder_held(tmp_path,
     assert "documents_by_format" not in corpus_stats(prepare_workspace(beir, DomainPaths.from_params(beir)))
 
 
+def test_without_labels_the_cost_is_timed_on_rows_as_distillation_carries_them(tmp_path, minilm):
+    from nbutils.paths import DomainPaths
+    from nbutils.workspace import prepare_workspace
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Setup\n\nInstall the agent.\n\n# Keys\n\nRotate the keys monthly.")
+    params = validate({"data_dir": str(docs), "outputs_dir": str(tmp_path / "o"), "max_seq_length": 32})
+    paths = DomainPaths.from_params(params)
+    cost = fine_tuning_cost(prepare_workspace(params, paths), minilm, params, paths, rows=2)
+    assert "query + positive + 4 negatives a row" in cost["throughput_measured"], "loss auto: marginmse rows"
+    mnrl = params.replace(loss="mnrl", negatives_per_query=2)
+    cost = fine_tuning_cost(prepare_workspace(mnrl, paths), minilm, mnrl, paths, rows=2)
+    assert "query + positive + 2 negatives a row" in cost["throughput_measured"]
+
+
 def test_the_decide_notebook_plans_with_the_domains_synthesis_and_training_values():
     from nbutils.config import SynthesizeParams, TrainParams, from_namespace
 
@@ -284,7 +301,7 @@ def test_the_decide_notebook_plans_with_the_domains_synthesis_and_training_value
     values, source = planning_values(notebook)
     assert source == "params" and values["epochs"] == 7 and values["synth_passages"] == 40
     values, source = planning_values(from_namespace("mine", {"domain": "x"}))
-    assert source == "synthesize and train stage defaults"
+    assert source == "synthesize, mine and train stage defaults"
     assert values["epochs"] == TrainParams().epochs and values["synth_passages"] == SynthesizeParams().synth_passages
 
 

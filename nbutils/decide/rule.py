@@ -18,7 +18,7 @@ from enum import Enum
 import numpy as np
 
 from .. import plots
-from ..config import Params, SynthesizeParams, TrainParams
+from ..config import MineParams, Params, SynthesizeParams, TrainParams
 from ..data import duplicate_groups
 from ..metrics import detectable_difference, per_query
 from ..models import make_loss, split_sentences, token_counts
@@ -461,7 +461,15 @@ def _sentences(base: float, hybrid: float, low: float, high: float) -> dict[tupl
 # Share of generated questions kept by the filters, measured on SciFact with the bundled SmolLM2
 # (bench/README.md "SciFact results": 535 of 800 and 2,141 of 3,360).
 ASSUMED_KEEP_RATE = 0.65
-_PLAN_KEYS = ("synth_passages", "synth_per_passage", "generators", "epochs")
+_PLAN_KEYS = (
+    "synth_passages",
+    "synth_per_passage",
+    "generators",
+    "epochs",
+    "loss",
+    "negatives_per_query",
+    "distill_negatives",
+)
 
 
 @dataclass(frozen=True)
@@ -474,27 +482,30 @@ class Throughput:
     batch_size: int
     max_seq_length: int
     device: str
+    negatives: int = 1  # mined negatives in each timed row, as training will carry them
 
     def describe(self) -> str:
+        negs = f"{self.negatives} negative{'s' * (self.negatives != 1)}"
         return (
-            f"{self.rows} rows in {self.seconds:.1f} s of real training steps (MultipleNegativesRankingLoss, query + "
-            f"positive + one negative, batch {self.batch_size}, {self.max_seq_length} tokens, {self.device}); "
+            f"{self.rows} rows in {self.seconds:.1f} s of real training steps (query + positive + {negs} a row, "
+            f"batch {self.batch_size}, {self.max_seq_length} tokens, {self.device}); "
             "the trainer's start-up, dev evaluation and checkpoints come on top"
         )
 
 
-def sample_training_rows(ws: Workspace, n: int = 16, seed: int = 0) -> list[tuple[str, str, str]]:
-    """Up to ``n`` (query, positive, negative) texts to time training on.
+def sample_training_rows(ws: Workspace, n: int = 16, seed: int = 0, negatives: int = 1) -> list[tuple[str, ...]]:
+    """Up to ``n`` (query, positive, negative 1 … ``negatives``) texts to time training on.
 
-    Gold train pairs when there are any, else passages with their title as the query; the negative
-    is a random passage.
+    Gold train pairs when there are any, else passages with their title as the query; the negatives
+    are random passages.
     """
     queries, qrels = ws.split("train")
     pairs = [(queries[q], pid) for q in sorted(queries) for pid in qrels[q] if pid in ws.corpus]
     pairs = pairs or [(ws.corpus[pid].title or pid, pid) for pid in ws.corpus]
     rng, ids = random.Random(seed), list(ws.corpus)
     chosen = rng.sample(pairs, min(n, len(pairs)))
-    return [(q, ws.corpus[pid].full_text(), ws.corpus[rng.choice(ids)].full_text()) for q, pid in chosen]
+    negs = [[ws.corpus[rng.choice(ids)].full_text() for _ in range(negatives)] for _ in chosen]
+    return [(q, ws.corpus[pid].full_text(), *ns) for (q, pid), ns in zip(chosen, negs, strict=True)]
 
 
 def measure_throughput(
@@ -526,8 +537,9 @@ def measure_throughput(
         _train_step(student, loss, optimizer, batch)
     seconds = time.perf_counter() - start
     return Throughput(
-        steps * len(batch) / seconds, steps * len(batch), seconds, len(batch), max_seq_length, student.device.type
-    )
+        steps * len(batch) / seconds, steps * len(batch), seconds, len(batch), max_seq_length, student.device.type,
+        len(batch[0]) - 2,
+    )  # fmt: skip
 
 
 def _train_step(model, loss, optimizer, batch: list[tuple[str, ...]]) -> None:
@@ -558,14 +570,15 @@ def keep_rate(paths: DomainPaths) -> tuple[float, str]:
 
 
 def planning_values(params: Params) -> tuple[dict, str]:
-    """``synth_passages``, ``synth_per_passage``, ``generators`` and ``epochs`` for the cost estimate.
+    """``synth_passages``, ``synth_per_passage``, ``generators``, ``epochs`` and the loss and negatives a training
+    row will carry (``loss``, ``negatives_per_query``, ``distill_negatives``) for the cost estimate.
 
     Taken from ``params`` when it holds them (the decide notebook receives them, see
     ``config.ALSO_RECEIVES``), else the synthesize and train stages' defaults. Returns the values and which.
     """
-    defaults = {**asdict(SynthesizeParams()), **asdict(TrainParams())}
+    defaults = {**asdict(SynthesizeParams()), **asdict(MineParams()), **asdict(TrainParams())}
     given = {k: params.values[k] for k in _PLAN_KEYS if k in params.values}
-    source = "params" if len(given) == len(_PLAN_KEYS) else "synthesize and train stage defaults"
+    source = "params" if len(given) == len(_PLAN_KEYS) else "synthesize, mine and train stage defaults"
     return {k: given.get(k, defaults[k]) for k in _PLAN_KEYS}, source
 
 
@@ -624,9 +637,13 @@ def fine_tuning_cost(ws: Workspace, loaded, params: Params, paths: DomainPaths, 
         paths: the domain's paths, for an observed keep rate.
     """
     plan, source = planning_values(params)
-    throughput = measure_throughput(loaded.model, sample_training_rows(ws, rows, params.seed), params.max_seq_length)
-    passages = min(plan["synth_passages"] or len(ws.corpus), len(ws.corpus))
     labelled = sum(len(ws.qrels[q]) for q in ws.splits["train"])
+    synthetic_only = not labelled and not params.clicks_file  # loss auto then distils (loss marginmse)
+    distils = plan["loss"] == "marginmse" or (plan["loss"] == "auto" and synthetic_only)
+    negatives = plan["distill_negatives"] if distils else max(1, plan["negatives_per_query"])
+    sample = sample_training_rows(ws, rows, params.seed, negatives)
+    throughput = measure_throughput(loaded.model, sample, params.max_seq_length)
+    passages = min(plan["synth_passages"] or len(ws.corpus), len(ws.corpus))
     refit = sum(len(ws.qrels[q]) for s in ("train", "dev") for q in ws.splits[s]) if params.refit_with_dev else 0
     cost = cost_from_throughput(
         labelled, params.min_pairs, throughput, passages, plan["synth_per_passage"], len(plan["generators"]),
