@@ -174,7 +174,7 @@ class DecideParams:
 @dataclass(frozen=True)
 class SynthesizeParams:
     generators: list[str] = field(default_factory=lambda: ["llm"])  # llm | title | cloze
-    synth_passages: int = 300  # passages sampled for generation, 0 means all
+    synth_passages: int = 2000  # passages sampled for generation, 0 means all
     synth_per_passage: int = 1  # questions per passage and generator
     train_sources: list[str] = field(default_factory=lambda: ["gold", "synthetic"])  # gold | synthetic | clicks
     llm_backend: str = "local"  # local: in-process transformers model | openai: OpenAI-compatible endpoint
