@@ -12,6 +12,9 @@ synthetic dev split) with 95 % intervals and paired tests, apart for questions w
 section the suite held out for its synthetic test set, and sets the systems' scores on the suite's
 synthetic test questions beside those on the human ones: the synthetic set's bias. ``loader`` scores the
 document loader alone (generic model, BM25, their fusion on a fresh load of the docs), to compare checkouts.
+``ceiling``, ``retrain`` and ``distill`` train MiniLM afresh on a finished run (on the human questions in
+folds; on a subset of the run's pairs; with MarginMSE on a hybrid teacher's margins over the run's queries)
+and score it against the generic model on the human questions.
 """
 
 from __future__ import annotations
@@ -262,6 +265,98 @@ def cmd_retrain(args) -> None:
         print(f"  {name:<45} nDCG@10 {row['ndcg@10']:.3f}")
 
 
+def _margin_rows(pairs, ws: Workspace, base, index, bm25, weight: float, negatives: int, depth: int, seed: int,
+                 mined: dict | None = None):  # fmt: skip
+    """GPL-style rows: each pair's query with its positive and ``negatives`` passages drawn from the hybrid
+    teacher's top ``depth`` (trainable passages only, the query's positives left out), or with ``mined``
+    negatives (``{(query, positive): [negative ids]}``, the run's own), labelled with the teacher's margins.
+    The teacher is z-scored BM25 and base cosine, ``weight`` on BM25, rescaled by the query's cosine spread
+    so that at weight 0 the margins are the base model's own cosine margins."""
+    import random
+
+    import numpy as np
+
+    from nbutils.mine.negatives import _z
+
+    position = {pid: i for i, pid in enumerate(index.ids)}
+    allowed = np.zeros(len(index.ids), dtype=bool)
+    allowed[[position[p] for p in trainable_passages(ws)]] = True
+    positives: dict[str, set[str]] = {}
+    for q, p in pairs:
+        positives.setdefault(q, set()).add(p)
+    queries = sorted(positives)
+    q_emb = base.model.encode(queries, batch_size=64, normalize_embeddings=True, show_progress_bar=True)
+    rng = random.Random(seed)
+    rows = {"anchor": [], "positive": [], **{f"negative_{i + 1}": [] for i in range(negatives)}, "label": []}
+    for query, emb in zip(queries, q_emb, strict=True):
+        cos = index.passage_embeddings @ emb
+        teacher = (weight * _z(bm25.scores(query)) + (1 - weight) * _z(cos)) * cos.std()
+        order = [i for i in np.argsort(-teacher) if allowed[i] and index.ids[i] not in positives[query]][:depth]
+        for pid in sorted(positives[query]):
+            drawn = rng.sample(order, min(negatives, len(order)))
+            if mined is not None:
+                drawn = [position[n] for n in mined.get((query, pid), [])][:negatives]
+            if len(drawn) < negatives:
+                continue
+            rows["anchor"].append(query)
+            rows["positive"].append(ws.corpus[pid].full_text())
+            for i, j in enumerate(drawn):
+                rows[f"negative_{i + 1}"].append(ws.corpus[index.ids[j]].full_text())
+            rows["label"].append([float(teacher[position[pid]] - teacher[j]) for j in drawn])
+    return rows
+
+
+def cmd_distill(args) -> None:
+    """MiniLM trained afresh on a finished run's training queries with MarginMSE on a hybrid teacher's margins
+    (GPL-style: the dense model learns to score as BM25 and the generic model do together), scored against
+    the generic model on the human questions."""
+    import tempfile
+
+    from datasets import Dataset
+    from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+
+    from nbutils.pairs import load_triples
+    from nbutils.train import fine_tune
+
+    out = Path(args.out)
+    paths = DomainPaths(out / "outputs", args.domain)
+    ws = load_workspace(paths)
+    queries, qrels, _ = human_questions(Path(args.questions), ws.corpus)
+    pairs = sorted({(t.query, t.positive) for t in load_triples(paths.triples)})
+    base = load_encoder(BASE_MODEL, "auto", 128)
+    base_index = dense_index(base, ws, paths.embeddings_dir)
+    bm25 = bm25_index(ws)
+    mined = None
+    if args.mined:
+        mined = {}
+        for t in load_triples(paths.triples):
+            if t.negative:
+                mined.setdefault((t.query, t.positive), []).append(t.negative)
+    rows = _margin_rows(pairs, ws, base, base_index, bm25, args.teacher_weight, args.negatives, args.depth, args.seed,
+                        mined)  # fmt: skip
+    defaults = {k: f.default for k, f in stage_fields("train").items()}
+    epochs, lr = args.epochs or defaults["epochs"], args.learning_rate or defaults["learning_rate"]
+    model = load_encoder(BASE_MODEL, "auto", defaults["max_seq_length"], training=True).model
+    with tempfile.TemporaryDirectory() as tmp:
+        fine_tune(model, {"margins": Dataset.from_dict(rows)}, Path(tmp) / "model", device="cpu", epochs=epochs,
+                  learning_rate=lr, batch_size=defaults["batch_size"], seed=args.seed, loss="triplet",
+                  loss_module=MarginMSELoss(model))  # fmt: skip
+        tuned = load_encoder(str(Path(tmp) / "model"), "auto", 128)
+        runs = system_runs(queries, (base.model, base_index), (tuned.model, dense_index(tuned, ws, Path(tmp) / "emb")),
+                           bm25, k=100, fusion_weight=args.fusion_weight)  # fmt: skip
+    scores = _rows(qrels, runs, args.seed)
+    test = paired_test(qrels, runs["fine-tuned"], runs["base"], "ndcg@10", seed=args.seed)
+    result = {"rows": len(rows["anchor"]), "queries": len({q for q, _ in pairs}), "teacher_weight": args.teacher_weight,
+              "mined_negatives": args.mined,
+              "negatives": args.negatives, "depth": args.depth, "epochs": epochs, "learning_rate": lr,
+              "human": scores, "fine-tuned vs base": test}  # fmt: skip
+    write_json(args.results, result)
+    print(f"{len(rows['anchor'])} rows; fine-tuned against generic: {test['difference'] * 100:+.1f} points, "
+          f"p = {test['p_value']:.3f}")  # fmt: skip
+    for name, row in scores.items():
+        print(f"  {name:<45} nDCG@10 {row['ndcg@10']:.3f}")
+
+
 def heading_query(passage) -> str:
     """The document title and the passage's section heading (its first line when that reads as a heading)."""
     first = passage.text.split("\n", 1)[0].strip()
@@ -340,6 +435,14 @@ def main() -> None:
     retrain.add_argument("--epochs", type=int, default=0)
     retrain.add_argument("--learning-rate", type=float, default=0.0)
     retrain.add_argument("--fusion-weight", type=float, default=0.3)
+    distill = _trained_on_a_run(sub, "distill", cmd_distill)
+    distill.add_argument("--teacher-weight", type=float, default=0.3, help="the teacher's BM25 weight")
+    distill.add_argument("--negatives", type=int, default=4)
+    distill.add_argument("--depth", type=int, default=40, help="negatives come from the teacher's top DEPTH")
+    distill.add_argument("--mined", action="store_true", help="the run's mined negatives instead (--negatives of them)")
+    distill.add_argument("--epochs", type=int, default=0)
+    distill.add_argument("--learning-rate", type=float, default=0.0)
+    distill.add_argument("--fusion-weight", type=float, default=0.3)
     args = parser.parse_args()
     args.func(args)
 
