@@ -164,9 +164,8 @@ def mine_hybrid(
     q_emb = (
         np.zeros((len(queries), 1)) if lexical_only else encode(model, queries, batch_size, kind="query", progress=True)
     )
-    label = ("bm25" if lexical_only else "dense" if bm25_weight <= 0 else "hybrid") + (
-        "+cross-encoder" * bool(rescorer)
-    )
+    label = "bm25" if lexical_only else "dense" if bm25_weight <= 0 else "hybrid"
+    label += "+cross-encoder" if rescorer else ""
     lowest, margin = (0, -np.inf) if draw else (range_min, margin)
     ids = {pid: i for i, pid in enumerate(bm25.ids)}
     window = _Window(bm25.ids, ids, lowest, range_max, margin, allowed, draw or per_query, draw > 0, seed)
@@ -193,7 +192,7 @@ class _Window:
     margin: float
     allowed: set[str] | None
     keep: int = 1  # negatives per pair
-    random: bool = False  # drawn at random from the candidates (loss marginmse) rather than the hardest first
+    at_random: bool = False  # drawn at random from the candidates (loss marginmse) rather than the hardest first
     seed: int = 42
 
     def ranked(self, scores: np.ndarray) -> list[tuple[int, str]]:
@@ -213,7 +212,7 @@ class _Window:
         negs = self.below_margin(scores, candidates, positive) if rescorer is None else (
             rescorer.rerank(query, positive, candidates, self.margin)
         )  # fmt: skip
-        if self.random:
+        if self.at_random:
             return sorted(random.Random(f"{self.seed}:{query}:{positive}").sample(negs, min(self.keep, len(negs))))
         return negs[: self.keep]
 
