@@ -177,7 +177,8 @@ def build_datasets(
       (:attr:`Triple.margin`) to distil; pairs with fewer negatives carrying a margin than most are left out.
 
     A passage is given as its full text, or as the window chosen for it at mining
-    (``positive_text``/``negative_text``, see :func:`nbutils.mining.choose_windows`).
+    (``positive_text``/``negative_text``, see :func:`nbutils.mining.choose_windows`). ``loss: auto`` stands
+    for the loss :func:`nbutils.pairs.resolve_loss` picks on ``triples``.
 
     Args:
         negatives: hard negatives per row for the in-batch losses (default: the count most pairs have,
@@ -187,6 +188,7 @@ def build_datasets(
     Raises:
         ValueError: when no row is left for the loss, or for an unknown loss.
     """
+    loss = resolve_loss(loss, triples)[0]  # auto: the loss it stands for on these rows
     grouped = _group(triples, corpus, max_pairs, seed)
     if loss == "triplet":
         rows = [(q, pos, n) for (q, _), (pos, negs) in grouped.items() for n in negs]
