@@ -1,8 +1,9 @@
 """Stage 4, train: fine-tune a Sentence Transformers model on the mined training data.
 
 Wraps :class:`sentence_transformers.SentenceTransformerTrainer`. Losses: MultipleNegativesRankingLoss
-(default), its cached variant for large effective batches on small memory, TripletLoss with the mined
-negatives, CoSENTLoss for scored pairs and a symmetric InfoNCE; optionally wrapped in MatryoshkaLoss.
+(the default with labelled pairs), its cached variant for large effective batches on small memory, TripletLoss
+with the mined negatives, CoSENTLoss for scored pairs, a symmetric InfoNCE, and MarginMSELoss on the mining
+teacher's margins (the default when every pair is synthetic); optionally wrapped in MatryoshkaLoss.
 In-batch-negative losses use the no-duplicates batch sampler. With a dev evaluator the model is scored
 each epoch and the best epoch is kept; checkpoints let an interrupted run resume where it stopped.
 """
