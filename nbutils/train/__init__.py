@@ -789,15 +789,14 @@ def _fingerprint(triples: list[Triple], base_fingerprint: str, settings: dict) -
 
 def load_training_data(params: Params, ws, paths: DomainPaths) -> tuple[list[Triple], dict]:
     """The mined rows without negatives flagged by hand, and the datasets the loss needs (``loss: auto`` resolved
-    on the rows, :func:`nbutils.pairs.resolve_loss`).
+    on the rows by :func:`build_datasets`).
 
     Returns:
         ``(triples, datasets)``; see :func:`build_datasets`.
     """
 
     triples, _ = apply_flags(load_triples(paths.triples), FlagFile(paths.negative_flags).pairs())
-    loss = resolve_loss(params.loss, triples)[0]
-    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=loss)
+    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=params.loss)
     return triples, datasets
 
 
@@ -902,8 +901,7 @@ def load_refit_data(params: Params, ws, paths: DomainPaths) -> tuple[list[Triple
             f"no refit rows in {paths.refit_triples}: run the synthesize and mine stages with refit_with_dev: true"
         )
     triples, _ = apply_flags(rows, FlagFile(paths.negative_flags).pairs())
-    loss = resolve_loss(params.loss, triples)[0]
-    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=loss)
+    datasets = build_datasets(triples, ws.corpus, max_pairs=params.max_train_pairs, seed=params.seed, loss=params.loss)
     return triples, datasets
 
 
