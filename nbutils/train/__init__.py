@@ -238,7 +238,8 @@ def _margins(grouped: Grouped, triples: list[Triple], corpus: dict, negatives: i
     if n == 0:
         raise ValueError(
             "loss marginmse: no mined negative carries a teacher margin; mine again with mine_teacher hybrid or "
-            "dense and negatives_per_query of 1 or more (BM25 alone and negatives added by hand have no margin)"
+            "dense and this loss, so the mine stage draws distill_negatives per pair (BM25 alone and negatives "
+            "added by hand have no margin)"
         )
     rows: dict[str, list] = {"anchor": [], "positive": [], **{f"negative_{i + 1}": [] for i in range(n)}, "label": []}
     for (q, pid), (pos, negs) in kept.items():
