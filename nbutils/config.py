@@ -222,6 +222,7 @@ class TrainParams:
     dev_corpus_max: int = 20000  # passages the dev evaluation scores (dev positives, BM25 candidates, a sample); 0: all
     resume: bool = True  # keep epoch checkpoints and resume an interrupted run with the same data and params
     epochs: int = 1  # passes over the training pairs
+    min_steps: int = 20  # epochs are raised until training makes at least this many steps; 0: epochs as given
     batch_size: int = 32  # pairs per batch, in-batch negatives grow with it
     learning_rate: float = 2e-5  # peak learning rate
     warmup_ratio: float = 0.1  # share of steps for linear warm-up
@@ -287,6 +288,7 @@ _NON_NEGATIVE = {
     "corpus_sample",
     "synth_passages",
     "max_train_pairs",
+    "min_steps",
     "dev_corpus_max",
     "mine_range_min",
     "negatives_per_query",
@@ -308,7 +310,7 @@ _GENERATOR_KEYS = (
 )  # fmt: skip
 ALSO_RECEIVES = {
     "decide": ("generators", "synth_passages", "synth_per_passage", "epochs", "min_clicks", *_GENERATOR_KEYS)
-    + ("loss", "negatives_per_query", "distill_negatives"),  # the rows whose training time decide estimates
+    + ("loss", "negatives_per_query", "distill_negatives", "batch_size", "min_steps"),  # the training decide times
     "mine": ("loss",),  # marginmse rows are mined differently (distill_negatives)
 }
 
@@ -442,6 +444,7 @@ def _check_value(key: str, value: Any) -> None:
 # Upper bounds where a larger value is a typo rather than a plan (every other int is capped at _INT_MAX).
 _MAXIMUM = {
     "epochs": 1000,
+    "min_steps": 10_000_000,
     "batch_size": 1 << 16,
     "encode_batch_size": 1 << 16,
     "cached_mini_batch": 1 << 16,

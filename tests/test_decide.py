@@ -229,6 +229,9 @@ def test_cost_scales_with_pairs_and_epochs(throughput):
     )
     assert one["refit_seconds"] == 0
     assert refit["refit_seconds"] == pytest.approx(1.5 * refit["training_seconds"], rel=0.01), "600 pairs vs 400"
+    raised = cost_from_throughput(400, 1000, throughput, 0, 1, 1, epochs=1, steps=(32, 40))
+    assert raised["epochs"] == 4 and "raised to 4" in raised["epochs_choice"], "13 steps an epoch, 40 asked"
+    assert raised["training_seconds"] == pytest.approx(4 * one["training_seconds"], rel=0.01)
 
 
 def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path, beir_dir, minilm):
@@ -239,7 +242,9 @@ def test_estimate_cost_on_a_workspace_says_where_its_numbers_come_from(tmp_path,
     paths = DomainPaths.from_params(params)
     ws = prepare_workspace(params, paths)
     cost = fine_tuning_cost(ws, minilm, params, paths, rows=2)
-    assert cost["planning_values"] == "params" and cost["epochs"] == 2
+    assert cost["planning_values"] == "params" and cost["epochs"] == 10, "a handful of pairs: min_steps raises"
+    assert "`epochs: 2` raised to 10" in cost["epochs_choice"]
+    assert fine_tuning_cost(ws, minilm, params.replace(min_steps=0), paths, rows=2)["epochs"] == 2
     assert "query + positive + 1 negative a row" in cost["throughput_measured"], "gold pairs: loss auto is mnrl"
     assert cost["keep_rate"] == ASSUMED_KEEP_RATE and cost["keep_rate_source"].startswith("assumed")
     assert cost["synthetic_pairs_expected"] == int(len(ws.corpus) * ASSUMED_KEEP_RATE), "all 5 passages, 1 question"

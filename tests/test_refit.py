@@ -38,6 +38,7 @@ def domain(tmp_path):
     (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + lines)
     values = {"domain": "facts", "data_dir": str(root), "outputs_dir": str(tmp_path / "out"), "device": "cpu"}
     values |= {"generators": [], "train_sources": ["gold"], "max_seq_length": 32, "batch_size": 4, "epochs": 2}
+    values["min_steps"] = 0  # the epochs as set
     values |= {"negatives_per_query": 1, "mine_teacher": "bm25", "mine_range_min": 0, "refit_with_dev": True}
     (tmp_path / "facts.yaml").write_text(yaml.safe_dump(values))
     params = load_params("facts", tmp_path / "facts.yaml")

@@ -63,6 +63,21 @@ def test_loss_auto_distils_when_every_pair_is_synthetic_and_contrasts_labelled_o
     assert resolve_loss("auto", [])[0] == "mnrl"
 
 
+def test_few_rows_train_more_epochs_until_min_steps_within_a_cap():
+    from nbutils.pairs import RAISED_EPOCHS_MAX, plan_epochs
+
+    assert plan_epochs(1, 235, 32, 20) == (
+        3,
+        "`epochs: 1` raised to 3 (235 rows make 8 steps of 32 an epoch; `min_steps: 20`)",
+    )
+    epochs, why = plan_epochs(1, 860, 32, 20)
+    assert epochs == 1 and "27 steps of 32 an epoch, 27 in all" in why, "enough steps: epochs as given"
+    assert plan_epochs(2, 64, 32, 4)[0] == 2 and plan_epochs(2, 64, 32, 5)[0] == 3
+    assert plan_epochs(1, 235, 32, 0)[0] == 1 and plan_epochs(5, 235, 32, 20)[0] == 5, "never lowered"
+    epochs, why = plan_epochs(1, 19, 32, 20)
+    assert epochs == RAISED_EPOCHS_MAX == 10 and "1 step of 32" in why and "10 epochs at most" in why
+
+
 def test_hard_negative_rows_follow_the_usual_count_not_the_largest():
     """Most pairs carry 2 negatives; one pair mined twice (a repeated claim) and one with 3 must not
     push the others out of the rows with hard negatives."""
@@ -286,6 +301,7 @@ def test_launcher_two_processes_then_the_notebook_reuses_the_run(launcher, beir_
     params_file = tmp_path / "pets.yaml"
     values = {"domain": "pets", "data_dir": str(beir_dir), "outputs_dir": str(tmp_path / "out"), "device": "cpu"}
     values |= {"test_fraction": 0.0, "dev_fraction": 0.0, "max_seq_length": 32, "batch_size": 2, "epochs": 1}
+    values["min_steps"] = 0  # the epochs as set
     params_file.write_text(yaml.safe_dump(values))
     params = load_params("pets", params_file)
     paths = DomainPaths.from_params(params)

@@ -22,7 +22,7 @@ from ..config import MineParams, Params, SynthesizeParams, TrainParams
 from ..data import duplicate_groups
 from ..metrics import detectable_difference, per_query
 from ..models import make_loss, split_sentences, token_counts
-from ..pairs import click_pairs, normalize_query
+from ..pairs import click_pairs, normalize_query, plan_epochs
 from ..paths import DomainPaths
 from ..report import read_metrics
 from ..retrieval import BM25Index, DenseIndex, Run, reciprocal_rank_fusion
@@ -469,6 +469,8 @@ _PLAN_KEYS = (
     "loss",
     "negatives_per_query",
     "distill_negatives",
+    "batch_size",
+    "min_steps",
 )
 
 
@@ -570,8 +572,9 @@ def keep_rate(paths: DomainPaths) -> tuple[float, str]:
 
 
 def planning_values(params: Params) -> tuple[dict, str]:
-    """``synth_passages``, ``synth_per_passage``, ``generators``, ``epochs`` and the loss and negatives a training
-    row will carry (``loss``, ``negatives_per_query``, ``distill_negatives``) for the cost estimate.
+    """``synth_passages``, ``synth_per_passage``, ``generators``, the epochs (``epochs``, ``batch_size``,
+    ``min_steps``) and the loss and negatives a training row will carry (``loss``, ``negatives_per_query``,
+    ``distill_negatives``) for the cost estimate.
 
     Taken from ``params`` when it holds them (the decide notebook receives them, see
     ``config.ALSO_RECEIVES``), else the synthesize and train stages' defaults. Returns the values and which.
@@ -592,22 +595,26 @@ def cost_from_throughput(
     epochs: int,
     rate: tuple[float, str] = (ASSUMED_KEEP_RATE, "assumed"),
     refit_pairs: int = 0,
+    steps: tuple[int, int] = (32, 0),
 ) -> dict:
     """Pairs still missing, what synthesis could add, and the training time at ``throughput``.
 
     Synthetic pairs expected = ``passages`` × ``per_passage`` × ``generators`` × keep rate; training
-    time = (labelled + synthetic pairs) × ``epochs`` / measured rows per second.
+    time = (labelled + synthetic pairs) × epochs / measured rows per second, the epochs being ``epochs``
+    raised to make ``min_steps`` steps (:func:`~nbutils.pairs.plan_epochs`).
 
     Args:
         rate: (keep rate, where it comes from), see :func:`keep_rate`.
         refit_pairs: labelled pairs of the train and dev splits when the model is trained again on them
             (``refit_with_dev``): their training time is added as ``refit_seconds``; 0 for no refit.
+        steps: ``(batch_size, min_steps)``.
     """
     needed = max(0, min_pairs - labelled_pairs)
     kept_per_passage = per_passage * generators * rate[0]
     synthetic = int(passages * kept_per_passage)
     rps = throughput.rows_per_second
     per_epoch = (labelled_pairs + synthetic) / rps
+    epochs, epochs_choice = plan_epochs(epochs, labelled_pairs + synthetic, *steps)
     return {
         "labelled_pairs": labelled_pairs,
         "min_pairs": min_pairs,
@@ -620,6 +627,7 @@ def cost_from_throughput(
         "passages_to_close_the_gap": math.ceil(needed / kept_per_passage) if kept_per_passage else None,
         "training_pairs": labelled_pairs + synthetic,
         "epochs": epochs,
+        "epochs_choice": epochs_choice,
         "rows_per_second": round(throughput.rows_per_second, 2),
         "throughput_measured": throughput.describe(),
         "training_seconds_per_epoch": round(per_epoch, 1),
@@ -647,7 +655,7 @@ def fine_tuning_cost(ws: Workspace, loaded, params: Params, paths: DomainPaths, 
     refit = sum(len(ws.qrels[q]) for s in ("train", "dev") for q in ws.splits[s]) if params.refit_with_dev else 0
     cost = cost_from_throughput(
         labelled, params.min_pairs, throughput, passages, plan["synth_per_passage"], len(plan["generators"]),
-        plan["epochs"], keep_rate(paths), refit,
+        plan["epochs"], keep_rate(paths), refit, (plan["batch_size"], plan["min_steps"]),
     )  # fmt: skip
     return {**cost, "planning_values": source}
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..config import KeepEpoch, Params
 from ..embedding_store import EmbeddingStore, passage_hash
 from ..models import LOSSES, LoadedModel, load_encoder, make_loss, model_fingerprint
-from ..pairs import FlagFile, Triple, apply_flags, load_triples, resolve_loss
+from ..pairs import FlagFile, Triple, apply_flags, load_triples, plan_epochs, resolve_loss
 from ..paths import DomainPaths
 from ..retrieval import DenseIndex
 from ..workspace import bm25_index, load_workspace
@@ -46,6 +46,7 @@ __all__ = [
     "load_training_data",
     "model_card",
     "negatives_used",
+    "planned_epochs",
     "refit",
     "refit_epochs",
     "refit_summary",
@@ -754,7 +755,8 @@ def _dev_pool(params: Params, corpus_size: int) -> int:
 
 
 def _settings(params: Params, corpus_size: int) -> dict:
-    keys = ("loss", "matryoshka", "epochs", "batch_size", "learning_rate", "warmup_ratio", "max_train_pairs", "seed")
+    keys = ("loss", "matryoshka", "epochs", "min_steps", "batch_size", "learning_rate", "warmup_ratio")
+    keys += ("max_train_pairs", "seed")
     settings = {k: getattr(params, k) for k in keys}
     settings["eval_during_training"] = params.eval_during_training  # decides which epoch is kept
     if params.eval_during_training:
@@ -846,7 +848,8 @@ def train_domain(params: Params, ws, datasets: dict, base, paths: DomainPaths, t
         triples: the training rows (their hash and sources go into the fingerprint and the card).
     """
     params = params.replace(loss=resolve_loss(params.loss, triples)[0])
-    settings = _settings(params, len(ws.corpus))
+    epochs = planned_epochs(params, datasets)[0]
+    settings = _settings(params, len(ws.corpus)) | {"epochs": epochs}  # for the card: the epochs it trained
     fingerprint = run_fingerprint(params, triples, base.fingerprint, len(ws.corpus))
     out_dir = paths.dev_model_dir if params.refit_with_dev else paths.model_dir
     if done := _finished(params, out_dir, fingerprint):
@@ -871,7 +874,7 @@ def train_domain(params: Params, ws, datasets: dict, base, paths: DomainPaths, t
         datasets,
         out_dir,
         device=base.device,
-        epochs=params.epochs,
+        epochs=epochs,
         evaluator=evaluator,
         keep=params.keep_epoch,
         checkpoint_dir=paths.checkpoints,
@@ -882,10 +885,17 @@ def train_domain(params: Params, ws, datasets: dict, base, paths: DomainPaths, t
     )
 
 
+def planned_epochs(params: Params, datasets: dict) -> tuple[int, str]:
+    """The epochs training on ``datasets`` takes (``epochs``, raised to make ``min_steps`` steps), and why;
+    see :func:`nbutils.pairs.plan_epochs`."""
+    rows = sum(len(d) for d in datasets.values())
+    return plan_epochs(params.epochs, rows, params.batch_size, params.min_steps)
+
+
 def refit_epochs(params: Params, result: TrainResult) -> int:
-    """Epochs for the refit: those of the epoch the dev-scored run kept (best or last), else ``epochs``."""
+    """Epochs for the refit: those of the epoch the dev-scored run kept (best or last), else those the run took."""
     entry = result._kept_entry()
-    return max(1, round(entry["epoch"])) if entry and entry.get("epoch") else params.epochs
+    return max(1, round(entry["epoch"])) if entry and entry.get("epoch") else result.epochs
 
 
 def load_refit_data(params: Params, ws, paths: DomainPaths) -> tuple[list[Triple], dict]:
@@ -1010,6 +1020,7 @@ class TrainReport:
     data_hash: str
     corpus_passages: int
     loss_choice: str = ""  # which loss trained and why (``loss: auto`` → …)
+    epochs_choice: str = ""  # how many epochs and why (``min_steps`` raises ``epochs`` on few rows)
 
     def datasets_table(self):
         """Rows and columns of each training dataset (a DataFrame)."""
@@ -1021,7 +1032,9 @@ class TrainReport:
     def negatives_line(self) -> str:
         """Which loss trained and why, and how many mined negatives the training rows use (Markdown)."""
         used = f"Mined negatives in the training rows: **{self.negatives['trained']:,} of {self.negatives['mined']:,}**"
-        return f"Loss: {self.loss_choice}. {used}" if self.loss_choice else used
+        loss = f"Loss: {self.loss_choice}. " if self.loss_choice else ""
+        epochs = f"Epochs: {self.epochs_choice}. " if self.epochs_choice else ""
+        return f"{loss}{epochs}{used}"
 
     def run_table(self):
         """What the training run did: rows, epochs, time, device, where the model went (a one-column DataFrame)."""
@@ -1061,6 +1074,7 @@ class TrainReport:
             "base_model_fingerprint": self.base.fingerprint,
             "loss": self.params.loss,
             "loss_choice": self.loss_choice,
+            "epochs_choice": self.epochs_choice,
             "rows": r.rows,
             "seconds": r.seconds,
             "rows_per_second": r.rows_per_second,
@@ -1102,4 +1116,5 @@ def run(params: Params, paths: DomainPaths) -> TrainReport:
     return TrainReport(
         params, base, datasets, negatives_used(triples, datasets), estimate, result, refitted,
         refit_summary(params, paths, refitted), data_hash(triples), len(ws.corpus), why,
+        planned_epochs(params, datasets)[1],
     )  # fmt: skip
