@@ -316,6 +316,17 @@ def test_pdfs_without_text_broken_or_encrypted_are_reported_and_skipped(tmp_path
     assert issues["broken.pdf"][0] == "read_error" and issues["broken.pdf"][1].startswith("not a readable PDF (")
 
 
+def _load_beside_a_broken_file(folder: Path, name: str, kind: str, message: str, content: bytes = b"PK\x03\x04 junk"):
+    """Load ``folder`` with ``name`` added, a file of the same format that cannot be read: it is the one issue
+    reported (``kind``, a message starting with ``message``) and the rest loads. Returns the dataset."""
+    (folder / name).write_bytes(content)
+    ds = load_documents(folder)
+    (issue,) = ds.issues
+    assert (Path(issue.file).name, issue.kind) == (name, kind)
+    assert issue.message.startswith(message)
+    return ds
+
+
 def test_a_word_document_keeps_headings_lists_and_tables_in_reading_order(tmp_path):
     import docx
 
@@ -346,9 +357,7 @@ def test_a_word_document_keeps_headings_lists_and_tables_in_reading_order(tmp_pa
     document.add_heading("Meals", level=2)
     document.add_paragraph("# is the symbol the finance portal uses for claim numbers.")
     document.save(tmp_path / "policy.docx")
-    (tmp_path / "old.docx").write_bytes(b"PK\x03\x04 not a real archive")
-
-    ds = load_documents(tmp_path)
+    ds = _load_beside_a_broken_file(tmp_path, "old.docx", "read_error", "not a readable Word document (")
     assert {pid: p.title for pid, p in ds.corpus.items()} == {
         "policy#travel-0": "Expense Policy",
         "policy#meals-0": "Expense Policy",
@@ -359,9 +368,6 @@ def test_a_word_document_keeps_headings_lists_and_tables_in_reading_order(tmp_pa
         "Taxis are refunded after midnight only."
     )
     assert ds.corpus["policy#meals-0"].text == "Meals\n\u2060# is the symbol the finance portal uses for claim numbers."
-    (issue,) = ds.issues
-    assert (Path(issue.file).name, issue.kind) == ("old.docx", "read_error")
-    assert issue.message.startswith("not a readable Word document (")
 
 
 def test_a_notebook_keeps_its_markdown_and_code_cells_and_leaves_outputs_out(tmp_path):
@@ -376,16 +382,13 @@ def test_a_notebook_keeps_its_markdown_and_code_cells_and_leaves_outputs_out(tmp
         nbformat.v4.new_markdown_cell("## Train\n\nOne epoch is enough for a first look."),
     ]  # fmt: skip
     nbformat.write(nb, tmp_path / "walkthrough.ipynb")
-    (tmp_path / "broken.ipynb").write_text('{"cells": ', encoding="utf-8")
-    ds = load_documents(tmp_path)
+    broken = ("broken.ipynb", "malformed", "not a Jupyter notebook (JSONDecodeError", b'{"cells": ')
+    ds = _load_beside_a_broken_file(tmp_path, *broken)
     assert {pid: p.text for pid, p in ds.corpus.items()} == {
         "walkthrough#fine-tuning-walkthrough-0": "Load the pairs first.\n\n"
         "```python\npairs = load_pairs('train.jsonl')\nlen(pairs)\n```",
         "walkthrough#train-0": "Train\nOne epoch is enough for a first look.",
     }
-    (issue,) = ds.issues
-    assert (Path(issue.file).name, issue.kind) == ("broken.ipynb", "malformed")
-    assert issue.message.startswith("not a Jupyter notebook (JSONDecodeError")
 
 
 def test_a_slide_deck_gives_a_section_per_slide_with_its_bullets_tables_boxes_and_speaker_notes(tmp_path):
@@ -414,9 +417,7 @@ def test_a_slide_deck_gives_a_section_per_slide_with_its_bullets_tables_boxes_an
     blank.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1)).text_frame.text = "Where to ask"
     deck.slides.add_slide(deck.slide_layouts[6])  # an empty slide leaves nothing
     deck.save(tmp_path / "onboarding.pptx")
-    (tmp_path / "broken.pptx").write_bytes(b"PK\x03\x04 not a real archive")
-
-    ds = load_documents(tmp_path)
+    ds = _load_beside_a_broken_file(tmp_path, "broken.pptx", "read_error", "not a readable PowerPoint file (")
     assert {pid: p.title for pid, p in ds.corpus.items()} == {
         "onboarding#onboarding-2026-0": "Onboarding 2026",
         "onboarding#laptop-setup-0": "Onboarding 2026",
@@ -428,9 +429,6 @@ def test_a_slide_deck_gives_a_section_per_slide_with_its_bullets_tables_boxes_an
         "OS | Client\nmacOS | Tunnel 4\n\nStress that the VPN comes first.\n\nIT can reset tokens."
     )
     assert ds.corpus["onboarding#slide-3-0"].text == "Slide 3\nWhere to ask\n\n\u2060#it-help takes questions."
-    (issue,) = ds.issues
-    assert (Path(issue.file).name, issue.kind) == ("broken.pptx", "read_error")
-    assert issue.message.startswith("not a readable PowerPoint file (")
 
 
 def _with_notes(path: Path, footnotes: dict[str, str], endnotes: dict[str, str]) -> None:
