@@ -222,7 +222,7 @@ class TrainParams:
     dev_corpus_max: int = 20000  # passages the dev evaluation scores (dev positives, BM25 candidates, a sample); 0: all
     resume: bool = True  # keep epoch checkpoints and resume an interrupted run with the same data and params
     epochs: int = 1  # passes over the training pairs
-    min_steps: int = 20  # epochs are raised until training makes at least this many steps; 0: epochs as given
+    min_steps: int = 20  # epochs are raised (to 10 at most) until training makes this many steps; 0: epochs as given
     batch_size: int = 32  # pairs per batch, in-batch negatives grow with it
     learning_rate: float = 2e-5  # peak learning rate
     warmup_ratio: float = 0.1  # share of steps for linear warm-up
