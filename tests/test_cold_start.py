@@ -77,7 +77,7 @@ def test_nothing_trains_on_the_held_out_sections(suite):
     train = metrics(suite, "04_train")
     assert train["loss"] == "marginmse", "loss auto: synthetic pairs distil the teacher"
     assert "`epochs: 1` raised to" in train["epochs_choice"], "a handful of pairs: min_steps raises the epochs"
-    assert "`epochs: 1` raised to" in (suite / "04_train.html").read_text()
+    assert "epochs: 1</code> raised to" in (suite / "04_train.html").read_text()
     assert all(t["margin"] is not None for t in triples if t["negative"])
     trained = {p["positive"] for p in pairs} | {t["positive"] for t in triples} | {t["negative"] for t in triples}
     assert not {section_of(p) for p in trained if p} & units
