@@ -110,16 +110,17 @@ def resolve_loss(loss: str, rows) -> tuple[str, str]:
 RAISED_EPOCHS_MAX = 10  # ``min_steps`` raises ``epochs`` to this many at most (a few dozen rows stay a few dozen)
 
 
-def plan_epochs(epochs: int, rows: int, batch_size: int, min_steps: int) -> tuple[int, str]:
+def plan_epochs(epochs: int, rows: int, batch_size: int, min_steps: int, processes: int = 1) -> tuple[int, str]:
     """The epochs a run over ``rows`` training rows takes, and why (a sentence for the reports): ``epochs``, raised
-    (to :data:`RAISED_EPOCHS_MAX` at most) until training makes at least ``min_steps`` optimizer steps, a step
-    per batch of ``batch_size`` rows (the last one partial, as the trainer counts them on one device). A few
-    hundred pairs make a handful of steps an epoch, too few for the model to move; ``min_steps: 0`` keeps
-    ``epochs`` as given."""
-    per_epoch = max(1, -(-rows // max(1, batch_size)))
+    (to :data:`RAISED_EPOCHS_MAX` at most) until training makes at least ``min_steps`` optimizer steps. A step
+    takes a batch of ``batch_size`` rows on each of ``processes`` (the last batch partial), as the trainer
+    counts them. A few hundred pairs make a handful of steps an epoch, too few for the model to move;
+    ``min_steps: 0`` keeps ``epochs`` as given."""
+    per_epoch = max(1, -(-rows // max(1, batch_size * processes)))
     needed = -(-min_steps // per_epoch)
     planned = max(epochs, min(needed, RAISED_EPOCHS_MAX)) if min_steps > 0 else epochs
-    steps = f"{rows:,} rows make {per_epoch:,} step{'s' if per_epoch != 1 else ''} of {batch_size} an epoch"
+    each = f" on each of {processes} processes" if processes > 1 else ""
+    steps = f"{rows:,} rows make {per_epoch:,} step{'s' if per_epoch != 1 else ''} of {batch_size}{each} an epoch"
     if planned == epochs:
         return epochs, f"`epochs: {epochs}` ({steps}, {per_epoch * epochs:,} in all)"
     most = f", {RAISED_EPOCHS_MAX} epochs at most" if needed > planned else ""

@@ -76,6 +76,21 @@ def test_few_rows_train_more_epochs_until_min_steps_within_a_cap():
     assert plan_epochs(1, 235, 32, 0)[0] == 1 and plan_epochs(5, 235, 32, 20)[0] == 5, "never lowered"
     epochs, why = plan_epochs(1, 19, 32, 20)
     assert epochs == RAISED_EPOCHS_MAX == 10 and "1 step of 32" in why and "10 epochs at most" in why
+    epochs, why = plan_epochs(1, 860, 32, 20, processes=4)
+    assert epochs == 3 and "7 steps of 32 on each of 4 processes" in why, "torchrun: each step takes 4 batches"
+
+
+def test_planned_epochs_count_the_processes_torchrun_launched(monkeypatch):
+    from datasets import Dataset
+
+    from nbutils.train import planned_epochs
+
+    params = validate({"domain": "x", "batch_size": 32})
+    datasets = {"margins": Dataset.from_dict({"anchor": ["q"] * 860})}
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert planned_epochs(params, datasets)[0] == 1
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert planned_epochs(params, datasets)[0] == 3 and planned_epochs(params, datasets, processes=1)[0] == 1
 
 
 def test_hard_negative_rows_follow_the_usual_count_not_the_largest():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import shutil
 import time
@@ -885,11 +886,13 @@ def train_domain(params: Params, ws, datasets: dict, base, paths: DomainPaths, t
     )
 
 
-def planned_epochs(params: Params, datasets: dict) -> tuple[int, str]:
+def planned_epochs(params: Params, datasets: dict, processes: int | None = None) -> tuple[int, str]:
     """The epochs training on ``datasets`` takes (``epochs``, raised to make ``min_steps`` steps), and why;
-    see :func:`nbutils.pairs.plan_epochs`."""
+    see :func:`nbutils.pairs.plan_epochs`. ``processes``: those training together, by default this launch's
+    (``WORLD_SIZE``, which ``torchrun`` sets; 1 without it)."""
     rows = sum(len(d) for d in datasets.values())
-    return plan_epochs(params.epochs, rows, params.batch_size, params.min_steps)
+    processes = processes or int(os.environ.get("WORLD_SIZE", "1") or 1)
+    return plan_epochs(params.epochs, rows, params.batch_size, params.min_steps, processes)
 
 
 def refit_epochs(params: Params, result: TrainResult) -> int:
@@ -1116,5 +1119,5 @@ def run(params: Params, paths: DomainPaths) -> TrainReport:
     return TrainReport(
         params, base, datasets, negatives_used(triples, datasets), estimate, result, refitted,
         refit_summary(params, paths, refitted), data_hash(triples), len(ws.corpus), why,
-        planned_epochs(params, datasets)[1],
+        planned_epochs(params, datasets, result.processes)[1],
     )  # fmt: skip
